@@ -1,0 +1,34 @@
+# The README's commands. Everything installs into .venv in this repository.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test docs bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/python examples/demo.py
+
+test: install
+	$(BIN)/python -m pytest unit_test -q -p no:cacheprovider
+
+docs: install
+	$(BIN)/python -m pagerduty_plugin.helpdoc > help.md
+
+bench: install
+	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/pagination.py
+
+lint: install
+	$(BIN)/pagerduty-plugin spec --check
+
+clean:
+	rm -rf $(VENV) build *.egg-info

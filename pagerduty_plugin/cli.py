@@ -1,0 +1,304 @@
+"""Command line: run, test, info, sample, spec, sandbox (DESIGN §4).
+
+Stdout carries exactly one JSON document; logs go to stderr (and, in message mode, to the
+envelope's `log`). Exit 0 on success, 1 when the step fails, 2 when the command line is wrong.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from pagerduty_plugin import __version__, runner
+from pagerduty_plugin import spec as speclib
+from pagerduty_plugin.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PluginError, UsageError, bug, redact
+from pagerduty_plugin.logs import StepLog, step_logger
+
+MAX_STDIN = 1024 * 1024  # a step's message is at most 1 MiB (PagerDuty caps an event at 512 KB)
+MESSAGE_VERSION = "v1"
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"Invalid command line: {message}", f"Run `{self.prog} --help` for usage.")
+
+
+def build_parser():
+    parser = Parser(prog="pagerduty-plugin", description="PagerDuty plugin pack for automation platforms.")
+    parser.add_argument("--version", action="version", version=f"pagerduty-plugin {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    run = commands.add_parser("run", help="run an action (platform message, or ACTION with its input on stdin)")
+    run.add_argument("action", nargs="?", help="plain mode: the action to run; stdin is its input object")
+    run.add_argument("--connection", metavar="FILE", help="plain mode: JSON file of connection settings")
+    run.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
+    test = commands.add_parser("test", help="test the connection of a platform message on stdin")
+    test.add_argument("--debug", action="store_true")
+    commands.add_parser("info", help="plugin metadata and the list of actions")
+    sample = commands.add_parser("sample", help="a ready-to-edit action_start message for ACTION")
+    sample.add_argument("action")
+    spec = commands.add_parser("spec", help="JSON Schemas of one action or all; --check lints the spec")
+    spec.add_argument("action", nargs="?")
+    spec.add_argument("--check", action="store_true", help="lint plugin.spec.yaml and report problems")
+    commands.add_parser("sandbox", help="start the embedded PagerDuty sandbox", add_help=False)
+    return parser
+
+
+def main(argv=None, stdin=None, stdout=None, stderr=None):
+    argv = sys.argv[1:] if argv is None else argv
+    io = Streams(stdin or sys.stdin.buffer, stdout or sys.stdout, stderr or sys.stderr)
+    if argv[:1] == ["sandbox"]:
+        return run_extra_command("sandbox", argv[1:], io)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return io.fail({"error": exc.to_dict()}, EXIT_USAGE)
+    except SystemExit as exc:  # --help and --version print their own text
+        return exc.code or 0
+    if not args.command:
+        build_parser().print_help(io.stderr)
+        return io.fail({"error": UsageError("No command given", "Run `pagerduty-plugin --help`.").to_dict()},
+                       EXIT_USAGE)
+    handler = StepLog(io.stderr)
+    log = step_logger(handler, getattr(args, "debug", False))
+    command = COMMANDS[args.command]
+    try:
+        return command(args, io, handler, log)
+    except PluginError as exc:
+        return io.fail({"error": exc.to_dict()}, EXIT_FAILED, handler.secrets)
+    except Exception as exc:  # a bug is reported as an error with its cause, never a traceback
+        io.debug_traceback(args, handler.secrets)
+        return io.fail({"error": bug(exc).to_dict()}, EXIT_FAILED, handler.secrets)
+
+
+class Streams:
+    def __init__(self, stdin, stdout, stderr):
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+
+    def read_json(self, empty):
+        """stdin as JSON; `empty` is what an empty stdin means (None: not allowed)."""
+        data = self.stdin.read(MAX_STDIN + 1)
+        if len(data) > MAX_STDIN:
+            raise PluginError("The input on stdin is larger than 1 MiB",
+                              "Send less: PagerDuty accepts at most 512 KB in one event.")
+        try:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+        except UnicodeDecodeError as exc:
+            raise PluginError(f"The input on stdin is not UTF-8 (bad byte at offset {exc.start})",
+                              "Send the JSON encoded as UTF-8.") from None
+        if not text.strip():
+            if empty is None:
+                raise PluginError("No message on stdin", "Pipe the platform's JSON message into the command.")
+            return empty
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise PluginError(f"The input on stdin is not valid JSON: {exc}",
+                              "Check the quoting and commas; the input must be one JSON object.") from None
+
+    def write(self, document, secrets=()):
+        self.stdout.write(redact(json.dumps(document, ensure_ascii=False), secrets) + "\n")
+        self.stdout.flush()
+
+    def fail(self, document, code, secrets=()):
+        self.write(document, secrets)
+        return code
+
+    def debug_traceback(self, args, secrets):
+        if getattr(args, "debug", False):
+            import traceback
+
+            self.stderr.write(redact(traceback.format_exc(), secrets))
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def cmd_run(args, io, handler, log):
+    if args.action:
+        return run_plain(args, io, handler, log)
+    return run_message(io, handler, log)
+
+
+def run_plain(args, io, handler, log):
+    spec = speclib.load()
+    connection = connection_from_file(args.connection) if args.connection else connection_from_env(spec)
+    handler.secrets.update(runner.secret_values(spec, spec.connection, connection))
+    values = io.read_json(empty={})
+    action = spec.actions.get(args.action) or {}
+    handler.secrets.update(runner.secret_values(spec, action.get("input"), values))
+    output = runner.run_action(spec, args.action, values, connection, log)
+    io.write(output, handler.secrets)
+    return EXIT_OK
+
+
+def run_message(io, handler, log):
+    meta = {}
+    try:
+        body = message_body(io.read_json(empty=None), ("action_start",))
+        meta = body.get("meta") or {}
+        spec = speclib.load()
+        connection, values = body.get("connection"), body.get("input")
+        handler.secrets.update(runner.secret_values(spec, spec.connection, connection))
+        action = spec.actions.get(body.get("action")) if isinstance(body.get("action"), str) else None
+        handler.secrets.update(runner.secret_values(spec, (action or {}).get("input"), values))
+        if not isinstance(body.get("action"), str) or not body["action"]:
+            raise PluginError("The message names no action", "Set body.action to an action name.")
+        output = runner.run_action(spec, body["action"], values, connection, log)
+    except PluginError as exc:
+        return io.fail(event("action_event", error_body(exc, meta, handler)), EXIT_FAILED, handler.secrets)
+    except Exception as exc:
+        return io.fail(event("action_event", error_body(bug(exc), meta, handler)), EXIT_FAILED, handler.secrets)
+    io.write(event("action_event", {"status": "ok", "meta": meta, "output": output, "log": handler.text()}),
+             handler.secrets)
+    return EXIT_OK
+
+
+def cmd_test(args, io, handler, log):
+    meta = {}
+    try:
+        body = message_body(io.read_json(empty=None), ("connection_test", "action_start"))
+        meta = body.get("meta") or {}
+        spec = speclib.load()
+        handler.secrets.update(runner.secret_values(spec, spec.connection, body.get("connection")))
+        output = runner.test_connection(spec, body.get("connection"), log)
+    except PluginError as exc:
+        failed = {**error_body(exc, meta, handler), "output": {"success": False}}
+        return io.fail(event("connection_test", failed), EXIT_FAILED, handler.secrets)
+    except Exception as exc:
+        failed = {**error_body(bug(exc), meta, handler), "output": {"success": False}}
+        return io.fail(event("connection_test", failed), EXIT_FAILED, handler.secrets)
+    io.write(event("connection_test", {"status": "ok", "meta": meta, "output": output, "log": handler.text()}),
+             handler.secrets)
+    return EXIT_OK
+
+
+def cmd_info(args, io, handler, log):
+    spec = speclib.load()
+    io.write({
+        "name": spec.name, "title": spec.title, "description": spec.description,
+        "version": spec.version, "vendor": spec.vendor,
+        "actions": {n: {"title": a["title"], "description": a["description"]} for n, a in spec.actions.items()},
+        "triggers": {n: {"title": t["title"], "description": t["description"]} for n, t in spec.triggers.items()},
+        "connection": {n: {k: f[k] for k in ("title", "type", "required", "env") if k in f}
+                       for n, f in spec.connection.items()},
+    })
+    return EXIT_OK
+
+
+def cmd_sample(args, io, handler, log):
+    spec = speclib.load()
+    action = spec.action(args.action)
+    io.write(event("action_start", {
+        "action": args.action, "meta": {},
+        "input": examples(action.get("input")), "connection": examples(spec.connection),
+    }))
+    return EXIT_OK
+
+
+def cmd_spec(args, io, handler, log):
+    if args.check:
+        problems = speclib.lint(speclib.parse_yaml(read_spec_text()))
+        io.write({"ok": not problems, "problems": problems, "path": speclib.spec_path()})
+        return EXIT_FAILED if problems else EXIT_OK
+    spec = speclib.load()
+    if args.action:
+        io.write(action_schemas(spec, args.action))
+        return EXIT_OK
+    io.write({"connection": spec.connection_schema(),
+              "actions": {name: action_schemas(spec, name) for name in spec.actions}})
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "test": cmd_test, "info": cmd_info, "sample": cmd_sample, "spec": cmd_spec}
+
+
+def run_extra_command(name, argv, io):
+    """Commands implemented outside the runner (the sandbox), found through the spec."""
+    try:
+        spec = speclib.load()
+        command = runner.load_object(spec.python["commands"][name])
+    except PluginError as exc:
+        return io.fail({"error": exc.to_dict()}, EXIT_FAILED)
+    return command(argv)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def event(kind, body):
+    return {"version": MESSAGE_VERSION, "type": kind, "body": body}
+
+
+def error_body(exc, meta, handler):
+    return {"status": "error", "meta": meta, "output": None, "log": handler.text(),
+            "error": exc.cause, "exception": exc.to_dict()}
+
+
+def message_body(message, kinds):
+    if not isinstance(message, dict) or not isinstance(message.get("body"), dict):
+        raise PluginError("The message is not a platform message: it needs a 'body' object",
+                          'Send {"version": "v1", "type": "action_start", "body": {"action": ..., "input": ...}}, '
+                          "or use `pagerduty-plugin run ACTION` for plain input.")
+    if message.get("type") not in kinds:
+        raise PluginError(f"Unexpected message type {message.get('type')!r} for this command",
+                          f"Expected type {' or '.join(kinds)}.")
+    return message["body"]
+
+
+def action_schemas(spec, name):
+    action = spec.action(name)
+    return {"action": name, "title": action["title"], "description": action["description"],
+            "input": spec.input_schema(name), "output": spec.output_schema(name)}
+
+
+def examples(fields):
+    return {n: f.get("example", f.get("default")) for n, f in (fields or {}).items()
+            if "example" in f or "default" in f}
+
+
+def read_spec_text():
+    try:
+        with open(speclib.spec_path(), "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise PluginError(f"Cannot read the plugin spec: {exc.strerror}", "Check PAGERDUTY_PLUGIN_SPEC.")
+
+
+def connection_from_file(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            settings = json.load(fh)
+    except OSError as exc:
+        raise PluginError(f"Cannot read the connection file {path}: {exc.strerror}",
+                          "Give --connection the path of a JSON file of connection settings.") from None
+    except ValueError as exc:
+        raise PluginError(f"The connection file {path} is not valid JSON: {exc}",
+                          "Write the settings as one JSON object.") from None
+    return settings
+
+
+def connection_from_env(spec):
+    """Plain mode: each connection field named by its `env` variable in the spec."""
+    settings = {}
+    for name, field in spec.connection.items():
+        raw = os.environ.get(field.get("env") or "")
+        if raw is not None and raw != "":
+            settings[name] = env_value(field, raw)
+    return settings
+
+
+def env_value(field, raw):
+    kind = field.get("type")
+    try:
+        if kind == "integer":
+            return int(raw)
+        if kind in ("number", "float"):
+            return float(raw)
+    except ValueError:
+        raise PluginError(f"{field['env']} must be a number, not {raw!r}", f"Set {field['env']} to a number.")
+    if kind == "boolean":
+        lowered = raw.strip().lower()
+        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise PluginError(f"{field['env']} must be true or false, not {raw!r}", f"Set {field['env']}=true or false.")
+        return lowered in ("1", "true", "yes", "on")
+    return raw

@@ -1,0 +1,166 @@
+"""One HTTP session per invocation, with PagerDuty's retry rules.
+
+- 429 is always safe to repeat (PagerDuty refused it before doing anything): wait for
+  `ratelimit-reset` or `Retry-After` when given, else back off exponentially with jitter.
+  A 429 may come with no headers and no body at all.
+- 5xx, timeouts and dropped connections are repeated only when the caller says repeating is
+  safe (reads, PUTs that set a state, events carrying a dedup key): the first try may have
+  been carried out. A connection that was never opened is always safe to repeat.
+- Every retry is bounded by `max_retries` and by a total time budget, and logged without
+  secrets (headers and bodies are never logged).
+"""
+
+import random
+import time
+from urllib.parse import urlsplit
+
+import requests
+
+from pagerduty_plugin import __version__
+from pagerduty_plugin.errors import PluginError
+
+USER_AGENT = f"pagerduty-plugin/{__version__} python-requests/{requests.__version__}"
+BACKOFF_BASE = 0.5  # seconds before the first retry of a bare 429 or a 5xx
+BACKOFF_CAP = 30.0
+RETRY_BUDGET = 120.0  # seconds a call may spend waiting between tries, all retries together
+
+
+class Transport:
+    def __init__(self, *, timeout=30, max_retries=3, verify_tls=True, log, budget=RETRY_BUDGET):
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.budget = budget
+        self.log = log
+        self.session = requests.Session()  # keep-alive across the calls of one step
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.verify = verify_tls
+        if not verify_tls:
+            log.warning("TLS certificate verification is off (verify_tls: false)")
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+    def request(self, method, url, *, safe_to_repeat, **kwargs):
+        """The response, after the retries that the rules allow; raises PluginError on
+        network failure. The caller maps non-2xx answers to errors."""
+        deadline = time.monotonic() + self.budget
+        attempt = 0
+        while True:
+            try:
+                response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            except requests.RequestException as exc:
+                never_sent = not_sent(exc)
+                if attempt < self.max_retries and (safe_to_repeat or never_sent):
+                    wait = backoff(attempt)
+                    if time.monotonic() + wait < deadline:
+                        self.note_retry(method, url, describe(exc), attempt, wait)
+                        time.sleep(wait)
+                        attempt += 1
+                        continue
+                raise network_error(method, url, exc, attempt, safe_to_repeat or never_sent) from None
+            wait = retry_wait(response, attempt, safe_to_repeat)
+            if wait is None or attempt >= self.max_retries or time.monotonic() + wait > deadline:
+                response.retries = attempt
+                return response
+            self.note_retry(method, url, f"HTTP {response.status_code}", attempt, wait)
+            response.close()
+            time.sleep(wait)
+            attempt += 1
+
+    def note_retry(self, method, url, what, attempt, wait):
+        self.log.warning(f"{method} {urlsplit(url).path} got {what}; retry {attempt + 1} of "
+                         f"{self.max_retries} in {wait:.1f} s")
+
+
+def retry_wait(response, attempt, safe_to_repeat):
+    """Seconds to wait before repeating this answer's request, or None to stop."""
+    status = response.status_code
+    if status == 429:
+        told = told_wait(response.headers)
+        return told if told is not None else backoff(attempt)
+    if status >= 500 and safe_to_repeat:
+        return backoff(attempt)
+    return None
+
+
+def told_wait(headers):
+    """What PagerDuty asks us to wait: ratelimit-reset (seconds), else Retry-After."""
+    for name in ("ratelimit-reset", "retry-after"):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            seconds = http_date_delay(value)
+            if seconds is not None:
+                return seconds
+    return None
+
+
+def http_date_delay(value):
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def backoff(attempt):
+    """Exponential back-off with jitter, so that many retrying steps don't move in step."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * (0.5 + random.random() / 2)
+
+
+def not_sent(exc):
+    """True when the request certainly never reached the server (the connection failed)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return type(reason).__name__ in ("NewConnectionError", "NameResolutionError")
+    return False
+
+
+def describe(exc):
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "a connection timeout"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "no answer in time"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "a TLS error"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return "a connection failure" if not_sent(exc) else "a dropped connection"
+    return type(exc).__name__
+
+
+def network_error(method, url, exc, attempts, repeatable):
+    host = urlsplit(url).netloc
+    tries = f" after {attempts + 1} tries" if attempts else ""
+    data = {"host": host, "method": method, "path": urlsplit(url).path, "attempts": attempts + 1}
+    if isinstance(exc, requests.exceptions.SSLError):
+        return PluginError(f"TLS error talking to {host}{tries}",
+                           "Check the host name and its certificate; verify_tls: false skips the check "
+                           "(only for a test endpoint).", data)
+    if repeatable:
+        assistance = "Check the network and the URL setting, then run the step again."
+    else:
+        assistance = ("The request may have been carried out before the connection failed, so it was not "
+                      "repeated automatically: check PagerDuty before running the step again.")
+    return PluginError(f"{describe(exc).capitalize()} talking to {host} ({method} {urlsplit(url).path}){tries}",
+                       assistance, data)
+
+
+def json_body(response):
+    """The answer's JSON, or a clear error when PagerDuty sent something else."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        host = urlsplit(response.url).netloc
+        raise PluginError(
+            f"{host} answered HTTP {response.status_code} with a body that is not JSON",
+            "PagerDuty or a proxy in between sent a malformed answer; check events_url/api_url and try again.",
+            {"status": response.status_code, "body_start": response.text[:200]},
+        ) from None

@@ -1,0 +1,62 @@
+"""Connection settings -> PagerDuty clients, opened lazily (an events step never builds REST)."""
+
+import socket
+from functools import cached_property
+
+from pagerduty_plugin.client.events import EVENTS_HOSTS, EventsClient
+from pagerduty_plugin.client.http import Transport
+from pagerduty_plugin.client.rest import API_HOSTS, RestClient
+from pagerduty_plugin.errors import PluginError
+
+
+class Connection:
+    def __init__(self, settings, log):
+        self.settings = settings
+        self.log = log
+
+    def get(self, name, default=None):
+        return self.settings.get(name, default)
+
+    @cached_property
+    def transport(self):
+        return Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
+                         verify_tls=self.get("verify_tls", True), log=self.log)
+
+    @cached_property
+    def events(self):
+        region = self.get("region", "us")
+        return EventsClient(self.transport, self.get("events_url") or EVENTS_HOSTS[region])
+
+    @cached_property
+    def rest(self):
+        if not self.get("api_key"):
+            raise PluginError("This action needs a PagerDuty REST API key and the connection has none",
+                              "Set api_key on the connection (PAGERDUTY_API_KEY in plain mode).")
+        region = self.get("region", "us")
+        return RestClient(self.transport, self.get("api_url") or API_HOSTS[region], self.get("api_key"),
+                          self.get("auth_type", "token"), self.get("from_email"))
+
+    def routing_key(self, override=None):
+        key = override or self.get("routing_key")
+        if not key:
+            raise PluginError("No routing key: the step has no service_key and the connection no routing_key",
+                              "Set service_key on the step, or routing_key on the connection "
+                              "(the Integration Key of an Events API v2 integration).")
+        if len(key) != 32 or not key.isalnum():
+            raise PluginError("The routing key is not a PagerDuty integration key (32 letters and digits)",
+                              "Copy the Integration Key of the service's Events API v2 integration.")
+        return key
+
+    def test(self):
+        """A connection test that changes nothing: a REST read when there is a key."""
+        if self.get("api_key"):
+            self.rest.get("/abilities")
+            return {"success": True, "message": "The REST API key works"}
+        self.routing_key()
+        return {"success": True,
+                "message": "The routing key is well-formed (the Events API has no call that checks a key "
+                           "without sending an event)"}
+
+
+def host_name():
+    return socket.gethostname() or "pagerduty-plugin"

@@ -1,0 +1,31 @@
+import os
+import shutil
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class BuildWithSpec(build_py):
+    """Ship plugin.spec.yaml inside the package, so an installed wheel finds its spec."""
+
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "pagerduty_plugin", "plugin.spec.yaml")
+        shutil.copyfile(os.path.join(HERE, "plugin.spec.yaml"), target)
+
+
+setup(
+    name="pagerduty-plugin",
+    version="3.0.0",
+    description="PagerDuty plugin pack for automation platforms (SOAR, runbooks, CI jobs)",
+    long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=find_packages(include=["pagerduty_plugin", "pagerduty_plugin.*"]),
+    install_requires=["requests>=2.28,<3", "fastjsonschema>=2.18,<3", "PyYAML>=6,<7"],
+    extras_require={"test": ["pytest>=7", "openapi-core>=0.19,<0.24"]},
+    entry_points={"console_scripts": ["pagerduty-plugin=pagerduty_plugin.cli:main"]},
+    cmdclass={"build_py": BuildWithSpec},
+)
