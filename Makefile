@@ -10,7 +10,8 @@ install: $(STAMP)
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[test]'
+	$(BIN)/python -m compileall -q pagerduty_plugin  # bytecode, as a regular install has it
 	touch $(STAMP)
 
 demo: install

@@ -11,6 +11,7 @@ import json
 import os
 import re
 
+from pagerduty_plugin.cache import cache_dir, write_atomic
 from pagerduty_plugin.errors import PluginError
 
 SPEC_FILE = "plugin.spec.yaml"
@@ -61,14 +62,6 @@ def spec_path():
     return packaged if os.path.exists(packaged) else os.path.join(os.path.dirname(here), SPEC_FILE)
 
 
-def _cache_dir():
-    base = os.environ.get("PAGERDUTY_PLUGIN_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "pagerduty-plugin",
-    )
-    return base
-
-
 def load(path=None):
     """The linted spec, from the JSON cache when the YAML has not changed."""
     path = path or spec_path()
@@ -78,7 +71,7 @@ def load(path=None):
     except OSError as exc:
         raise PluginError(f"Cannot read the plugin spec {path}: {exc.strerror}",
                           "Reinstall the plugin, or point PAGERDUTY_PLUGIN_SPEC at plugin.spec.yaml.")
-    cache = os.path.join(_cache_dir(), f"spec-{hashlib.sha256(text).hexdigest()[:24]}.json")
+    cache = os.path.join(cache_dir(), f"spec-{hashlib.sha256(text).hexdigest()[:24]}.json")
     try:
         with open(cache, encoding="utf-8") as fh:
             return Spec(json.load(fh))
@@ -88,7 +81,10 @@ def load(path=None):
     problems = lint(raw)
     if problems:
         raise SpecError(problems)
-    _write_cache(cache, raw)
+    try:
+        write_atomic(cache, json.dumps(raw))
+    except (TypeError, ValueError):
+        pass  # a value JSON cannot hold (lint reports it where it matters): no cache
     return Spec(raw)
 
 
@@ -103,17 +99,6 @@ def parse_yaml(text):
     if not isinstance(raw, dict):
         raise SpecError(["the top level must be a mapping"])
     return raw
-
-
-def _write_cache(cache, raw):
-    try:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        tmp = f"{cache}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(raw, fh)
-        os.replace(tmp, cache)
-    except (OSError, TypeError):
-        pass  # a read-only home only costs the YAML parse next time
 
 
 class Spec:

@@ -1,0 +1,130 @@
+"""The invocation contract of DESIGN §4: modes, envelopes, exit codes, one JSON document."""
+
+import json
+
+import pytest
+from conftest import invoke, run_command, start_message
+
+
+def test_message_mode_in_a_real_process(sandbox, connection):
+    message = start_message("send_trigger_event", {"description": "disk full"}, connection, meta={"step": 3})
+    result = run_command(["run"], json.dumps(message))
+    assert result.code == 0, result.stderr
+    assert result.doc["version"] == "v1" and result.doc["type"] == "action_event"
+    body = result.body
+    assert body["status"] == "ok" and body["meta"] == {"step": 3}
+    assert len(body["output"]["dedup_key"]) == 32 and isinstance(body["log"], str)
+
+
+def test_message_mode_bad_input_in_a_real_process(sandbox, connection):
+    message = start_message("send_trigger_event", {"description": 42}, connection)
+    result = run_command(["run"], json.dumps(message))
+    assert result.code == 1
+    body = result.body
+    assert body["status"] == "error" and "must be a string" in body["error"]
+    assert body["exception"]["cause"] and body["exception"]["assistance"]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_plain_mode_with_environment(sandbox):
+    env = {"PAGERDUTY_ROUTING_KEY": sandbox.info["routing_key"], "PAGERDUTY_EVENTS_URL": sandbox.info["events_url"]}
+    result = run_command(["run", "send_trigger_event"], '{"description":"disk full"}', env=env)
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.doc["status"] == "success" and result.doc["dedup_key"]
+
+
+def test_plain_mode_empty_stdin_means_empty_input(sandbox):
+    env = {"PAGERDUTY_ROUTING_KEY": sandbox.info["routing_key"], "PAGERDUTY_EVENTS_URL": sandbox.info["events_url"]}
+    result = run_command(["run", "send_trigger_event"], "", env=env)
+    assert result.code == 1 and "'description' is missing" in result.doc["error"]["cause"]
+
+
+def test_bad_environment_value_is_explained(sandbox):
+    result = run_command(["run", "send_trigger_event"], '{"description":"x"}', env={"PAGERDUTY_TIMEOUT": "soon"})
+    assert result.code == 1 and "PAGERDUTY_TIMEOUT" in result.doc["error"]["cause"]
+
+
+@pytest.mark.parametrize("argv", [["bogus"], ["run", "--bogus-flag"], ["spec", "--nope"], []])
+def test_a_wrong_command_line_exits_2_with_one_json_document(argv):
+    result = invoke(argv)
+    assert result.code == 2
+    assert result.doc["error"]["cause"] and result.doc["error"]["assistance"]
+
+
+def test_unknown_action_exits_1_in_both_modes(connection):
+    plain = invoke(["run", "send_trigger_evnt"], "{}")
+    assert plain.code == 1 and "Did you mean send_trigger_event" in plain.error["assistance"]
+    message = invoke(["run"], start_message("nope", {}, connection))
+    assert message.code == 1 and message.error["cause"] == "Unknown action 'nope'"
+
+
+@pytest.mark.parametrize("stdin, words", [
+    (b"", "No message"),
+    (b"not json", "not valid JSON"),
+    (b'["a list"]', "not a platform message"),
+    (b'{"version":"v1","type":"connection_test","body":{}}', "Unexpected message type"),
+    (b'{"version":"v1","type":"action_start","body":{"input":{}}}', "names no action"),
+    (b"\xff\xfe{}", "not UTF-8"),
+])
+def test_broken_messages(stdin, words):
+    result = invoke(["run"], stdin)
+    assert result.code == 1 and words in result.body["error"]
+    assert result.body["status"] == "error" and result.doc["type"] == "action_event"
+
+
+def test_info_sample_and_spec():
+    info = invoke(["info"]).doc
+    assert info["name"] == "pagerduty" and "send_trigger_event" in info["actions"]
+    assert info["connection"]["api_key"]["env"] == "PAGERDUTY_API_KEY"
+    sample = invoke(["sample", "send_trigger_event"]).doc
+    assert sample["type"] == "action_start" and sample["body"]["input"]["description"]
+    one = invoke(["spec", "send_trigger_event"]).doc
+    assert one["input"]["required"] == ["description"] and one["input"]["additionalProperties"] is False
+    everything = invoke(["spec"]).doc
+    assert set(everything) == {"connection", "actions"} and "send_change_event" in everything["actions"]
+    assert invoke(["spec", "nope"]).code == 1
+    assert invoke(["sample", "nope"]).code == 1
+
+
+def test_every_sample_message_passes_input_validation():
+    from pagerduty_plugin import spec as speclib
+    from pagerduty_plugin import validate
+    from pagerduty_plugin.runner import prepare
+
+    spec = speclib.load()
+    for name, action in spec.actions.items():
+        body = invoke(["sample", name]).body
+        values = prepare(spec, action.get("input") or {}, body["input"], "input")
+        missing = [f for f, d in (action.get("input") or {}).items() if d.get("required") and f not in values]
+        if not missing:  # required ids without an example are left for the user to fill in
+            validate.check(spec.input_schema(name), values, "input", name)
+
+
+def test_connection_test(sandbox, connection):
+    ok = invoke(["test"], {"version": "v1", "type": "connection_test", "body": {"connection": connection}})
+    assert ok.code == 0 and ok.doc["type"] == "connection_test"
+    assert ok.body["status"] == "ok" and ok.body["output"]["success"] is True
+    bad = {**connection, "api_key": "wrong-key-wrong-key-"}
+    failed = invoke(["test"], {"version": "v1", "type": "connection_test", "body": {"connection": bad}})
+    assert failed.code == 1 and failed.body["output"] == {"success": False}
+    assert "did not accept the API key" in failed.body["error"]
+    events_only = {"routing_key": connection["routing_key"]}
+    assert invoke(["test"], start_message("send_trigger_event", {}, events_only)).code == 0
+
+
+def test_blank_optional_values_are_absent(act, sandbox):
+    result = act("send_trigger_event", description="x", incident_key="", details={}, links=[], source=None,
+                 images=None, client="   ")
+    assert result.code == 0
+    event = [e for e in sandbox.exchanges if e["path"] == "/v2/enqueue"][0]["request_json"]
+    assert "links" not in event and "client" not in event and "custom_details" not in event["payload"]
+
+
+def test_secrets_accepted_as_string_or_secret_key(act, connection, sandbox):
+    plain = {**connection, "routing_key": sandbox.info["routing_key"], "api_key": sandbox.info["api_key"]}
+    assert act("send_trigger_event", _connection=plain, description="x").code == 0
+    assert act("send_trigger_event", description="x").code == 0
+
+
+def test_help_exits_0():
+    assert invoke(["--version"]).code == 0
