@@ -48,7 +48,8 @@ def validator(schema):
 def field_path(path):
     text = ""
     for part in path[1:]:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        index = isinstance(part, int) or str(part).isdigit()  # fastjsonschema gives "0" for [0]
+        text += f"[{part}]" if index else (f".{part}" if text else str(part))
     return text
 
 
