@@ -1,7 +1,9 @@
 """Helpers the REST actions share: references, lists given as text, and name lookups."""
 
 import re
+from datetime import datetime, timezone
 
+from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
 
@@ -52,3 +54,104 @@ def resolve_user(rest, value):
     if "@" in str(value):
         return resolve(rest, "users", value, "user", key="email")
     return resolve(rest, "users", value, "user")
+
+
+# --- the shapes that list, get, create, update and delete actions share ---------------------
+# A resource's plain actions are declared in one line each, e.g.
+#     GetService = getter("services", "service")    # input service_id, output {"service": ...}
+# Single-object actions read the id from the input `<kind>_id`.
+
+
+def object_path(collection, object_id, kind):
+    """/collection/ID, the id checked and quoted (`../users` refused before any request)."""
+    return f"/{collection}/{segment(object_id, kind.replace('_', ' ') + ' id')}"
+
+
+def given(params, *names):
+    """The named inputs that the step gave (the runner has already dropped blank ones)."""
+    return {name: params[name] for name in names if name in params}
+
+
+def as_time(text):
+    """A date input (ISO 8601: `Z`, `+00:00` or `+0000`, or none) as an aware datetime; no offset means UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise PluginError(f"{text!r} is not a date and time this action can read",
+                          "Use ISO 8601 / RFC 3339, for example 2024-05-01T12:00:00Z.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def rfc3339(moment):
+    """RFC 3339 as PagerDuty's contract wants it (its own +0000 spelling is not), offset kept."""
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def given_times(params, *names):
+    """given() for date inputs, each sent as RFC 3339 (a bare date is midnight UTC)."""
+    return {name: rfc3339(as_time(value)) for name, value in given(params, *names).items()}
+
+
+def resolve_all(rest, collection, values, kind, **lookup):
+    """The ids of a list of ids or names, each resolved with one lookup."""
+    return [resolve(rest, collection, value, kind, **lookup) for value in as_list(values)]
+
+
+def references(rest, collection, values, kind, **lookup):
+    """[{id, type}] for a list of ids or names."""
+    return [reference(object_id, kind) for object_id in resolve_all(rest, collection, values, kind, **lookup)]
+
+
+def action_class(run, doc):
+    return type("ResourceAction", (Action,), {"run": run, "__doc__": doc})
+
+
+def lister(collection, filters=None):
+    """{collection: [...], count, truncated} up to max_results; filters(rest, params) -> query."""
+    def run(self, params):
+        rest = self.connection.rest
+        query = filters(rest, params) if filters else None
+        items, truncated = rest.iterate(f"/{collection}", collection, query, params.get("max_results"))
+        return {collection: items, "count": len(items), "truncated": truncated}
+    return action_class(run, f"List {collection}")
+
+
+def getter(collection, kind, query=None):
+    """GET /collection/{kind_id}; query(params) -> its query parameters, if any."""
+    def run(self, params):
+        path = object_path(collection, params[f"{kind}_id"], kind)
+        return {kind: (self.connection.rest.get(path, query(params) if query else None) or {}).get(kind)}
+    return action_class(run, f"Get a {kind}")
+
+
+def creator(collection, kind, fields, needs_from=False):
+    """POST {kind: {type, **fields(rest, params)}}; fields() checks its inputs before any lookup,
+    and a From address that the POST needs is checked before fields() is called."""
+    def run(self, params):
+        rest = self.connection.rest
+        if needs_from:
+            rest.require_from(params.get("from_email"), f"Creating a {kind.replace('_', ' ')}")
+        body = {kind: {"type": kind, **fields(rest, params)}}
+        answer = rest.post(f"/{collection}", body, needs_from=needs_from, from_email=params.get("from_email"))
+        return {kind: (answer or {}).get(kind)}
+    return action_class(run, f"Create a {kind}")
+
+
+def updater(collection, kind, fields):
+    """PUT only the fields the step gave (PagerDuty keeps the others). The id is checked
+    before fields() makes any lookup, so a bad id costs no request."""
+    def run(self, params):
+        path = object_path(collection, params[f"{kind}_id"], kind)
+        changes = fields(self.connection.rest, params)
+        if not changes:
+            raise PluginError(f"Nothing to change: the step gives no field of the {kind.replace('_', ' ')}",
+                              "Give at least one of the optional inputs.")
+        return {kind: (self.connection.rest.put(path, {kind: {"type": kind, **changes}}) or {}).get(kind)}
+    return action_class(run, f"Update a {kind}")
+
+
+def deleter(collection, kind):
+    def run(self, params):
+        self.connection.rest.delete(object_path(collection, params[f"{kind}_id"], kind))
+        return {"success": True}
+    return action_class(run, f"Delete a {kind}")

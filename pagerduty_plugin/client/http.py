@@ -1,7 +1,7 @@
 """One HTTP session per invocation, with PagerDuty's retry rules.
 
 - 429 is always safe to repeat (PagerDuty refused it before doing anything): wait for
-  `ratelimit-reset` or `Retry-After` when given, else back off exponentially with jitter.
+  `Retry-After` or `ratelimit-reset` when given, else back off exponentially with jitter.
   A 429 may come with no headers and no body at all.
 - 5xx, timeouts and dropped connections are repeated only when the caller says repeating is
   safe (reads, PUTs that set a state, events carrying a dedup key): the first try may have
@@ -84,8 +84,9 @@ def retry_wait(response, attempt, safe_to_repeat):
 
 
 def told_wait(headers):
-    """What PagerDuty asks us to wait: ratelimit-reset (seconds), else Retry-After."""
-    for name in ("ratelimit-reset", "retry-after"):
+    """What the answer asks us to wait: Retry-After when given (an instruction for this very
+    request), else PagerDuty's ratelimit-reset (seconds until its rate window restarts)."""
+    for name in ("retry-after", "ratelimit-reset"):
         value = headers.get(name)
         if value is None:
             continue
@@ -164,3 +165,11 @@ def json_body(response):
             "PagerDuty or a proxy in between sent a malformed answer; check events_url/api_url and try again.",
             {"status": response.status_code, "body_start": response.text[:200]},
         ) from None
+
+
+def lenient_json(response):
+    """The JSON of an error answer, or None when it has none (a proxy's HTML page, a bare 429)."""
+    try:
+        return response.json() if response.content else None
+    except ValueError:
+        return None

@@ -9,9 +9,9 @@ Things about PagerDuty's REST API that bite (see ../shared/pagerduty-api/README.
 """
 
 import re
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
-from pagerduty_plugin.client.http import json_body
+from pagerduty_plugin.client.http import json_body, lenient_json
 from pagerduty_plugin.errors import PluginError
 
 API_HOSTS = {"us": "https://api.pagerduty.com", "eu": "https://api.eu.pagerduty.com"}
@@ -50,13 +50,10 @@ class RestClient:
              safe_to_repeat=None):
         """The decoded JSON answer (None for an empty 2xx body) or a PluginError."""
         headers = dict(self.headers)
-        sender = from_email or self.from_email
-        if needs_from and not sender:
-            raise PluginError(
-                f"{method} {path} needs a From address and none was given",
-                "Set from_email on the step or on the connection: the email of a user on the PagerDuty "
-                "account, on whose behalf the change is made.",
-            )
+        if needs_from:
+            sender = self.require_from(from_email, f"{method} {path}")
+        else:  # sent where known: PagerDuty records the change, or the request, against this user
+            sender = (from_email or "").strip() or self.from_email
         if sender:
             headers["From"] = sender
         if body is not None:
@@ -67,38 +64,79 @@ class RestClient:
             method, self.base_url + path, params=encode_params(params), json=body, headers=headers,
             safe_to_repeat=safe_to_repeat,
         )
-        answer = json_body(response)
         if 200 <= response.status_code < 300:
-            return answer
-        raise rest_error(response, answer, method, path)
+            return json_body(response)
+        raise rest_error(response, lenient_json(response), method, path)
+
+    def require_from(self, from_email=None, what="This change"):
+        """The From address for a write that needs one (the step's, else the connection's),
+        checked before any request is sent."""
+        sender = (from_email or "").strip() or (self.from_email or "").strip()
+        if not sender:
+            raise PluginError(
+                f"{what} needs a From address and none was given",
+                "Set from_email on the step or on the connection: the email of a user on the PagerDuty "
+                "account, on whose behalf the change is made.",
+                {"field": "from_email"},
+            )
+        if "@" not in sender or any(c.isspace() for c in sender):
+            raise PluginError(f"The From address {sender!r} is not an email address",
+                              "Set from_email to the email of a user on the PagerDuty account.",
+                              {"field": "from_email"})
+        return sender
 
     # --- lists -------------------------------------------------------------------------
 
     def iterate(self, path, key, params=None, max_results=None, page_limit=PAGE_LIMIT):
         """(items, truncated): every page of a classic offset list, up to max_results,
         stopping at PagerDuty's 10,000 offset cap with a warning instead of an error."""
-        params = dict(params or {})
-        items, offset, truncated = [], 0, False
+        listing = self.pages(path, key, params, max_results, page_limit)
+        return listing.collect(), listing.truncated
+
+    def pages(self, path, key, params=None, max_results=None, page_limit=PAGE_LIMIT):
+        """An iterator over the pages (lists of objects) of a classic offset list; its
+        `truncated` is set once it is exhausted."""
+        return Pages(self, path, key, params, max_results, page_limit)
+
+
+class Pages:
+    """Classic offset pagination. Every page asks for the same `limit`: PagerDuty may round
+    an offset that is not a multiple of the limit, so the last page is trimmed here instead."""
+
+    def __init__(self, rest, path, key, params, max_results, page_limit):
+        self.rest, self.path, self.key = rest, path, key
+        self.params = dict(params or {})
+        self.max_results = max_results
+        self.limit = page_limit if max_results is None else max(1, min(page_limit, max_results))
+        self.truncated = False
+
+    def __iter__(self):
+        offset, seen, self.truncated = 0, 0, False
         while True:
-            limit = page_limit if max_results is None else max(1, min(page_limit, max_results - len(items)))
-            if offset + limit > OFFSET_CAP:
-                limit = OFFSET_CAP - offset
-                if limit <= 0:
-                    truncated = True
-                    self.log.warning(f"GET {path} stopped at PagerDuty's limit of {OFFSET_CAP} results; "
-                                     "narrow the filters (for example since/until) to see the rest")
-                    break
-            page = self.get(path, {**params, "limit": limit, "offset": offset}) or {}
-            batch = page.get(key) or []
-            items.extend(batch)
-            if max_results is not None and len(items) >= max_results:
-                truncated = bool(page.get("more")) or len(items) > max_results
-                del items[max_results:]
-                break
-            if not page.get("more") or not batch:
-                break
+            if offset + self.limit > OFFSET_CAP:
+                self.truncated = True
+                self.rest.log.warning(f"GET {self.path} stopped at PagerDuty's limit of {OFFSET_CAP} results; "
+                                      "narrow the filters (for example since/until) to see the rest")
+                return
+            page = self.rest.get(self.path, {**self.params, "limit": self.limit, "offset": offset}) or {}
+            batch = page.get(self.key) or []
+            more = bool(page.get("more")) and bool(batch)
+            if self.max_results is not None and seen + len(batch) >= self.max_results:
+                keep = self.max_results - seen
+                self.truncated = more or len(batch) > keep
+                yield batch[:keep] if len(batch) > keep else batch
+                return
+            seen += len(batch)
+            yield batch
+            if not more:
+                return
             offset += len(batch)
-        return items, truncated
+
+    def collect(self):
+        items = []
+        for batch in self:
+            items.extend(batch)
+        return items
 
 
 def segment(value, what="id"):
@@ -132,19 +170,22 @@ def encode_params(params):
 
 # --- errors --------------------------------------------------------------------------------
 
-CAUSES = {
-    1001: "{subject} is already resolved",
-    1002: "{subject} is already acknowledged",
-    1003: "Invalid status for {subject}",
-    1004: "Invalid id",
-    1006: "{subject} cannot be escalated further",
-    1008: "The requester was not found",
-    1012: "{subject} is not acknowledged",
-    1013: "Invalid snooze duration (1 to 604800 seconds)",
-    1014: "The escalation policy was not found",
-    1019: "{subject} is already merged",
-    2011: "The responder request needs a requester",
-    2020: "PagerDuty's rate limit was exceeded",
+CHECK_STATE = "Check the incident's current state (get_incident) and the input."
+CAUSES = {  # PagerDuty's error code -> (cause, assistance)
+    1001: ("{subject} is already resolved",
+           "Nothing to change: it was resolved earlier. Setting status triggered or acknowledged reopens it."),
+    1002: ("{subject} is already acknowledged", CHECK_STATE),
+    1003: ("Invalid status for {subject}", "Use triggered, acknowledged or resolved, as the incident allows."),
+    1004: ("Invalid id", "Check the ids given; `list_*` actions show the ids that exist."),
+    1006: ("{subject} cannot be escalated further",
+           "Choose an escalation_level that exists in the incident's escalation policy."),
+    1008: ("The requester was not found", "Give requester (or from_email) as a user id or email on the account."),
+    1012: ("{subject} is not acknowledged", CHECK_STATE),
+    1013: ("Invalid snooze duration", "Snooze an acknowledged incident for 1 to 604800 seconds (7 days)."),
+    1014: ("The escalation policy was not found", "Check the escalation policy's id or name."),
+    1019: ("{subject} is already merged", "Merge only open incidents that were not merged before."),
+    2011: ("The responder request needs a requester", "Give requester, or from_email naming a user."),
+    2020: ("PagerDuty's rate limit was exceeded", "Slow down or spread the work, then run the step again."),
 }
 
 
@@ -155,6 +196,8 @@ def rest_error(response, answer, method, path):
     data = {"status": status, "code": error.get("code"), "message": error.get("message"),
             "errors": error.get("errors") or []}
     cause, assistance = explain(status, error, method, path, getattr(response, "retries", 0))
+    if cause.startswith("The From address") and not getattr(response.request, "headers", {}).get("From"):
+        cause = f"PagerDuty needs a From address for {method} {path} and none was sent"
     details = "; ".join(map(str, data["errors"]))
     if details and details not in cause:
         cause = f"{cause}: {details}"
@@ -162,11 +205,12 @@ def rest_error(response, answer, method, path):
 
 
 def subject_of(path):
-    parts = [p for p in path.split("/") if p]
-    if len(parts) >= 2 and parts[0] == "incidents":
-        return f"Incident {parts[1]}"
+    parts = [unquote(p) for p in path.split("/") if p]
+    if parts[-1:] == ["merge"]:
+        return "One of the incidents"  # the target or a source: PagerDuty's errors list says which
     if len(parts) >= 2:
-        return f"{parts[0][:-1].replace('_', ' ').capitalize()} {parts[1]}"
+        kind = parts[0][:-3] + "y" if parts[0].endswith("ies") else parts[0][:-1]
+        return f"{kind.replace('_', ' ').capitalize()} {parts[1]}"
     return "The request"
 
 
@@ -199,6 +243,7 @@ def explain(status, error, method, path, retries):
         return ("The From address is not a user on this account",
                 "Set from_email to the email of an existing PagerDuty user.")
     if code in CAUSES:
-        return (CAUSES[code].format(subject=subject), "Check the incident's current state and the input.")
+        cause, assistance = CAUSES[code]
+        return cause.format(subject=subject), assistance
     return (f"PagerDuty refused {method} {path} (HTTP {status}): {message or 'no reason given'}",
             "Correct the input as the error says; a 400 is never retried.")

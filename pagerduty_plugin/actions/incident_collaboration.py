@@ -1,0 +1,79 @@
+"""Working on an incident (REST API v2): notes, status updates, responder requests, and
+reading its timeline (log entries) and alerts."""
+
+from pagerduty_plugin.actions.common import as_list, reference, resolve, resolve_user
+from pagerduty_plugin.actions.incidents import IncidentAction, choices, incident_path, user_ids, user_values
+from pagerduty_plugin.errors import PluginError
+
+
+class AddNote(IncidentAction):
+    def run(self, params):
+        path = incident_path(params["incident_id"], "/notes")
+        answer = self.rest.post(path, {"note": {"content": params["note"]}}, from_email=self.sender(params),
+                                needs_from=True)
+        return {"note": (answer or {}).get("note")}
+
+
+class ListNotes(IncidentAction):
+    def run(self, params):
+        # Not paginated: PagerDuty answers every note (at most 2000) at once.
+        notes = (self.rest.get(incident_path(params["incident_id"], "/notes")) or {}).get("notes") or []
+        return {"notes": notes, "count": len(notes)}
+
+
+class CreateStatusUpdate(IncidentAction):
+    def run(self, params):
+        path = incident_path(params["incident_id"], "/status_updates")
+        if ("subject" in params) != ("html_message" in params):
+            raise PluginError("subject and html_message go together (they make the update's custom email)",
+                              "Give both, or neither for the plain message.", {"field": "html_message"})
+        body = {k: params[k] for k in ("message", "subject", "html_message") if k in params}
+        answer = self.rest.post(path, body, from_email=self.sender(params), needs_from=True)
+        return {"status_update": (answer or {}).get("status_update")}
+
+
+class AddResponders(IncidentAction):
+    """A responder request names its requester in the body (no From header needed): the step's
+    requester, else the From user, found by email with one lookup."""
+
+    def run(self, params):
+        path = incident_path(params["incident_id"], "/responder_requests")
+        users = user_values(params.get("users"), "users")
+        policies = as_list(params.get("escalation_policies"))
+        if not users and not policies:
+            raise PluginError("No responders: give users or escalation_policies",
+                              "Name at least one user (id or email) or escalation policy (id or name).",
+                              {"field": "users"})
+        requester = user_values([params["requester"]], "requester")[0] if "requester" in params else None
+        if requester is None:
+            requester = self.rest.require_from(params.get("from_email"), "Choosing the requester")
+        targets = [reference(user_id, "user") for user_id in user_ids(self.rest, users)]
+        targets += [reference(resolve(self.rest, "escalation_policies", p, "escalation_policy"), "escalation_policy")
+                    for p in policies]
+        body = {
+            "requester_id": resolve_user(self.rest, requester),
+            "message": params["message"],
+            # PagerDuty's own example wraps each target; its schema shows them flat.
+            "responder_request_targets": [{"responder_request_target": target} for target in targets],
+        }
+        answer = self.rest.post(path, body, from_email=params.get("from_email"))
+        return {"responder_request": (answer or {}).get("responder_request")}
+
+
+class ListLogEntries(IncidentAction):
+    """The incident's timeline, oldest first as PagerDuty lists it."""
+
+    def run(self, params):
+        path = incident_path(params["incident_id"], "/log_entries")
+        query = {k: params[k] for k in ("since", "until", "is_overview") if k in params}
+        entries, truncated = self.rest.iterate(path, "log_entries", query, params.get("max_results"))
+        return {"log_entries": entries, "count": len(entries), "truncated": truncated}
+
+
+class ListAlerts(IncidentAction):
+    def run(self, params):
+        path = incident_path(params["incident_id"], "/alerts")
+        statuses = choices(params.get("statuses"), ("triggered", "resolved"), "statuses")
+        query = {"statuses": statuses} if statuses else None
+        alerts, truncated = self.rest.iterate(path, "alerts", query, params.get("max_results"))
+        return {"alerts": alerts, "count": len(alerts), "truncated": truncated}

@@ -1,0 +1,250 @@
+"""Incident actions (REST API v2): create, show, list, update, change status, reassign,
+snooze and merge. Notes, status updates, responders, log entries and alerts are in
+incident_collaboration.py; on-call in oncall.py.
+
+Every step checks what it can before the first request (ids, the From address, choices),
+then resolves names (one lookup each), then sends its one write.
+"""
+
+from pagerduty_plugin.actions.base import Action
+from pagerduty_plugin.actions.common import as_list, reference, resolve, resolve_user
+from pagerduty_plugin.client.rest import segment
+from pagerduty_plugin.errors import PluginError
+
+BULK_LIMIT = 250  # PUT /incidents answers 413 beyond this many incidents
+INCLUDES = ("acknowledgers", "agents", "assignees", "conference_bridge", "custom_fields", "escalation_policies",
+            "first_trigger_log_entries", "priorities", "services", "teams", "users")
+STATUSES = ("triggered", "acknowledged", "resolved")
+URGENCIES = ("high", "low")
+SORT_FIELDS = ("incident_number", "created_at", "resolved_at", "urgency")
+
+
+class IncidentAction(Action):
+    @property
+    def rest(self):
+        return self.connection.rest
+
+    def sender(self, params):
+        """The From address (the step's, else the connection's), or a clear error before any request."""
+        return self.rest.require_from(params.get("from_email"), f"The action {self.name()}")
+
+    def name(self):
+        return "".join("_" + c.lower() if c.isupper() else c for c in type(self).__name__).lstrip("_")
+
+
+# --- inputs checked before any request ----------------------------------------------------------
+
+
+def incident_path(value, suffix="", what="incident id"):
+    return f"/incidents/{segment(value, what)}{suffix}"
+
+
+def choices(values, allowed, field):
+    """values (a list or comma-separated text), each one of allowed."""
+    values = as_list(values)
+    wrong = [v for v in values if v not in allowed]
+    if wrong:
+        raise PluginError(f"{field} has {', '.join(map(repr, wrong))}, which is not one of {', '.join(allowed)}",
+                          f"Give {field} as a list of {', '.join(allowed)}.", {"field": field})
+    return values
+
+
+def ids(values, what):
+    """A list of ids (or comma-separated text), each checked; duplicates dropped."""
+    return list(dict.fromkeys(segment(value, what) for value in as_list(values)))
+
+
+def user_values(values, field):
+    """Ids or emails, shapes checked (an id like `../users` is refused before any lookup)."""
+    checked = []
+    for value in as_list(values):
+        value = str(value).strip()
+        if "@" not in value:
+            segment(value, f"user id in {field}")
+        checked.append(value)
+    return checked
+
+
+def user_ids(rest, values):
+    """User ids for checked ids or emails: each email costs one lookup."""
+    return [resolve_user(rest, value) if "@" in value else value for value in values]
+
+
+def sort_by(value):
+    """sort_by as PagerDuty reads it: up to two `field[:asc|:desc]`, comma-separated."""
+    parts = as_list(value)
+    for part in parts:
+        field, _, direction = part.partition(":")
+        if field not in SORT_FIELDS or direction not in ("", "asc", "desc") or len(parts) > 2:
+            raise PluginError(f"sort_by {value!r} is not what PagerDuty sorts incidents by",
+                              f"Use up to two of {', '.join(SORT_FIELDS)}, each optionally with :asc or :desc, "
+                              "e.g. created_at:desc.", {"field": "sort_by"})
+    return ",".join(parts)
+
+
+def resolution_allowed(params):
+    if "resolution" in params and params.get("status") != "resolved":
+        raise PluginError("resolution is used only when the status is set to resolved",
+                          "Set status to resolved, or leave resolution empty.", {"field": "resolution"})
+
+
+# --- the incident fields of create and update ----------------------------------------------------
+
+
+def incident_fields(rest, params):
+    """The incident fields the step gives, with names looked up (one request each) once
+    the assignees' shapes are checked."""
+    assignees = user_values(params.get("assignees"), "assignees")
+    fields = {k: params[k] for k in ("title", "status", "resolution", "urgency", "escalation_level") if k in params}
+    if "priority" in params:
+        fields["priority"] = reference(resolve(rest, "priorities", params["priority"], "priority", query=False),
+                                       "priority")
+    if "escalation_policy" in params:
+        fields["escalation_policy"] = escalation_policy(rest, params["escalation_policy"])
+    if assignees:
+        fields["assignments"] = [{"assignee": reference(user_id, "user")} for user_id in user_ids(rest, assignees)]
+    bridge = {k: params[k] for k in ("conference_number", "conference_url") if k in params}
+    if bridge:
+        fields["conference_bridge"] = bridge
+    return fields
+
+
+def escalation_policy(rest, value):
+    return reference(resolve(rest, "escalation_policies", value, "escalation_policy"), "escalation_policy")
+
+
+def one_incident(answer):
+    return {"incident": (answer or {}).get("incident")}
+
+
+# --- actions --------------------------------------------------------------------------------------
+
+
+class CreateIncident(IncidentAction):
+    def run(self, params):
+        if "escalation_policy" in params and as_list(params.get("assignees")):
+            raise PluginError("Give escalation_policy or assignees, not both",
+                              "PagerDuty assigns a new incident either through an escalation policy or "
+                              "directly to users.", {"field": "assignees"})
+        sender = self.sender(params)
+        fields = incident_fields(self.rest, params)
+        incident = {"type": "incident", "title": params["title"],
+                    "service": reference(resolve(self.rest, "services", params["service"], "service"), "service"),
+                    **fields}
+        if "details" in params:
+            incident["body"] = {"type": "incident_body", "details": params["details"]}
+        if "incident_key" in params:
+            incident["incident_key"] = params["incident_key"]
+        return one_incident(self.rest.post("/incidents", {"incident": incident}, from_email=sender, needs_from=True))
+
+
+class GetIncident(IncidentAction):
+    def run(self, params):
+        path = incident_path(params["incident_id"], what="incident id or number")
+        include = choices(params.get("include"), INCLUDES, "include")
+        return one_incident(self.rest.get(path, {"include": include} if include else None))
+
+
+class ListIncidents(IncidentAction):
+    FILTERS = ("incident_key", "since", "until", "date_range")
+
+    def run(self, params):
+        query = {k: params[k] for k in self.FILTERS if k in params}
+        query["statuses"] = choices(params.get("statuses"), STATUSES, "statuses")
+        query["urgencies"] = choices(params.get("urgencies"), URGENCIES, "urgencies")
+        for field, what in (("service_ids", "service id"), ("team_ids", "team id"), ("user_ids", "user id")):
+            query[field] = ids(params.get(field), what)
+        if "sort_by" in params:
+            query["sort_by"] = sort_by(params["sort_by"])
+        query = {k: v for k, v in query.items() if v not in ([], "")}
+        incidents, truncated = self.rest.iterate("/incidents", "incidents", query, params.get("max_results"))
+        return {"incidents": incidents, "count": len(incidents), "truncated": truncated}
+
+
+class UpdateIncident(IncidentAction):
+    CHANGES = ("status", "title", "priority", "urgency", "escalation_level", "escalation_policy", "assignees",
+               "conference_number", "conference_url")
+
+    def run(self, params):
+        path = incident_path(params["incident_id"])
+        if not any(k in params for k in self.CHANGES):
+            raise PluginError("Nothing to change: the step gives no field of the incident to update",
+                              f"Give at least one of {', '.join(self.CHANGES)}.")
+        resolution_allowed(params)
+        sender = self.sender(params)
+        return put_incident(self.rest, path, incident_fields(self.rest, params), sender)
+
+
+class UpdateStatus(IncidentAction):
+    def run(self, params):
+        path = incident_path(params["incident_id"])
+        resolution_allowed(params)
+        fields = {k: params[k] for k in ("status", "resolution") if k in params}
+        return put_incident(self.rest, path, fields, self.sender(params))
+
+
+class UpdateIncidentEscalationPolicy(IncidentAction):
+    def run(self, params):
+        path = incident_path(params["incident_id"])
+        sender = self.sender(params)
+        fields = {"escalation_policy": escalation_policy(self.rest, params["escalation_policy"])}
+        return put_incident(self.rest, path, fields, sender)
+
+
+def put_incident(rest, path, fields, sender):
+    # A PUT that sets fields to given values: repeating it after a timeout is safe.
+    answer = rest.put(path, {"incident": {"type": "incident_reference", **fields}}, from_email=sender,
+                      needs_from=True)
+    return one_incident(answer)
+
+
+class ManageIncidents(IncidentAction):
+    """The same status for many incidents: PUT /incidents, at most 250 per request."""
+
+    def run(self, params):
+        incident_ids = ids(params["incident_ids"], "incident id")
+        if not incident_ids:
+            raise PluginError("incident_ids names no incident", "Give at least one incident id.",
+                              {"field": "incident_ids"})
+        resolution_allowed(params)
+        sender = self.sender(params)
+        change = {k: params[k] for k in ("status", "resolution") if k in params}
+        updated = []
+        for start in range(0, len(incident_ids), BULK_LIMIT):
+            batch = [{"id": i, "type": "incident_reference", **change} for i in incident_ids[start:start + BULK_LIMIT]]
+            try:
+                answer = self.rest.put("/incidents", {"incidents": batch}, from_email=sender, needs_from=True)
+            except PluginError as exc:
+                raise partly_done(exc, incident_ids, start) from None
+            updated += (answer or {}).get("incidents") or []
+        return {"incidents": updated, "count": len(updated)}
+
+
+def partly_done(exc, incident_ids, done):
+    if done:
+        exc.cause += f" (the first {done} of {len(incident_ids)} incidents were already updated)"
+        exc.data["updated_ids"] = incident_ids[:done]
+    return exc
+
+
+class SnoozeIncident(IncidentAction):
+    def run(self, params):
+        path = incident_path(params["incident_id"], "/snooze")
+        answer = self.rest.post(path, {"duration": params["duration"]}, from_email=self.sender(params),
+                                needs_from=True)
+        return one_incident(answer)
+
+
+class MergeIncidents(IncidentAction):
+    def run(self, params):
+        target = segment(params["target_incident_id"], "target incident id")
+        sources = ids(params["source_incident_ids"], "source incident id")
+        if not sources or target in sources:
+            raise PluginError("source_incident_ids must name incidents other than the target",
+                              "Give the ids of the incidents to merge into target_incident_id.",
+                              {"field": "source_incident_ids"})
+        body = {"source_incidents": [reference(source, "incident") for source in sources]}
+        # Not repeated after a timeout: a merge that went through would then fail as "already merged".
+        answer = self.rest.put(f"/incidents/{target}/merge", body, from_email=self.sender(params), needs_from=True,
+                               safe_to_repeat=False)
+        return one_incident(answer)

@@ -1,0 +1,49 @@
+"""What list and get actions share beyond common.py: lists filtered on our side, lists that
+PagerDuty does not paginate, a 404 that is an answer ("not found") rather than an error."""
+
+from pagerduty_plugin.errors import PluginError
+
+
+def listed(rest, path, key, filters, max_results, keep=None):
+    """(items, truncated) of a paged list; with `keep`, only the items it accepts, reading
+    pages until max_results of them are found."""
+    if keep is None:
+        return rest.iterate(path, key, filters, max_results)
+    kept, pages = [], rest.pages(path, key, filters)
+    for page in pages:
+        kept += [item for item in page if keep(item)]
+        if max_results is not None and len(kept) > max_results:
+            return kept[:max_results], True
+    return kept, pages.truncated
+
+
+def cut(items, max_results):
+    """(items, truncated) for a list PagerDuty answers in one piece."""
+    items = list(items or [])
+    if max_results is None:
+        return items, False
+    return items[:max_results], len(items) > max_results
+
+
+def output(key, items, truncated):
+    return {key: items, "count": len(items), "truncated": bool(truncated)}
+
+
+def get_or_none(rest, path, params=None):
+    """The answer, or None when PagerDuty says 404 (other errors stay errors)."""
+    try:
+        return rest.get(path, params)
+    except PluginError as exc:
+        if exc.data.get("status") == 404:
+            return None
+        raise
+
+
+def unwrap(answer, key):
+    """The object under `key` in PagerDuty's answer envelope."""
+    value = answer.get(key) if isinstance(answer, dict) else None
+    if not isinstance(value, dict):
+        raise PluginError(f"PagerDuty's answer has no {key.replace('_', ' ')}",
+                          "PagerDuty or a proxy answered unexpectedly; run the step again, and report it "
+                          "if it persists.", {"key": key})
+    return value

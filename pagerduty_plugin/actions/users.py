@@ -1,0 +1,163 @@
+"""Users. The earlier generation's action names, inputs (id, email, user_email, user_description,
+from_email, license) and outputs are kept so that existing workflows keep working."""
+
+from pagerduty_plugin.actions.base import Action
+from pagerduty_plugin.actions.common import as_list, given, object_path
+from pagerduty_plugin.actions.listing import get_or_none, listed, output, unwrap
+from pagerduty_plugin.client.rest import segment
+from pagerduty_plugin.errors import PluginError
+
+# The names PagerDuty's web app shows for each role.
+ROLE_TITLES = {
+    "admin": "Global Admin",
+    "user": "Manager/User",
+    "limited_user": "Responder",
+    "observer": "Observer",
+    "read_only_user": "Full Stakeholder",
+    "read_only_limited_user": "Limited Stakeholder",
+    "restricted_access": "Restricted Access",
+    "owner": "Account Owner",
+}
+ROLE_BY_TITLE = {title.lower(): role for role, title in ROLE_TITLES.items()}
+USER_INCLUDES = ("contact_methods", "notification_rules", "teams")
+USER_FIELDS = ("name", "email", "role", "time_zone", "color", "job_title", "description")
+
+
+def role_title(role):
+    """The web app's name for a role; a role PagerDuty adds later shows as itself."""
+    return ROLE_TITLES.get(role, role)
+
+
+def titled(user):
+    return {**user, "role_title": role_title(user.get("role"))}
+
+
+def find_user_by_email(rest, email):
+    """The user whose email is exactly this one (case-insensitive), or None. GET /users?query=
+    is a substring match on names and emails (ann@ also finds joann@): every page is read."""
+    wanted = email.strip().lower()
+    for page in rest.pages("/users", "users", {"query": email.strip()}):
+        for user in page:
+            if str(user.get("email", "")).strip().lower() == wanted:
+                return user
+    return None
+
+
+def user_id_of(rest, value):
+    """A user id from an id or an email. Names are not accepted: they are not unique."""
+    value = str(value).strip()
+    if "@" not in value:
+        return segment(value, "user id")
+    user = find_user_by_email(rest, value)
+    if user is None:
+        raise PluginError(f"No PagerDuty user has the email {value!r}",
+                          "Give the user's id or exact email; `list_users` shows them.",
+                          {"field": "user_id", "value": value})
+    return segment(user["id"], "user id")
+
+
+def user_fields(params):
+    """The user's fields given by the step (description also under its earlier name)."""
+    fields = given(params, *USER_FIELDS)
+    if "description" not in fields and "user_description" in params:
+        fields["description"] = params["user_description"]
+    if "license" in params:
+        fields["license"] = license_reference(params["license"])
+    return fields
+
+
+def license_reference(value):
+    if not isinstance(value.get("id"), str) or not value["id"].strip():
+        raise PluginError("The license has no id",
+                          'Give the license as {"id": "PTDVERC", "type": "license_reference"}; GET /licenses '
+                          "(through api_request) lists the account's licenses.", {"field": "license"})
+    return {"id": value["id"].strip(), "type": value.get("type") or "license_reference"}
+
+
+def one_of(params, *names):
+    """The value of the first of these equivalent inputs that the step gave."""
+    for name in names:
+        if name in params:
+            return params[name]
+    raise PluginError(f"Required input field '{names[0]}' is missing",
+                      f"Give '{names[0]}'" + (f" (or '{names[1]}', its earlier name)." if len(names) > 1 else "."),
+                      {"field": names[0]})
+
+
+class CreateUser(Action):
+    def run(self, params):
+        fields = user_fields(params)
+        answer = self.connection.rest.post("/users", {"user": {"type": "user", **fields}},
+                                           from_email=params.get("from_email"), needs_from=True)
+        return {"user": titled(unwrap(answer, "user")), "success": True}
+
+
+class GetUserById(Action):
+    def run(self, params):
+        answer = get_or_none(self.connection.rest, object_path("users", params["id"], "user"))
+        if answer is None:
+            return {"found": False}
+        return {"found": True, "user": titled(unwrap(answer, "user"))}
+
+
+class GetUserByEmail(Action):
+    def run(self, params):
+        user = find_user_by_email(self.connection.rest, one_of(params, "email", "user_email"))
+        return {"found": False} if user is None else {"found": True, "user": titled(user)}
+
+
+class DeleteUserById(Action):
+    def run(self, params):
+        rest = self.connection.rest
+        path = object_path("users", params["id"], "user")
+        user = unwrap(rest.get(path), "user")
+        try:
+            rest.delete(path, from_email=params.get("from_email") or params.get("email"))
+        except PluginError as exc:
+            if exc.data.get("status") == 400:
+                raise PluginError(exc.cause, "PagerDuty keeps a user who is assigned to open incidents: "
+                                  "resolve or reassign them, then delete the user.", exc.data) from None
+            raise
+        return {"user": titled(user), "success": True, "message": f"The user {user['id']} has been deleted"}
+
+
+class UpdateUser(Action):
+    def run(self, params):
+        fields = user_fields(params)
+        if not fields:
+            raise PluginError("Nothing to change: the step gives no field of the user to update",
+                              "Give at least one of the optional inputs.")
+        rest = self.connection.rest
+        answer = rest.put(f"/users/{user_id_of(rest, params['user_id'])}", {"user": {"type": "user", **fields}})
+        return {"user": titled(unwrap(answer, "user")), "success": True}
+
+
+class ListUsers(Action):
+    def run(self, params):
+        roles = wanted_roles(params.get("roles"), self.log)
+        filters = {**given(params, "query"), "team_ids": as_list(params.get("team_ids")),
+                   "include": includes(params.get("include"))}
+        keep = (lambda user: user.get("role") in roles) if roles else None
+        users, truncated = listed(self.connection.rest, "/users", "users", filters, params.get("max_results"), keep)
+        return output("users", [titled(user) for user in users], truncated)
+
+
+def wanted_roles(values, log):
+    """Role filters as PagerDuty's names; the web app's titles (Global Admin…) are understood too.
+    An unknown name is kept as is: PagerDuty may have added the role since."""
+    roles = set()
+    for value in as_list(values):
+        role = ROLE_BY_TITLE.get(value.lower(), value.lower() if value.lower() in ROLE_TITLES else value)
+        if role not in ROLE_TITLES:
+            log.info(f"role {value!r} is not one of {', '.join(ROLE_TITLES)}; matching it as given")
+        roles.add(role)
+    return roles
+
+
+def includes(values):
+    wanted = as_list(values)
+    unknown = [value for value in wanted if value not in USER_INCLUDES]
+    if unknown:
+        raise PluginError(f"include does not know {', '.join(map(repr, unknown))}",
+                          f"include takes {', '.join(USER_INCLUDES)}.", {"field": "include"})
+    return wanted

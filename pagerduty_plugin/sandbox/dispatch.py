@@ -1,0 +1,158 @@
+"""Request pipeline: hooks, faults, auth, rate limit, routing, From rule, JSON, journal."""
+import json
+import sys
+import time
+import traceback
+
+from . import errors, events, hooks, lifecycle, routing, timeutil
+from .call import Call
+from .errors import ApiError
+from .server import Response
+
+JSON_TYPE = "application/json; charset=utf-8"
+EVENT_PATHS = {"/v2/enqueue": "trigger", "/v2/enqueue/": "trigger",
+               "/v2/change/enqueue": "change", "/v2/change/enqueue/": "change"}
+WRITE_METHODS = {"POST", "PUT", "DELETE", "PATCH"}
+
+
+def json_response(status, payload, headers=()):
+    if payload is None:
+        return Response(status, headers, b"")
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return Response(status, [("Content-Type", JSON_TYPE), *headers], body)
+
+
+def parse_authorization(value):
+    """'Token token=KEY' or 'Bearer KEY' -> KEY (None when absent or malformed)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.startswith("Token token="):
+        return value[len("Token token="):].strip().strip('"') or None
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer" and rest.strip():
+        return rest.strip()
+    return None
+
+
+class Dispatcher:
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+        self.store = sandbox.store
+        self.journal = sandbox.journal_log
+        self.faults = sandbox.faults
+        self.limiter = sandbox.limiter
+        self.event_limiter = sandbox.event_limiter
+        routing.load()
+
+    def dispatch(self, request):
+        path = request.path
+        if path == "/_sandbox" or path.startswith("/_sandbox/"):
+            response = self._guard(lambda: hooks.handle(self.sandbox, request))
+            self.journal.record(request, response, hook=True)
+            return response
+        fault = self.faults.take(request.method, path)
+        fault_info = None
+        if fault is not None:
+            fault_info = fault.spec
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.answers:
+                status, headers, body = fault.response(self.limiter.peek())
+                response = Response(status, headers, body)
+                self.journal.record(request, response, fault=fault_info)
+                return response
+        if path in EVENT_PATHS:
+            response = self._guard(lambda: self._events(request, EVENT_PATHS[path]))
+        else:
+            response = self._guard(lambda: self._rest(request))
+        self.journal.record(request, response, fault=fault_info)
+        return response
+
+    def _guard(self, work):
+        """No request may kill a handler thread: a bug becomes a 500 envelope."""
+        try:
+            return work()
+        except Exception:  # noqa: BLE001
+            traceback.print_exc(file=sys.stderr)
+            return json_response(500, {"error": {"message": "Internal Server Error", "code": errors.INTERNAL,
+                                                 "errors": ["the sandbox failed on this request"]}})
+
+    # Events API v2 ----------------------------------------------------------------------------
+    def _events(self, request, kind):
+        if request.method != "POST":
+            return json_response(404, {"status": "not found", "message": "Not Found"})
+        status, payload = events.handle(self.sandbox, request.body, kind, self.event_limiter)
+        return json_response(status, payload)
+
+    # REST API v2 ------------------------------------------------------------------------------
+    def _rest(self, request):
+        rate = self.limiter.peek()
+        try:
+            key_name, key = self._authenticate(request)
+            allowed, limit, remaining, reset = self.limiter.hit(key_name)
+            rate = (limit, remaining, reset)
+            if not allowed:
+                body = {"error": {"message": "Rate Limit Exceeded", "code": errors.RATE_LIMITED}}
+                return json_response(429, body, self._rate_headers(rate))
+            status, payload = self._route(request, key)
+        except ApiError as exc:
+            status, payload = exc.status, exc.body()
+        return json_response(status, payload, self._rate_headers(rate))
+
+    @staticmethod
+    def _rate_headers(rate):
+        limit, remaining, reset = rate
+        return [("ratelimit-limit", str(limit)), ("ratelimit-remaining", str(remaining)),
+                ("ratelimit-reset", str(reset))]
+
+    def _authenticate(self, request):
+        key_name = parse_authorization(request.headers.get("Authorization")
+                                       or request.headers.get("authorization"))
+        key = self.store.api_keys.get(key_name) if key_name else None
+        if key is None:
+            raise ApiError(401, errors.AUTH_FAILED, "Authentication failed",
+                           ["Missing or invalid API key: send 'Authorization: Token token=KEY'"])
+        return key_name, key
+
+    def _route(self, request, key):
+        entry, params = routing.match(request.method, request.path)
+        if entry is None:
+            raise ApiError(404, errors.NOT_FOUND, "Not Found",
+                           [f"{request.method} {request.path} is not a PagerDuty API path"])
+        if key["read_only"] and request.method in WRITE_METHODS:
+            raise ApiError(403, errors.ACCESS_DENIED, "Access Denied",
+                           ["This API key is read-only: writes need a full-access key"])
+        body = self._json_body(request)
+        store = self.store
+        with store.lock:
+            from_user = self._from_user(request, entry)
+            now = timeutil.now()
+            lifecycle.expire_snoozes(store, now)
+            call = Call(store, request.method, request.path, params, request.query, body,
+                        request.headers, key, from_user, now)
+            return entry.handler(call)
+
+    @staticmethod
+    def _json_body(request):
+        if not request.body or not request.body.strip():
+            return None
+        try:
+            return json.loads(request.body)
+        except (ValueError, RecursionError):
+            raise ApiError(400, errors.INVALID_INPUT, "Invalid Input Provided",
+                           ["The request body is not valid JSON"]) from None
+
+    def _from_user(self, request, entry):
+        email = request.headers.get("From") or request.headers.get("from")
+        if entry.from_header is None and not email:
+            return None
+        if not email or not email.strip():
+            if entry.from_header == "required":
+                raise ApiError(400, errors.FROM_HEADER, errors.FROM_MESSAGE, [errors.FROM_MESSAGE])
+            return None
+        user = self.store.user_by_email(email)
+        if user is None and entry.from_header == "required":
+            raise ApiError(400, errors.FROM_HEADER, errors.FROM_MESSAGE,
+                           [f"The From header {email.strip()!r} is not the email of a user on this account"])
+        return user

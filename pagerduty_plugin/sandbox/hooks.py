@@ -1,0 +1,109 @@
+"""Test hooks under /_sandbox/ (no auth): journal, reset, faults, abilities, info."""
+import json
+
+from .errors import ApiError
+from .server import Response
+
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+def _answer(status, payload):
+    if payload is None:
+        return Response(status, [], b"")
+    return Response(status, [("Content-Type", JSON_TYPE)], json.dumps(payload).encode())
+
+
+def _body(request):
+    if not request.body or not request.body.strip():
+        return {}
+    try:
+        return json.loads(request.body)
+    except (ValueError, RecursionError):
+        raise ApiError(400, 2001, "Invalid Input Provided", ["The request body is not valid JSON"]) from None
+
+
+def handle(sandbox, request):
+    route = (request.method, request.path.rstrip("/"))
+    try:
+        handler = ROUTES.get(route)
+        if handler is None:
+            raise ApiError(404, 2100, "Not Found", [f"No sandbox hook at {request.method} {request.path}"])
+        return handler(sandbox, request)
+    except ApiError as exc:
+        return _answer(exc.status, exc.body())
+
+
+def requests(sandbox, request):
+    since = request.query.get("since", ["0"])[-1]
+    try:
+        since = int(since or 0)
+    except ValueError:
+        raise ApiError(400, 2001, "Invalid Input Provided", ["since must be an integer (a journal seq)"]) from None
+    entries = sandbox.journal(since)
+    return _answer(200, {"requests": entries, "last_seq": entries[-1]["seq"] if entries else since})
+
+
+def reset(sandbox, request):
+    body = _body(request)
+    seed = body.get("seed") if isinstance(body, dict) else None
+    sandbox.reset(seed=seed)
+    return _answer(200, {"status": "reset", "seed": sandbox.seed})
+
+
+def add_faults(sandbox, request):
+    body = _body(request)
+    specs = body if isinstance(body, list) else [body]
+    for spec in specs:
+        sandbox.faults.add(spec)
+    return _answer(201, {"faults": sandbox.faults.listing()})
+
+
+def list_faults(sandbox, request):
+    return _answer(200, {"faults": sandbox.faults.listing()})
+
+
+def clear_faults(sandbox, request):
+    sandbox.faults.clear()
+    return _answer(200, {"faults": []})
+
+
+def abilities(sandbox, request):
+    body = _body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, 2001, "Invalid Input Provided", ['send {"disable": [...], "enable": [...]}'])
+    for name in body.get("disable") or []:
+        sandbox.disable_ability(name)
+    for name in body.get("enable") or []:
+        sandbox.enable_ability(name)
+    with sandbox.store.lock:
+        state = dict(sandbox.store.abilities)
+    return _answer(200, {"abilities": state})
+
+
+def info(sandbox, request):
+    return _answer(200, dict(sandbox.info, seed=sandbox.seed, readonly_api_key=sandbox.readonly_api_key,
+                             seed_ids=sandbox.seed_ids))
+
+
+def seed_incidents(sandbox, request):
+    body = _body(request) or {}
+    count = body.get("count", 1)
+    if not isinstance(count, int) or not 1 <= count <= 100000:
+        raise ApiError(400, 2001, "Invalid Input Provided", ["count must be an integer from 1 to 100000"])
+    try:
+        ids = sandbox.seed_incidents(count, service_id=body.get("service_id"), status=body.get("status", "triggered"))
+    except ValueError as exc:
+        raise ApiError(400, 2001, "Invalid Input Provided", [str(exc)]) from None
+    return _answer(201, {"incident_ids": ids})
+
+
+ROUTES = {
+    ("GET", "/_sandbox/requests"): requests,
+    ("POST", "/_sandbox/reset"): reset,
+    ("POST", "/_sandbox/faults"): add_faults,
+    ("GET", "/_sandbox/faults"): list_faults,
+    ("DELETE", "/_sandbox/faults"): clear_faults,
+    ("POST", "/_sandbox/abilities"): abilities,
+    ("GET", "/_sandbox/info"): info,
+    ("POST", "/_sandbox/incidents"): seed_incidents,
+}

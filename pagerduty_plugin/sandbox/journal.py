@@ -1,0 +1,144 @@
+"""Every handled request, kept raw; decoded (and masked for the journal) only when read."""
+import json
+import threading
+import time
+
+MASK = "***"
+_SECRET_HEADER_WORDS = ("authorization", "token", "key", "secret")
+
+
+def _decode_json(raw):
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def mask_authorization(value):
+    """Keep the scheme so a test can tell Token from Bearer; drop the secret."""
+    if value.startswith("Token token="):
+        return "Token token=" + MASK
+    scheme, _, _rest = value.partition(" ")
+    return f"{scheme} {MASK}" if _rest else MASK
+
+
+def mask_headers(headers):
+    masked = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered == "authorization":
+            masked[name] = mask_authorization(value)
+        elif any(word in lowered for word in _SECRET_HEADER_WORDS):
+            masked[name] = MASK
+        else:
+            masked[name] = value
+    return masked
+
+
+def mask_body(body):
+    if isinstance(body, dict) and "routing_key" in body:
+        body = dict(body, routing_key=MASK)
+    return body
+
+
+class Exchange:
+    """One request and its answer."""
+
+    __slots__ = ("seq", "time", "method", "path", "query", "request_headers", "request_body",
+                 "status", "response_headers", "response_body", "fault", "hook", "_view")
+
+    def __init__(self, seq, request, response, fault, hook):
+        self.seq = seq
+        self.time = time.time()
+        self.method = request.method
+        self.path = request.path
+        self.query = request.query
+        self.request_headers = request.headers
+        self.request_body = request.body
+        self.status = response.status          # None when the connection was dropped
+        self.response_headers = response.headers
+        self.response_body = response.body
+        self.fault = fault
+        self.hook = hook
+        self._view = None
+
+    def view(self):
+        """The unmasked dict `Sandbox.exchanges` lists (decoded once, then cached)."""
+        if self._view is None:
+            self._view = {
+                "seq": self.seq,
+                "method": self.method,
+                "path": self.path,
+                "query": self.query,
+                "request_headers": dict(self.request_headers),
+                "request_json": _decode_json(self.request_body),
+                "status": self.status,
+                "response_headers": dict(self.response_headers),
+                "response_json": _decode_json(self.response_body),
+                "fault": self.fault,
+                "hook": self.hook,
+            }
+        return self._view
+
+    def masked(self):
+        """The journal entry: secrets masked, no response body."""
+        entry = {
+            "seq": self.seq,
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": mask_headers(self.request_headers),
+            "json": mask_body(_decode_json(self.request_body)),
+            "status": self.status,
+        }
+        if self.fault is not None:
+            entry["fault"] = self.fault
+        return entry
+
+
+class Journal:
+    """Bounded: beyond `limit` exchanges the oldest are forgotten (seq numbers keep counting)."""
+
+    def __init__(self, limit=20000):
+        self._lock = threading.Lock()
+        self._records = []
+        self._start = 0   # index of the first record the journal shows (moved by reset)
+        self._seq = 0
+        self.limit = limit
+
+    def record(self, request, response, fault=None, hook=False):
+        with self._lock:
+            self._seq += 1
+            entry = Exchange(self._seq, request, response, fault, hook)
+            self._records.append(entry)
+            overflow = len(self._records) - self.limit
+            if self.limit and overflow > max(1, self.limit // 10):
+                del self._records[:overflow]
+                self._start = max(0, self._start - overflow)
+        return entry
+
+    def exchanges(self):
+        with self._lock:
+            records = list(self._records)
+        return [record.view() for record in records]
+
+    def entries(self, since=0):
+        """API requests (not /_sandbox/ hooks) since the last reset with seq > since, masked."""
+        with self._lock:
+            records = self._records[self._start:]
+        return [r.masked() for r in records if not r.hook and r.seq > since]
+
+    def clear(self):
+        """Start the journal afresh; `exchanges` keeps everything (checkers index into it)."""
+        with self._lock:
+            self._start = len(self._records)
+
+    def __len__(self):
+        return len(self._records)
+
+    @property
+    def last_seq(self):
+        return self._seq

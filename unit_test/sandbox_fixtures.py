@@ -1,0 +1,79 @@
+"""Fixtures for the sandbox tests: one sandbox per test module, reset to the demo seed before each test."""
+import pytest
+import requests
+
+from pagerduty_plugin.sandbox import Sandbox
+
+
+class Api:
+    """A requests session speaking to the sandbox like a PagerDuty client would."""
+
+    def __init__(self, sandbox, key=None, from_email=None):
+        self.sandbox = sandbox
+        self.base = sandbox.info["api_url"]
+        self.events_base = sandbox.info["events_url"]
+        self.session = requests.Session()
+        self.session.headers.update({
+            "Authorization": f"Token token={key or sandbox.info['api_key']}",
+            "Accept": "application/vnd.pagerduty+json;version=2",
+        })
+        if from_email is not False:
+            self.session.headers["From"] = from_email or sandbox.info["from_email"]
+
+    def request(self, method, path, **kw):
+        return self.session.request(method, self.base + path, timeout=10, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.request("POST", path, json=json, **kw)
+
+    def put(self, path, json=None, **kw):
+        return self.request("PUT", path, json=json, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def event(self, body, path="/enqueue"):
+        return requests.post(self.events_base + path, json=body, timeout=10)
+
+    def trigger(self, summary="disk full", dedup_key=None, routing_key=None, severity="critical", **extra):
+        body = {"routing_key": routing_key or self.sandbox.info["routing_key"], "event_action": "trigger",
+                "payload": {"summary": summary, "source": "host-1", "severity": severity}, **extra}
+        if dedup_key:
+            body["dedup_key"] = dedup_key
+        return self.event(body)
+
+    def create_incident(self, title="Something broke", service_id=None, **fields):
+        service_id = service_id or self.sandbox.seed_ids["services"][0]
+        body = {"incident": {"type": "incident", "title": title,
+                             "service": {"id": service_id, "type": "service_reference"}, **fields}}
+        response = self.post("/incidents", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()["incident"]
+
+    def update_incident(self, incident_id, **fields):
+        return self.put(f"/incidents/{incident_id}", json={"incident": {"type": "incident_reference", **fields}})
+
+
+def error_code(response):
+    return response.json()["error"]["code"]
+
+
+@pytest.fixture(scope="module")
+def sandbox_server():
+    sandbox = Sandbox().start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    sandbox_server.reset()
+    return sandbox_server
+
+
+@pytest.fixture
+def api(sandbox):
+    return Api(sandbox)

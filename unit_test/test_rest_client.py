@@ -1,0 +1,270 @@
+"""The REST client (pagerduty_plugin/client/) over real HTTP against the sandbox: session,
+headers, From, hosts, TLS, proxies, retries and their bounds, pagination, errors, ids."""
+
+import logging
+import time
+
+import pytest
+
+from pagerduty_plugin import __version__
+from pagerduty_plugin.client.http import Transport
+from pagerduty_plugin.client.rest import RestClient, encode_params, segment, subject_of
+from pagerduty_plugin.connection import Connection
+from pagerduty_plugin.errors import PluginError
+
+
+class Log(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def log():
+    handler = Log()
+    logger = logging.getLogger("test_rest_client")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.lines = handler.lines
+    return logger
+
+
+def client(sandbox, log, **settings):
+    info = sandbox.info
+    values = {"api_key": info["api_key"], "api_url": info["api_url"], "from_email": info["from_email"],
+              "timeout": 5, "max_retries": 3, **settings}
+    return Connection(values, log).rest
+
+
+# --- session and headers --------------------------------------------------------------------------
+
+
+def test_one_kept_alive_session_per_invocation(sandbox, log):
+    rest = client(sandbox, log)
+    for _ in range(3):
+        rest.get("/users", {"limit": 1})
+    pools = rest.transport.session.get_adapter(sandbox.info["api_url"]).poolmanager.pools
+    (pool,) = [pools[key] for key in pools.keys()]
+    assert (pool.num_connections, pool.num_requests) == (1, 3)
+
+
+def test_headers_token_accept_user_agent(act, sandbox, journal):
+    act("get_on_call", schedule_id="PABC123")
+    headers = journal()[0]["headers"]
+    assert headers["Authorization"] == "Token token=***"
+    assert headers["Accept"] == "application/vnd.pagerduty+json;version=2"
+    assert headers["User-Agent"].startswith(f"pagerduty-plugin/{__version__} ")
+    assert sandbox.info["api_key"] not in str(journal())
+
+
+def test_bearer_auth(act, connection, journal):
+    act("get_on_call", _connection=dict(connection, auth_type="bearer"), schedule_id="PABC123")
+    assert journal()[0]["headers"]["Authorization"] == "Bearer ***"
+
+
+def test_content_type_only_on_writes(sandbox, log, journal):
+    rest = client(sandbox, log)
+    rest.get("/users", {"limit": 1})
+    assert "Content-Type" not in journal()[0]["headers"]
+
+
+# --- From ----------------------------------------------------------------------------------------
+
+
+def test_from_is_the_step_s_else_the_connection_s(sandbox, log):
+    rest = client(sandbox, log, from_email="conn@example.com")
+    assert rest.require_from("step@example.com") == "step@example.com"
+    assert rest.require_from(None) == "conn@example.com"
+    assert rest.require_from("  ") == "conn@example.com"
+
+
+def test_missing_from_fails_before_any_request(sandbox, log, journal):
+    rest = client(sandbox, log, from_email=None)
+    with pytest.raises(PluginError) as caught:
+        rest.post("/incidents/PABC123/notes", {"note": {"content": "x"}}, needs_from=True)
+    assert "needs a From address" in caught.value.cause and "from_email" in caught.value.assistance
+    assert journal() == []
+
+
+def test_from_is_sent_on_reads_when_known(sandbox, log, journal):
+    client(sandbox, log).get("/users", {"limit": 1})
+    assert journal()[0]["headers"]["From"] == sandbox.info["from_email"]
+
+
+# --- hosts, timeouts, TLS, proxies ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("settings, url", [
+    ({}, "https://api.pagerduty.com"),
+    ({"region": "us"}, "https://api.pagerduty.com"),
+    ({"region": "eu"}, "https://api.eu.pagerduty.com"),
+    ({"region": "eu", "api_url": "https://pd.example.com/"}, "https://pd.example.com"),
+])
+def test_region_and_api_url(log, settings, url):
+    assert Connection({"api_key": "k" * 20, **settings}, log).rest.base_url == url
+
+
+def test_timeout_and_retries_come_from_the_connection(log):
+    transport = Connection({"api_key": "k" * 20, "timeout": 7, "max_retries": 1}, log).transport
+    assert (transport.timeout, transport.max_retries) == (7, 1)
+
+
+def test_tls_verification_is_on_by_default(log):
+    assert Connection({"api_key": "k" * 20}, log).transport.session.verify is True
+    assert log.lines == []
+
+
+def test_verify_tls_false_is_allowed_with_a_warning(act, connection):
+    result = act("get_on_call", _connection=dict(connection, verify_tls=False), schedule_id="PABC123")
+    assert "TLS certificate verification is off" in result.body["log"]
+
+
+def test_proxies_come_from_the_standard_environment(sandbox, log, journal, monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", sandbox.info["api_url"])  # the sandbox plays the proxy
+    rest = client(sandbox, log, api_url="http://api.pagerduty.invalid")
+    rest.get("/users", {"limit": 1})
+    (entry,) = journal()
+    assert entry["path"] == "/users" and entry["status"] == 200
+
+
+# --- retries ------------------------------------------------------------------------------------
+
+
+@pytest.mark.no_conformance
+def test_retries_are_logged_without_secrets(act, sandbox, journal):
+    sandbox.add_fault(method="GET", path="/oncalls", count=1, status=503)
+    result = act("get_on_call", schedule_id="PABC123")
+    assert result.code == 0
+    assert "GET /oncalls got HTTP 503; retry 1 of 3" in result.body["log"]
+    assert sandbox.info["api_key"] not in result.stdout + result.stderr
+
+
+@pytest.mark.no_conformance
+def test_post_5xx_is_not_repeated_but_safe_post_is(sandbox, log, journal):
+    rest = client(sandbox, log)
+    sandbox.add_fault(method="POST", path="/incidents/*/notes", count=1, status=502)
+    with pytest.raises(PluginError):
+        rest.post("/incidents/PABC123/notes", {"note": {"content": "x"}}, needs_from=True)
+    assert len(journal()) == 1
+    sandbox.add_fault(method="GET", path="/users", count=1, status=502)
+    rest.get("/users", {"limit": 1})
+    assert [e["status"] for e in journal()[1:]] == [502, 200]
+
+
+@pytest.mark.no_conformance
+def test_the_time_budget_bounds_the_waiting(sandbox, log, journal):
+    transport = Transport(timeout=5, max_retries=5, log=log, budget=0.5)
+    info = sandbox.info
+    rest = RestClient(transport, info["api_url"], info["api_key"])
+    sandbox.add_fault(method="GET", path="/users", count=1, status=429, ratelimit_reset=30)
+    started = time.monotonic()
+    with pytest.raises(PluginError) as caught:
+        rest.get("/users")
+    assert time.monotonic() - started < 2
+    assert caught.value.cause.startswith("PagerDuty's rate limit was exceeded (HTTP 429)")
+    assert len(journal()) == 1
+
+
+def test_a_refused_connection_is_retried_then_explained(log):
+    transport = Transport(timeout=1, max_retries=1, log=log)
+    rest = RestClient(transport, "http://127.0.0.1:9", "k" * 20)
+    with pytest.raises(PluginError) as caught:
+        rest.post("/incidents", {"incident": {}}, from_email="a@example.com", needs_from=True)
+    assert caught.value.cause == "A connection failure talking to 127.0.0.1:9 (POST /incidents) after 2 tries"
+    assert "run the step again" in caught.value.assistance
+    assert any("retry 1 of 1" in line for line in log.lines)
+
+
+# --- pagination ---------------------------------------------------------------------------------
+
+
+def test_pages_iterates_lazily_and_reports_truncation(sandbox, log, journal):
+    rest = client(sandbox, log)
+    listing = rest.pages("/users", "users", max_results=2)
+    assert journal() == []
+    batches = list(listing)
+    assert sum(map(len, batches)) <= 2
+    total = len(rest.iterate("/users", "users")[0])
+    assert listing.truncated is (total > 2)
+
+
+def test_max_results_above_a_page_keeps_the_page_size(sandbox, log, journal):
+    sandbox.seed_incidents(150)
+    rest = client(sandbox, log)
+    items, truncated = rest.iterate("/incidents", "incidents", {"date_range": "all"}, max_results=130)
+    assert len(items) == 130 and truncated is True
+    assert [(e["query"]["limit"], e["query"]["offset"]) for e in journal()] == [(["100"], ["0"]), (["100"], ["100"])]
+
+
+def test_array_filters_are_repeated_keys():
+    assert encode_params({"statuses": ["a", "b"], "include[]": ["x"], "total": True, "none": None, "n": 3}) == [
+        ("statuses[]", "a"), ("statuses[]", "b"), ("include[]", "x"), ("total", "true"), ("n", "3")]
+
+
+# --- errors and ids -------------------------------------------------------------------------------
+
+
+def test_pagerduty_s_error_is_kept_in_data(sandbox, log):
+    with pytest.raises(PluginError) as caught:
+        client(sandbox, log).get("/incidents/PNOPE00")
+    error = caught.value
+    assert error.cause.startswith("Incident PNOPE00 was not found (HTTP 404)")
+    assert error.data["status"] == 404 and error.data["code"] == 2100
+    assert isinstance(error.data["message"], str) and isinstance(error.data["errors"], list)
+
+
+def test_a_wrong_key_is_a_clear_401(sandbox, log):
+    with pytest.raises(PluginError) as caught:
+        client(sandbox, log, api_key="wrong-key-1234").get("/users")
+    assert caught.value.cause.startswith("PagerDuty did not accept the API key (HTTP 401)")
+    assert "wrong-key-1234" not in str(caught.value.to_dict())
+
+
+@pytest.mark.no_conformance
+def test_an_error_without_pagerduty_s_envelope_keeps_its_status(sandbox, log):
+    sandbox.add_fault(method="GET", path="/users", count=1, status=400, body="<html>bad request</html>")
+    with pytest.raises(PluginError) as caught:
+        client(sandbox, log).get("/users")
+    assert caught.value.data["status"] == 400
+
+
+@pytest.mark.parametrize("path, subject", [("/incidents/PABC123/notes", "Incident PABC123"),
+                                           ("/escalation_policies/PEP0001", "Escalation policy PEP0001"),
+                                           ("/priorities", "The request"),
+                                           ("/incidents/PABC123/merge", "One of the incidents")])
+def test_error_subjects(path, subject):
+    assert subject_of(path) == subject
+
+
+@pytest.mark.parametrize("value", ["../users", "P1?x=y", "P1#x", "a b", "", None, "%2e", "P" * 65, "PABC/123"])
+def test_segment_refuses_anything_but_an_id(value):
+    with pytest.raises(PluginError) as caught:
+        segment(value, "incident id")
+    assert "is not a valid PagerDuty incident id" in caught.value.cause
+
+
+@pytest.mark.parametrize("value", ["PABC123", "1234", "Q1ABCDEFGHIJKL", "pabc-12_3"])
+def test_segment_keeps_ids(value):
+    assert segment(value) == value
+
+
+def test_a_refused_key_never_reaches_the_output(act, connection):
+    canary = "u+Canary_Key-0000zz"
+    result = act("list_incidents", _connection=dict(connection, api_key={"secretKey": canary}), max_results=1)
+    assert result.code == 1 and "HTTP 401" in result.error["cause"]
+    assert canary not in result.stdout + result.stderr
+
+
+def test_pagerduty_s_missing_from_answer_is_explained(sandbox, log, journal):
+    rest = client(sandbox, log, from_email=None)
+    with pytest.raises(PluginError) as caught:
+        rest.post("/incidents/PABC123/notes", {"note": {"content": "x"}})  # a caller that forgot needs_from
+    assert caught.value.cause.startswith("PagerDuty needs a From address for POST /incidents/PABC123/notes")
+    assert "from_email" in caught.value.assistance
+    assert caught.value.data["status"] == 400 and len(journal()) == 1

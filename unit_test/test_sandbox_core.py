@@ -1,0 +1,205 @@
+"""Sandbox core: connection info, ids, auth, the From rule, errors, rate limits, journal, concurrency."""
+import re
+import threading
+
+import pytest
+import requests
+
+from pagerduty_plugin.sandbox import Sandbox
+from sandbox_fixtures import Api, api, error_code, sandbox, sandbox_server  # noqa: F401
+
+ID = re.compile(r"^P[0-9A-Z]{6}$")
+FROM_OPERATIONS = [  # the 13 operations whose contract requires From
+    ("POST", "/incidents"), ("PUT", "/incidents"), ("PUT", "/incidents/{i}"), ("PUT", "/incidents/{i}/merge"),
+    ("POST", "/incidents/{i}/notes"), ("POST", "/incidents/{i}/snooze"), ("POST", "/incidents/{i}/status_updates"),
+    ("POST", "/users"), ("POST", "/maintenance_windows"), ("PUT", "/incidents/{i}/alerts"),
+    ("PUT", "/incidents/{i}/alerts/{a}"), ("PUT", "/incidents/{i}/notes/{n}"), ("PUT", "/log_entries/{l}/channel"),
+]
+
+
+def test_info_and_keys(sandbox):
+    info = sandbox.info
+    assert set(info) == {"api_url", "events_url", "api_key", "routing_key", "from_email"}
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", info["api_url"])
+    assert info["events_url"] == info["api_url"] + "/v2"
+    for key in (info["api_key"], sandbox.readonly_api_key):
+        assert len(key) == 20 and {"_", "+", "-"} <= set(key)
+    assert re.fullmatch(r"[0-9a-f]{32}", info["routing_key"])
+    assert re.fullmatch(r"[0-9a-f]{32}", sandbox.seed_ids["second_routing_key"])
+    assert info["from_email"] == sandbox.seed_ids["emails"]["admin"]
+
+
+def test_seed_ids_look_like_pagerduty_ids_and_are_deterministic(sandbox):
+    ids = sandbox.seed_ids
+    flat = list(ids["users"].values()) + ids["teams"] + ids["services"] + ids["escalation_policies"] + \
+        ids["schedules"] + list(ids["priorities"].values()) + ids["extension_schemas"]
+    assert all(ID.match(i) for i in flat)
+    other = Sandbox()
+    assert other.seed_ids == ids
+    sandbox.reset()
+    assert sandbox.seed_ids == ids
+
+
+@pytest.mark.parametrize("scheme", ["Token token={}", "Bearer {}"])
+def test_both_auth_schemes(sandbox, scheme):
+    r = requests.get(sandbox.info["api_url"] + "/users", headers={"Authorization": scheme.format(sandbox.api_key)})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("header", [None, "Token token=wrong", "Basic abc", "Bearer "])
+def test_unknown_or_missing_key_is_401(sandbox, header):
+    headers = {"Authorization": header} if header else {}
+    r = requests.get(sandbox.info["api_url"] + "/users", headers=headers)
+    assert r.status_code == 401
+    assert error_code(r) == 2006
+
+
+def test_read_only_key_reads_but_cannot_write(sandbox):
+    ro = Api(sandbox, key=sandbox.readonly_api_key)
+    assert ro.get("/incidents").status_code == 200
+    r = ro.post("/teams", json={"team": {"type": "team", "name": "Nope"}})
+    assert r.status_code == 403 and error_code(r) == 2010
+    assert ro.delete(f"/teams/{sandbox.seed_ids['teams'][0]}").status_code == 403
+
+
+def test_users_me_needs_a_user_level_key(sandbox, api):
+    assert api.get("/users/me").status_code == 400
+    me = Api(sandbox, key=sandbox.user_api_key).get("/users/me")
+    assert me.status_code == 200 and me.json()["user"]["email"] == sandbox.info["from_email"]
+
+
+def _from_path(sandbox, template, api):
+    inc = sandbox.seed_ids["incidents"]["triggered"][0]
+    event_inc = sandbox.seed_ids["incidents"]["triggered"][0]
+    alert = api.get(f"/incidents/{event_inc}/alerts").json()["alerts"][0]["id"]
+    log = api.get("/log_entries").json()["log_entries"][0]["id"]
+    note = api.post(f"/incidents/{inc}/notes", json={"note": {"content": "x"}}).json()["note"]["id"]
+    return template.format(i=inc, a=alert, n=note, l=log)
+
+
+@pytest.mark.parametrize("method,template", FROM_OPERATIONS)
+def test_from_header_required_exactly_where_the_contract_says(sandbox, api, method, template):
+    path = _from_path(sandbox, template, api)
+    anonymous = Api(sandbox, from_email=False)
+    r = anonymous.request(method, path, json={})
+    assert r.status_code == 400, r.text
+    assert 'the "From" header' in r.json()["error"]["message"]
+    unknown = Api(sandbox, from_email="nobody@example.org").request(method, path, json={})
+    assert unknown.status_code == 400 and "not the email of a user" in unknown.json()["error"]["errors"][0]
+
+
+def test_from_not_required_elsewhere(sandbox):
+    anonymous = Api(sandbox, from_email=False)
+    assert anonymous.get("/incidents").status_code == 200
+    r = anonymous.post("/teams", json={"team": {"type": "team", "name": "No From needed"}})
+    assert r.status_code == 201
+    ep = {"escalation_policy": {"type": "escalation_policy", "name": "EP without From", "escalation_rules": [
+        {"escalation_delay_in_minutes": 5,
+         "targets": [{"id": sandbox.seed_ids["users"]["admin"], "type": "user_reference"}]}]}}
+    assert anonymous.post("/escalation_policies", json=ep).status_code == 201   # From is optional there
+
+
+def test_unknown_path_and_bad_json(api):
+    r = api.get("/no/such/thing")
+    assert r.status_code == 404 and error_code(r) == 2100
+    r = api.post("/incidents", data=b'{"incident": ', headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and error_code(r) == 2001
+    assert set(r.json()["error"]) == {"code", "message", "errors"}
+    assert api.request("PATCH", "/incidents").status_code == 404
+
+
+def test_every_rest_answer_carries_rate_limit_headers(api):
+    for r in (api.get("/users"), api.get("/nope"), api.post("/incidents", json={})):
+        assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= {h.lower() for h in r.headers}
+    first, second = api.get("/users"), api.get("/users")
+    assert int(second.headers["ratelimit-remaining"]) == int(first.headers["ratelimit-remaining"]) - 1
+
+
+def test_rate_limit_enforced_per_key():
+    with Sandbox(rate_limit=3) as sb:
+        full, ro = Api(sb), Api(sb, key=sb.readonly_api_key)
+        statuses = [full.get("/users").status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        r = full.get("/users")
+        assert r.json() == {"error": {"message": "Rate Limit Exceeded", "code": 2020}}
+        assert r.headers["ratelimit-remaining"] == "0" and int(r.headers["ratelimit-reset"]) >= 1
+        assert ro.get("/users").status_code == 200   # another key, another budget
+
+
+def test_exchanges_record_everything_unmasked(sandbox, api):
+    start = len(sandbox.exchanges)
+    api.post("/incidents/" + sandbox.seed_ids["incidents"]["triggered"][0] + "/notes",
+             json={"note": {"content": "hello"}}, params={"x[]": ["1", "2"]})
+    requests.get(sandbox.info["api_url"] + "/_sandbox/requests")
+    new = sandbox.exchanges[start:]
+    assert [e["hook"] for e in new] == [False, True]
+    ex = new[0]
+    assert ex["method"] == "POST" and ex["status"] == 200 and ex["query"] == {"x[]": ["1", "2"]}
+    assert ex["request_json"] == {"note": {"content": "hello"}}
+    assert ex["response_json"]["note"]["content"] == "hello"
+    assert sandbox.api_key in ex["request_headers"]["Authorization"]
+    assert ex["response_headers"]["Content-Type"].startswith("application/json")
+    assert ex["fault"] is None
+
+
+def test_journal_masks_secrets_and_skips_hooks(sandbox, api):
+    api.get("/users", params={"query": "ada"})
+    api.trigger("x")
+    hook = requests.get(sandbox.info["api_url"] + "/_sandbox/requests").json()["requests"]
+    assert hook == sandbox.journal()
+    assert [e["path"] for e in hook] == ["/users", "/v2/enqueue"]
+    assert hook[0]["headers"]["Authorization"] == "Token token=***"
+    assert hook[0]["query"] == {"query": ["ada"]}
+    assert hook[1]["json"]["routing_key"] == "***" and hook[1]["status"] == 202
+    text = str(hook)
+    assert sandbox.api_key not in text and sandbox.info["routing_key"] not in text
+    since = requests.get(sandbox.info["api_url"] + "/_sandbox/requests", params={"since": hook[0]["seq"]})
+    assert [e["path"] for e in since.json()["requests"]] == ["/v2/enqueue"]
+
+
+def test_reset_restores_seed_and_clears_journal(sandbox, api):
+    api.create_incident("temporary")
+    assert sandbox.journal()
+    r = requests.post(sandbox.info["api_url"] + "/_sandbox/reset")
+    assert r.status_code == 200
+    assert sandbox.journal() == []
+    titles = [i["title"] for i in api.get("/incidents", params={"limit": 100}).json()["incidents"]]
+    assert "temporary" not in titles and len(titles) == 6
+
+
+def test_eight_concurrent_clients_lose_no_update(sandbox):
+    incident_id = sandbox.seed_ids["incidents"]["triggered"][0]
+    errors = []
+
+    def work(n):
+        client = Api(sandbox)
+        for k in range(10):
+            if client.create_incident(f"c{n}-{k}")["status"] != "triggered":
+                errors.append("bad create")
+            r = client.post(f"/incidents/{incident_id}/notes", json={"note": {"content": f"{n}-{k}"}})
+            if r.status_code != 200:
+                errors.append(r.text)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    api = Api(sandbox)
+    assert len(api.get(f"/incidents/{incident_id}/notes").json()["notes"]) == 80
+    listed = api.get("/incidents", params={"limit": 100, "total": "true"}).json()
+    assert listed["total"] == 86
+    numbers = sorted(i["incident_number"] for i in listed["incidents"])
+    assert numbers == list(range(1, 87))
+
+
+def test_bad_requests_never_kill_the_server(sandbox, api):
+    import socket
+    host, port = sandbox.info["api_url"][7:].split(":")
+    for raw in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
+                b"POST /incidents HTTP/1.1\r\nContent-Length: 5\r\n\r\n\xff\xfe\x00\x01\x02"):
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(raw)
+            s.recv(4096)
+    assert api.get("/users").status_code == 200

@@ -1,0 +1,103 @@
+"""Fault injection hooks: 429/5xx answers, delays, dropped connections, malformed bodies."""
+import time
+
+import pytest
+import requests
+
+from sandbox_fixtures import api, error_code, sandbox, sandbox_server  # noqa: F401
+
+
+def _hook(sandbox, method, path, **kw):
+    return requests.request(method, sandbox.info["api_url"] + "/_sandbox" + path, timeout=10, **kw)
+
+
+def test_429_with_headers_counts_down_then_recovers(sandbox, api):
+    r = _hook(sandbox, "POST", "/faults", json={"method": "POST", "path": "/incidents*", "count": 2, "status": 429,
+                                                "headers": True, "retry_after": 1, "ratelimit_reset": 7})
+    assert r.status_code == 201 and r.json()["faults"][0]["remaining"] == 2
+    body = {"incident": {"type": "incident", "title": "t",
+                         "service": {"id": sandbox.seed_ids["services"][0], "type": "service_reference"}}}
+    first = api.post("/incidents", json=body)
+    assert first.status_code == 429 and error_code(first) == 2020
+    assert first.headers["Retry-After"] == "1" and first.headers["ratelimit-reset"] == "7"
+    assert first.headers["ratelimit-remaining"] == "0"
+    assert api.get("/incidents").status_code == 200           # GET does not match the fault
+    assert api.post("/incidents", json=body).status_code == 429
+    assert api.post("/incidents", json=body).status_code == 201   # count used up
+
+
+def test_bare_429_and_503(sandbox, api):
+    sandbox.add_fault(path="/users", status=429, headers=False)
+    r = api.get("/users")
+    assert r.status_code == 429 and r.content == b"" and "ratelimit-limit" not in r.headers
+    sandbox.add_fault(path="/users", status=503)
+    r = api.get("/users")
+    assert r.status_code == 503 and r.json()["error"]["message"] == "Service Unavailable"
+    assert api.get("/users").status_code == 200
+
+
+def test_faults_do_not_change_state(sandbox, api):
+    incident = sandbox.seed_ids["incidents"]["triggered"][0]
+    sandbox.add_fault(method="PUT", path="/incidents/*", status=500)
+    r = api.update_incident(incident, status="resolved")
+    assert r.status_code == 500
+    assert api.get(f"/incidents/{incident}").json()["incident"]["status"] == "triggered"
+    entry = sandbox.journal()[-2]
+    assert entry["fault"]["status"] == 500 and entry["status"] == 500 and entry["method"] == "PUT"
+
+
+def test_delay_then_normal_answer(sandbox, api):
+    sandbox.add_fault(path="/teams", delay=0.3)
+    start = time.monotonic()
+    r = api.get("/teams")
+    assert r.status_code == 200 and time.monotonic() - start >= 0.3
+    assert sandbox.journal()[-1]["fault"] == {"path": "/teams", "delay": 0.3}
+
+
+def test_drop_closes_without_answer(sandbox, api):
+    sandbox.add_fault(method="GET", path="/services", drop=True)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(sandbox.info["api_url"] + "/services",
+                      headers={"Authorization": f"Token token={sandbox.api_key}"}, timeout=5)
+    last = sandbox.journal()[-1]
+    assert last["fault"]["drop"] is True and last["status"] is None
+    assert api.get("/services").status_code == 200
+
+
+def test_malformed_body(sandbox, api):
+    sandbox.add_fault(path="/priorities", malformed=True)
+    r = api.get("/priorities")
+    assert r.status_code == 200
+    with pytest.raises(ValueError):
+        r.json()
+
+
+def test_faults_apply_to_events_and_can_be_cleared(sandbox, api):
+    sandbox.add_fault(path="/v2/enqueue", status=429, headers=False, count=None)
+    assert api.trigger().status_code == 429
+    assert api.trigger().status_code == 429
+    assert _hook(sandbox, "GET", "/faults").json()["faults"][0]["remaining"] is None
+    assert _hook(sandbox, "DELETE", "/faults").status_code == 200
+    assert api.trigger().status_code == 202
+
+
+def test_bad_fault_specs_are_refused(sandbox):
+    assert _hook(sandbox, "POST", "/faults", json={"path": "/x"}).status_code == 400
+    assert _hook(sandbox, "POST", "/faults", json={"status": 503, "colour": "red"}).status_code == 400
+    assert _hook(sandbox, "POST", "/faults", data=b"{nope").status_code == 400
+    assert _hook(sandbox, "GET", "/unknown").status_code == 404
+
+
+def test_seed_incidents_hook(sandbox, api):
+    r = _hook(sandbox, "POST", "/incidents", json={"count": 3, "status": "acknowledged"})
+    assert r.status_code == 201 and len(r.json()["incident_ids"]) == 3
+    assert api.get(f"/incidents/{r.json()['incident_ids'][0]}").json()["incident"]["status"] == "acknowledged"
+    assert _hook(sandbox, "POST", "/incidents", json={"count": 1, "service_id": "PNOPE00"}).status_code == 400
+
+
+def test_hooks_need_no_auth_and_are_not_faulted(sandbox):
+    sandbox.add_fault(path="*", status=503, count=None)
+    assert _hook(sandbox, "GET", "/requests").status_code == 200
+    assert _hook(sandbox, "GET", "/info").json()["seed_ids"] == sandbox.seed_ids
+    assert _hook(sandbox, "POST", "/reset").status_code == 200   # reset also clears faults
+    assert _hook(sandbox, "GET", "/faults").json()["faults"] == []
