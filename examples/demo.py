@@ -32,7 +32,7 @@ def step(number, title, action, values, env):
     return output
 
 
-def shorten(text, lines=24):
+def shorten(text, lines=14):
     rows = text.splitlines()
     return "\n".join(rows[:lines] + ([f"  ... ({len(rows) - lines} more lines)"] if len(rows) > lines else []))
 
@@ -62,7 +62,7 @@ def run_chain(env):
          {"incident_id": incident, "note": "Rotating logs on db-01; will extend the volume."}, env)
     step(4, "Acknowledge it", "update_status", {"incident_id": incident, "status": "acknowledged"}, env)
     step(5, "Ask a second responder for help", "add_responders",
-         {"incident_id": incident, "users": [env["PAGERDUTY_FROM"]], "message": "Need a DBA on db-01"}, env)
+         {"incident_id": incident, "users": ["liam.responder@example.com"], "message": "Need a DBA on db-01"}, env)
     step(6, "The monitor recovers and resolves the alert", "send_resolve_event",
          {"incident_key": trigger["dedup_key"]}, env)
     step(7, "The incident, resolved", "get_incident", {"incident_id": incident}, env)

@@ -144,3 +144,10 @@ def test_events_rate_limit_answers_bare_429():
         r = api.trigger("x")
         assert "ratelimit-limit" not in r.headers
         assert api.trigger("x", routing_key=sb.seed_ids["second_routing_key"]).status_code == 202
+
+
+def test_event_answers_carry_ratelimit_headers(api):
+    accepted, refused = api.trigger("counted"), api.event({})
+    for answer in (accepted, refused):
+        assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= set(answer.headers)
+    assert int(accepted.headers["ratelimit-remaining"]) < int(accepted.headers["ratelimit-limit"])

@@ -82,8 +82,10 @@ class Dispatcher:
     def _events(self, request, kind):
         if request.method != "POST":
             return json_response(404, {"status": "not found", "message": "Not Found"})
-        status, payload = events.handle(self.sandbox, request.body, kind, self.event_limiter)
-        return json_response(status, payload)
+        rate = list(self.event_limiter.peek())
+        status, payload = events.handle(self.sandbox, request.body, kind, self.event_limiter, rate)
+        # PagerDuty's events 429 comes bare (no ratelimit headers): clients must cope with that
+        return json_response(status, payload, self._rate_headers(rate) if status != 429 else ())
 
     # REST API v2 ------------------------------------------------------------------------------
     def _rest(self, request):

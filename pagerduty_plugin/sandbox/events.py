@@ -20,8 +20,9 @@ def _accepted(dedup_key=None, message="Event processed"):
     return 202, body
 
 
-def handle(sandbox, raw, kind, limiter):
-    """(status, JSON answer) for one event."""
+def handle(sandbox, raw, kind, limiter, rate):
+    """(status, JSON answer) for one event; `rate` is updated to the routing key's
+    (limit, remaining, reset) once the event is counted."""
     if len(raw) > MAX_BYTES:
         return _invalid(f"Event is {len(raw)} bytes; the maximum is {MAX_BYTES} (512 KB)")
     try:
@@ -36,7 +37,8 @@ def handle(sandbox, raw, kind, limiter):
         return _invalid("'routing_key' is missing or blank")
     if len(key) != 32:
         return _invalid("Length of 'routing_key' is incorrect (should be 32 characters)")
-    allowed = limiter.hit(key)[0]
+    allowed, limit, remaining, reset = limiter.hit(key)
+    rate[:] = [limit, remaining, reset]
     if not allowed:
         return 429, {"status": "throttle event",
                      "message": "Requests for this service are arriving too quickly. Please retry later."}
