@@ -96,7 +96,8 @@ class Streams:
                               "Check the quoting and commas; the input must be one JSON object.") from None
 
     def write(self, document, secrets=()):
-        self.stdout.write(redact(json.dumps(document, ensure_ascii=False), secrets) + "\n")
+        self.stdout.write(redact(json.dumps(document, ensure_ascii=False), secrets))
+        self.stdout.write("\n")  # apart: a listing's output may be tens of MB, not worth a copy
         self.stdout.flush()
 
     def fail(self, document, code, secrets=()):

@@ -36,6 +36,11 @@ def unwrap_secret(value):
     return value
 
 
+def split_text_list(text):
+    """A list of strings given as comma-separated text, as runbook tools (Rundeck) write lists."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def prepare(spec, fields, values, what):
     """Platform forms -> plain values: blank optional fields dropped, secrets unwrapped."""
     if values is None:
@@ -50,6 +55,8 @@ def prepare(spec, fields, values, what):
     for name, value in values.items():
         if name in secret:
             value = unwrap_secret(value)
+        if isinstance(value, str) and fields.get(name, {}).get("type") == "[]string":
+            value = split_text_list(value)
         if isinstance(value, str) and name in fields and not value.strip():
             value = ""  # whitespace only is blank too
         if value in BLANKS and name in fields and not isinstance(value, bool):

@@ -166,9 +166,9 @@ def object_schema(fields, types, mode):
     return schema
 
 
-def fields_schema(fields, types, mode, definitions):
+def fields_schema(fields, types, mode, definitions, top=True):
     return {
-        "type": "object",
+        "type": "object" if mode == "input" or top else ["object", "null"],
         "properties": {n: field_schema(f, types, mode, definitions) for n, f in fields.items()},
         "required": [n for n, f in fields.items() if f.get("required")],
         "additionalProperties": mode == "output",
@@ -192,8 +192,16 @@ def field_schema(field, types, mode, definitions):
     if field.get("type") == "date" and mode == "input":
         schema["pattern"] = DATE_PATTERN
     if mode == "output" and not field.get("required"):
-        schema = {"anyOf": [schema, {"type": "null"}]}  # PagerDuty sends null for unset fields
+        schema = nullable(schema)  # PagerDuty sends null for unset fields
     return schema
+
+
+def nullable(schema):
+    """schema that also accepts null. A type list validates much faster than an anyOf; a custom
+    type's definition accepts null itself in output mode, so its $ref needs nothing."""
+    if "$ref" in schema:
+        return schema
+    return {**schema, "type": [schema["type"], "null"]}
 
 
 def type_schema(type_name, types, mode, definitions):
@@ -203,7 +211,7 @@ def type_schema(type_name, types, mode, definitions):
         return dict(BUILTIN_TYPES[type_name])
     if type_name not in definitions:
         definitions[type_name] = {}  # placeholder first: types may refer to themselves
-        definitions[type_name] = fields_schema(types[type_name], types, mode, definitions)
+        definitions[type_name] = fields_schema(types[type_name], types, mode, definitions, top=False)
     return {"$ref": f"#/definitions/{type_name}"}
 
 

@@ -63,8 +63,10 @@ def explain(exc, what):
     subject = f"{what} field '{field}'" if field else f"the {what}"
     if rule == "required":
         missing = [k for k in definition if not isinstance(value, dict) or k not in value]
-        names = ", ".join(f"'{k}'" for k in missing)
+        names = " and ".join(f"'{k}'" for k in missing)
         where = f" in '{field}'" if field else ""
+        if len(missing) > 1:
+            return f"Required {what} fields {names} are missing{where}"
         return f"Required {what} field {names} is missing{where}"
     if rule == "additionalProperties":
         known = set((exc.definition or {}).get("properties") or {})
@@ -90,6 +92,12 @@ def explain(exc, what):
 
 
 def assistance(exc, what, action):
+    if exc.rule == "required":
+        properties = (exc.definition or {}).get("properties") or {}
+        value = exc.value if isinstance(exc.value, dict) else {}
+        wanted = [f"'{k}': {properties.get(k, {}).get('description', 'see the spec')}"
+                  for k in exc.rule_definition if k not in value]
+        return "Give " + "; ".join(wanted) + "."
     if exc.rule == "additionalProperties":
         known = sorted((exc.definition or {}).get("properties") or {})
         return f"Remove it or check its spelling. Known fields: {', '.join(known)}."

@@ -128,3 +128,15 @@ def test_secrets_accepted_as_string_or_secret_key(act, connection, sandbox):
 
 def test_help_exits_0():
     assert invoke(["--version"]).code == 0
+
+
+def test_a_list_of_strings_may_come_as_comma_separated_text(act, journal):
+    result = act("list_incidents", statuses="triggered, acknowledged", max_results=5)
+    assert result.code == 0, result.stdout
+    assert journal()[0]["query"]["statuses[]"] == ["triggered", "acknowledged"]
+
+
+def test_missing_required_field_quotes_its_description(act, journal):
+    error = act("add_note", note="x").error
+    assert error["cause"] == "Required input field 'incident_id' is missing"
+    assert error["assistance"].startswith("Give 'incident_id': ") and journal() == []

@@ -383,8 +383,10 @@ def tour_users(t, ids):
     user = t.created("POST", "/users", 201, {"user": {"type": "user", "name": "Tess Tour", "email": "tess@example.com",
                                                       "role": "limited_user", "time_zone": "Europe/Paris"}}, "user")
     t.call("POST", "/users", 400, {"user": {"type": "user", "name": "No Email"}})
-    t.call("POST", "/users", 400, {"user": {"type": "user", "name": "No Sender", "email": "ns@example.com"}}, sender=False)
-    t.call("POST", "/users", 403, {"user": {"type": "user", "name": "Reader", "email": "r@example.com"}}, key="read_only")
+    t.call("POST", "/users", 400, {"user": {"type": "user", "name": "No From", "email": "nf@example.com"}},
+           sender=False)
+    t.call("POST", "/users", 403, {"user": {"type": "user", "name": "Reader", "email": "r@example.com"}},
+           key="read_only")
     t.call("PUT", f"/users/{user}", 200, {"user": {"job_title": "Tourist"}})
     t.call("PUT", "/users/PNOPE00", 404, {"user": {"job_title": "Ghost"}})
     return user
@@ -446,7 +448,8 @@ def tour_escalation_policies_and_schedules(t, ids, user):
         "type": "escalation_policy", "name": "Tour EP", "escalation_rules": [
             {"escalation_delay_in_minutes": 10, "targets": [{"id": user, "type": "user_reference"}]}]}},
         "escalation_policy")
-    t.call("POST", "/escalation_policies", 400, {"escalation_policy": {"type": "escalation_policy", "name": "No rules"}})
+    t.call("POST", "/escalation_policies", 400,
+           {"escalation_policy": {"type": "escalation_policy", "name": "No rules"}})
     t.call("PUT", f"/escalation_policies/{new}", 200, {"escalation_policy": {"name": "Tour EP 2"}})
     t.call("PUT", "/escalation_policies/PNOPE00", 404, {"escalation_policy": {"name": "Ghost"}})
     t.call("GET", "/schedules", 200, params={"query": "", "limit": 5})
@@ -591,7 +594,8 @@ def tour_incidents(t, ids, service):
     t.call("PUT", f"/incidents/{incident}/merge", 400,       # 1004 invalid id: the target exists
            {"source_incidents": [{"id": "PNOPE00", "type": "incident_reference"}]})
     t.call("PUT", "/incidents/PNOPE00/merge", 404, {"source_incidents": [{"id": source, "type": "incident_reference"}]})
-    t.call("PUT", "/incidents", 200, {"incidents": [{"id": incident, "type": "incident_reference", "status": "resolved"}]})
+    t.call("PUT", "/incidents", 200,
+           {"incidents": [{"id": incident, "type": "incident_reference", "status": "resolved"}]})
     t.call("GET", f"/incidents/{incident}", 200)
 
 

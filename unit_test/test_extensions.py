@@ -57,7 +57,7 @@ def test_names_that_match_nothing(step, schema, service, values, cause):
 
 @pytest.mark.parametrize("values", [
     {"name": "X", "extension_schema": "PSCHEMA"}, {"name": "X", "services": ["PSERV01"]},
-    {"name": "X", "extension_schema": "PSCHEMA", "services": "PSERV01"},
+    {"name": "X", "extension_schema": "PSCHEMA", "services": 7},
     {"name": "X", "extension_schema": "PSCHEMA", "services": ["PSERV01"], "config": "a=b"},
 ])
 def test_bad_extension_input_sends_nothing(step, values):

@@ -3,7 +3,6 @@ From header, retries and error mapping as every action. The path stays inside th
 absolute URL, `..`, `//host`, backslashes, percent-encoding (`%2e%2e`) and control characters
 are refused before anything is sent."""
 
-import copy
 import re
 
 from pagerduty_plugin.actions.base import Action
@@ -23,24 +22,11 @@ class ApiRequest(Action):
         body = params.get("body")
         if body is not None and method == "GET":
             refuse_input("body", "A GET request carries no body", "Put GET parameters in `query`.")
-        rest = copy.copy(self.connection.rest)  # the connection's client, its transport observed
-        rest.transport = StatusSeen(rest.transport)
-        answer = rest.call(method, path, params=query, body=body, from_email=params.get("from_email"))
+        status, answer = self.connection.rest.exchange(method, path, params=query, body=body,
+                                                        from_email=params.get("from_email"))
         if answer is not None and not isinstance(answer, dict):
             answer = {"value": answer}
-        return {"status": rest.transport.status, "body": answer}
-
-
-class StatusSeen:
-    """A transport that notes the status of the answer (RestClient.call returns only its body)."""
-
-    def __init__(self, transport):
-        self.transport, self.log, self.status = transport, transport.log, None
-
-    def request(self, *args, **kwargs):
-        response = self.transport.request(*args, **kwargs)
-        self.status = response.status_code
-        return response
+        return {"status": status, "body": answer}
 
 
 def api_path(text):

@@ -46,9 +46,13 @@ class RestClient:
     def delete(self, path, *, from_email=None):
         return self.call("DELETE", path, from_email=from_email)
 
-    def call(self, method, path, *, params=None, body=None, from_email=None, needs_from=False,
-             safe_to_repeat=None):
+    def call(self, method, path, **options):
         """The decoded JSON answer (None for an empty 2xx body) or a PluginError."""
+        return self.exchange(method, path, **options)[1]
+
+    def exchange(self, method, path, *, params=None, body=None, from_email=None, needs_from=False,
+                 safe_to_repeat=None):
+        """(HTTP status, decoded JSON answer) of a successful call, or a PluginError."""
         headers = dict(self.headers)
         if needs_from:
             sender = self.require_from(from_email, f"{method} {path}")
@@ -65,7 +69,7 @@ class RestClient:
             safe_to_repeat=safe_to_repeat,
         )
         if 200 <= response.status_code < 300:
-            return json_body(response)
+            return response.status_code, json_body(response)
         raise rest_error(response, lenient_json(response), method, path)
 
     def require_from(self, from_email=None, what="This change"):
@@ -246,4 +250,4 @@ def explain(status, error, method, path, retries):
         cause, assistance = CAUSES[code]
         return cause.format(subject=subject), assistance
     return (f"PagerDuty refused {method} {path} (HTTP {status}): {message or 'no reason given'}",
-            "Correct the input as the error says; a 400 is never retried.")
+            "Correct the input as the error says (a refused request is never retried).")
