@@ -126,3 +126,10 @@ def test_list_bad_input_sends_nothing(act, journal):
 def test_bad_team_role_sends_nothing(act, journal, team):
     result = act("add_team_member", team_id=team["id"], user_id="PABC123", role="owner")
     assert result.code == 1 and "observer, responder, manager" in result.error["cause"]
+
+
+def test_only_pagerduty_id_shapes_skip_the_name_lookup():
+    from pagerduty_plugin.actions.common import looks_like_id
+
+    assert looks_like_id("PKARGHE") and looks_like_id("Q0RIJJZL24RC6W")
+    assert not looks_like_id("PLATFORM") and not looks_like_id("OPS") and not looks_like_id("PABC12")

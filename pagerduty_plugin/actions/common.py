@@ -7,7 +7,9 @@ from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
 
-ID_SHAPE = re.compile(r"P[A-Z0-9]{6}|Q[A-Z0-9]{13}|[A-Z0-9]{7,14}")
+# PagerDuty's ids: P + 6 (most objects) or Q + 13 (newer incidents), capitals and digits. A
+# name of that exact shape (say "PAYMENT") is taken as an id: give such an object by id.
+ID_SHAPE = re.compile(r"P[A-Z0-9]{6}|Q[A-Z0-9]{13}")
 
 
 def reference(object_id, kind):

@@ -1,0 +1,64 @@
+"""DESIGN §2's layering, checked on the imports themselves."""
+
+import ast
+import os
+
+from conftest import ROOT
+
+PACKAGE = os.path.join(ROOT, "pagerduty_plugin")
+GENERIC = ("spec", "runner", "errors", "cli", "validate", "cache", "logs", "helpdoc")
+
+
+def imports_of(path):
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: stays inside its own folder
+                base = f".{base}"
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def names(imported, part):
+    """True when imported is the package part `part` or something inside it."""
+    target = f"pagerduty_plugin.{part}"
+    return imported == target or imported.startswith(target + ".")
+
+
+def modules_under(folder):
+    for here, _, files in os.walk(folder):
+        for name in files:
+            if name.endswith(".py"):
+                yield os.path.join(here, name)
+
+
+def test_generic_modules_do_not_import_pagerduty_parts_by_name():
+    for name in GENERIC:
+        for imported in imports_of(os.path.join(PACKAGE, f"{name}.py")):
+            for part in ("actions", "client", "sandbox", "connection"):
+                assert not names(imported, part), (name, imported)
+
+
+def test_client_knows_nothing_of_actions_runner_or_spec():
+    for path in modules_under(os.path.join(PACKAGE, "client")):
+        for imported in imports_of(path):
+            for part in ("actions", "runner", "spec", "cli", "sandbox", "connection"):
+                assert not names(imported, part), (path, imported)
+
+
+def test_sandbox_imports_nothing_from_the_rest_of_the_package():
+    for path in modules_under(os.path.join(PACKAGE, "sandbox")):
+        for imported in imports_of(path):
+            assert not imported.startswith("pagerduty_plugin"), (path, imported)
+
+
+def test_actions_use_the_client_and_errors_not_the_runner():
+    for path in modules_under(os.path.join(PACKAGE, "actions")):
+        for imported in imports_of(path):
+            for part in ("runner", "cli", "spec", "sandbox"):
+                assert not names(imported, part), (path, imported)
