@@ -78,9 +78,12 @@ def run_action(spec, name, raw_input, raw_connection, log):
     values = validate.check(spec.input_schema(name), values, "input", name)
     connection = open_connection(spec, raw_connection, log)
     implementation = load_object(f"{spec.python['actions']}.{action['implementation']}")
-    output = implementation(connection, log).run(values)
+    streamed = validate.StreamedItems(spec.output_schema(name), name)
+    step = implementation(connection, log)
+    step.output_items = streamed.checker
+    output = step.run(values)
     try:
-        return validate.check(spec.output_schema(name), output, "output", name)
+        return validate.check(streamed.final_schema(output), output, "output", name)
     except PluginError as exc:
         raise PluginError(
             f"The action {name} produced output that does not match its spec: {exc.cause}",

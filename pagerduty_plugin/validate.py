@@ -116,3 +116,48 @@ def article(json_type):
 def short(value, limit=60):
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class StreamedItems:
+    """Validation of a list output's items while the list is still being fetched.
+
+    An action that passes PagerDuty's objects through unchanged can hand
+    `checker("incidents")` to the paging client: each page is checked as it arrives, while the
+    next pages are still on the wire, and the final output check skips the items already
+    checked (the very same objects, by identity; anything else is checked at the end)."""
+
+    def __init__(self, schema, action):
+        self.schema, self.action = schema, action
+        self.checked = {}  # field -> ids of the item objects already validated
+
+    def checker(self, field):
+        prop = (self.schema.get("properties") or {}).get(field) or {}
+        if "items" not in prop:
+            return None
+        items_schema = {"type": "array", "items": prop["items"],
+                        "definitions": self.schema.get("definitions") or {}}
+        check, seen = validator(items_schema), self.checked.setdefault(field, set())
+
+        def check_batch(batch):
+            try:
+                check(batch)
+            except fastjsonschema.JsonSchemaValueException as exc:
+                raise PluginError(
+                    f"The action {self.action} produced output that does not match its spec: "
+                    f"{explain(exc, f'output {field}')}",
+                    "This is a bug in pagerduty-plugin (or PagerDuty changed an answer); please report it.",
+                    {"field": field}) from None
+            seen.update(map(id, batch))
+
+        return check_batch
+
+    def final_schema(self, output):
+        """The output schema, minus the item checks already done for the whole of a list."""
+        done = [f for f, seen in self.checked.items()
+                if isinstance(output.get(f), list) and all(id(item) in seen for item in output[f])]
+        if not done:
+            return self.schema
+        properties = dict(self.schema["properties"])
+        for field in done:
+            properties[field] = {k: v for k, v in properties[field].items() if k != "items"}
+        return {**self.schema, "properties": properties}

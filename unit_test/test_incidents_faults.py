@@ -134,7 +134,9 @@ def test_2500_incidents_are_listed_in_25_requests(act, sandbox, journal):
     assert result.code == 0, result.stdout
     pages = since(journal, mark)
     assert len(pages) == 25
-    assert [e["query"]["offset"] for e in pages] == [[str(n * 100)] for n in range(25)]
+    # pages after the second are fetched several at once: each offset once, in any order
+    assert sorted(int(e["query"]["offset"][0]) for e in pages) == [n * 100 for n in range(25)]
+    assert [e["query"].get("total") for e in pages[:2]] == [None, ["true"]]
     assert {e["query"]["limit"][0] for e in pages} == {"100"}
     assert result.output["count"] == 2500 and result.output["truncated"] is False
     assert len({i["id"] for i in result.output["incidents"]}) == 2500
@@ -147,5 +149,5 @@ def test_reaching_the_10000_cap_is_reported_not_an_error(act, sandbox, journal):
     assert result.code == 0, result.stdout
     assert result.output["count"] == 10000 and result.output["truncated"] is True
     pages = since(journal, mark)
-    assert len(pages) == 100 and pages[-1]["query"]["offset"] == ["9900"]
+    assert len(pages) == 100 and max(int(e["query"]["offset"][0]) for e in pages) == 9900
     assert "stopped at PagerDuty's limit of 10000 results" in result.body["log"]

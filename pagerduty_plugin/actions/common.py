@@ -113,7 +113,8 @@ def lister(collection, filters=None):
     def run(self, params):
         rest = self.connection.rest
         query = filters(rest, params) if filters else None
-        items, truncated = rest.iterate(f"/{collection}", collection, query, params.get("max_results"))
+        items, truncated = rest.iterate(f"/{collection}", collection, query, params.get("max_results"),
+                                        check=self.output_items(collection))
         return {collection: items, "count": len(items), "truncated": truncated}
     return action_class(run, f"List {collection}")
 

@@ -157,7 +157,8 @@ class ListIncidents(IncidentAction):
         if "sort_by" in params:
             query["sort_by"] = sort_by(params["sort_by"])
         query = {k: v for k, v in query.items() if v not in ([], "")}
-        incidents, truncated = self.rest.iterate("/incidents", "incidents", query, params.get("max_results"))
+        incidents, truncated = self.rest.iterate("/incidents", "incidents", query, params.get("max_results"),
+                                                 check=self.output_items("incidents"))
         return {"incidents": incidents, "count": len(incidents), "truncated": truncated}
 
 

@@ -18,6 +18,7 @@ API_HOSTS = {"us": "https://api.pagerduty.com", "eu": "https://api.eu.pagerduty.
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 PAGE_LIMIT = 100
 OFFSET_CAP = 10000
+PARALLEL_PAGES = 4  # pages in flight at once, once the total is known
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
@@ -91,50 +92,97 @@ class RestClient:
 
     # --- lists -------------------------------------------------------------------------
 
-    def iterate(self, path, key, params=None, max_results=None, page_limit=PAGE_LIMIT):
+    def iterate(self, path, key, params=None, max_results=None, page_limit=PAGE_LIMIT, check=None):
         """(items, truncated): every page of a classic offset list, up to max_results,
-        stopping at PagerDuty's 10,000 offset cap with a warning instead of an error."""
-        listing = self.pages(path, key, params, max_results, page_limit)
+        stopping at PagerDuty's 10,000 offset cap with a warning instead of an error.
+        `check(batch)`, when given, is called on each page as it arrives."""
+        listing = self.pages(path, key, params, max_results, page_limit, check)
         return listing.collect(), listing.truncated
 
-    def pages(self, path, key, params=None, max_results=None, page_limit=PAGE_LIMIT):
+    def pages(self, path, key, params=None, max_results=None, page_limit=PAGE_LIMIT, check=None):
         """An iterator over the pages (lists of objects) of a classic offset list; its
         `truncated` is set once it is exhausted."""
-        return Pages(self, path, key, params, max_results, page_limit)
+        return Pages(self, path, key, params, max_results, page_limit, check)
 
 
 class Pages:
     """Classic offset pagination. Every page asks for the same `limit`: PagerDuty may round
-    an offset that is not a multiple of the limit, so the last page is trimmed here instead."""
+    an offset that is not a multiple of the limit, so the last page is trimmed here instead.
 
-    def __init__(self, rest, path, key, params, max_results, page_limit):
-        self.rest, self.path, self.key = rest, path, key
+    The second page asks for `total`; once it is known, the remaining offsets are known too and
+    up to PARALLEL_PAGES of them are fetched at once (in order of yield), so a long listing
+    costs a few round trips' latency instead of one per page. The first page never asks for
+    the total (PagerDuty computes it only on request, as it is slower), so a one-page list
+    costs exactly what it did; every page is requested exactly once."""
+
+    def __init__(self, rest, path, key, params, max_results, page_limit, check=None):
+        self.rest, self.path, self.key, self.check = rest, path, key, check
         self.params = dict(params or {})
         self.max_results = max_results
         self.limit = page_limit if max_results is None else max(1, min(page_limit, max_results))
         self.truncated = False
 
+    def fetch(self, offset, total=False):
+        extra = {"total": True} if total else {}
+        page = self.rest.get(self.path, {**self.params, **extra, "limit": self.limit, "offset": offset}) or {}
+        batch = page.get(self.key) or []
+        if self.check is not None:
+            self.check(batch)  # in the paging thread, while other pages are on the wire
+        return page, batch
+
     def __iter__(self):
         offset, seen, self.truncated = 0, 0, False
         while True:
             if offset + self.limit > OFFSET_CAP:
-                self.truncated = True
-                self.rest.log.warning(f"GET {self.path} stopped at PagerDuty's limit of {OFFSET_CAP} results; "
-                                      "narrow the filters (for example since/until) to see the rest")
-                return
-            page = self.rest.get(self.path, {**self.params, "limit": self.limit, "offset": offset}) or {}
-            batch = page.get(self.key) or []
+                return self.stop_at_cap()
+            page, batch = self.fetch(offset, total=offset > 0)
             more = bool(page.get("more")) and bool(batch)
-            if self.max_results is not None and seen + len(batch) >= self.max_results:
-                keep = self.max_results - seen
-                self.truncated = more or len(batch) > keep
-                yield batch[:keep] if len(batch) > keep else batch
-                return
-            seen += len(batch)
+            batch, done = self.trim(batch, seen, more)
             yield batch
-            if not more:
-                return
+            seen += len(batch)
             offset += len(batch)
+            if done or not more:
+                return
+            if isinstance(page.get("total"), int):
+                yield from self.in_parallel(offset, page["total"], seen)
+                return
+
+    def in_parallel(self, offset, total, seen):
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+        from itertools import islice
+
+        wanted = total if self.max_results is None else min(total, self.max_results)
+        offsets = iter(range(offset, min(wanted, OFFSET_CAP - self.limit + 1), self.limit))
+        pool = ThreadPoolExecutor(PARALLEL_PAGES, thread_name_prefix="pagerduty-page")
+        try:
+            pending = deque(pool.submit(self.fetch, o) for o in islice(offsets, PARALLEL_PAGES))
+            while pending:
+                page, batch = pending.popleft().result()
+                pending.extend(pool.submit(self.fetch, o) for o in islice(offsets, 1))
+                more = bool(page.get("more")) and bool(batch)
+                batch, done = self.trim(batch, seen, more)
+                yield batch
+                seen += len(batch)
+                if done:
+                    return
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if wanted > OFFSET_CAP and seen >= OFFSET_CAP - self.limit:
+            self.stop_at_cap()
+
+    def trim(self, batch, seen, more):
+        """(the part of batch within max_results, whether max_results is reached)."""
+        if self.max_results is None or seen + len(batch) < self.max_results:
+            return batch, False
+        keep = self.max_results - seen
+        self.truncated = more or len(batch) > keep
+        return batch[:keep], True
+
+    def stop_at_cap(self):
+        self.truncated = True
+        self.rest.log.warning(f"GET {self.path} stopped at PagerDuty's limit of {OFFSET_CAP} results; "
+                              "narrow the filters (for example since/until) to see the rest")
 
     def collect(self):
         items = []
