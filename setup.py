@@ -22,7 +22,7 @@ setup(
     description="PagerDuty plugin pack for automation platforms (SOAR, runbooks, CI jobs)",
     long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.9",
+    python_requires=">=3.11",
     packages=find_packages(include=["pagerduty_plugin", "pagerduty_plugin.*"]),
     install_requires=["requests>=2.28,<3", "fastjsonschema>=2.18,<3", "PyYAML>=6,<7"],
     extras_require={"test": ["pytest>=7", "openapi-core>=0.19,<0.24"]},

@@ -13,6 +13,7 @@ measures the server rather than the client library.
 """
 import argparse
 import http.client
+import http.server
 import json
 import multiprocessing
 import os
@@ -84,8 +85,45 @@ def _client(info, ids, duration, seed, out):
     out.put((ok, errors, by_method))
 
 
-def throughput(mode, clients, duration):
-    with Sandbox() as sb:
+class _Fixed(http.server.BaseHTTPRequestHandler):
+    """The baseline: a bare stdlib keep-alive server answering every request with one small,
+    fixed JSON document, doing no PagerDuty work at all."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as the sandbox does: no delayed-ACK stalls on keep-alive
+    BODY = json.dumps({"incident": {"id": "PBASE01", "type": "incident"}}).encode()
+    ANSWER = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n"
+              .encode() + BODY)
+
+    def answer(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.wfile.write(self.ANSWER)  # one write, as the sandbox answers
+
+    do_GET = do_POST = do_PUT = answer
+
+    def log_message(self, *args):
+        pass
+
+
+class BareServer:
+    """Same interface as the Sandbox for the load clients (info, seed_ids, context manager)."""
+
+    def __enter__(self):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Fixed)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        port = self.server.server_address[1]
+        self.info = {"api_url": f"http://127.0.0.1:{port}", "api_key": "k", "from_email": "a@example.com"}
+        self.seed_ids = {"services": ["PBASE01"], "incidents": {"triggered": ["PBASE01"], "acknowledged": []}}
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def throughput(mode, clients, duration, server=Sandbox):
+    with server() as sb:
         info, ids = sb.info, sb.seed_ids
         if mode == "processes":
             ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
@@ -186,13 +224,19 @@ def main(argv=None):
     parser.add_argument("--incidents", type=int, default=10000)
     args = parser.parse_args(argv)
     modes = ("processes", "threads") if args.mode == "both" else (args.mode,)
+    baseline = throughput("processes", args.clients, args.duration, server=BareServer)
     report = {"cpus": os.cpu_count(), "python": sys.version.split()[0],
               "throughput": [throughput(m, args.clients, args.duration) for m in modes],
+              "baseline_bare_server": baseline,
               "paging": scale_in_fresh_process(args.incidents)}
+    report["ratio_to_bare_server"] = round(report["throughput"][0]["req_per_s"] / baseline["req_per_s"], 2)
     print(json.dumps(report))
+    print(f"baseline: a bare stdlib keep-alive server answering a fixed JSON: {baseline['req_per_s']} req/s "
+          f"({baseline['clients']} client processes)")
     for t in report["throughput"]:
         print(f"throughput ({t['clients']} client {t['mode']}, {t['duration_s']} s): {t['req_per_s']} req/s, "
               f"{t['requests']} requests, {t['errors']} errors, mix {t['by_method']}")
+    print(f"sandbox / bare server: {report['ratio_to_bare_server']} (target: at least 1,000 req/s on 2 cores)")
     p = report["paging"]
     print(f"paging {p['incidents']} incidents in {p['pages']} pages of 100: {p['paging_s']} s "
           f"({p['ms_per_page']} ms/page); peak RSS {p['peak_rss_mb_after_paging']} MB "

@@ -6,12 +6,15 @@ envelope's `log`). Exit 0 on success, 1 when the step fails, 2 when the command 
 
 import argparse
 import json
+import math
 import os
 import sys
 
 from pagerduty_plugin import __version__, runner
 from pagerduty_plugin import spec as speclib
-from pagerduty_plugin.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PluginError, UsageError, bug, redact
+from pagerduty_plugin.errors import (
+    EXIT_FAILED, EXIT_OK, EXIT_USAGE, PluginError, UsageError, bug, mask_secrets, redact, secret_spellings,
+)
 from pagerduty_plugin.logs import StepLog, step_logger
 
 MAX_STDIN = 1024 * 1024  # a step's message is at most 1 MiB (PagerDuty caps an event at 512 KB)
@@ -45,7 +48,8 @@ def build_parser():
 
 def main(argv=None, stdin=None, stdout=None, stderr=None):
     argv = sys.argv[1:] if argv is None else argv
-    io = Streams(stdin or sys.stdin.buffer, stdout or sys.stdout, stderr or sys.stderr)
+    # a platform may start the step with stdin closed: that reads as empty
+    io = Streams(stdin or getattr(sys.stdin, "buffer", None), stdout or sys.stdout, stderr or sys.stderr)
     if argv[:1] == ["sandbox"]:
         return run_extra_command("sandbox", argv[1:], io)
     try:
@@ -59,24 +63,26 @@ def main(argv=None, stdin=None, stdout=None, stderr=None):
         return io.fail({"error": UsageError("No command given", "Run `pagerduty-plugin --help`.").to_dict()},
                        EXIT_USAGE)
     handler = StepLog(io.stderr)
-    log = step_logger(handler, getattr(args, "debug", False))
+    io.debug = getattr(args, "debug", False)
+    log = step_logger(handler, io.debug)
     command = COMMANDS[args.command]
     try:
         return command(args, io, handler, log)
     except PluginError as exc:
         return io.fail({"error": exc.to_dict()}, EXIT_FAILED, handler.secrets)
     except Exception as exc:  # a bug is reported as an error with its cause, never a traceback
-        io.debug_traceback(args, handler.secrets)
+        io.debug_traceback(handler.secrets)
         return io.fail({"error": bug(exc).to_dict()}, EXIT_FAILED, handler.secrets)
 
 
 class Streams:
     def __init__(self, stdin, stdout, stderr):
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.debug = False
 
     def read_json(self, empty):
         """stdin as JSON; `empty` is what an empty stdin means (None: not allowed)."""
-        data = self.stdin.read(MAX_STDIN + 1)
+        data = self.stdin.read(MAX_STDIN + 1) if self.stdin is not None else b""
         if len(data) > MAX_STDIN:
             raise PluginError("The input on stdin is larger than 1 MiB",
                               "Send less: PagerDuty accepts at most 512 KB in one event.")
@@ -89,26 +95,48 @@ class Streams:
             if empty is None:
                 raise PluginError("No message on stdin", "Pipe the platform's JSON message into the command.")
             return empty
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise PluginError(f"The input on stdin is not valid JSON: {exc}",
-                              "Check the quoting and commas; the input must be one JSON object.") from None
+        return parse_json(text)
 
     def write(self, document, secrets=()):
-        self.stdout.write(redact(json.dumps(document, ensure_ascii=False), secrets))
-        self.stdout.write("\n")  # apart: a listing's output may be tens of MB, not worth a copy
-        self.stdout.flush()
+        try:
+            self.stdout.write(dump_json(document, secrets))
+            self.stdout.write("\n")  # apart: a listing's output may be tens of MB, not worth a copy
+            self.stdout.flush()
+        except BrokenPipeError:
+            # the reader went away (`| head`): nothing more to say, and no traceback at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stdout.fileno())
 
     def fail(self, document, code, secrets=()):
         self.write(document, secrets)
         return code
 
-    def debug_traceback(self, args, secrets):
-        if getattr(args, "debug", False):
+    def debug_traceback(self, secrets):
+        if self.debug:
             import traceback
 
             self.stderr.write(redact(traceback.format_exc(), secrets))
+
+
+def parse_json(text):
+    """Strict JSON: NaN and Infinity are not JSON and PagerDuty refuses them."""
+    def refuse(name):
+        raise ValueError(f"{name} is not a JSON value")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        raise PluginError("The input on stdin is nested too deeply", "Send a flatter JSON object.") from None
+    except ValueError as exc:
+        raise PluginError(f"The input on stdin is not valid JSON: {exc}",
+                          "Check the quoting and commas; the input must be one JSON object.") from None
+
+
+def dump_json(document, secrets):
+    """One line of ASCII JSON (safe on any console encoding), secrets masked inside its strings."""
+    text = json.dumps(document, ensure_ascii=True, allow_nan=False)
+    if any(spelling in text for spelling in secret_spellings(secrets)):
+        text = json.dumps(mask_secrets(document, secrets), ensure_ascii=True, allow_nan=False)
+    return text
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -133,42 +161,42 @@ def run_plain(args, io, handler, log):
 
 
 def run_message(io, handler, log):
-    meta = {}
-    try:
-        body = message_body(io.read_json(empty=None), ("action_start",))
-        meta = body.get("meta") or {}
+    def work(body):
         spec = speclib.load()
-        connection, values = body.get("connection"), body.get("input")
+        connection, values, name = body.get("connection"), body.get("input"), body.get("action")
         handler.secrets.update(runner.secret_values(spec, spec.connection, connection))
-        action = spec.actions.get(body.get("action")) if isinstance(body.get("action"), str) else None
-        handler.secrets.update(runner.secret_values(spec, (action or {}).get("input"), values))
-        if not isinstance(body.get("action"), str) or not body["action"]:
+        if not isinstance(name, str) or not name:
             raise PluginError("The message names no action", "Set body.action to an action name.")
-        output = runner.run_action(spec, body["action"], values, connection, log)
-    except PluginError as exc:
-        return io.fail(event("action_event", error_body(exc, meta, handler)), EXIT_FAILED, handler.secrets)
-    except Exception as exc:
-        return io.fail(event("action_event", error_body(bug(exc), meta, handler)), EXIT_FAILED, handler.secrets)
-    io.write(event("action_event", {"status": "ok", "meta": meta, "output": output, "log": handler.text()}),
-             handler.secrets)
-    return EXIT_OK
+        handler.secrets.update(runner.secret_values(spec, (spec.actions.get(name) or {}).get("input"), values))
+        return runner.run_action(spec, name, values, connection, log)
+
+    return in_envelope(io, handler, "action_event", ("action_start",), work)
 
 
 def cmd_test(args, io, handler, log):
-    meta = {}
-    try:
-        body = message_body(io.read_json(empty=None), ("connection_test", "action_start"))
-        meta = body.get("meta") or {}
+    def work(body):
         spec = speclib.load()
         handler.secrets.update(runner.secret_values(spec, spec.connection, body.get("connection")))
-        output = runner.test_connection(spec, body.get("connection"), log)
-    except PluginError as exc:
-        failed = {**error_body(exc, meta, handler), "output": {"success": False}}
-        return io.fail(event("connection_test", failed), EXIT_FAILED, handler.secrets)
-    except Exception as exc:
-        failed = {**error_body(bug(exc), meta, handler), "output": {"success": False}}
-        return io.fail(event("connection_test", failed), EXIT_FAILED, handler.secrets)
-    io.write(event("connection_test", {"status": "ok", "meta": meta, "output": output, "log": handler.text()}),
+        return runner.test_connection(spec, body.get("connection"), log)
+
+    return in_envelope(io, handler, "connection_test", ("connection_test", "action_start"), work,
+                       failed_output={"success": False})
+
+
+def in_envelope(io, handler, kind, accepted, work, failed_output=None):
+    """Message mode: read a platform message, do the work, answer with one envelope."""
+    meta = {}
+    try:
+        body = message_body(io.read_json(empty=None), accepted)
+        meta = body.get("meta") or {}
+        output = work(body)
+    except Exception as exc:  # every failure, a bug included, is an error envelope
+        error = exc if isinstance(exc, PluginError) else bug(exc)
+        if not isinstance(exc, PluginError):
+            io.debug_traceback(handler.secrets)
+        failed = {**error_body(error, meta, handler), "output": failed_output}
+        return io.fail(event(kind, failed), EXIT_FAILED, handler.secrets)
+    io.write(event(kind, {"status": "ok", "meta": meta, "output": output, "log": handler.text()}),
              handler.secrets)
     return EXIT_OK
 
@@ -240,6 +268,9 @@ def message_body(message, kinds):
         raise PluginError("The message is not a platform message: it needs a 'body' object",
                           'Send {"version": "v1", "type": "action_start", "body": {"action": ..., "input": ...}}, '
                           "or use `pagerduty-plugin run ACTION` for plain input.")
+    if message.get("version", MESSAGE_VERSION) != MESSAGE_VERSION:
+        raise PluginError(f"Unsupported message version {message.get('version')!r}",
+                          f"This plugin reads version {MESSAGE_VERSION} messages.")
     if message.get("type") not in kinds:
         raise PluginError(f"Unexpected message type {message.get('type')!r} for this command",
                           f"Expected type {' or '.join(kinds)}.")
@@ -294,7 +325,10 @@ def env_value(field, raw):
         if kind == "integer":
             return int(raw)
         if kind in ("number", "float"):
-            return float(raw)
+            number = float(raw)
+            if not math.isfinite(number):
+                raise ValueError(raw)
+            return number
     except ValueError:
         raise PluginError(f"{field['env']} must be a number, not {raw!r}", f"Set {field['env']} to a number.")
     if kind == "boolean":

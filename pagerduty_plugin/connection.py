@@ -2,15 +2,19 @@
 
 import socket
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from pagerduty_plugin.client.events import EVENTS_HOSTS, EventsClient
 from pagerduty_plugin.client.http import Transport
 from pagerduty_plugin.client.rest import API_HOSTS, RestClient
 from pagerduty_plugin.errors import PluginError
 
+EXAMPLE_URLS = {"api_url": API_HOSTS["us"], "events_url": EVENTS_HOSTS["us"]}
+
 
 class Connection:
     def __init__(self, settings, log):
+        check_settings(settings)
         self.settings = settings
         self.log = log
 
@@ -52,10 +56,43 @@ class Connection:
         if self.get("api_key"):
             self.rest.get("/abilities")
             return {"success": True, "message": "The REST API key works"}
+        if not self.get("routing_key"):
+            raise PluginError("The connection has neither an api_key (for the REST actions) nor a routing_key "
+                              "(for the event actions)", "Set at least one of them.")
         self.routing_key()
         return {"success": True,
                 "message": "The routing key is well-formed (the Events API has no call that checks a key "
                            "without sending an event)"}
+
+
+def check_settings(settings):
+    """Settings that could never make a request, refused before any is tried."""
+    for name in ("api_url", "events_url"):
+        url = settings.get(name)
+        if url is not None:
+            if not http_url(url):
+                raise PluginError(f"The connection's {name} is not an http(s) URL: {url!r}",
+                                  f"Give a URL like {EXAMPLE_URLS[name]}, or leave it out to use the region's.",
+                                  {"field": name})
+    for name, what in (("api_key", "API key"), ("routing_key", "routing key"), ("from_email", "From address")):
+        value = settings.get(name)
+        if value is not None and not plain_text(value):
+            raise PluginError(f"The connection's {what} has spaces, line breaks or non-ASCII characters",
+                              f"Copy the {what} again, without surrounding spaces or a trailing newline.",
+                              {"field": name})
+
+
+def http_url(url):
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:  # also an unclosed [IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def plain_text(value):
+    return value.isascii() and value.isprintable() and not any(c.isspace() for c in value)
 
 
 def host_name():

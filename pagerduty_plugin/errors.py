@@ -34,13 +34,30 @@ def bug(exc):
     )
 
 
-def redact(text, secrets):
-    """Replace every known secret value in text with a mask."""
+def secret_spellings(secrets):
+    """Each secret as it may appear in text: as is, and as JSON writes it (escaped, ASCII)."""
     import json
 
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            # also the JSON-escaped spelling, for secrets with quotes or non-ASCII
-            for spelling in {secret, json.dumps(secret)[1:-1]}:
-                text = text.replace(spelling, MASK)
+    return {spelling for secret in secrets if secret
+            for spelling in (secret, json.dumps(secret)[1:-1])}
+
+
+def redact(text, secrets):
+    """Replace every known secret in a text (a log line, a traceback) with a mask."""
+    for spelling in sorted(secret_spellings(secrets), key=len, reverse=True):
+        text = text.replace(spelling, MASK)
     return text
+
+
+def mask_secrets(value, secrets):
+    """value (decoded JSON) with every secret masked inside its strings and keys: masking the
+    serialised text instead could break the JSON (a secret "true", or one with quotes)."""
+    if isinstance(value, str):
+        for secret in sorted(filter(None, secrets), key=len, reverse=True):
+            value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {mask_secrets(k, secrets): mask_secrets(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v, secrets) for v in value]
+    return value

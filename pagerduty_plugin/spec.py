@@ -17,7 +17,8 @@ from pagerduty_plugin.errors import PluginError
 SPEC_FILE = "plugin.spec.yaml"
 
 # PagerDuty writes offsets as +0000 (ISO 8601) as well as RFC 3339's +00:00 and Z: accept all.
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+DATE_PATTERN = (r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+                r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 DEFAULT_MAX_LENGTH = 65536  # a string input longer than this is refused unless the field says more
 
 BUILTIN_TYPES = {

@@ -143,7 +143,7 @@ class StreamedItems:
                 check(batch)
             except fastjsonschema.JsonSchemaValueException as exc:
                 raise PluginError(
-                    f"The action {self.action} produced output that does not match its spec: "
+                    f"The action {self.action} ran, but its output does not match its spec: "
                     f"{explain(exc, f'output {field}')}",
                     "This is a bug in pagerduty-plugin (or PagerDuty changed an answer); please report it.",
                     {"field": field}) from None

@@ -10,6 +10,7 @@
   secrets (headers and bodies are never logged).
 """
 
+import json
 import random
 import time
 from urllib.parse import urlsplit
@@ -45,23 +46,28 @@ class Transport:
         network failure. The caller maps non-2xx answers to errors."""
         deadline = time.monotonic() + self.budget
         attempt = 0
+        uncertain = False  # an earlier try may have been carried out (timeout, dropped, 5xx)
         while True:
             try:
                 response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-            except requests.RequestException as exc:
+            except (requests.ConnectionError, requests.Timeout) as exc:
                 never_sent = not_sent(exc)
                 if attempt < self.max_retries and (safe_to_repeat or never_sent):
                     wait = backoff(attempt)
                     if time.monotonic() + wait < deadline:
+                        uncertain = uncertain or not never_sent
                         self.note_retry(method, url, describe(exc), attempt, wait)
                         time.sleep(wait)
                         attempt += 1
                         continue
                 raise network_error(method, url, exc, attempt, safe_to_repeat or never_sent) from None
+            except (requests.RequestException, ValueError, UnicodeError) as exc:
+                raise request_error(method, url, exc) from None  # a bad setting: no use repeating
             wait = retry_wait(response, attempt, safe_to_repeat)
             if wait is None or attempt >= self.max_retries or time.monotonic() + wait > deadline:
-                response.retries = attempt
+                response.retries, response.after_uncertain_try = attempt, uncertain
                 return response
+            uncertain = uncertain or response.status_code >= 500
             self.note_retry(method, url, f"HTTP {response.status_code}", attempt, wait)
             response.close()
             time.sleep(wait)
@@ -152,13 +158,31 @@ def network_error(method, url, exc, attempts, repeatable):
                        assistance, data)
 
 
+def request_error(method, url, exc):
+    """A request that could not even be made: a malformed URL, key or header value."""
+    return PluginError(
+        f"The request {method} {urlsplit(url).path or url} could not be made: {type(exc).__name__}",
+        "Check the connection settings: api_url/events_url must be http(s)://host URLs, and the API key "
+        "and From address plain text without spaces or line breaks.",
+        {"error": type(exc).__name__},
+    )
+
+
+def strict_json(content):
+    """JSON as RFC 8259 defines it: NaN and Infinity refused (they cannot be passed on)."""
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(content, parse_constant=refuse)
+
+
 def json_body(response):
     """The answer's JSON, or a clear error when PagerDuty sent something else."""
     if not response.content:
         return None
     try:
-        return response.json()
-    except ValueError:
+        return strict_json(response.content)
+    except (ValueError, RecursionError):
         host = urlsplit(response.url).netloc
         raise PluginError(
             f"{host} answered HTTP {response.status_code} with a body that is not JSON",
@@ -170,6 +194,6 @@ def json_body(response):
 def lenient_json(response):
     """The JSON of an error answer, or None when it has none (a proxy's HTML page, a bare 429)."""
     try:
-        return response.json() if response.content else None
-    except ValueError:
+        return strict_json(response.content) if response.content else None
+    except (ValueError, RecursionError):
         return None
