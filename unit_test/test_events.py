@@ -128,7 +128,35 @@ def test_outage_gives_a_clear_error(act, sandbox, journal):
     sandbox.add_fault(method="POST", path="/v2/enqueue", count=10, status=502)
     result = act("send_trigger_event", description="x")
     assert result.code == 1 and "HTTP 502 after 4 tries" in result.error["cause"]
-    assert "dedup key makes a repeat safe" in result.error["assistance"]
+    key = result.error["data"]["dedup_key"]
+    assert f"Run the step again with incident_key={key}" in result.error["assistance"]
+
+
+@pytest.mark.no_conformance
+def test_a_failed_trigger_names_the_key_that_makes_a_rerun_safe(act, sandbox, connection, journal):
+    sandbox.add_fault(method="POST", path="/v2/enqueue", count=10, status=502)
+    failed = act("send_trigger_event", _connection={**connection, "max_retries": 0}, description="Disk full")
+    key = failed.error["data"]["dedup_key"]
+    assert failed.code == 1 and [e["json"]["dedup_key"] for e in journal()] == [key]
+    assert f"incident_key={key}" in failed.error["assistance"] and "second" in failed.error["assistance"]
+    sandbox.clear_faults()
+    for _ in range(2):  # the re-run the assistance asks for, twice: still one alert
+        assert act("send_trigger_event", description="Disk full", incident_key=key).output["dedup_key"] == key
+    assert len(incidents_with_key(sandbox, key)) == 1
+
+
+def test_a_trigger_pagerduty_refused_keeps_its_assistance(act, connection):
+    unknown = {**connection, "routing_key": "0123456789abcdef0123456789abcdef"}
+    result = act("send_trigger_event", _connection=unknown, description="x")
+    assert result.error["data"]["dedup_key"] and "incident_key=" not in result.error["assistance"]
+
+
+@pytest.mark.no_conformance
+def test_a_given_incident_key_is_already_the_rerun_key(act, sandbox, connection):
+    sandbox.add_fault(method="POST", path="/v2/enqueue", count=10, status=502)
+    result = act("send_trigger_event", _connection={**connection, "max_retries": 0}, description="x",
+                 incident_key="db-01/disk")
+    assert result.error["data"]["dedup_key"] == "db-01/disk" and "incident_key=" not in result.error["assistance"]
 
 
 @pytest.mark.no_conformance
@@ -136,6 +164,19 @@ def test_malformed_answer_gives_a_clear_error(act, sandbox):
     sandbox.add_fault(method="POST", path="/v2/enqueue", count=1, malformed=True)
     result = act("send_trigger_event", description="x")
     assert result.code == 1 and "not JSON" in result.error["cause"]
+    assert f"incident_key={result.error['data']['dedup_key']}" in result.error["assistance"]
+
+
+@pytest.mark.parametrize("context, cause", [
+    ({"type": "link", "text": "Dashboard"}, "contexts[1] is a link without href"),
+    ({"type": "image", "href": "https://a.example.com", "alt": "graph"}, "contexts[1] is an image without src"),
+    ({"type": "image", "src": "  "}, "contexts[1] is an image without src"),
+])
+def test_a_context_without_its_address_is_refused_before_sending(act, journal, context, cause):
+    contexts = [{"type": "link", "href": "https://a.example.com"}, context]
+    result = act("send_trigger_event", description="x", contexts=contexts)
+    assert result.code == 1 and result.error["cause"] == cause and journal() == []
+    assert result.error["data"] == {"field": "contexts[1]"}
 
 
 def test_unreachable_host_is_named(act, connection):

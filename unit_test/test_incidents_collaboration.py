@@ -28,6 +28,19 @@ def test_add_note_then_list_notes(act, sandbox, journal):
     assert listed.output["notes"][0]["id"] == added.output["note"]["id"]
 
 
+def test_list_notes_max_results_cuts_on_our_side(act, sandbox, journal):
+    incident = open_incident(sandbox)
+    for n in range(3):
+        api(sandbox, "POST", f"/incidents/{incident['id']}/notes", {"note": {"content": f"n{n}"}})
+    mark = len(journal())
+    cut = act("list_notes", incident_id=incident["id"], max_results=2).output
+    assert [n["content"] for n in cut["notes"]] == ["n0", "n1"] and cut["count"] == 2 and cut["truncated"] is True
+    everything = act("list_notes", incident_id=incident["id"]).output  # no max_results: every note
+    assert everything["count"] == 3 and everything["truncated"] is False
+    # PagerDuty does not paginate notes: no limit/offset is sent
+    assert [request_line(e)[2] for e in since(journal, mark)] == [{}, {}]
+
+
 def test_add_note_needs_a_from_address(refuse, quiet_connection):
     settings = {k: v for k, v in quiet_connection.items() if k != "from_email"}
     assert "needs a From address" in refuse("add_note", _connection=settings, incident_id="PABC123", note="x")["cause"]
@@ -202,6 +215,17 @@ def test_get_on_call_for_an_escalation_policy_and_a_window(act, sandbox, journal
         "until": ["2030-01-02T00:00:00Z"], "limit": ["100"], "offset": ["0"]})
     assert all(o["escalation_policy"]["id"] == policy["id"] for o in result.output["oncalls"])
     assert len({u["id"] for u in result.output["users"]}) == len(result.output["users"])
+
+
+@pytest.mark.parametrize("action", ["list_log_entries", "get_on_call"])
+def test_dates_are_sent_as_rfc_3339(act, sandbox, journal, action):
+    values = ({"incident_id": open_incident(sandbox)["id"]} if action == "list_log_entries"
+              else {"escalation_policy_id": sandbox.seed_ids["escalation_policies"][0]})
+    mark = len(journal())
+    result = act(action, since="2030-01-01T00:00:00+0000", until="2030-01-02T02:30:00+0230", **values)
+    assert result.code == 0, result.stdout
+    query = since(journal, mark)[0]["query"]
+    assert (query["since"], query["until"]) == (["2030-01-01T00:00:00Z"], ["2030-01-02T02:30:00+02:30"])
 
 
 @pytest.mark.parametrize("values", [{}, {"schedule_id": "../users"}, {"escalation_policy_id": "P1?x=y"}])

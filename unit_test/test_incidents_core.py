@@ -209,6 +209,14 @@ def test_list_incidents_sends_every_filter(act, sandbox, journal):
     assert result.output == {"incidents": [], "count": 0, "truncated": False}
 
 
+def test_list_incidents_sends_dates_as_rfc_3339(act, journal):
+    mark = len(journal())
+    result = act("list_incidents", since="2024-01-01T00:00:00+0000", until="2024-01-31")
+    assert result.code == 0, result.stdout
+    query = since(journal, mark)[0]["query"]
+    assert (query["since"], query["until"]) == (["2024-01-01T00:00:00Z"], ["2024-01-31T00:00:00Z"])
+
+
 def test_list_incidents_answers_the_incidents(act, sandbox):
     made = [open_incident(sandbox, title=f"i{n}") for n in range(3)]
     result = act("list_incidents", date_range="all", statuses=["triggered"])

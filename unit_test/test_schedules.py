@@ -120,7 +120,7 @@ def test_an_override_pagerduty_refuses_is_an_error(step, rota, users):
 def test_an_override_for_nobody(step, rota):
     result, sent = step("create_schedule_override", schedule_id=rota["id"], user="ghost@example.com",
                         start="2024-05-01T00:00:00Z", end="2024-05-02T00:00:00Z")
-    assert result.error["cause"] == "No user is named 'ghost@example.com'"
+    assert result.error["cause"] == "No PagerDuty user has the email 'ghost@example.com'"
     assert [e["method"] for e in sent] == ["GET"]
 
 

@@ -116,3 +116,20 @@ def test_get_user_by_email_finds_an_exact_match_on_a_later_page(act, journal, ev
     assert [p["query"]["offset"] for p in pages] == [["0"], ["100"]]
     joann = act("get_user_by_email", email="j007ann@example.com").output
     assert joann["user"]["email"] == "j007ann@example.com"
+
+
+def test_every_email_lookup_is_exact_and_reads_every_page(act, journal, everyone):
+    # list_escalation_policies resolves its users filter as assignees, rule targets, overrides,
+    # requesters and team members are resolved: the same exact lookup over every page
+    ann = next(u for u in everyone if u["email"] == "ann@example.com")
+    mark = len(journal())
+    result = act("list_escalation_policies", users=["Ann@Example.com"])
+    assert result.code == 0, result.stdout
+    sent = journal()[mark:]
+    assert [p["query"]["offset"] for p in user_pages(sent)] == [["0"], ["100"]]  # 150 look-alikes first
+    assert sent[-1]["path"] == "/escalation_policies" and sent[-1]["query"]["user_ids[]"] == [ann["id"]]
+
+
+def test_an_email_only_look_alikes_have_is_no_user(act):
+    result = act("list_escalation_policies", users=["nn@example.com"])  # a substring of every *ann@ email
+    assert result.code == 1 and result.error["cause"] == "No PagerDuty user has the email 'nn@example.com'"

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import as_list, object_path
+from pagerduty_plugin.actions.listing import output
 from pagerduty_plugin.actions.users import role_title
 
 CSV_COLUMNS = ("id", "name", "email", "role", "role_title", "teams", "contact_methods_count",
@@ -24,7 +25,7 @@ class AccessReview(Action):
         team_ids = {team["id"] for user in users for team in user.get("teams") or []}
         roles = team_roles(rest, team_ids)
         rows = [review_row(user, roles) for user in users]
-        return {"users": rows, "count": len(rows), "truncated": truncated, "teams_count": len(team_ids),
+        return {**output("users", rows, truncated), "teams_count": len(team_ids),
                 "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "csv": as_csv(rows)}
 
 

@@ -4,6 +4,7 @@ import re
 from datetime import datetime, timezone
 
 from pagerduty_plugin.actions.base import Action
+from pagerduty_plugin.actions.listing import output
 from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
 
@@ -51,11 +52,37 @@ def resolve(rest, collection, value, kind, *, key="name", query=True):
                       f"Give the {label}'s id instead of its {key}.", {"field": kind, "matches": ids})
 
 
+def find_user_by_email(rest, email):
+    """The user whose email is exactly this one (case-insensitive), or None. GET /users?query=
+    is a substring match on names and emails (ann@ also finds joann@): every page is read."""
+    wanted = email.strip().lower()
+    for page in rest.pages("/users", "users", {"query": email.strip()}):
+        for user in page:
+            if str(user.get("email", "")).strip().lower() == wanted:
+                return user
+    return None
+
+
+def user_id_by_email(rest, email, field="user"):
+    """The id of the user with exactly this email, or a clear error."""
+    user = find_user_by_email(rest, email)
+    if user is None:
+        raise PluginError(f"No PagerDuty user has the email {email.strip()!r}",
+                          "Give the user's id or exact email; `list_users` shows them.",
+                          {"field": field, "value": email.strip()})
+    return segment(user["id"], "user id")
+
+
+def user_id_of(rest, value, field="user_id"):
+    """A user id from an id or an email. Names are not accepted: they are not unique."""
+    value = str(value).strip()
+    return user_id_by_email(rest, value, field) if "@" in value else segment(value, "user id")
+
+
 def resolve_user(rest, value):
-    """A user id from an id or an email (exact, case-insensitive)."""
-    if "@" in str(value):
-        return resolve(rest, "users", value, "user", key="email")
-    return resolve(rest, "users", value, "user")
+    """A user id from an id, an email (exact, every page read) or an exact name."""
+    value = str(value).strip()
+    return user_id_by_email(rest, value) if "@" in value else resolve(rest, "users", value, "user")
 
 
 # --- the shapes that list, get, create, update and delete actions share ---------------------
@@ -115,7 +142,7 @@ def lister(collection, filters=None):
         query = filters(rest, params) if filters else None
         items, truncated = rest.iterate(f"/{collection}", collection, query, params.get("max_results"),
                                         check=self.output_items(collection))
-        return {collection: items, "count": len(items), "truncated": truncated}
+        return output(collection, items, truncated)
     return action_class(run, f"List {collection}")
 
 

@@ -3,8 +3,8 @@ how many minutes after an incident is assigned, for which urgency). PagerDuty an
 lists in one piece, without pages: max_results trims that answer."""
 
 from pagerduty_plugin.actions.base import Action
+from pagerduty_plugin.actions.common import user_id_of
 from pagerduty_plugin.actions.listing import cut, output, unwrap
-from pagerduty_plugin.actions.users import user_id_of
 from pagerduty_plugin.client.rest import segment
 
 PHONES = ("phone", "sms", "whatsapp")

@@ -5,6 +5,7 @@ import os
 
 from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.connection import host_name
+from pagerduty_plugin.errors import PluginError
 
 PAYLOAD_FIELDS = ("timestamp", "component", "group", "class")
 
@@ -13,29 +14,35 @@ class SendTriggerEvent(Action):
     def run(self, params):
         # A key made before the first send: a retried send can never open a second alert.
         dedup_key = params.get("incident_key") or os.urandom(16).hex()
-        payload = {
-            "summary": params["description"],
-            "source": params.get("source") or host_name(),
-            "severity": params["severity"],
-            **{f: params[f] for f in PAYLOAD_FIELDS if f in params},
-        }
-        if "details" in params:
-            payload["custom_details"] = params["details"]
-        event = {
-            "routing_key": self.connection.routing_key(params.get("service_key")),
-            "event_action": "trigger",
-            "dedup_key": dedup_key,
-            "payload": payload,
-            **{f: params[f] for f in ("client", "client_url") if f in params},
-        }
-        links, images = split_contexts(params.get("contexts") or [])
-        links += params.get("links") or []
-        images += params.get("images") or []
-        if links:
-            event["links"] = links
-        if images:
-            event["images"] = images
-        return answer(self.connection.events.enqueue(event), dedup_key)
+        event = trigger_event(params, dedup_key)
+        event["routing_key"] = self.connection.routing_key(params.get("service_key"))
+        try:
+            reply = self.connection.events.enqueue(event)
+        except PluginError as exc:
+            raise keep_key(exc, dedup_key, made_here="incident_key" not in params) from None
+        return answer(reply, dedup_key)
+
+
+def trigger_event(params, dedup_key):
+    """The trigger event without its routing key; contexts are checked first."""
+    links, images = split_contexts(params.get("contexts") or [])
+    links += params.get("links") or []
+    images += params.get("images") or []
+    payload = {
+        "summary": params["description"],
+        "source": params.get("source") or host_name(),
+        "severity": params["severity"],
+        **{f: params[f] for f in PAYLOAD_FIELDS if f in params},
+    }
+    if "details" in params:
+        payload["custom_details"] = params["details"]
+    event = {"event_action": "trigger", "dedup_key": dedup_key, "payload": payload,
+             **{f: params[f] for f in ("client", "client_url") if f in params}}
+    if links:
+        event["links"] = links
+    if images:
+        event["images"] = images
+    return event
 
 
 class SendAcknowledgeEvent(Action):
@@ -71,14 +78,33 @@ class SendChangeEvent(Action):
         return {"status": reply.get("status", "success"), "message": reply.get("message", "")}
 
 
+def keep_key(exc, dedup_key, made_here):
+    """A failed send may still have reached PagerDuty (a timeout, a 5xx, a garbled 2xx): the key
+    goes with the error, and a key made here is the one to give when the step is run again."""
+    exc.data["dedup_key"] = dedup_key
+    refused = exc.data.get("status") == 400 or "bytes" in exc.data  # not accepted, nothing to repeat
+    if made_here and not refused:
+        exc.assistance = (f"PagerDuty may have accepted the alert. Run the step again with incident_key={dedup_key}: "
+                          "a repeat then updates that alert instead of opening a second one.")
+    return exc
+
+
+# An Events v1 context of each type: what it needs, and the v2 fields it becomes.
+CONTEXT_KINDS = {"link": ("a link", "href", ("href", "text")), "image": ("an image", "src", ("src", "href", "alt"))}
+
+
 def split_contexts(contexts):
-    """The old Events v1 contexts [{type: link|image, ...}] as v2 links and images."""
+    """The old Events v1 contexts [{type: link|image, ...}] as v2 links and images; a link
+    without href or an image without src (PagerDuty answers 400) is refused before sending."""
     links, images = [], []
-    for context in contexts:
-        if context.get("type") == "image" or ("src" in context and "type" not in context):
-            images.append({k: context[k] for k in ("src", "href", "alt") if k in context})
-        else:
-            links.append({k: context[k] for k in ("href", "text") if k in context})
+    for number, context in enumerate(contexts):
+        kind = "image" if context.get("type") == "image" else "link"
+        what, needed, fields = CONTEXT_KINDS[kind]
+        if not str(context.get(needed) or "").strip():
+            raise PluginError(f"contexts[{number}] is {what} without {needed}",
+                              f"Give each {kind} context its {needed} (the address), or leave that context out.",
+                              {"field": f"contexts[{number}]"})
+        (images if kind == "image" else links).append({k: context[k] for k in fields if k in context})
     return links, images
 
 

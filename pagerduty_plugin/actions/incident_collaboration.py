@@ -1,8 +1,9 @@
 """Working on an incident (REST API v2): notes, status updates, responder requests, and
 reading its timeline (log entries) and alerts."""
 
-from pagerduty_plugin.actions.common import as_list, reference, resolve, resolve_user
+from pagerduty_plugin.actions.common import as_list, given, given_times, reference, resolve, resolve_user
 from pagerduty_plugin.actions.incidents import IncidentAction, choices, incident_path, user_ids, user_values
+from pagerduty_plugin.actions.listing import cut, output
 from pagerduty_plugin.errors import PluginError
 
 
@@ -16,9 +17,9 @@ class AddNote(IncidentAction):
 
 class ListNotes(IncidentAction):
     def run(self, params):
-        # Not paginated: PagerDuty answers every note (at most 2000) at once.
-        notes = (self.rest.get(incident_path(params["incident_id"], "/notes")) or {}).get("notes") or []
-        return {"notes": notes, "count": len(notes)}
+        # Not paginated: PagerDuty answers every note (at most 2000) at once; max_results trims it.
+        notes = (self.rest.get(incident_path(params["incident_id"], "/notes")) or {}).get("notes")
+        return output("notes", *cut(notes, params.get("max_results")))
 
 
 class CreateStatusUpdate(IncidentAction):
@@ -65,9 +66,8 @@ class ListLogEntries(IncidentAction):
 
     def run(self, params):
         path = incident_path(params["incident_id"], "/log_entries")
-        query = {k: params[k] for k in ("since", "until", "is_overview") if k in params}
-        entries, truncated = self.rest.iterate(path, "log_entries", query, params.get("max_results"))
-        return {"log_entries": entries, "count": len(entries), "truncated": truncated}
+        query = {**given_times(params, "since", "until"), **given(params, "is_overview")}
+        return output("log_entries", *self.rest.iterate(path, "log_entries", query, params.get("max_results")))
 
 
 class ListAlerts(IncidentAction):
@@ -75,5 +75,4 @@ class ListAlerts(IncidentAction):
         path = incident_path(params["incident_id"], "/alerts")
         statuses = choices(params.get("statuses"), ("triggered", "resolved"), "statuses")
         query = {"statuses": statuses} if statuses else None
-        alerts, truncated = self.rest.iterate(path, "alerts", query, params.get("max_results"))
-        return {"alerts": alerts, "count": len(alerts), "truncated": truncated}
+        return output("alerts", *self.rest.iterate(path, "alerts", query, params.get("max_results")))

@@ -7,7 +7,8 @@ then resolves names (one lookup each), then sends its one write.
 """
 
 from pagerduty_plugin.actions.base import Action
-from pagerduty_plugin.actions.common import as_list, reference, resolve, resolve_user
+from pagerduty_plugin.actions.common import as_list, given, given_times, reference, resolve, resolve_user
+from pagerduty_plugin.actions.listing import output
 from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
 
@@ -146,10 +147,8 @@ class GetIncident(IncidentAction):
 
 
 class ListIncidents(IncidentAction):
-    FILTERS = ("incident_key", "since", "until", "date_range")
-
     def run(self, params):
-        query = {k: params[k] for k in self.FILTERS if k in params}
+        query = {**given(params, "incident_key", "date_range"), **given_times(params, "since", "until")}
         query["statuses"] = choices(params.get("statuses"), STATUSES, "statuses")
         query["urgencies"] = choices(params.get("urgencies"), URGENCIES, "urgencies")
         for field, what in (("service_ids", "service id"), ("team_ids", "team id"), ("user_ids", "user id")):
@@ -159,7 +158,7 @@ class ListIncidents(IncidentAction):
         query = {k: v for k, v in query.items() if v not in ([], "")}
         incidents, truncated = self.rest.iterate("/incidents", "incidents", query, params.get("max_results"),
                                                  check=self.output_items("incidents"))
-        return {"incidents": incidents, "count": len(incidents), "truncated": truncated}
+        return output("incidents", incidents, truncated)
 
 
 class UpdateIncident(IncidentAction):

@@ -6,13 +6,15 @@ entries (one per escalation policy, level and schedule); `users` lists each user
 """
 
 from pagerduty_plugin.actions.base import Action
+from pagerduty_plugin.actions.common import given_times
+from pagerduty_plugin.actions.listing import output
 from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
 
 
 class GetOnCall(Action):
     def run(self, params):
-        query = {"since": params.get("since"), "until": params.get("until")}
+        query = given_times(params, "since", "until")
         if "schedule_id" in params:
             query["schedule_ids"] = [segment(params["schedule_id"], "schedule id")]
         if "escalation_policy_id" in params:
@@ -26,5 +28,4 @@ class GetOnCall(Action):
         for entry in oncalls:
             user = entry.get("user") or {}
             users.setdefault(user.get("id"), user)
-        return {"oncalls": oncalls, "users": [u for k, u in users.items() if k], "count": len(oncalls),
-                "truncated": truncated}
+        return {**output("oncalls", oncalls, truncated), "users": [u for k, u in users.items() if k]}

@@ -5,6 +5,7 @@ from pagerduty_plugin.actions.common import (
     as_list, creator, deleter, getter, given, given_times, lister, object_path, reference, resolve_all,
     resolve_user,
 )
+from pagerduty_plugin.actions.listing import cut, output
 from pagerduty_plugin.errors import PluginError
 
 COLLECTION, KIND = "schedules", "schedule"
@@ -48,9 +49,8 @@ class ListScheduleUsers(Action):
 
     def run(self, params):
         path = object_path(COLLECTION, params["schedule_id"], KIND) + "/users"
-        users = (self.connection.rest.get(path, window(params)) or {}).get("users") or []
-        kept = users[:params["max_results"]]
-        return {"users": kept, "count": len(kept), "truncated": len(users) > len(kept)}
+        users = (self.connection.rest.get(path, window(params)) or {}).get("users")
+        return output("users", *cut(users, params.get("max_results")))
 
 
 class CreateScheduleOverride(Action):

@@ -2,9 +2,8 @@
 A team is given by id or exact name, a user by id or email."""
 
 from pagerduty_plugin.actions.base import Action
-from pagerduty_plugin.actions.common import given, lister, object_path, resolve
+from pagerduty_plugin.actions.common import given, lister, object_path, resolve, user_id_of
 from pagerduty_plugin.actions.listing import unwrap
-from pagerduty_plugin.actions.users import user_id_of
 from pagerduty_plugin.client.rest import segment
 
 

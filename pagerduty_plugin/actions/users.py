@@ -2,9 +2,8 @@
 from_email, license) and outputs are kept so that existing workflows keep working."""
 
 from pagerduty_plugin.actions.base import Action
-from pagerduty_plugin.actions.common import as_list, given, object_path
+from pagerduty_plugin.actions.common import as_list, find_user_by_email, given, object_path, user_id_of
 from pagerduty_plugin.actions.listing import get_or_none, listed, output, unwrap
-from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
 
 # The names PagerDuty's web app shows for each role.
@@ -30,30 +29,6 @@ def role_title(role):
 
 def titled(user):
     return {**user, "role_title": role_title(user.get("role"))}
-
-
-def find_user_by_email(rest, email):
-    """The user whose email is exactly this one (case-insensitive), or None. GET /users?query=
-    is a substring match on names and emails (ann@ also finds joann@): every page is read."""
-    wanted = email.strip().lower()
-    for page in rest.pages("/users", "users", {"query": email.strip()}):
-        for user in page:
-            if str(user.get("email", "")).strip().lower() == wanted:
-                return user
-    return None
-
-
-def user_id_of(rest, value):
-    """A user id from an id or an email. Names are not accepted: they are not unique."""
-    value = str(value).strip()
-    if "@" not in value:
-        return segment(value, "user id")
-    user = find_user_by_email(rest, value)
-    if user is None:
-        raise PluginError(f"No PagerDuty user has the email {value!r}",
-                          "Give the user's id or exact email; `list_users` shows them.",
-                          {"field": "user_id", "value": value})
-    return segment(user["id"], "user id")
 
 
 def user_fields(params):
