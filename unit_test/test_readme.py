@@ -30,3 +30,13 @@ def test_readme_environment_variables_exist_in_the_spec():
     documented = set(re.findall(r"PAGERDUTY_[A-Z_]+", readme()))
     declared = {f["env"] for f in speclib.load().connection.values()}
     assert declared <= documented and documented <= declared
+
+
+def test_readme_shows_measured_figures_not_placeholders():
+    text = readme()
+    performance = text[text.index("## Performance"):]
+    placeholders = re.findall(r"\b[A-Z]{4,}_[A-Z_]{2,}\b", performance)
+    assert not placeholders, placeholders
+    assert re.search(r"\*\*1\.\d\d\*\*", performance), "the measured ratios are shown"
+    for bench in ("bench/coldstart.py", "bench/pagination.py", "bench/sandbox.py"):
+        assert bench in performance
