@@ -26,6 +26,11 @@ class UsageError(PluginError):
     """The command line is wrong (exit 2), as opposed to the step failing (exit 1)."""
 
 
+def shorten(text, limit=60):
+    """text cut to limit characters for an error message (a 1 MB input is not quoted whole)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def bug(exc):
     """Wrap an unexpected exception: reported with its cause, never as a traceback."""
     return PluginError(

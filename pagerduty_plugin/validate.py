@@ -15,7 +15,8 @@ import sys
 import fastjsonschema
 
 from pagerduty_plugin.cache import cache_dir, write_atomic
-from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.errors import PluginError, shorten
+from pagerduty_plugin.spec import DATE_PATTERN
 
 JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
               float: "number", type(None): "null"}
@@ -86,7 +87,7 @@ def explain(exc, what):
     if rule in ("minimum", "maximum"):
         bound = "at least" if rule == "minimum" else "at most"
         return f"The {subject} must be {bound} {definition}; got {short(value)}"
-    if rule == "pattern":
+    if rule == "pattern" and definition == DATE_PATTERN:
         return f"The {subject} is not a valid date-time: {short(value)}"
     return f"The {subject} is invalid: {exc.message}"
 
@@ -101,7 +102,7 @@ def assistance(exc, what, action):
     if exc.rule == "additionalProperties":
         known = sorted((exc.definition or {}).get("properties") or {})
         return f"Remove it or check its spelling. Known fields: {', '.join(known)}."
-    if exc.rule == "pattern":
+    if exc.rule == "pattern" and exc.rule_definition == DATE_PATTERN:
         return "Use ISO 8601 / RFC 3339, for example 2024-05-01T12:00:00Z."
     target = f"`pagerduty-plugin spec {action}`" if action else "`pagerduty-plugin spec`"
     return f"Correct the {what}; {target} shows every field with its type and limits."
@@ -114,8 +115,7 @@ def article(json_type):
 
 
 def short(value, limit=60):
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return shorten(repr(value), limit)
 
 
 class StreamedItems:

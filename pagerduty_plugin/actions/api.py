@@ -6,7 +6,7 @@ are refused before anything is sent."""
 import re
 
 from pagerduty_plugin.actions.base import Action
-from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.errors import PluginError, shorten
 
 # What PagerDuty's path segments and ids are made of.
 SEGMENT = re.compile(r"[A-Za-z0-9_.~-]+")
@@ -35,7 +35,7 @@ def api_path(text):
     reason = path_problem(path)
     if reason is None:
         return "/" + path.strip("/")
-    shown = path if len(path) <= 60 else path[:57] + "..."
+    shown = shorten(path)
     refuse_input("path", f"The path {shown!r} does not stay inside PagerDuty's REST API: {reason}",
                  "Give a path relative to the API, like /users or /incidents/PABC123/notes, and query "
                  "parameters in `query`.")

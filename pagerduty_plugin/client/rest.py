@@ -12,7 +12,7 @@ import re
 from urllib.parse import quote, unquote
 
 from pagerduty_plugin.client.http import json_body, lenient_json
-from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.errors import PluginError, shorten
 
 API_HOSTS = {"us": "https://api.pagerduty.com", "eu": "https://api.eu.pagerduty.com"}
 ACCEPT = "application/vnd.pagerduty+json;version=2"
@@ -158,6 +158,8 @@ class Pages:
 
         wanted = total if self.max_results is None else min(total, self.max_results)
         offsets = iter(range(offset, min(wanted, OFFSET_CAP - self.limit + 1), self.limit))
+        # The threads share the step's requests.Session: its urllib3 connection pool is
+        # thread-safe, and these GETs carry no per-request state (no cookies, no auth flow).
         pool = ThreadPoolExecutor(PARALLEL_PAGES, thread_name_prefix="pagerduty-page")
         try:
             pending = deque(pool.submit(self.fetch, o) for o in islice(offsets, PARALLEL_PAGES))
@@ -199,7 +201,7 @@ def segment(value, what="id"):
     """One safe path segment: ids are checked, never pasted (`../users`, `P1?x=y` refused)."""
     text = str(value).strip() if value is not None else ""
     if not ID_PATTERN.fullmatch(text):
-        shown = text if len(text) <= 40 else text[:37] + "..."
+        shown = shorten(text, 40)
         raise PluginError(f"{shown!r} is not a valid PagerDuty {what}",
                           f"A PagerDuty {what} is letters and digits, like PABC123.",
                           {"field": what})
