@@ -140,3 +140,24 @@ def test_missing_required_field_quotes_its_description(act, journal):
     error = act("add_note", note="x").error
     assert error["cause"] == "Required input field 'incident_id' is missing"
     assert error["assistance"].startswith("Give 'incident_id': ") and journal() == []
+
+
+def test_sandbox_subcommand_through_the_plugin_command():
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+    from conftest import ROOT
+
+    process = subprocess.Popen([sys.executable, "-m", "pagerduty_plugin", "sandbox", "--port", "0", "--seed", "empty"],
+                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        info = json.loads(process.stdout.readline())
+        assert set(info) >= {"api_url", "events_url", "api_key", "routing_key", "from_email"}
+        answer = requests.get(f"{info['api_url']}/users", timeout=5,
+                              headers={"Authorization": f"Token token={info['api_key']}"})
+        assert answer.status_code == 200 and len(answer.json()["users"]) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
