@@ -20,21 +20,28 @@ def start_sandbox():
     return process, json.loads(process.stdout.readline())
 
 
-def step(number, title, action, values, env):
+def step(number, title, action, values, env, summary):
     print(f"\n== {number}. {title}")
     print(f"$ echo '{json.dumps(values)}' | pagerduty-plugin run {action}")
     done = subprocess.run([PLUGIN, "run", action], input=json.dumps(values), capture_output=True,
                           text=True, env=env)
     output = json.loads(done.stdout)
-    print(shorten(json.dumps(output, indent=2)))
     if done.returncode != 0:
-        raise SystemExit(f"step {number} failed (exit {done.returncode}): {output}")
+        raise SystemExit(f"step {number} failed (exit {done.returncode}): {json.dumps(output, indent=2)}")
+    print("-> " + summary(output))
+    print(shorten(json.dumps(output, indent=2)))
     return output
 
 
-def shorten(text, lines=14):
+def shorten(text, lines=10):
     rows = text.splitlines()
-    return "\n".join(rows[:lines] + ([f"  ... ({len(rows) - lines} more lines)"] if len(rows) > lines else []))
+    return "\n".join(rows[:lines] + ([f"   ... ({len(rows) - lines} more lines of output)"] if len(rows) > lines else []))
+
+
+def incident_line(incident):
+    who = ", ".join(a["assignee"].get("summary", a["assignee"]["id"]) for a in incident.get("assignments") or [])
+    return (f"incident {incident['id']} #{incident['incident_number']} is {incident['status']}: "
+            f"{incident['title']!r}" + (f", assigned to {who}" if who else ""))
 
 
 def main():
@@ -54,18 +61,26 @@ def main():
 def run_chain(env):
     trigger = step(1, "A monitor triggers an alert (Events API v2)", "send_trigger_event",
                    {"description": "Disk 95% full on db-01", "severity": "critical", "source": "db-01",
-                    "details": {"free": "5%"}}, env)
+                    "details": {"free": "5%"}}, env,
+                   lambda out: f"{out['status']}: {out['message']}, dedup_key {out['dedup_key']}")
     found = step(2, "Find the incident the alert opened", "list_incidents",
-                 {"incident_key": trigger["dedup_key"], "date_range": "all"}, env)
+                 {"incident_key": trigger["dedup_key"], "date_range": "all"}, env,
+                 lambda out: f"{out['count']} found: " + incident_line(out["incidents"][0]))
     incident = found["incidents"][0]["id"]
     step(3, "Add a note to the incident", "add_note",
-         {"incident_id": incident, "note": "Rotating logs on db-01; will extend the volume."}, env)
-    step(4, "Acknowledge it", "update_status", {"incident_id": incident, "status": "acknowledged"}, env)
+         {"incident_id": incident, "note": "Rotating logs on db-01; will extend the volume."}, env,
+         lambda out: f"note {out['note']['id']} by {out['note']['user']['summary']}")
+    step(4, "Acknowledge it", "update_status", {"incident_id": incident, "status": "acknowledged"}, env,
+         lambda out: incident_line(out["incident"]))
     step(5, "Ask a second responder for help", "add_responders",
-         {"incident_id": incident, "users": ["liam.responder@example.com"], "message": "Need a DBA on db-01"}, env)
+         {"incident_id": incident, "users": ["nia.oncall@example.com"], "message": "Need a DBA on db-01"},
+         env, lambda out: "requested: " + ", ".join(
+             t["responder_request_target"].get("summary", t["responder_request_target"]["id"])
+             for t in out["responder_request"]["responder_request_targets"]))
     step(6, "The monitor recovers and resolves the alert", "send_resolve_event",
-         {"incident_key": trigger["dedup_key"]}, env)
-    step(7, "The incident, resolved", "get_incident", {"incident_id": incident}, env)
+         {"incident_key": trigger["dedup_key"]}, env, lambda out: f"{out['status']}: {out['message']}")
+    step(7, "The incident, resolved", "get_incident", {"incident_id": incident}, env,
+         lambda out: incident_line(out["incident"]))
 
 
 if __name__ == "__main__":
