@@ -49,10 +49,32 @@ def action_section(spec, name, kind="actions"):
     text = f"#### {action['title']}\n\n{action['description'].strip()} (`{name}`)\n\n##### Input\n\n"
     text += (field_rows(inputs) + "\nExample input:\n\n" + code(example_in)) if inputs else "_This action does not contain any inputs._\n"
     text += "\n##### Output\n\n" + (output_rows(outputs) if outputs else "_This action does not contain any outputs._\n")
-    example_out = {n: f["example"] for n, f in outputs.items() if "example" in f}
+    example_out = example_object(outputs, spec.types)
     if example_out:
         text += "\nExample output:\n\n" + code(example_out)
     return text
+
+
+def example_object(fields, types, depth=0):
+    """An example built from the examples of the fields (and of their types' fields)."""
+    example = {}
+    for name, field in fields.items():
+        value = example_value(field, types, depth)
+        if value is not None:
+            example[name] = value
+    return example
+
+
+def example_value(field, types, depth):
+    if "example" in field:
+        return field["example"]
+    type_name = field["type"]
+    if type_name.startswith("[]"):
+        item = example_value({"type": type_name[2:]}, types, depth)
+        return [item] if item is not None else None
+    if type_name in types and depth < 3:
+        return example_object(types[type_name], types, depth + 1) or None
+    return None
 
 
 def type_section(name, fields):

@@ -51,11 +51,13 @@ def test_a_wrong_command_line_exits_2_with_one_json_document(argv):
     assert result.doc["error"]["cause"] and result.doc["error"]["assistance"]
 
 
-def test_unknown_action_exits_1_in_both_modes(connection):
-    plain = invoke(["run", "send_trigger_evnt"], "{}")
+def test_unknown_action_exits_1_in_both_modes(connection, journal):
+    plain = invoke(["run", "send_trigger_evnt"], {"description": "x"})
     assert plain.code == 1 and "Did you mean send_trigger_event" in plain.error["assistance"]
-    message = invoke(["run"], start_message("nope", {}, connection))
+    message = invoke(["run"], start_message("nope", {"description": "x"}, connection))
     assert message.code == 1 and message.error["cause"] == "Unknown action 'nope'"
+    assert message.error["assistance"] and message.body["status"] == "error"
+    assert journal() == []
 
 
 @pytest.mark.parametrize("stdin, words", [

@@ -78,17 +78,21 @@ def test_retried_trigger_keeps_its_dedup_key_and_opens_one_incident(act, sandbox
 
 
 def test_acknowledge_and_resolve_act_on_the_alert(act, sandbox):
-    act("send_trigger_event", description="x", incident_key="k-1")
-    ack = act("send_acknowledge_event", incident_key="k-1", description="looking")
-    assert ack.code == 0 and ack.output["dedup_key"] == "k-1"
+    second_key = sandbox.seed_ids["second_routing_key"]
+    act("send_trigger_event", description="x", incident_key="k-1", service_key=second_key)
+    ack = act("send_acknowledge_event", incident_key="k-1", description="looking", details={"by": "bot"},
+              service_key={"secretKey": second_key})
+    assert ack.code == 0
+    assert ack.output == {"status": "success", "message": "Event processed", "incident_key": "k-1",
+                          "dedup_key": "k-1"}
     assert incidents_with_key(sandbox, "k-1")[0]["status"] == "acknowledged"
-    assert act("send_resolve_event", incident_key="k-1").code == 0
+    resolve = act("send_resolve_event", incident_key="k-1", service_key=second_key)
+    assert resolve.code == 0 and resolve.output["dedup_key"] == "k-1"
     assert incidents_with_key(sandbox, "k-1")[0]["status"] == "resolved"
     events = sent_events(sandbox)
-    assert events[1] == {"routing_key": sandbox.info["routing_key"], "event_action": "acknowledge",
-                         "dedup_key": "k-1"}
-    assert events[2]["event_action"] == "resolve"
-    assert "not sent" in ack.body["log"]
+    assert events[1] == {"routing_key": second_key, "event_action": "acknowledge", "dedup_key": "k-1"}
+    assert events[2] == {"routing_key": second_key, "event_action": "resolve", "dedup_key": "k-1"}
+    assert "description and details are not sent" in ack.body["log"]
 
 
 def test_acknowledge_without_an_open_alert_is_accepted(act):
@@ -112,6 +116,7 @@ def test_a_400_quotes_pagerdutys_errors(act, connection, journal):
     assert result.code == 1
     assert result.error["cause"].startswith("PagerDuty refused the event")
     assert result.error["data"]["status"] == 400 and result.error["data"]["errors"]
+    assert all(reason in result.error["cause"] for reason in result.error["data"]["errors"])
     assert len(journal()) == 1, "a 400 is never retried"
 
 

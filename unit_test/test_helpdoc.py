@@ -24,3 +24,16 @@ def test_help_md_documents_every_action_and_connection_setting():
     for section in ("# Description", "### Actions", "### Triggers", "## Setup", "## Troubleshooting",
                     "# Version History", "## References"):
         assert section in text
+
+
+def test_every_action_has_input_and_output_tables_and_examples():
+    text = helpdoc.render(speclib.load())
+    spec = speclib.load()
+    for name, action in spec.actions.items():
+        section = text.split(f"#### {action['title']}\n", 1)[1].split("\n#### ", 1)[0]
+        assert "##### Input" in section and "##### Output" in section, name
+        if action.get("input"):
+            assert "|Name|Type|Default|Required|Description|Enum|Example|" in section, name
+        if action.get("output"):
+            assert "|Name|Type|Required|Description|Example|" in section, name
+            assert "Example output:" in section, name

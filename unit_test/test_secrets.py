@@ -67,3 +67,32 @@ def test_a_secret_echoed_back_by_pagerduty_is_masked(sandbox, connection):
     result = invoke(["run"], start_message("send_trigger_event", values, connection))
     assert_clean(result, canaries(sandbox))
     assert result.code == 0
+
+
+FAULTS = {
+    "429 until retries run out": ({"method": "POST", "path": "/v2/enqueue", "count": 10, "status": 429,
+                                   "headers": False}, "send_trigger_event", {"description": "x"}),
+    "timeout": ({"method": "POST", "path": "/v2/enqueue", "count": 10, "delay": 1.2}, "send_trigger_event",
+                {"description": "x"}),
+    "REST 5xx": ({"method": "GET", "path": "/priorities", "count": 10, "status": 503}, "list_priorities", {}),
+    "REST dropped connection": ({"method": "GET", "path": "/priorities", "count": 10, "drop": True},
+                                "list_priorities", {}),
+}
+
+
+@pytest.mark.no_conformance
+@pytest.mark.parametrize("case", sorted(FAULTS))
+def test_canaries_on_fault_paths(case, sandbox, connection):
+    fault, action, values = FAULTS[case]
+    sandbox.add_fault(**fault)
+    settings = {**connection, "max_retries": 1, "timeout": 1}
+    result = debug_run(start_message(action, values, settings))
+    assert result.code == 1
+    assert_clean(result, canaries(sandbox))
+
+
+@pytest.mark.parametrize("stdin", [b"not json at all", b'{"version": "v1", "type": "action_start", "body": '
+                                   b'{"action": "nope", "input": {}, "connection": {"api_key": "CANARY-KEY-123"}}}'])
+def test_canaries_on_unreadable_or_unknown_steps(stdin):
+    result = invoke(["run", "--debug"], stdin)
+    assert result.code == 1 and "CANARY-KEY-123" not in result.stdout + result.stderr
