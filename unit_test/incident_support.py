@@ -3,6 +3,7 @@ seed objects and open incidents, and the journal's tail."""
 
 import pytest
 import requests
+from openapi_conformance import checking
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 
@@ -63,9 +64,9 @@ def quiet_connection(quiet_sandbox):
 
 
 @pytest.fixture
-def refuse(quiet_sandbox, quiet_connection):
+def refuse(quiet_sandbox, quiet_connection, request):
     """refuse(action, **input) -> the error {cause, assistance, data} of a step that must fail
-    (exit 1) without sending a single request."""
+    (exit 1) without sending a single request (whatever is sent all the same is checked against the contract)."""
     from conftest import invoke, start_message
 
     def run(action, _connection=None, **values):
@@ -75,4 +76,5 @@ def refuse(quiet_sandbox, quiet_connection):
         assert len(quiet_sandbox.journal()) == before, quiet_sandbox.journal()[before:]
         return result.error
 
-    return run
+    with checking(quiet_sandbox, request):
+        yield run

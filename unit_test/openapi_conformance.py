@@ -16,6 +16,7 @@ lists under "Where the REST file misleads a validator" (see RESPONSE_FIXES, SHAR
 the request validator and the date-time format), nothing else. Its notes on the servers list and on the
 sre_memories_limit default do not apply here: hosts are not compared and the file itself is not validated.
 """
+import contextlib
 import copy
 import itertools
 import json
@@ -25,6 +26,7 @@ import uuid
 from datetime import datetime
 from urllib.parse import urlsplit
 
+import pytest
 from jsonschema import FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 from jsonschema.validators import extend
@@ -309,7 +311,8 @@ def _is_object_schema(doc, node):
     node = _deref(doc, node)
     if node.get("type") == "object" or "properties" in node:
         return True
-    return any(_is_object_schema(doc, part) for part in node.get("allOf", ()))
+    return any(_is_object_schema(doc, part) for keyword in ("allOf", "anyOf", "oneOf")
+               for part in node.get(keyword, ()))
 
 
 class Operation:
@@ -592,3 +595,15 @@ def check_exchanges(exchanges):
     for exchange in exchanges:
         problems += current.check(exchange)
     return problems
+
+
+@contextlib.contextmanager
+def checking(server, request):
+    """Fails the test when the answers `server` gives inside the block break the contract: the per-test
+    check for a sandbox that several tests share. A `no_conformance` marker turns it off."""
+    mark = server.last_seq
+    yield
+    if SKIP_REASON is None and "no_conformance" not in request.keywords:
+        problems = check_exchanges(server.exchanges_after(mark))
+        if problems:
+            pytest.fail("sandbox answers that break the published contract:\n" + "\n".join(problems[:20]))

@@ -1,6 +1,8 @@
-"""Fixtures for the sandbox tests: one sandbox per test module, reset to the demo seed before each test."""
+"""Fixtures for the sandbox tests: one sandbox per test module, reset to the demo seed before each test;
+the answers it gives during each test are checked against the published contract."""
 import pytest
 import requests
+from openapi_conformance import checking
 
 from pagerduty_plugin.sandbox import Sandbox
 
@@ -69,9 +71,10 @@ def sandbox_server():
 
 
 @pytest.fixture
-def sandbox(sandbox_server):
+def sandbox(sandbox_server, request):
     sandbox_server.reset()
-    return sandbox_server
+    with checking(sandbox_server, request):
+        yield sandbox_server
 
 
 @pytest.fixture

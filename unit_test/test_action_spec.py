@@ -4,6 +4,7 @@ sending (its examples do not contradict each other)."""
 
 import pytest
 from conftest import invoke
+from openapi_conformance import checking
 
 from pagerduty_plugin import spec as speclib
 
@@ -32,11 +33,18 @@ def test_the_lists_are_found():
 
 
 @pytest.fixture(scope="module")
-def sandbox():
+def shared_sandbox():
     from pagerduty_plugin.sandbox import Sandbox
 
     with Sandbox(seed="demo") as server:
         yield server
+
+
+@pytest.fixture
+def sandbox(shared_sandbox, request):
+    """The module's sandbox; the answers it gives during the test are checked against the contract."""
+    with checking(shared_sandbox, request):
+        yield shared_sandbox
 
 
 def seed_id(sandbox, kind):
@@ -63,7 +71,27 @@ def sample(name, sandbox):
     return message
 
 
-@pytest.mark.parametrize("name", sorted(SPEC.actions))
+# Samples left out of the conformance check, and why: mostly example ids that PagerDuty refuses with an
+# answer the operation does not list.
+UNCHECKED_SAMPLES = {
+    "create_contact_method": "404 for an unknown user", "list_contact_methods": "404 for an unknown user",
+    "list_notification_rules": "404 for an unknown user", "list_alerts": "404 for an unknown incident",
+    "create_service_integration": "404 for an unknown service", "delete_service": "404 for an unknown service",
+    "update_status": "400 for a From that is no user's email",
+    "update_incident_escalation_policy": "400 for a From that is no user's email",
+}
+_API_REQUEST = SPEC.action("api_request")["input"]
+if _API_REQUEST["path"].get("example") == "/abilities" and (_API_REQUEST.get("query") or {}).get("example"):
+    # until plugin.spec.yaml stops sending its example query to its example path /abilities, which takes none
+    UNCHECKED_SAMPLES["api_request"] = "a query parameter that /abilities does not take"
+
+
+def sample_cases():
+    return [pytest.param(name, marks=pytest.mark.no_conformance) if name in UNCHECKED_SAMPLES else name
+            for name in sorted(SPEC.actions)]
+
+
+@pytest.mark.parametrize("name", sample_cases())
 def test_the_sample_of_every_action_runs_to_a_request(name, sandbox):
     mark = len(sandbox.journal())
     result = invoke(["run"], sample(name, sandbox))

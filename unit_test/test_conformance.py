@@ -292,6 +292,14 @@ def test_requests_may_carry_read_only_fields_and_put_may_be_partial(rest):
         "PUT /users/PXPGF42 [updateUser] -> 200: request body /: 'user' is a required property",
         "PUT /escalation_policies/PT20YPA [updateEscalationPolicy] -> 200: request body "
         "/escalation_policy/escalation_rules/0: 'targets' is a required property"]
+    # A wrapper that is a oneOf of kinds (contact methods) is relaxed too, but its `type` still picks the kind.
+    method = {"contact_method": {"type": "phone_contact_method", "label": "Cell"}}
+    path, answer = "/users/PXPGF42/contact_methods/PXPGF43", example(
+        rest, "PUT", "/users/{id}/contact_methods/{contact_method_id}")
+    assert check_exchanges([exchange("PUT", path, 200, answer, request=method)]) == []
+    assert check_exchanges([exchange("PUT", path, 200, answer, request={"contact_method": {"label": "Cell"}})]) == [
+        f"PUT {path} [updateUserContactMethod] -> 200: request body /contact_method: "
+        "matches more than one of the 4 oneOf alternatives"]
 
 
 @needs_contract

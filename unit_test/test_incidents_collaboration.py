@@ -228,6 +228,41 @@ def test_dates_are_sent_as_rfc_3339(act, sandbox, journal, action):
     assert (query["since"], query["until"]) == (["2030-01-01T00:00:00Z"], ["2030-01-02T02:30:00+02:30"])
 
 
+@pytest.mark.parametrize("field, path, subject", [
+    ("schedule_id", "/schedules/PNOPE00", "Schedule PNOPE00"),
+    ("escalation_policy_id", "/escalation_policies/PNOPE00", "Escalation policy PNOPE00"),
+])
+def test_get_on_call_for_an_unknown_id_is_a_clear_404(act, journal, field, path, subject):
+    # /oncalls filters silently (an unknown id lists nobody): the empty answer is checked with one more GET
+    result = act("get_on_call", **{field: "PNOPE00"})
+    assert result.code == 1, result.stdout
+    assert result.error["cause"].startswith(f"{subject} was not found (HTTP 404)")
+    assert result.error["assistance"] == "Check the id; `list_*` actions show the ids that exist."
+    assert [(e["method"], e["path"]) for e in journal()] == [("GET", "/oncalls"), ("GET", path)]
+
+
+def test_get_on_call_names_the_unknown_one_of_two_ids(act, sandbox, journal):
+    schedule = sandbox.seed_ids["schedules"][0]
+    result = act("get_on_call", schedule_id=schedule, escalation_policy_id="PNOPE00")
+    assert result.code == 1 and result.error["cause"].startswith("Escalation policy PNOPE00 was not found")
+    assert [e["path"] for e in journal()] == ["/oncalls", f"/schedules/{schedule}", "/escalation_policies/PNOPE00"]
+
+
+def test_get_on_call_of_a_schedule_no_policy_uses_is_nobody(act, sandbox, journal):
+    user = first(sandbox, "users")
+    schedule = api(sandbox, "POST", "/schedules", {"schedule": {
+        "type": "schedule", "name": "Unused rota", "time_zone": "Etc/UTC", "schedule_layers": [{
+            "start": "2024-01-01T00:00:00Z", "rotation_virtual_start": "2024-01-01T00:00:00Z",
+            "rotation_turn_length_seconds": 86400, "users": [{"user": {"id": user["id"], "type": "user_reference"}}]}]}}
+    )["schedule"]
+    mark = len(journal())
+    result = act("get_on_call", schedule_id=schedule["id"])
+    assert result.code == 0, result.stdout
+    assert (result.output["oncalls"], result.output["users"], result.output["count"]) == ([], [], 0)
+    assert [e["path"] for e in since(journal, mark)] == ["/oncalls", f"/schedules/{schedule['id']}"]
+    assert "Nobody is on call" in result.body["log"]
+
+
 @pytest.mark.parametrize("values", [{}, {"schedule_id": "../users"}, {"escalation_policy_id": "P1?x=y"}])
 def test_get_on_call_bad_inputs_send_nothing(refuse, values):
     refuse("get_on_call", **values)

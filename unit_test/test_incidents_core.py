@@ -142,6 +142,35 @@ def test_get_incident_by_number(act, sandbox, journal):
     assert result.output["incident"]["id"] == incident["id"]
 
 
+def test_get_incident_answers_the_fields_integrations_map(act, sandbox, journal):
+    priority = api(sandbox, "GET", "/priorities")["priorities"][0]
+    bridge = {"conference_number": "+1-415-555-1212,,,,1234#", "conference_url": "https://meet.example.com/x"}
+    made = open_incident(sandbox, title="Checkout answers 500", urgency="low", incident_key="checkout/500",
+                         body={"type": "incident_body", "details": "5% errors since 12:00"},
+                         priority={"id": priority["id"], "type": "priority_reference"}, conference_bridge=bridge)
+    mark = len(journal())
+    result = act("get_incident", incident_id=made["id"])
+    assert result.code == 0, result.stdout
+    (sent,) = since(journal, mark)
+    assert request_line(sent) == ("GET", f"/incidents/{made['id']}", {})
+    got = result.output["incident"]
+    assert {field: got[field] for field in ("id", "incident_number", "incident_key", "title", "description",
+                                             "status", "urgency", "created_at", "html_url")} == {
+        "id": made["id"], "incident_number": made["incident_number"], "incident_key": "checkout/500",
+        "title": "Checkout answers 500",
+        "description": "Checkout answers 500",  # PagerDuty's description is the title; details are in body
+        "status": "triggered", "urgency": "low", "created_at": made["created_at"], "html_url": made["html_url"]}
+    assert isinstance(got["incident_number"], int) and got["html_url"].startswith("http")
+    assert got["body"]["details"] == "5% errors since 12:00"
+    assert (got["priority"]["id"], got["priority"]["summary"]) == (priority["id"], priority["name"])
+    assert got["service"]["id"] == made["service"]["id"] and got["service"]["type"] == "service_reference"
+    policy = api(sandbox, "GET", f"/services/{made['service']['id']}")["service"]["escalation_policy"]
+    assert got["escalation_policy"]["id"] == policy["id"]
+    assert got["assignments"] and [a["assignee"]["id"] for a in got["assignments"]] == [
+        a["assignee"]["id"] for a in made["assignments"]]
+    assert got["conference_bridge"] == bridge
+
+
 def test_get_incident_not_found(act):
     result = act("get_incident", incident_id="PNOPE00")
     assert result.code == 1
@@ -209,6 +238,23 @@ def test_list_incidents_sends_every_filter(act, sandbox, journal):
     assert result.output == {"incidents": [], "count": 0, "truncated": False}
 
 
+def test_list_incidents_sends_team_ids_and_date_range(act, sandbox, journal):
+    teams = api(sandbox, "GET", "/teams")["teams"]
+    mark = len(journal())
+    result = act("list_incidents", team_ids=f"{teams[0]['id']}, {teams[1]['id']}", date_range="all")
+    assert result.code == 0, result.stdout
+    (sent,) = since(journal, mark)
+    assert request_line(sent) == ("GET", "/incidents", {
+        "date_range": ["all"], "team_ids[]": [teams[0]["id"], teams[1]["id"]], "limit": ["100"], "offset": ["0"]})
+    expected = api(sandbox, "GET", "/incidents", date_range="all", **{"team_ids[]": [t["id"] for t in teams[:2]]})
+    assert result.output["incidents"] and [i["id"] for i in result.output["incidents"]] == [
+        i["id"] for i in expected["incidents"]]
+    mark = len(journal())
+    one_team = act("list_incidents", team_ids=[teams[0]["id"]], date_range="all")
+    assert since(journal, mark)[0]["query"]["team_ids[]"] == [teams[0]["id"]]
+    assert one_team.output["count"] <= result.output["count"]
+
+
 def test_list_incidents_sends_dates_as_rfc_3339(act, journal):
     mark = len(journal())
     result = act("list_incidents", since="2024-01-01T00:00:00+0000", until="2024-01-31")
@@ -260,6 +306,40 @@ def test_update_incident_sends_the_changes(act, sandbox, journal):
                                         "conference_bridge": {"conference_url": "https://meet.example.com/y"}}}
     got = result.output["incident"]
     assert (got["title"], got["urgency"], got["priority"]["id"]) == ("New title", "low", priority["id"])
+
+
+@pytest.mark.parametrize("by", ["name", "id"])
+def test_update_incident_escalation_policy_and_conference_bridge(act, sandbox, journal, by):
+    incident = open_incident(sandbox)
+    policy = api(sandbox, "GET", "/escalation_policies")["escalation_policies"][-1]
+    assert policy["id"] != incident["escalation_policy"]["id"]
+    mark = len(journal())
+    result = act("update_incident", incident_id=incident["id"], escalation_policy=policy[by],
+                 conference_number="+44 20 7946 0000,,42#", conference_url="https://meet.example.com/z")
+    assert result.code == 0, result.stdout
+    sent = since(journal, mark)
+    lookups = [("GET", "/escalation_policies", {"query": [policy["name"]], "limit": ["100"], "offset": ["0"]})]
+    assert [request_line(e) for e in sent[:-1]] == (lookups if by == "name" else [])
+    assert (sent[-1]["method"], sent[-1]["path"]) == ("PUT", f"/incidents/{incident['id']}")
+    assert sent[-1]["headers"]["From"] == sandbox.info["from_email"]
+    assert sent[-1]["json"] == {"incident": {
+        "type": "incident_reference",
+        "escalation_policy": {"id": policy["id"], "type": "escalation_policy_reference"},
+        "conference_bridge": {"conference_number": "+44 20 7946 0000,,42#",
+                              "conference_url": "https://meet.example.com/z"}}}
+    got = result.output["incident"]
+    assert got["escalation_policy"]["id"] == policy["id"]
+    assert got["conference_bridge"] == {"conference_number": "+44 20 7946 0000,,42#",
+                                        "conference_url": "https://meet.example.com/z"}
+
+
+def test_update_incident_conference_number_alone(act, sandbox, journal):
+    incident = open_incident(sandbox)
+    mark = len(journal())
+    result = act("update_incident", incident_id=incident["id"], conference_number="+1-555-0100")
+    assert result.code == 0, result.stdout
+    assert write(journal, mark)["json"] == {"incident": {
+        "type": "incident_reference", "conference_bridge": {"conference_number": "+1-555-0100"}}}
 
 
 def test_update_incident_resolves_with_a_resolution(act, sandbox, journal):
@@ -424,3 +504,136 @@ def test_merge_a_resolved_source_says_which(act, sandbox):
 def test_merge_an_incident_into_itself_sends_nothing(refuse):
     error = refuse("merge_incidents", target_incident_id="PABC123", source_incident_ids=["PABC123"])
     assert "other than the target" in error["cause"]
+
+
+
+# --- PagerDuty's errors, action by action (one sandbox for the module: nothing here changes it) ---------
+
+
+@pytest.fixture
+def quiet_step(quiet_sandbox, quiet_connection, request):
+    """quiet_step(action, **input) -> (Result, [(method, path) sent]) against the module's sandbox;
+    "<name>" in the input stands for a seed id (see seeded). Its answers are checked against the contract."""
+    from conftest import invoke, start_message
+    from openapi_conformance import checking
+
+    def run(action, _connection=None, **values):
+        values = {k: seeded(quiet_sandbox, v) for k, v in values.items()}
+        mark = len(quiet_sandbox.journal())
+        result = invoke(["run"], start_message(action, values, _connection or quiet_connection))
+        return result, [(e["method"], e["path"]) for e in quiet_sandbox.journal()[mark:]]
+
+    with checking(quiet_sandbox, request):
+        yield run
+
+
+def seeded(sandbox, value):
+    """value with "<triggered>", "<acknowledged>", "<policy>", "<service>", "<user>", "<user email>" and
+    "<admin>" (alone, in a list or in a path) replaced by the demo seed's ids."""
+    if isinstance(value, list):
+        return [seeded(sandbox, v) for v in value]
+    if not isinstance(value, str):
+        return value
+    ids = sandbox.seed_ids
+    names = {"<triggered>": ids["incidents"]["triggered"][0], "<acknowledged>": ids["incidents"]["acknowledged"][0],
+             "<policy>": ids["escalation_policies"][0], "<service>": ids["services"][0],
+             "<user email>": ids["emails"]["user"], "<user>": ids["users"]["user"], "<admin>": ids["users"]["admin"]}
+    for name, seed_id in names.items():
+        value = value.replace(name, seed_id)
+    return value
+
+
+def case_id(value):
+    """The test id of a case: the action and the names of its inputs."""
+    if isinstance(value, dict):
+        return "+".join(value) or "alone"
+    return value if isinstance(value, str) else "sent"
+
+
+MISSING = "PNOPE00"
+NOT_FOUND = [  # (action, input, the requests sent: lookups of names first, then the one on the incident)
+    ("get_incident", {}, [("GET", "/incidents/PNOPE00")]),
+    ("update_incident", {"status": "acknowledged"}, [("PUT", "/incidents/PNOPE00")]),
+    ("update_incident", {"assignees": ["<user email>"]}, [("GET", "/users"), ("PUT", "/incidents/PNOPE00")]),
+    ("update_status", {"status": "resolved"}, [("PUT", "/incidents/PNOPE00")]),
+    ("add_note", {"note": "x"}, [("POST", "/incidents/PNOPE00/notes")]),
+    ("list_notes", {}, [("GET", "/incidents/PNOPE00/notes")]),
+    ("create_status_update", {"message": "x"}, [("POST", "/incidents/PNOPE00/status_updates")]),
+    ("update_incident_escalation_policy", {"escalation_policy": "<policy>"}, [("PUT", "/incidents/PNOPE00")]),
+    ("add_responders", {"users": ["<user>"], "requester": "<admin>", "message": "x"},
+     [("POST", "/incidents/PNOPE00/responder_requests")]),
+    ("add_responders", {"users": ["<user email>"], "message": "x"},  # the user, then the From user as requester
+     [("GET", "/users"), ("GET", "/users"), ("POST", "/incidents/PNOPE00/responder_requests")]),
+    ("snooze_incident", {"duration": 60}, [("POST", "/incidents/PNOPE00/snooze")]),
+    ("list_log_entries", {}, [("GET", "/incidents/PNOPE00/log_entries")]),
+    pytest.param("list_alerts", {}, [("GET", "/incidents/PNOPE00/alerts")],
+                 marks=pytest.mark.no_conformance),  # PagerDuty answers 404; listIncidentAlerts does not list it
+]
+
+
+@pytest.mark.parametrize("action, values, expected", NOT_FOUND,
+                         ids=case_id)
+def test_a_missing_incident_is_a_clear_404_for_every_action(quiet_step, action, values, expected):
+    result, sent = quiet_step(action, incident_id=MISSING, **values)
+    assert result.code == 1, result.stdout
+    assert result.error["cause"].startswith("Incident PNOPE00 was not found (HTTP 404)")
+    assert result.error["assistance"] == "Check the id; `list_*` actions show the ids that exist."
+    assert (result.error["data"]["status"], result.error["data"]["code"]) == (404, 2100)
+    assert sent == expected
+
+
+def test_merging_into_a_missing_incident_is_a_clear_404(quiet_step):
+    result, sent = quiet_step("merge_incidents", target_incident_id=MISSING, source_incident_ids=["<triggered>"])
+    assert result.code == 1
+    # the subject is "one of the incidents" (target or source): PagerDuty's errors list says which
+    assert result.error["cause"] == "One of the incidents was not found (HTTP 404): incident PNOPE00 not found"
+    assert (result.error["data"]["status"], result.error["data"]["code"]) == (404, 2100)
+    assert sent == [("PUT", "/incidents/PNOPE00/merge")]
+
+
+def test_merging_a_missing_source_names_it(quiet_step, quiet_sandbox):
+    result, sent = quiet_step("merge_incidents", target_incident_id="<triggered>", source_incident_ids=[MISSING])
+    assert result.code == 1 and MISSING in result.error["cause"]
+    assert sent == [("PUT", seeded(quiet_sandbox, "/incidents/<triggered>/merge"))]
+
+
+READ_ONLY = [  # (action, input, the one request sent)
+    ("create_incident", {"title": "x", "service": "<service>"}, ("POST", "/incidents")),
+    ("update_incident", {"incident_id": "<triggered>", "title": "y"}, ("PUT", "/incidents/<triggered>")),
+    ("update_status", {"incident_id": "<triggered>", "status": "acknowledged"}, ("PUT", "/incidents/<triggered>")),
+    ("manage_incidents", {"incident_ids": ["<triggered>"], "status": "acknowledged"}, ("PUT", "/incidents")),
+    ("update_incident_escalation_policy", {"incident_id": "<triggered>", "escalation_policy": "<policy>"},
+     ("PUT", "/incidents/<triggered>")),
+    ("snooze_incident", {"incident_id": "<acknowledged>", "duration": 60},
+     ("POST", "/incidents/<acknowledged>/snooze")),
+    ("merge_incidents", {"target_incident_id": "<triggered>", "source_incident_ids": ["<acknowledged>"]},
+     ("PUT", "/incidents/<triggered>/merge")),
+    ("add_note", {"incident_id": "<triggered>", "note": "x"}, ("POST", "/incidents/<triggered>/notes")),
+    ("create_status_update", {"incident_id": "<triggered>", "message": "x"},
+     ("POST", "/incidents/<triggered>/status_updates")),
+    ("add_responders", {"incident_id": "<triggered>", "users": ["<user>"], "requester": "<admin>", "message": "x"},
+     ("POST", "/incidents/<triggered>/responder_requests")),
+]
+
+
+@pytest.mark.parametrize("action, values, expected", READ_ONLY, ids=case_id)
+def test_every_write_with_a_read_only_key_is_refused_clearly(quiet_step, quiet_sandbox, quiet_connection, action,
+                                                             values, expected):
+    settings = dict(quiet_connection, api_key={"secretKey": quiet_sandbox.readonly_api_key})
+    result, sent = quiet_step(action, _connection=settings, **values)
+    assert result.code == 1, result.stdout
+    assert result.error["cause"].startswith("The API key is read-only or lacks access to this object (HTTP 403)")
+    assert "full-access key" in result.error["assistance"]
+    assert result.error["data"]["status"] == 403
+    assert sent == [tuple(seeded(quiet_sandbox, list(expected)))]
+    assert quiet_sandbox.readonly_api_key not in result.stdout + result.stderr
+
+
+def test_snoozing_a_triggered_incident_says_it_is_not_acknowledged(quiet_step, quiet_sandbox):
+    incident_id = seeded(quiet_sandbox, "<triggered>")
+    result, sent = quiet_step("snooze_incident", incident_id=incident_id, duration=60)
+    assert result.code == 1
+    assert result.error["cause"].startswith(f"Incident {incident_id} is not acknowledged")
+    assert result.error["assistance"] == "Check the incident's current state (get_incident) and the input."
+    assert (result.error["data"]["status"], result.error["data"]["code"]) == (400, 1012)
+    assert sent == [("POST", f"/incidents/{incident_id}/snooze")]

@@ -2,12 +2,17 @@
 headers, From, hosts, TLS, proxies, retries and their bounds, pagination, errors, ids."""
 
 import logging
+import random
 import time
+from email.utils import formatdate
 
 import pytest
+import requests
+from requests.structures import CaseInsensitiveDict
 
 from pagerduty_plugin import __version__
-from pagerduty_plugin.client.http import Transport
+from pagerduty_plugin.client import http
+from pagerduty_plugin.client.http import Transport, backoff, retry_wait, told_wait
 from pagerduty_plugin.client.rest import RestClient, encode_params, segment, subject_of
 from pagerduty_plugin.connection import Connection
 from pagerduty_plugin.errors import PluginError
@@ -40,6 +45,10 @@ def client(sandbox, log, **settings):
     return Connection(values, log).rest
 
 
+def schedule(sandbox):
+    return sandbox.seed_ids["schedules"][0]
+
+
 # --- session and headers --------------------------------------------------------------------------
 
 
@@ -53,7 +62,7 @@ def test_one_kept_alive_session_per_invocation(sandbox, log):
 
 
 def test_headers_token_accept_user_agent(act, sandbox, journal):
-    act("get_on_call", schedule_id="PABC123")
+    act("get_on_call", schedule_id=schedule(sandbox))
     headers = journal()[0]["headers"]
     assert headers["Authorization"] == "Token token=***"
     assert headers["Accept"] == "application/vnd.pagerduty+json;version=2"
@@ -61,8 +70,8 @@ def test_headers_token_accept_user_agent(act, sandbox, journal):
     assert sandbox.info["api_key"] not in str(journal())
 
 
-def test_bearer_auth(act, connection, journal):
-    act("get_on_call", _connection=dict(connection, auth_type="bearer"), schedule_id="PABC123")
+def test_bearer_auth(act, sandbox, connection, journal):
+    act("get_on_call", _connection=dict(connection, auth_type="bearer"), schedule_id=schedule(sandbox))
     assert journal()[0]["headers"]["Authorization"] == "Bearer ***"
 
 
@@ -118,8 +127,8 @@ def test_tls_verification_is_on_by_default(log):
     assert log.lines == []
 
 
-def test_verify_tls_false_is_allowed_with_a_warning(act, connection):
-    result = act("get_on_call", _connection=dict(connection, verify_tls=False), schedule_id="PABC123")
+def test_verify_tls_false_is_allowed_with_a_warning(act, sandbox, connection):
+    result = act("get_on_call", _connection=dict(connection, verify_tls=False), schedule_id=schedule(sandbox))
     assert "TLS certificate verification is off" in result.body["log"]
 
 
@@ -139,7 +148,7 @@ def test_proxies_come_from_the_standard_environment(sandbox, log, journal, monke
 @pytest.mark.no_conformance
 def test_retries_are_logged_without_secrets(act, sandbox, journal):
     sandbox.add_fault(method="GET", path="/oncalls", count=1, status=503)
-    result = act("get_on_call", schedule_id="PABC123")
+    result = act("get_on_call", schedule_id=schedule(sandbox))
     assert result.code == 0
     assert "GET /oncalls got HTTP 503; retry 1 of 3" in result.body["log"]
     assert sandbox.info["api_key"] not in result.stdout + result.stderr
@@ -179,6 +188,128 @@ def test_a_refused_connection_is_retried_then_explained(log):
     assert caught.value.cause == "A connection failure talking to 127.0.0.1:9 (POST /incidents) after 2 tries"
     assert "run the step again" in caught.value.assistance
     assert any("retry 1 of 1" in line for line in log.lines)
+
+
+# --- back-off and the waits PagerDuty asks for ----------------------------------------------------
+
+
+class Jitter:
+    """random.random() fixed at a value, for the http module only."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def random(self):
+        return self.value
+
+
+@pytest.mark.parametrize("attempt, ceiling", [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 16.0),
+                                              (6, 30.0), (7, 30.0), (20, 30.0)])
+def test_backoff_doubles_from_half_a_second_up_to_30(monkeypatch, attempt, ceiling):
+    monkeypatch.setattr(http, "random", Jitter(0.0))
+    assert backoff(attempt) == ceiling / 2  # the least jitter: half the step
+    monkeypatch.setattr(http, "random", Jitter(1.0))
+    assert backoff(attempt) == ceiling  # the most: the whole step, never beyond the 30 s cap
+
+
+def test_backoff_jitter_spreads_over_half_to_all_of_the_step(monkeypatch):
+    monkeypatch.setattr(http, "random", random.Random(20240501))
+    for attempt in range(8):
+        ceiling = min(30.0, 0.5 * 2 ** attempt)
+        waits = [backoff(attempt) for _ in range(400)]
+        assert all(ceiling / 2 <= wait < ceiling for wait in waits), attempt
+        assert min(waits) < ceiling * 0.55 and max(waits) > ceiling * 0.95, "jitter covers its range"
+        assert len(set(waits)) == len(waits), "no two retrying steps wait in step"
+
+
+def headers(**values):
+    return CaseInsensitiveDict({name.replace("_", "-"): value for name, value in values.items()})
+
+
+def in_seconds(seconds):
+    return formatdate(time.time() + seconds, usegmt=True)
+
+
+@pytest.mark.parametrize("given, wait", [
+    (headers(Retry_After="2", RateLimit_Reset="30"), 2.0),  # Retry-After is about this very request: it wins
+    (headers(RateLimit_Reset="7"), 7.0),
+    (headers(Retry_After="1.5"), 1.5),
+    (headers(Retry_After="-3"), 0.0),
+    (headers(Retry_After="soon", RateLimit_Reset="4"), 4.0),  # unreadable: the next header is asked
+    (headers(Retry_After="Wed, 21 Oct 2015 07:28:00 GMT", RateLimit_Reset="30"), 0.0),  # a date passed
+    (headers(RateLimit_Limit="960", RateLimit_Remaining="0"), None),
+    (headers(Retry_After="soon"), None),
+    (headers(), None),
+])
+def test_told_wait_prefers_retry_after_then_ratelimit_reset(given, wait):
+    assert told_wait(given) == wait
+
+
+def test_told_wait_reads_retry_after_as_an_http_date():
+    wait = told_wait(headers(Retry_After=in_seconds(20), RateLimit_Reset="30"))
+    assert 18.5 <= wait <= 20.0  # the date has whole seconds
+
+
+def answer(status, **header_values):
+    response = requests.Response()
+    response.status_code, response.headers = status, headers(**header_values)
+    return response
+
+
+@pytest.mark.parametrize("safe", [True, False])
+def test_retry_wait_of_a_429_is_what_pagerduty_asks_else_the_backoff(monkeypatch, safe):
+    monkeypatch.setattr(http, "random", Jitter(0.5))
+    assert retry_wait(answer(429, Retry_After="3", RateLimit_Reset="9"), 0, safe) == 3.0
+    assert retry_wait(answer(429, RateLimit_Reset="9"), 0, safe) == 9.0
+    assert retry_wait(answer(429), 2, safe) == 2.0 * 0.75  # a bare 429: always repeated, after the back-off
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_retry_wait_of_a_5xx_backs_off_only_when_safe(monkeypatch, status):
+    monkeypatch.setattr(http, "random", Jitter(0.0))
+    assert retry_wait(answer(status, Retry_After="9"), 3, True) == 2.0  # the back-off, not Retry-After
+    assert retry_wait(answer(status), 3, False) is None
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 400, 401, 402, 403, 404, 413])
+def test_retry_wait_never_repeats_other_answers(status):
+    assert retry_wait(answer(status, Retry_After="1"), 0, True) is None
+
+
+def waits_of(transport):
+    """The waits the transport chooses between tries, recorded as it logs them."""
+    waits, log_retry = [], transport.note_retry
+
+    def note(method, url, what, attempt, wait):
+        waits.append(wait)
+        log_retry(method, url, what, attempt, wait)
+
+    transport.note_retry = note
+    return waits
+
+
+@pytest.mark.no_conformance
+def test_the_transport_backs_off_exponentially(sandbox, log, journal, monkeypatch):
+    monkeypatch.setattr(http, "random", Jitter(0.0))
+    rest = client(sandbox, log)
+    waits = waits_of(rest.transport)
+    sandbox.add_fault(method="GET", path="/users", count=2, status=503)
+    rest.get("/users", {"limit": 1})
+    assert waits == [0.25, 0.5]
+    assert [e["status"] for e in journal()] == [503, 503, 200]
+
+
+@pytest.mark.no_conformance
+@pytest.mark.parametrize("retry_after", ["0", formatdate(0, usegmt=True)])
+def test_the_transport_honours_retry_after_over_ratelimit_reset(sandbox, log, journal, retry_after):
+    rest = client(sandbox, log)
+    waits = waits_of(rest.transport)
+    sandbox.add_fault(method="GET", path="/users", count=1, status=429, headers=True, retry_after=retry_after,
+                      ratelimit_reset=30)
+    started = time.monotonic()
+    rest.get("/users", {"limit": 1})
+    assert waits == [0.0] and time.monotonic() - started < 2
+    assert [e["status"] for e in journal()] == [429, 200]
 
 
 # --- pagination ---------------------------------------------------------------------------------

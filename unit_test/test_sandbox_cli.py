@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -41,6 +42,43 @@ def test_first_line_then_serves_then_stops_cleanly(sig):
     assert out == ""   # nothing after the first line
 
 
+def _answers_on(address, port):
+    try:
+        return requests.get(f"http://{address}:{port}/users", timeout=5).status_code == 401
+    except requests.ConnectionError:
+        return False
+
+
+def _listening_addresses(port):
+    """The IPv4 addresses listening on `port`, from /proc/net/tcp (state 0A is LISTEN)."""
+    with open("/proc/net/tcp") as fh:
+        rows = [line.split() for line in fh.readlines()[1:]]
+    found = set()
+    for row in rows:
+        address, port_hex = row[1].split(":")
+        if row[3] == "0A" and int(port_hex, 16) == port:
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc/net/tcp and 127.0.0.0/8 on the loopback")
+@pytest.mark.parametrize("args,bound", [((), "127.0.0.1"), (("--host", "0.0.0.0"), "0.0.0.0")])
+def test_binds_loopback_unless_host_says_otherwise(args, bound):
+    proc, line = _start(*args)
+    try:
+        info = json.loads(line)
+        assert info["api_url"].startswith("http://127.0.0.1:")   # a URL a local client can use either way
+        port = int(info["api_url"].rsplit(":", 1)[1])
+        assert _listening_addresses(port) == {bound}
+        assert _answers_on("127.0.0.1", port)
+        # 127.0.0.2 is a local address too, but a socket bound to 127.0.0.1 alone does not answer there
+        assert _answers_on("127.0.0.2", port) is (bound == "0.0.0.0")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0
+
+
 def test_empty_seed_and_rate_limit_flags():
     proc, line = _start("--seed", "empty", "--rate-limit", "1")
     try:
@@ -64,7 +102,6 @@ def test_bad_command_lines_exit_2(capsys):
 
 
 def test_port_in_use_exits_1(capsys):
-    import socket
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)

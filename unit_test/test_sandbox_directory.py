@@ -2,6 +2,8 @@
 maintenance windows and abilities."""
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from sandbox_fixtures import api, error_code, sandbox, sandbox_server  # noqa: F401
 
 
@@ -57,7 +59,11 @@ def test_escalation_policies(sandbox, api):
     bad_target = {"type": "escalation_policy", "name": "Bad", "escalation_rules": [
         {"escalation_delay_in_minutes": 5, "targets": [ref("PNOPE00", "user_reference")]}]}
     assert api.post("/escalation_policies", json={"escalation_policy": bad_target}).status_code == 400
-    in_use = api.delete(f"/escalation_policies/{ids['escalation_policies'][0]}")
+
+
+@pytest.mark.no_conformance  # PagerDuty answers 400 for a policy in use; deleteEscalationPolicy lists no 400
+def test_an_escalation_policy_in_use_is_not_deleted(sandbox, api):
+    in_use = api.delete(f"/escalation_policies/{sandbox.seed_ids['escalation_policies'][0]}")
     assert in_use.status_code == 400
 
 

@@ -1,6 +1,7 @@
 """Events API v2: validation, answers, and how alerts become incidents."""
 import pytest
 
+from openapi_conformance import checking
 from pagerduty_plugin.sandbox import Sandbox
 from sandbox_fixtures import Api, api, sandbox, sandbox_server  # noqa: F401
 
@@ -136,8 +137,8 @@ def test_service_in_maintenance_opens_nothing(sandbox, api):
     assert api.get(f"/services/{service}").json()["service"]["status"] == "maintenance"
 
 
-def test_events_rate_limit_answers_bare_429():
-    with Sandbox(rate_limit=2) as sb:
+def test_events_rate_limit_answers_bare_429(request):
+    with Sandbox(rate_limit=2) as sb, checking(sb, request):
         api = Api(sb)
         codes = [api.trigger("x").status_code for _ in range(3)]
         assert codes == [202, 202, 429]

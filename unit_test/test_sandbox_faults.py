@@ -26,13 +26,30 @@ def test_429_with_headers_counts_down_then_recovers(sandbox, api):
     assert api.post("/incidents", json=body).status_code == 201   # count used up
 
 
-def test_bare_429_and_503(sandbox, api):
-    sandbox.add_fault(path="/users", status=429, headers=False)
+@pytest.mark.parametrize("status,message", [(500, "Internal Server Error"), (502, "Bad Gateway"),
+                                            (503, "Service Unavailable"), (504, "Gateway Timeout")])
+def test_server_errors_once_then_recovery(sandbox, api, status, message):
+    assert _hook(sandbox, "POST", "/faults", json={"method": "GET", "path": "/users", "status": status}) \
+        .status_code == 201
     r = api.get("/users")
-    assert r.status_code == 429 and r.content == b"" and "ratelimit-limit" not in r.headers
-    sandbox.add_fault(path="/users", status=503)
+    assert r.status_code == status and r.json() == {"error": {"message": message, "code": 2000}}
+    assert "ratelimit-remaining" in r.headers
+    assert api.get("/users").status_code == 200
+
+
+@pytest.mark.parametrize("headers", [True, False])
+@pytest.mark.parametrize("retry_after", [None, 3])
+def test_429_with_or_without_headers_and_retry_after(sandbox, api, headers, retry_after):
+    fault = {"method": "GET", "path": "/users", "status": 429, "headers": headers, "retry_after": retry_after}
+    assert _hook(sandbox, "POST", "/faults", json=fault).status_code == 201
     r = api.get("/users")
-    assert r.status_code == 503 and r.json()["error"]["message"] == "Service Unavailable"
+    assert r.status_code == 429
+    assert r.headers.get("Retry-After") == (None if retry_after is None else str(retry_after))
+    if headers:
+        assert error_code(r) == 2020
+        assert (r.headers["ratelimit-remaining"], r.headers["ratelimit-reset"]) == ("0", "1")
+    else:   # PagerDuty may answer a bare 429: no rate headers, no body
+        assert r.content == b"" and "ratelimit-limit" not in r.headers
     assert api.get("/users").status_code == 200
 
 

@@ -158,6 +158,28 @@ def test_access_review_rows_and_csv(act, sandbox, connection, journal):
     assert output["generated_at"].endswith("Z")
 
 
+def test_access_review_titles_every_role_of_the_demo_account(act, sandbox, connection, journal):
+    result = act("access_review", _connection=readonly_connection(sandbox, connection))
+    assert result.code == 0, result.stdout
+    rows = {row["id"]: row for row in result.output["users"]}
+    titles = {role: (rows[user_id]["role"], rows[user_id]["role_title"])
+              for role, user_id in sandbox.seed_ids["users"].items()}
+    assert titles == {
+        "admin": ("admin", "Global Admin"),
+        "user": ("user", "Manager/User"),
+        "limited_user": ("limited_user", "Responder"),
+        "observer": ("observer", "Observer"),
+        "read_only_user": ("read_only_user", "Full Stakeholder"),
+        "read_only_limited_user": ("read_only_limited_user", "Limited Stakeholder"),
+        "restricted_access": ("restricted_access", "Restricted Access"),
+        "owner": ("owner", "Account Owner"),
+    }
+    csv_titles = {line[0]: line[4] for line in csv.reader(io.StringIO(result.output["csv"]))}
+    assert {role: csv_titles[user_id] for role, user_id in sandbox.seed_ids["users"].items()} == {
+        role: title for role, (_, title) in titles.items()}
+    assert {e["method"] for e in journal()} == {"GET"}
+
+
 def test_access_review_team_filter(act, sandbox, journal):
     inside = new_user(sandbox, "in@example.com")
     new_user(sandbox, "out@example.com")

@@ -3,6 +3,10 @@
 /oncalls answers the on-call shifts that overlap since..until (now when neither is given): the
 users actually on call, not every member of a schedule's rotation. One user may hold several
 entries (one per escalation policy, level and schedule); `users` lists each user once.
+
+/oncalls filters silently: an id that names no schedule or policy gives an empty list, just as
+a schedule that no escalation policy uses does. So an empty answer costs one more request per
+id given, to tell a wrong id (a clear 404) from nobody being on call.
 """
 
 from pagerduty_plugin.actions.base import Action
@@ -11,19 +15,30 @@ from pagerduty_plugin.actions.listing import output
 from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
 
+FILTERS = (("schedule_id", "schedule_ids", "schedules", "schedule id"),
+           ("escalation_policy_id", "escalation_policy_ids", "escalation_policies", "escalation policy id"))
+
 
 class GetOnCall(Action):
     def run(self, params):
+        rest = self.connection.rest
         query = given_times(params, "since", "until")
-        if "schedule_id" in params:
-            query["schedule_ids"] = [segment(params["schedule_id"], "schedule id")]
-        if "escalation_policy_id" in params:
-            query["escalation_policy_ids"] = [segment(params["escalation_policy_id"], "escalation policy id")]
-        if "schedule_ids" not in query and "escalation_policy_ids" not in query:
+        paths = []
+        for field, key, collection, what in FILTERS:
+            if field in params:
+                object_id = segment(params[field], what)
+                query[key] = [object_id]
+                paths.append(f"/{collection}/{object_id}")
+        if not paths:
             raise PluginError("Give schedule_id or escalation_policy_id (or both)",
                               "Name the schedule or the escalation policy whose on-call users you want.",
                               {"field": "schedule_id"})
-        oncalls, truncated = self.connection.rest.iterate("/oncalls", "oncalls", query, params.get("max_results"))
+        oncalls, truncated = rest.iterate("/oncalls", "oncalls", query, params.get("max_results"))
+        if not oncalls:
+            for path in paths:
+                rest.get(path)  # a 404 here says which id is wrong
+            self.log.info("Nobody is on call for these filters in this time range (a schedule that no "
+                          "escalation policy uses has no on-call entries)")
         users = {}
         for entry in oncalls:
             user = entry.get("user") or {}

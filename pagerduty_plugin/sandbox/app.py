@@ -99,6 +99,15 @@ class Sandbox:
         """Every request handled, hooks included (flagged), unmasked: dicts, oldest first."""
         return self.journal_log.exchanges()
 
+    @property
+    def last_seq(self):
+        """The latest exchange's sequence number: a mark for `exchanges_after`."""
+        return self.journal_log.last_seq
+
+    def exchanges_after(self, seq):
+        """The exchanges handled since the mark `seq` (as `exchanges` lists them)."""
+        return self.journal_log.exchanges(after=seq)
+
     def journal(self, since=0):
         """The masked journal of API requests since the last reset (as GET /_sandbox/requests)."""
         return self.journal_log.entries(since)

@@ -63,12 +63,13 @@ def delete_method(call):
 
 
 def _apply(store, rec, body, creating):
+    # the contract tells the kinds apart by `type`: an update names it too
     type_ = v.choice(body, "type", METHOD_TYPES, where="contact_method")
-    if creating and type_ is None:
+    if type_ is None:
         raise invalid("contact_method.type is required")
-    if type_ is not None and not creating and type_ != rec["type"]:
+    if not creating and type_ != rec["type"]:
         raise invalid("contact_method.type cannot be changed")
-    rec["type"] = type_ or rec["type"]
+    rec["type"] = type_
     label = v.text(body, "label", 100, required_=creating, where="contact_method")
     address = v.text(body, "address", 200, required_=creating, where="contact_method")
     if label is not None:

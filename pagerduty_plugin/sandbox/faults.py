@@ -72,8 +72,8 @@ class Fault:
                         ("ratelimit-reset", str(reset))]
             if self.retry_after is not None:
                 headers.append(("Retry-After", str(self.retry_after)))
-        elif self.status == 429:
-            return 429, [], b""   # PagerDuty may answer a bare 429: no headers, no body
+        elif self.status == 429:   # PagerDuty may answer a bare 429: no headers, no body
+            return 429, [] if self.retry_after is None else [("Retry-After", str(self.retry_after))], b""
         if self.body is not None:
             body = json.dumps(self.body).encode()
         else:

@@ -164,9 +164,12 @@ def _assignees(store, value, where):
 
 
 def _priority(store, value, where):
-    """A priority reference, a priority name (string), or null to clear; NOT_GIVEN when absent."""
-    if value is NOT_GIVEN or value is None:
+    """A priority reference or a priority name (string); NOT_GIVEN when absent. The contract offers no
+    null to clear a priority, so null is refused like any other wrong type."""
+    if value is NOT_GIVEN:
         return value
+    if value is None:
+        raise invalid(f"{where} must be a priority reference or a priority name, not null")
     if isinstance(value, str):
         for rec in sorted(store.priorities.values(), key=lambda p: -p["order"]):
             if rec["name"] == value:

@@ -120,9 +120,9 @@ class Journal:
                 self._start = max(0, self._start - overflow)
         return entry
 
-    def exchanges(self):
+    def exchanges(self, after=0):
         with self._lock:
-            records = list(self._records)
+            records = [record for record in self._records if record.seq > after]
         return [record.view() for record in records]
 
     def entries(self, since=0):
