@@ -85,12 +85,7 @@ def run_action(spec, name, raw_input, raw_connection, log):
     try:
         return validate.check(streamed.final_schema(output), output, "output", name)
     except PluginError as exc:
-        raise PluginError(
-            f"The action {name} ran, but its output does not match its spec: {exc.cause}",
-            "Any change the step asked for was made: check PagerDuty before running it again. This is a bug "
-            "in pagerduty-plugin (or PagerDuty changed an answer); please report it.",
-            exc.data,
-        ) from None
+        raise validate.output_mismatch(name, exc.cause, exc.data) from None
 
 
 def open_connection(spec, raw_connection, log):

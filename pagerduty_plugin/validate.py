@@ -3,7 +3,8 @@
 fastjsonschema compiles a schema to Python code: it keeps JSON Schema semantics, imports in
 a fraction of jsonschema's time (most of what it loads, requests loads too), and validates
 an action's input in microseconds. It also fills in the spec's defaults. Compiling a schema
-costs about 6 ms, so the generated code is cached as a module (Python keeps its bytecode).
+costs about 6 ms, so the generated code is cached, compiled and marshalled (which works even
+where PYTHONDONTWRITEBYTECODE is set), keyed by the schema, fastjsonschema's version and Python's.
 """
 
 import hashlib
@@ -22,6 +23,16 @@ JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int
               float: "number", type(None): "null"}
 
 
+def output_mismatch(action, cause, data):
+    """An action's output that breaks its spec: a bug, reported after any change was made."""
+    return PluginError(
+        f"The action {action} ran, but its output does not match its spec: {cause}",
+        "Any change the step asked for was made: check PagerDuty before running it again. This is a bug "
+        "in pagerduty-plugin (or PagerDuty changed an answer); please report it.",
+        data,
+    )
+
+
 def check(schema, value, what="input", action=None):
     """value with defaults filled in, or a PluginError naming the field and the fix."""
     try:
@@ -33,7 +44,8 @@ def check(schema, value, what="input", action=None):
 
 def validator(schema):
     """The compiled validation function for schema, from the cache when it is there."""
-    key = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:24]
+    made_from = json.dumps([fastjsonschema.VERSION, schema], sort_keys=True)
+    key = hashlib.sha256(made_from.encode()).hexdigest()[:24]
     path = os.path.join(cache_dir(), "validators", f"v_{key}.{sys.implementation.cache_tag}.bin")
     try:
         with open(path, "rb") as fh:
@@ -128,7 +140,7 @@ class StreamedItems:
 
     def __init__(self, schema, action):
         self.schema, self.action = schema, action
-        self.checked = {}  # field -> ids of the item objects already validated
+        self.checked = {}  # field -> {id: item} of the item objects already validated
 
     def checker(self, field):
         prop = (self.schema.get("properties") or {}).get(field) or {}
@@ -136,23 +148,21 @@ class StreamedItems:
             return None
         items_schema = {"type": "array", "items": prop["items"],
                         "definitions": self.schema.get("definitions") or {}}
-        check, seen = validator(items_schema), self.checked.setdefault(field, set())
+        check, seen = validator(items_schema), self.checked.setdefault(field, {})
 
         def check_batch(batch):
             try:
                 check(batch)
             except fastjsonschema.JsonSchemaValueException as exc:
-                raise PluginError(
-                    f"The action {self.action} ran, but its output does not match its spec: "
-                    f"{explain(exc, f'output {field}')}",
-                    "This is a bug in pagerduty-plugin (or PagerDuty changed an answer); please report it.",
-                    {"field": field}) from None
-            seen.update(map(id, batch))
+                raise output_mismatch(self.action, explain(exc, f"output {field}"), {"field": field}) from None
+            seen.update((id(item), item) for item in batch)  # kept alive, so no id is ever reused
 
         return check_batch
 
     def final_schema(self, output):
         """The output schema, minus the item checks already done for the whole of a list."""
+        if not isinstance(output, dict):
+            return self.schema
         done = [f for f, seen in self.checked.items()
                 if isinstance(output.get(f), list) and all(id(item) in seen for item in output[f])]
         if not done:

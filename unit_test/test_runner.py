@@ -1,0 +1,43 @@
+"""The runner's own contract, with stand-in actions: output checks, streamed item checks."""
+
+import pytest
+import yaml
+
+from pagerduty_plugin import runner
+from pagerduty_plugin import spec as speclib
+from pagerduty_plugin.errors import PluginError
+
+FIELD = {"title": "T", "description": "D"}
+ITEM = {"id": {**FIELD, "type": "string", "required": True}}
+SPEC = {
+    "name": "t", "title": "T", "description": "d", "version": "1.0.0", "vendor": "v",
+    "python": {"actions": "stand_in_actions", "connection": "stand_in_actions.doubles:Connection"},
+    "connection": {}, "types": {"item": ITEM},
+    "actions": {
+        name: {"title": "A", "description": "D", "implementation": f"doubles:{cls}",
+               "input": {"last": {**FIELD, "type": "integer", "required": False}},
+               "output": {"items": {**FIELD, "type": "[]item", "required": True}}}
+        for name, cls in (("bad_output", "BadOutput"), ("streamed", "Streamed"))},
+}
+
+
+@pytest.fixture
+def spec(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAGERDUTY_PLUGIN_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "plugin.spec.yaml"
+    path.write_text(yaml.safe_dump(SPEC))
+    return speclib.load(str(path))
+
+
+def test_output_that_breaks_the_spec_says_the_step_ran(spec):
+    with pytest.raises(PluginError) as caught:
+        runner.run_action(spec, "bad_output", {}, {}, None)
+    assert caught.value.cause.startswith("The action bad_output ran, but its output does not match its spec")
+    assert "Any change the step asked for was made" in caught.value.assistance
+
+
+def test_items_checked_while_streaming_are_not_checked_twice_but_still_checked(spec):
+    assert runner.run_action(spec, "streamed", {}, {}, None) == {"items": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}
+    with pytest.raises(PluginError) as caught:
+        runner.run_action(spec, "streamed", {"last": 7}, {}, None)  # a page with a bad item
+    assert "does not match its spec" in caught.value.cause and caught.value.data == {"field": "items"}
