@@ -117,7 +117,7 @@ class Streams:
             self.stderr.write(redact(traceback.format_exc(), secrets))
 
 
-def parse_json(text):
+def parse_json(text, source="The input on stdin"):
     """Strict JSON: NaN and Infinity are not JSON and PagerDuty refuses them."""
     def refuse(name):
         raise ValueError(f"{name} is not a JSON value")
@@ -125,10 +125,10 @@ def parse_json(text):
     try:
         return json.loads(text, parse_constant=refuse)
     except RecursionError:
-        raise PluginError("The input on stdin is nested too deeply", "Send a flatter JSON object.") from None
+        raise PluginError(f"{source} is nested too deeply", "Send a flatter JSON object.") from None
     except ValueError as exc:
-        raise PluginError(f"The input on stdin is not valid JSON: {exc}",
-                          "Check the quoting and commas; the input must be one JSON object.") from None
+        raise PluginError(f"{source} is not valid JSON: {exc}",
+                          "Check the quoting and commas; it must be one JSON object.") from None
 
 
 def dump_json(document, secrets):
@@ -156,26 +156,26 @@ def cmd_run(args, io, handler, log):
 def run_plain(args, io, handler, log):
     spec = speclib.load()
     connection = connection_from_file(args.connection) if args.connection else connection_from_env(spec)
-    handler.secrets.update(runner.secret_values(spec, spec.connection, connection))
-    values = io.read_json(empty={})
-    action = spec.actions.get(args.action) or {}
-    handler.secrets.update(runner.secret_values(spec, action.get("input"), values))
-    output = runner.run_action(spec, args.action, values, connection, log)
+    output = run_step(spec, args.action, io.read_json(empty={}), connection, handler, log)
     io.write(output, handler.secrets)
     return EXIT_OK
 
 
 def run_message(io, handler, log):
     def work(body):
-        spec = speclib.load()
-        connection, values, name = body.get("connection"), body.get("input"), body.get("action")
-        handler.secrets.update(runner.secret_values(spec, spec.connection, connection))
+        name = body.get("action")
         if not isinstance(name, str) or not name:
             raise PluginError("The message names no action", "Set body.action to an action name.")
-        handler.secrets.update(runner.secret_values(spec, (spec.actions.get(name) or {}).get("input"), values))
-        return runner.run_action(spec, name, values, connection, log)
+        return run_step(speclib.load(), name, body.get("input"), body.get("connection"), handler, log)
 
     return in_envelope(io, handler, "action_event", ("action_start",), work)
+
+
+def run_step(spec, name, values, connection, handler, log):
+    """Note the step's secrets (so every later line masks them), then run the action."""
+    handler.secrets.update(runner.secret_values(spec, spec.connection, connection))
+    handler.secrets.update(runner.secret_values(spec, (spec.actions.get(name) or {}).get("input"), values))
+    return runner.run_action(spec, name, values, connection, log)
 
 
 def cmd_test(args, io, handler, log):
@@ -224,7 +224,7 @@ def cmd_sample(args, io, handler, log):
     action = spec.action(args.action)
     io.write(event("action_start", {
         "action": args.action, "meta": {},
-        "input": examples(action.get("input")), "connection": examples(spec.connection),
+        "input": speclib.examples(action.get("input")), "connection": speclib.examples(spec.connection),
     }))
     return EXIT_OK
 
@@ -288,11 +288,6 @@ def action_schemas(spec, name):
             "input": spec.input_schema(name), "output": spec.output_schema(name)}
 
 
-def examples(fields):
-    return {n: f.get("example", f.get("default")) for n, f in (fields or {}).items()
-            if "example" in f or "default" in f}
-
-
 def read_spec_text():
     try:
         with open(speclib.spec_path(), "rb") as fh:
@@ -304,14 +299,11 @@ def read_spec_text():
 def connection_from_file(path):
     try:
         with open(path, encoding="utf-8") as fh:
-            settings = json.load(fh)
-    except OSError as exc:
-        raise PluginError(f"Cannot read the connection file {path}: {exc.strerror}",
-                          "Give --connection the path of a JSON file of connection settings.") from None
-    except ValueError as exc:
-        raise PluginError(f"The connection file {path} is not valid JSON: {exc}",
-                          "Write the settings as one JSON object.") from None
-    return settings
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PluginError(f"Cannot read the connection file {path}: {getattr(exc, 'strerror', None) or exc}",
+                          "Give --connection the path of a UTF-8 JSON file of connection settings.") from None
+    return parse_json(text, f"The connection file {path}")
 
 
 def connection_from_env(spec):

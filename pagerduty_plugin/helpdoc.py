@@ -35,8 +35,7 @@ def bullets(title, items):
 
 def connection_section(spec):
     rows = field_rows(spec.connection, with_env=True)
-    example = {n: f.get("example", f.get("default")) for n, f in spec.connection.items()
-               if "example" in f or "default" in f}
+    example = speclib.examples(spec.connection)
     return ("The connection configuration accepts the following parameters (in plain mode, "
             "`pagerduty-plugin run ACTION` reads each from the environment variable shown):\n\n"
             + rows + "\nExample input:\n\n" + code(example))
@@ -45,7 +44,7 @@ def connection_section(spec):
 def action_section(spec, name, kind="actions"):
     action = (spec.actions if kind == "actions" else spec.triggers)[name]
     inputs, outputs = action.get("input") or {}, action.get("output") or {}
-    example_in = {n: f.get("example", f.get("default")) for n, f in inputs.items() if "example" in f or "default" in f}
+    example_in = speclib.examples(inputs)
     text = f"#### {action['title']}\n\n{action['description'].strip()} (`{name}`)\n\n##### Input\n\n"
     text += (field_rows(inputs) + "\nExample input:\n\n" + code(example_in)) if inputs else "_This action does not contain any inputs._\n"
     text += "\n##### Output\n\n" + (output_rows(outputs) if outputs else "_This action does not contain any outputs._\n")

@@ -154,6 +154,12 @@ class Spec:
         return [n for n, f in (fields or {}).items() if f.get("type") in SECRET_TYPES]
 
 
+def examples(fields):
+    """{field: its example, else its default} for the fields that have one."""
+    return {n: f.get("example", f.get("default")) for n, f in (fields or {}).items()
+            if "example" in f or "default" in f}
+
+
 # --- schema building -------------------------------------------------------------------
 
 

@@ -216,3 +216,10 @@ def test_missing_routing_key_is_refused_before_sending(act, connection, journal)
 def test_malformed_routing_key_is_refused_before_sending(act, journal):
     result = act("send_trigger_event", description="x", service_key="not-a-key")
     assert result.code == 1 and "32 letters and digits" in result.error["cause"] and journal() == []
+
+
+@pytest.mark.no_conformance
+def test_an_error_page_that_is_not_json_still_reports_the_status(act, sandbox, connection):
+    sandbox.add_fault(method="POST", path="/v2/enqueue", count=10, status=502, malformed=True)
+    result = act("send_trigger_event", _connection={**connection, "max_retries": 0}, description="x")
+    assert result.code == 1 and "HTTP 502" in result.error["cause"], result.error

@@ -103,3 +103,12 @@ def test_a_delete_whose_first_try_timed_out_is_not_reported_as_missing(act, sand
     result = act("delete_user_by_id", _connection={**connection, "timeout": 1}, id=user)
     assert result.code == 0, result.stdout
     assert "taken as deleted" in result.body["log"]
+
+
+@pytest.mark.parametrize("content, words", [(b'{"timeout": NaN}', "NaN is not a JSON value"),
+                                            (b"{", "is not valid JSON"), (b"\xff", "Cannot read")])
+def test_a_broken_connection_file_is_explained(tmp_path, content, words):
+    path = tmp_path / "connection.json"
+    path.write_bytes(content)
+    result = invoke(["run", "list_priorities", "--connection", str(path)], "{}")
+    assert result.code == 1 and words in result.error["cause"] and str(path) in result.error["cause"]

@@ -4,7 +4,7 @@ import re
 from datetime import datetime, timezone
 
 from pagerduty_plugin.actions.base import Action
-from pagerduty_plugin.actions.listing import output
+from pagerduty_plugin.actions.listing import output, unwrap
 from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
 
@@ -25,6 +25,16 @@ def as_list(value):
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return [v for v in value if v not in (None, "")]
+
+
+def choices(values, allowed, field):
+    """values (a list or comma-separated text), each one of allowed."""
+    values = as_list(values)
+    wrong = [v for v in values if v not in allowed]
+    if wrong:
+        raise PluginError(f"{field} has {', '.join(map(repr, wrong))}, which is not one of {', '.join(allowed)}",
+                          f"Give {field} as a list of {', '.join(allowed)}.", {"field": field})
+    return values
 
 
 def looks_like_id(value):
@@ -150,7 +160,7 @@ def getter(collection, kind, query=None):
     """GET /collection/{kind_id}; query(params) -> its query parameters, if any."""
     def run(self, params):
         path = object_path(collection, params[f"{kind}_id"], kind)
-        return {kind: (self.connection.rest.get(path, query(params) if query else None) or {}).get(kind)}
+        return {kind: unwrap(self.connection.rest.get(path, query(params) if query else None), kind)}
     return action_class(run, f"Get a {kind}")
 
 
@@ -163,7 +173,7 @@ def creator(collection, kind, fields, needs_from=False):
             rest.require_from(params.get("from_email"), f"Creating a {kind.replace('_', ' ')}")
         body = {kind: {"type": kind, **fields(rest, params)}}
         answer = rest.post(f"/{collection}", body, needs_from=needs_from, from_email=params.get("from_email"))
-        return {kind: (answer or {}).get(kind)}
+        return {kind: unwrap(answer, kind)}
     return action_class(run, f"Create a {kind}")
 
 
@@ -176,7 +186,7 @@ def updater(collection, kind, fields):
         if not changes:
             raise PluginError(f"Nothing to change: the step gives no field of the {kind.replace('_', ' ')}",
                               "Give at least one of the optional inputs.")
-        return {kind: (self.connection.rest.put(path, {kind: {"type": kind, **changes}}) or {}).get(kind)}
+        return {kind: unwrap(self.connection.rest.put(path, {kind: {"type": kind, **changes}}), kind)}
     return action_class(run, f"Update a {kind}")
 
 

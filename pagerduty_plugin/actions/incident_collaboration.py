@@ -2,7 +2,8 @@
 reading its timeline (log entries) and alerts."""
 
 from pagerduty_plugin.actions.common import as_list, given, given_times, reference, resolve, resolve_user
-from pagerduty_plugin.actions.incidents import IncidentAction, choices, incident_path, user_ids, user_values
+from pagerduty_plugin.actions.common import choices
+from pagerduty_plugin.actions.incidents import IncidentAction, incident_path, user_ids, user_values
 from pagerduty_plugin.actions.listing import cut, output
 from pagerduty_plugin.errors import PluginError
 

@@ -7,7 +7,7 @@ then resolves names (one lookup each), then sends its one write.
 """
 
 from pagerduty_plugin.actions.base import Action
-from pagerduty_plugin.actions.common import as_list, given, given_times, reference, resolve, resolve_user
+from pagerduty_plugin.actions.common import as_list, choices, given, given_times, reference, resolve, resolve_user
 from pagerduty_plugin.actions.listing import output
 from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
@@ -38,16 +38,6 @@ class IncidentAction(Action):
 
 def incident_path(value, suffix="", what="incident id"):
     return f"/incidents/{segment(value, what)}{suffix}"
-
-
-def choices(values, allowed, field):
-    """values (a list or comma-separated text), each one of allowed."""
-    values = as_list(values)
-    wrong = [v for v in values if v not in allowed]
-    if wrong:
-        raise PluginError(f"{field} has {', '.join(map(repr, wrong))}, which is not one of {', '.join(allowed)}",
-                          f"Give {field} as a list of {', '.join(allowed)}.", {"field": field})
-    return values
 
 
 def ids(values, what):

@@ -2,7 +2,7 @@
 from_email, license) and outputs are kept so that existing workflows keep working."""
 
 from pagerduty_plugin.actions.base import Action
-from pagerduty_plugin.actions.common import as_list, find_user_by_email, given, object_path, user_id_of
+from pagerduty_plugin.actions.common import as_list, choices, find_user_by_email, given, object_path, user_id_of
 from pagerduty_plugin.actions.listing import get_or_none, listed, output, unwrap
 from pagerduty_plugin.errors import PluginError
 
@@ -111,7 +111,7 @@ class ListUsers(Action):
     def run(self, params):
         roles = wanted_roles(params.get("roles"), self.log)
         filters = {**given(params, "query"), "team_ids": as_list(params.get("team_ids")),
-                   "include": includes(params.get("include"))}
+                   "include": choices(params.get("include"), USER_INCLUDES, "include")}
         keep = (lambda user: user.get("role") in roles) if roles else None
         users, truncated = listed(self.connection.rest, "/users", "users", filters, params.get("max_results"), keep)
         return output("users", [titled(user) for user in users], truncated)
@@ -127,12 +127,3 @@ def wanted_roles(values, log):
             log.info(f"role {value!r} is not one of {', '.join(ROLE_TITLES)}; matching it as given")
         roles.add(role)
     return roles
-
-
-def includes(values):
-    wanted = as_list(values)
-    unknown = [value for value in wanted if value not in USER_INCLUDES]
-    if unknown:
-        raise PluginError(f"include does not know {', '.join(map(repr, unknown))}",
-                          f"include takes {', '.join(USER_INCLUDES)}.", {"field": "include"})
-    return wanted

@@ -5,9 +5,10 @@ send after a timeout or a 5xx can never open a second alert. Change events have 
 PagerDuty's guidance is still to retry them, at the risk of a duplicate change record.
 """
 
+import json
 from urllib.parse import urlsplit
 
-from pagerduty_plugin.client.http import json_body
+from pagerduty_plugin.client.http import json_body, lenient_json
 from pagerduty_plugin.errors import PluginError
 
 EVENTS_HOSTS = {"us": "https://events.pagerduty.com/v2", "eu": "https://events.eu.pagerduty.com/v2"}
@@ -26,8 +27,6 @@ class EventsClient:
         return self.send("/change/enqueue", event)
 
     def send(self, path, event):
-        import json
-
         body = json.dumps(event).encode("utf-8")
         if len(body) > MAX_EVENT_BYTES:
             raise PluginError(
@@ -39,10 +38,11 @@ class EventsClient:
             "POST", self.base_url + path, data=body, safe_to_repeat=True,
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
-        answer = json_body(response)
         if 200 <= response.status_code < 300:
+            answer = json_body(response)
             return answer if isinstance(answer, dict) else {}
-        raise events_error(response, answer, self.base_url + path)
+        # an error answer may be a proxy's HTML page or empty: its status still says what happened
+        raise events_error(response, lenient_json(response), self.base_url + path)
 
 
 def events_error(response, answer, url):

@@ -58,8 +58,8 @@ class Fault:
         """(status, headers, body) of the faulty answer; status None means drop the connection."""
         if self.drop:
             return None, [], b""
-        if self.malformed:
-            return 200, [("Content-Type", "application/json")], MALFORMED_BODY
+        if self.malformed:  # with a status, what a proxy in between sends: an error page, not JSON
+            return self.status or 200, [("Content-Type", "application/json")], MALFORMED_BODY
         headers = []
         if self.headers:
             limit, remaining, reset = rate_headers
