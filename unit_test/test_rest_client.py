@@ -399,3 +399,20 @@ def test_pagerduty_s_missing_from_answer_is_explained(sandbox, log, journal):
     assert caught.value.cause.startswith("PagerDuty needs a From address for POST /incidents/PABC123/notes")
     assert "from_email" in caught.value.assistance
     assert caught.value.data["status"] == 400 and len(journal()) == 1
+
+
+def test_a_list_that_grows_while_it_is_read_is_reported_truncated():
+    import logging
+
+    from pagerduty_plugin.client.rest import Pages
+
+    class GrowingList:  # 300 items when paging starts, more by the last page
+        log = logging.getLogger("test")
+
+        def get(self, path, params):
+            offset = params["offset"]
+            return {"items": [{"n": offset + i} for i in range(100)], "more": True,
+                    "total": 300 if params.get("total") else None}
+
+    pages = Pages(GrowingList(), "/items", "items", {}, None, 100)
+    assert len(pages.collect()) == 300 and pages.truncated is True

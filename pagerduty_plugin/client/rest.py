@@ -138,7 +138,8 @@ class Pages:
         offset, seen, self.truncated = 0, 0, False
         while True:
             if offset + self.limit > OFFSET_CAP:
-                return self.stop_at_cap()
+                self.stop_at_cap()
+                return
             page, batch = self.fetch(offset, total=offset > 0)
             more = bool(page.get("more")) and bool(batch)
             batch, done = self.trim(batch, seen, more)
@@ -161,6 +162,7 @@ class Pages:
         # The threads share the step's requests.Session: its urllib3 connection pool is
         # thread-safe, and these GETs carry no per-request state (no cookies, no auth flow).
         pool = ThreadPoolExecutor(PARALLEL_PAGES, thread_name_prefix="pagerduty-page")
+        more = False
         try:
             pending = deque(pool.submit(self.fetch, o) for o in islice(offsets, PARALLEL_PAGES))
             while pending:
@@ -174,8 +176,12 @@ class Pages:
                     return
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        if wanted > OFFSET_CAP and seen >= OFFSET_CAP - self.limit:
+        if wanted > OFFSET_CAP:
             self.stop_at_cap()
+        elif more:  # the list grew while it was read: say so rather than claim it is complete
+            self.truncated = True
+            self.rest.log.warning(f"GET {self.path}: more results appeared while listing; run the step again "
+                                  "for a complete list")
 
     def trim(self, batch, seen, more):
         """(the part of batch within max_results, whether max_results is reached)."""
