@@ -63,6 +63,14 @@ def error_code(response):
     return response.json()["error"]["code"]
 
 
+def ref(id_, type_):
+    return {"id": id_, "type": type_}
+
+
+def iso(dt):
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @pytest.fixture(scope="module")
 def sandbox_server():
     sandbox = Sandbox().start()

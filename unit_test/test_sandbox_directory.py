@@ -4,15 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sandbox_fixtures import api, error_code, sandbox, sandbox_server  # noqa: F401
-
-
-def ref(id_, type_):
-    return {"id": id_, "type": type_}
-
-
-def iso(dt):
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+from sandbox_fixtures import api, error_code, iso, ref, sandbox, sandbox_server  # noqa: F401
 
 
 def test_services_and_a_new_integration_key_that_events_accept(sandbox, api):

@@ -1,11 +1,7 @@
 """Incidents over REST: creation rules, the status machine, reassignment, snooze, merge, notes, lists."""
 import pytest
 
-from sandbox_fixtures import api, error_code, sandbox, sandbox_server  # noqa: F401
-
-
-def ref(id_, type_):
-    return {"id": id_, "type": type_}
+from sandbox_fixtures import api, error_code, ref, sandbox, sandbox_server  # noqa: F401
 
 
 # Creating --------------------------------------------------------------------------------------

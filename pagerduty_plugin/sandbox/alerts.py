@@ -1,6 +1,6 @@
 """An incident's alerts (made by Events API triggers)."""
 from . import incident_view, lifecycle, query as q, validate as v
-from .errors import ApiError, invalid, not_found, INVALID_INPUT
+from .errors import ApiError, invalid, INVALID_INPUT
 from .routing import route
 
 SORTS = {"created_at": ("created", False), "created_at:asc": ("created", False),
@@ -13,10 +13,7 @@ def _incident(call):
 
 
 def _alert(call, inc):
-    rec = call.store.find("alert", call.params["alert_id"])
-    if rec is None or rec["incident_id"] != inc["id"]:
-        raise not_found("alert")
-    return rec
+    return call.store.child("alert", call.params["alert_id"], "incident_id", inc["id"])
 
 
 @route("GET", "/incidents/{id}/alerts")
@@ -49,7 +46,7 @@ def get_alert(call):
 def update_alert(call):
     inc = _incident(call)
     rec = _alert(call, inc)
-    _apply(call, rec, call.wrapped("alert"), "alert")
+    _apply(call, rec, _plan(call, rec, call.wrapped("alert"), "alert"))
     return 200, {"alert": incident_view.alert(call.store, rec)}
 
 
@@ -66,30 +63,35 @@ def update_alerts(call):
     for i, item in enumerate(items):
         if not isinstance(item, dict) or item.get("id") not in inc["alert_ids"]:
             raise invalid(f"alerts[{i}].id must name an alert of this incident")
-        targets.append((store.alerts[item["id"]], item))
-    for rec, item in targets:
-        _apply(call, rec, item, "alert")
-    rendered = [incident_view.alert(store, rec) for rec, _item in targets]
+        rec = store.alerts[item["id"]]
+        targets.append((rec, _plan(call, rec, item, f"alerts[{i}]")))
+    if len({rec["id"] for rec, _plan in targets}) < len(targets):
+        raise invalid("alerts: each alert may appear only once")
+    for rec, plan in targets:   # all checked: now change them
+        _apply(call, rec, plan)
+    rendered = [incident_view.alert(store, rec) for rec, _plan in targets]
     return 200, {"alerts": rendered, "limit": len(rendered), "offset": 0, "more": False, "total": None}
 
 
-def _apply(call, rec, body, where):
-    store = call.store
+def _plan(call, rec, body, where):
+    """(status, target incident or None): checked before anything changes."""
     status = v.choice(body, "status", ("resolved", "triggered"), where=where)
     if status == "triggered" and rec["status"] == "resolved":
         raise invalid("A resolved alert cannot be triggered again; send a new trigger event instead")
+    target = None
     if body.get("incident") is not None:
-        target_id = v.ref_id(body["incident"], ["incident"], f"{where}.incident")
-        target = store.find("incident", target_id)
+        target = call.store.find("incident", v.ref_id(body["incident"], ["incident"], f"{where}.incident"))
         if target is None or target["status"] == "resolved":
             raise invalid(f"{where}.incident must be an open incident")
-        if target["id"] != rec["incident_id"]:
-            store.incidents[rec["incident_id"]]["alert_ids"].remove(rec["id"])
-            target["alert_ids"].append(rec["id"])
-            rec["incident_id"] = target["id"]
+    return status, target
+
+
+def _apply(call, rec, plan):
+    store = call.store
+    status, target = plan
+    if target is not None and target["id"] != rec["incident_id"]:
+        store.incidents[rec["incident_id"]]["alert_ids"].remove(rec["id"])
+        target["alert_ids"].append(rec["id"])
+        rec["incident_id"] = target["id"]
     if status == "resolved" and rec["status"] != "resolved":
-        lifecycle.resolve_alert(store, rec, call.now)
-        inc = store.incidents[rec["incident_id"]]
-        if inc["status"] != "resolved" and all(store.alerts[a]["status"] == "resolved" for a in inc["alert_ids"]):
-            agent = ("user", call.actor()) if call.actor() else None
-            lifecycle.resolve(store, inc, call.now, agent)
+        lifecycle.close_alert(store, rec, call.now, call.agent())

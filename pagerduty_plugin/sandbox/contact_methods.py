@@ -1,6 +1,6 @@
 """A user's contact methods and notification rules (lists that PagerDuty does not paginate)."""
 from . import query as q, render, validate as v
-from .errors import invalid, not_found
+from .errors import invalid
 from .routing import route
 
 METHOD_TYPES = ("email_contact_method", "phone_contact_method", "sms_contact_method",
@@ -12,10 +12,7 @@ def _user(call):
 
 
 def _method(call):
-    rec = call.store.find("contact_method", call.params["contact_method_id"])
-    if rec is None or rec["user_id"] != call.params["id"]:
-        raise not_found("contact method")
-    return rec
+    return call.store.child("contact_method", call.params["contact_method_id"], "user_id", call.params["id"])
 
 
 @route("GET", "/users/{id}/contact_methods")
@@ -47,7 +44,7 @@ def get_method(call):
 def update_method(call):
     _user(call)
     rec = _method(call)
-    _apply(call.store, rec, call.wrapped("contact_method"), creating=False)
+    v.staged(_apply, call.store, rec, call.wrapped("contact_method"))
     return 200, {"contact_method": render.contact_method(call.store, rec)}
 
 
@@ -96,10 +93,7 @@ def _apply(store, rec, body, creating):
 
 # Notification rules ----------------------------------------------------------------------------
 def _rule(call):
-    rec = call.store.find("notification_rule", call.params["notification_rule_id"])
-    if rec is None or rec["user_id"] != call.params["id"]:
-        raise not_found("notification rule")
-    return rec
+    return call.store.child("notification_rule", call.params["notification_rule_id"], "user_id", call.params["id"])
 
 
 @route("GET", "/users/{id}/notification_rules")
@@ -138,7 +132,7 @@ def get_rule(call):
 def update_rule(call):
     _user(call)
     rec = _rule(call)
-    _apply_rule(call.store, rec, call.wrapped("notification_rule"), creating=False)
+    v.staged(_apply_rule, call.store, rec, call.wrapped("notification_rule"))
     return 200, {"notification_rule": render.notification_rule(call.store, rec)}
 
 

@@ -52,22 +52,19 @@ class Dispatcher:
             self.journal.record(request, response, hook=True)
             return response
         fault = self.faults.take(request.method, path)
-        fault_info = None
+        response = self._guard(lambda: self._answer(request, fault))
+        self.journal.record(request, response, fault=fault.spec if fault else None)
+        return response
+
+    def _answer(self, request, fault):
         if fault is not None:
-            fault_info = fault.spec
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.answers:
-                status, headers, body = fault.response(self.limiter.peek())
-                response = Response(status, headers, body)
-                self.journal.record(request, response, fault=fault_info)
-                return response
-        if path in EVENT_PATHS:
-            response = self._guard(lambda: self._events(request, EVENT_PATHS[path]))
-        else:
-            response = self._guard(lambda: self._rest(request))
-        self.journal.record(request, response, fault=fault_info)
-        return response
+                return Response(*fault.response(self.limiter.peek()))
+        if request.path in EVENT_PATHS:
+            return self._events(request, EVENT_PATHS[request.path])
+        return self._rest(request)
 
     def _guard(self, work):
         """No request may kill a handler thread: a bug becomes a 500 envelope."""
@@ -109,8 +106,7 @@ class Dispatcher:
                 ("ratelimit-reset", str(reset))]
 
     def _authenticate(self, request):
-        key_name = parse_authorization(request.headers.get("Authorization")
-                                       or request.headers.get("authorization"))
+        key_name = parse_authorization(request.header("Authorization"))
         key = self.store.api_keys.get(key_name) if key_name else None
         if key is None:
             raise ApiError(401, errors.AUTH_FAILED, "Authentication failed",
@@ -131,8 +127,7 @@ class Dispatcher:
             from_user = self._from_user(request, entry)
             now = timeutil.now()
             lifecycle.expire_snoozes(store, now)
-            call = Call(store, request.method, request.path, params, request.query, body,
-                        request.headers, key, from_user, now)
+            call = Call(store, params, request.query, body, key, from_user, now)
             return entry.handler(call)
 
     @staticmethod
@@ -146,7 +141,7 @@ class Dispatcher:
                            ["The request body is not valid JSON"]) from None
 
     def _from_user(self, request, entry):
-        email = request.headers.get("From") or request.headers.get("from")
+        email = request.header("From")
         if entry.from_header is None and not email:
             return None
         if not email or not email.strip():

@@ -3,8 +3,7 @@ from . import query as q, render, validate as v
 from .errors import invalid
 from .routing import route
 
-TARGET_TYPES = {"user": "user", "user_reference": "user", "schedule": "schedule",
-                "schedule_reference": "schedule"}
+TARGET_KINDS = ("user", "schedule")
 
 
 def _includes(call):
@@ -66,7 +65,7 @@ def update_policy(call):
     body = call.wrapped("escalation_policy")
     if "type" in body:
         v.type_is(body, ("escalation_policy", "escalation_policy_reference"), "escalation_policy")
-    apply(call.store, rec, body, creating=False)
+    v.staged(apply, call.store, rec, body)
     return 200, {"escalation_policy": render.escalation_policy(call.store, rec)}
 
 
@@ -101,10 +100,7 @@ def apply(store, rec, body, creating):
     if "escalation_rules" in body or creating:
         rec["rules"] = _rules(store, body.get("escalation_rules"), rec.get("rules", []))
     if "teams" in body:
-        team_ids = v.ref_list(body["teams"], ["team"], "escalation_policy.teams")
-        for tid in team_ids:
-            v.existing(store, "team", tid, "escalation_policy.teams")
-        rec["team_ids"] = team_ids
+        rec["team_ids"] = v.existing_ids(store, body["teams"], "team", "escalation_policy.teams")
 
 
 def _rules(store, rules, old):
@@ -122,14 +118,8 @@ def _rules(store, rules, old):
         targets = rule.get("targets")
         if not isinstance(targets, list) or not 1 <= len(targets) <= 10:
             raise invalid(f"{where}.targets must hold 1 to 10 targets")
-        parsed_targets = []
-        for j, target in enumerate(targets):
-            if not isinstance(target, dict) or target.get("type") not in TARGET_TYPES or not target.get("id"):
-                raise invalid(f"{where}.targets[{j}] must be {{id, type}} with type user_reference or "
-                              "schedule_reference")
-            kind = TARGET_TYPES[target["type"]]
-            v.existing(store, kind, target["id"], f"{where}.targets[{j}]")
-            parsed_targets.append((kind, target["id"]))
+        parsed_targets = [v.existing_ref(store, target, TARGET_KINDS, f"{where}.targets[{j}]")
+                          for j, target in enumerate(targets)]
         rule_id = rule.get("id") if rule.get("id") in old_ids else store.new_id()
         parsed.append({"id": rule_id, "delay": delay, "targets": parsed_targets})
     return parsed

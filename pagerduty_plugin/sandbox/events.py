@@ -49,13 +49,11 @@ def handle(sandbox, raw, kind, limiter, rate):
             errors.insert(0, "Invalid routing key: no Events API v2 integration has this key")
         if errors:
             return _invalid(*errors)
+        if kind == "change":   # accepted and forgotten: nothing in the REST API shows change events
+            return _accepted(message="Change event processed")
         now = timeutil.now()
         lifecycle.expire_snoozes(store, now)
-        service = store.services[integration["service_id"]]
-        if kind == "change":
-            store.change_events.append({"service_id": service["id"], "event": event, "received": now})
-            return _accepted(message="Change event processed")
-        return _process(store, service, integration, event, now)
+        return _process(store, store.services[integration["service_id"]], integration, event, now)
 
 
 def _text(obj, field, where, errors, required=False, max_len=None):
@@ -144,9 +142,7 @@ def _process(store, service, integration, event, now):
         if inc["status"] == "triggered":
             lifecycle.acknowledge(store, inc, now, agent, _channel(event, dedup))
     else:
-        lifecycle.resolve_alert(store, alert, now)
-        if inc["status"] != "resolved" and all(store.alerts[a]["status"] == "resolved" for a in inc["alert_ids"]):
-            lifecycle.resolve(store, inc, now, agent, _channel(event, dedup))
+        lifecycle.close_alert(store, alert, now, agent, _channel(event, dedup))
     return _accepted(dedup)
 
 

@@ -52,7 +52,7 @@ def get_extension(call):
 @route("PUT", "/extensions/{id}")
 def update_extension(call):
     rec = call.store.get("extension", call.params["id"])
-    apply(call.store, rec, call.wrapped("extension"), creating=False)
+    v.staged(apply, call.store, rec, call.wrapped("extension"))
     return 200, {"extension": render.extension(call.store, rec)}
 
 
@@ -80,10 +80,7 @@ def apply(store, rec, body, creating):
         objects = body.get("extension_objects")
         if not isinstance(objects, list) or not objects:
             raise invalid("extension.extension_objects must be a non-empty array of service references")
-        ids = v.ref_list(objects, ["service"], "extension.extension_objects")
-        for sid in ids:
-            v.existing(store, "service", sid, "extension.extension_objects")
-        rec["service_ids"] = ids
+        rec["service_ids"] = v.existing_ids(store, objects, "service", "extension.extension_objects")
     url = v.text(body, "endpoint_url", 2048, where="extension")
     if url is not None:
         if not url.startswith(("http://", "https://")):

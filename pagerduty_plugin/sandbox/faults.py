@@ -14,7 +14,27 @@ _MESSAGES = {
     429: (2020, "Rate Limit Exceeded"), 500: (2000, "Internal Server Error"),
     502: (2000, "Bad Gateway"), 503: (2000, "Service Unavailable"), 504: (2000, "Gateway Timeout"),
 }
+MAX_DELAY = 60
 MALFORMED_BODY = b"<html><body>upstream answered garbage {\"incident\": </body></html>"
+
+
+def _delay(value):
+    """Seconds to wait before answering: a finite number from 0 to MAX_DELAY."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_DELAY:
+        raise invalid(f"delay must be a number of seconds from 0 to {MAX_DELAY}")
+    return float(value)
+
+
+def _encoded(body):
+    """The answer body a fault sends, as JSON bytes (refused now rather than failing on the request)."""
+    if body is None:
+        return None
+    try:
+        return json.dumps(body, allow_nan=False).encode()
+    except (TypeError, ValueError, RecursionError):
+        raise invalid("body must be JSON (no NaN or Infinity)") from None
 
 
 class Fault:
@@ -29,10 +49,10 @@ class Fault:
         self.headers = bool(spec.get("headers", True))
         self.retry_after = spec.get("retry_after")
         self.ratelimit_reset = spec.get("ratelimit_reset")
-        self.delay = float(spec.get("delay") or 0)
+        self.delay = _delay(spec.get("delay"))
         self.drop = bool(spec.get("drop"))
         self.malformed = bool(spec.get("malformed"))
-        self.body = spec.get("body")
+        self.body = _encoded(spec.get("body"))
         self._check()
         self.spec = {k: v for k, v in spec.items() if v is not None}
 
@@ -41,8 +61,6 @@ class Fault:
             raise invalid("count must be a positive integer or null (always)")
         if self.status is not None and (not isinstance(self.status, int) or not 100 <= self.status <= 599):
             raise invalid("status must be an HTTP status code")
-        if self.delay < 0:
-            raise invalid("delay must not be negative")
         if not (self.status or self.drop or self.malformed or self.delay):
             raise invalid("a fault needs one of status, drop, malformed or delay")
 
@@ -75,7 +93,7 @@ class Fault:
         elif self.status == 429:   # PagerDuty may answer a bare 429: no headers, no body
             return 429, [] if self.retry_after is None else [("Retry-After", str(self.retry_after))], b""
         if self.body is not None:
-            body = json.dumps(self.body).encode()
+            body = self.body
         else:
             code, message = _MESSAGES.get(self.status, (2000, "Error"))
             error = {"message": message, "code": code}

@@ -1,7 +1,8 @@
 """Test hooks under /_sandbox/ (no auth): journal, reset, faults, abilities, info."""
 import json
 
-from .errors import ApiError
+from .account import ABILITIES
+from .errors import ApiError, invalid
 from .server import Response
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -19,7 +20,7 @@ def _body(request):
     try:
         return json.loads(request.body)
     except (ValueError, RecursionError):
-        raise ApiError(400, 2001, "Invalid Input Provided", ["The request body is not valid JSON"]) from None
+        raise invalid("The request body is not valid JSON") from None
 
 
 def handle(sandbox, request):
@@ -38,7 +39,7 @@ def requests(sandbox, request):
     try:
         since = int(since or 0)
     except ValueError:
-        raise ApiError(400, 2001, "Invalid Input Provided", ["since must be an integer (a journal seq)"]) from None
+        raise invalid("since must be an integer (a journal seq)") from None
     entries = sandbox.journal(since)
     return _answer(200, {"requests": entries, "last_seq": entries[-1]["seq"] if entries else since})
 
@@ -70,14 +71,24 @@ def clear_faults(sandbox, request):
 def abilities(sandbox, request):
     body = _body(request)
     if not isinstance(body, dict):
-        raise ApiError(400, 2001, "Invalid Input Provided", ['send {"disable": [...], "enable": [...]}'])
-    for name in body.get("disable") or []:
+        raise invalid('send {"disable": [...], "enable": [...]}')
+    disable, enable = _ability_names(body, "disable"), _ability_names(body, "enable")
+    for name in disable:
         sandbox.disable_ability(name)
-    for name in body.get("enable") or []:
+    for name in enable:
         sandbox.enable_ability(name)
     with sandbox.store.lock:
         state = dict(sandbox.store.abilities)
     return _answer(200, {"abilities": state})
+
+
+def _ability_names(body, field):
+    names = body.get(field)
+    if names is None:
+        return []
+    if not isinstance(names, list) or any(name not in ABILITIES for name in names):
+        raise invalid(f"{field} must be a list of ability names: {', '.join(ABILITIES)}")
+    return names
 
 
 def info(sandbox, request):
@@ -89,11 +100,11 @@ def seed_incidents(sandbox, request):
     body = _body(request) or {}
     count = body.get("count", 1)
     if not isinstance(count, int) or not 1 <= count <= 100000:
-        raise ApiError(400, 2001, "Invalid Input Provided", ["count must be an integer from 1 to 100000"])
+        raise invalid("count must be an integer from 1 to 100000")
     try:
         ids = sandbox.seed_incidents(count, service_id=body.get("service_id"), status=body.get("status", "triggered"))
     except ValueError as exc:
-        raise ApiError(400, 2001, "Invalid Input Provided", [str(exc)]) from None
+        raise invalid(str(exc)) from None
     return _answer(201, {"incident_ids": ids})
 
 

@@ -7,8 +7,7 @@ from .timeutil import iso
 MAX_NOTES = 2000
 NOTE_MAX_LENGTH = 25000
 NOTE_CHANNEL = {"summary": "The PagerDuty website or APIs", "type": "web_api"}
-TARGET_KINDS = {"user": "user", "user_reference": "user", "escalation_policy": "escalation_policy",
-                "escalation_policy_reference": "escalation_policy"}
+TARGET_KINDS = ("user", "escalation_policy")
 
 
 def _incident(call):
@@ -49,8 +48,8 @@ def add_note(call):
             "updated": call.now}
     inc["notes"].append(note)
     inc["updated"] = call.now
-    log_entries.add(store, inc, "annotate_log_entry", call.now, ("user", note["user_id"]) if note["user_id"] else None,
-                    "Note added.", {"type": "note"}, note=content)
+    log_entries.add(store, inc, "annotate_log_entry", call.now, call.agent(), "Note added.", {"type": "note"},
+                    note=content)
     # The contract answers 200 here (not 201).
     return 200, {"note": note_json(store, note)}
 
@@ -120,13 +119,9 @@ def _targets(store, raw):
     for i, item in enumerate(raw):
         if isinstance(item, dict) and isinstance(item.get("responder_request_target"), dict):
             item = item["responder_request_target"]
-        where = f"responder_request_targets[{i}]"
-        if not isinstance(item, dict) or item.get("type") not in TARGET_KINDS or not isinstance(item.get("id"), str):
-            raise invalid(f"{where} must be {{id, type}} with type user_reference or escalation_policy_reference")
-        kind = TARGET_KINDS[item["type"]]
-        v.existing(store, kind, item["id"], where)
-        if (kind, item["id"]) not in targets:
-            targets.append((kind, item["id"]))
+        target = v.existing_ref(store, item, TARGET_KINDS, f"responder_request_targets[{i}]")
+        if target not in targets:
+            targets.append(target)
     return targets
 
 

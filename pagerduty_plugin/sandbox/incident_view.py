@@ -2,10 +2,6 @@
 from . import log_entries, render
 from .timeutil import iso
 
-LIST_INCLUDES = ("acknowledgers", "agents", "assignees", "conference_bridge", "escalation_policies",
-                 "first_trigger_log_entries", "priorities", "services", "teams", "users")
-
-
 def incident(store, inc, include=(), with_body=False):
     iid = inc["id"]
     service = store.services.get(inc["service_id"])

@@ -16,11 +16,6 @@ def get_incident(store, incident_id):
     return store.get("incident", incident_id)
 
 
-def agent_of(call):
-    user_id = call.actor()
-    return ("user", user_id) if user_id else None
-
-
 # Listing -------------------------------------------------------------------------------------
 def date_window(call):
     """(since, until) or None for date_range=all; 1 month by default, at most 6 months."""
@@ -80,8 +75,7 @@ def list_incidents(call):
     keys = sort_keys(call)
     since, until = window if window else (None, None)
     found = []
-    for incident_id in store.incident_order:
-        inc = store.incidents[incident_id]
+    for inc in store.incidents.values():
         if window and not since <= inc["created"] <= until:
             continue
         if (statuses and inc["status"] not in statuses) or (urgencies and inc["urgency"] not in urgencies):
@@ -128,7 +122,7 @@ def create_incident(call):
     bridge = _bridge(body.get("conference_bridge"))
     channel = {"type": "web_trigger", "summary": title, "subject": title,
                "details": details if isinstance(details, str) or details is None else json.dumps(details)}
-    inc = lifecycle.new_incident(store, service, title, call.now, agent_of(call), channel, urgency=urgency,
+    inc = lifecycle.new_incident(store, service, title, call.now, call.agent(), channel, urgency=urgency,
                                  key=key, priority_id=None if priority_id is NOT_GIVEN else priority_id,
                                  ep_id=ep_id, user_ids=user_ids, details=details, conference_bridge=bridge)
     return 201, {"incident": incident_view.incident(store, inc, with_body=True)}
@@ -314,7 +308,7 @@ def update_incident(call):
     v.type_is(body, ("incident", "incident_reference"), "incident")
     plan = plan_update(store, body, "incident")
     check_status(store, inc, plan)
-    apply_update(store, inc, plan, call.now, agent_of(call))
+    apply_update(store, inc, plan, call.now, call.agent())
     return 200, {"incident": incident_view.incident(store, inc, with_body=True)}
 
 
@@ -327,25 +321,30 @@ def update_incidents(call):
     if len(items) > BULK_MAX:
         raise ApiError(413, INVALID_INPUT, "Request Entity Too Large",
                        [f"At most {BULK_MAX} incidents can be updated at once (got {len(items)})"])
-    plans = []
-    for i, item in enumerate(items):
-        where = f"incidents[{i}]"
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            raise invalid(f"{where}.id is required")
-        if item.get("type") not in (None, "incident", "incident_reference"):
-            raise invalid(f"{where}.type must be incident or incident_reference")
-        inc = store.find("incident", item["id"])
-        if inc is None:
-            raise ApiError(404, NOT_FOUND, "Not Found", [f"{where}: incident {item['id']} not found"])
-        plan = plan_update(store, item, where)
-        check_status(store, inc, plan)
-        plans.append((inc, plan))
-    agent = agent_of(call)
+    plans = [_bulk_plan(store, item, f"incidents[{i}]") for i, item in enumerate(items)]
+    if len({inc["id"] for inc, _plan in plans}) < len(plans):
+        # each update is checked against the incident as it stands: a second one for the same
+        # incident could not be, so the whole request is refused
+        raise invalid("incidents: each incident may appear only once")
+    agent = call.agent()
     for inc, plan in plans:   # all checked: now apply every update
         apply_update(store, inc, plan, call.now, agent)
     rendered = [incident_view.incident(store, inc) for inc, _plan in plans]
     return 200, {"incidents": rendered, "limit": len(rendered), "offset": 0, "more": False,
                  "total": len(rendered) if q.flag(call.query, "total") else None}
+
+
+def _bulk_plan(store, item, where):
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        raise invalid(f"{where}.id is required")
+    if item.get("type") not in (None, "incident", "incident_reference"):
+        raise invalid(f"{where}.type must be incident or incident_reference")
+    inc = store.find("incident", item["id"])
+    if inc is None:
+        raise ApiError(404, NOT_FOUND, "Not Found", [f"{where}: incident {item['id']} not found"])
+    plan = plan_update(store, item, where)
+    check_status(store, inc, plan)
+    return inc, plan
 
 
 @route("PUT", "/incidents/{id}/merge", from_header="required")
@@ -374,7 +373,7 @@ def merge_incidents(call):
                            [f"Source incident {src['id']} is resolved"])
         if src not in found:
             found.append(src)
-    lifecycle.merge(store, target, found, call.now, agent_of(call))
+    lifecycle.merge(store, target, found, call.now, call.agent())
     # The contract types this answer as an IncidentReference: the full incident under that type name.
     return 200, {"incident": render.expanded(incident_view.incident(store, target), "incident_reference")}
 
@@ -385,5 +384,5 @@ def snooze_incident(call):
     inc = get_incident(store, call.params["id"])
     if not isinstance(call.body, dict) or "duration" not in call.body:
         raise ApiError(400, INVALID_SNOOZE, "Invalid Snooze Duration Provided", ["duration is required"])
-    lifecycle.snooze(store, inc, call.body["duration"], call.now, agent_of(call))
+    lifecycle.snooze(store, inc, call.body["duration"], call.now, call.agent())
     return 201, {"incident": incident_view.incident(store, inc, with_body=True)}

@@ -4,7 +4,9 @@ import threading
 import time
 
 MASK = "***"
-_SECRET_HEADER_WORDS = ("authorization", "token", "key", "secret")
+_SECRET_WORDS = ("authorization", "token", "key", "secret")
+# PagerDuty's own names for public keys: filters and de-duplication keys, shown as sent
+_PUBLIC_KEYS = {"incident_key", "alert_key", "dedup_key"}
 
 
 def _decode_json(raw):
@@ -12,7 +14,7 @@ def _decode_json(raw):
         return None
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 
@@ -24,22 +26,38 @@ def mask_authorization(value):
     return f"{scheme} {MASK}" if _rest else MASK
 
 
+def is_secret(name):
+    lowered = name.lower().removesuffix("[]")
+    return lowered not in _PUBLIC_KEYS and any(word in lowered for word in _SECRET_WORDS)
+
+
 def mask_headers(headers):
     masked = {}
     for name, value in headers.items():
-        lowered = name.lower()
-        if lowered == "authorization":
+        if name.lower() == "authorization":
             masked[name] = mask_authorization(value)
-        elif any(word in lowered for word in _SECRET_HEADER_WORDS):
-            masked[name] = MASK
         else:
-            masked[name] = value
+            masked[name] = MASK if is_secret(name) else value
     return masked
 
 
+def mask_query(query):
+    return {name: [MASK] * len(values) if is_secret(name) else values for name, values in query.items()}
+
+
+def masked_json(raw):
+    try:
+        return mask_body(_decode_json(raw))
+    except RecursionError:   # nested too deep to walk: show nothing of it
+        return MASK
+
+
 def mask_body(body):
-    if isinstance(body, dict) and "routing_key" in body:
-        body = dict(body, routing_key=MASK)
+    """Every routing_key, however deep (events may come in a list or nested)."""
+    if isinstance(body, dict):
+        return {k: MASK if k == "routing_key" else mask_body(v) for k, v in body.items()}
+    if isinstance(body, list):
+        return [mask_body(item) for item in body]
     return body
 
 
@@ -89,9 +107,9 @@ class Exchange:
             "time": self.time,
             "method": self.method,
             "path": self.path,
-            "query": self.query,
+            "query": mask_query(self.query),
             "headers": mask_headers(self.request_headers),
-            "json": mask_body(_decode_json(self.request_body)),
+            "json": masked_json(self.request_body),
             "status": self.status,
         }
         if self.fault is not None:
@@ -135,9 +153,6 @@ class Journal:
         """Start the journal afresh; `exchanges` keeps everything (checkers index into it)."""
         with self._lock:
             self._start = len(self._records)
-
-    def __len__(self):
-        return len(self._records)
 
     @property
     def last_seq(self):

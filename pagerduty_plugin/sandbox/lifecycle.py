@@ -54,18 +54,19 @@ def new_incident(store, service, title, now, agent, channel=None, *, urgency="hi
     _indexes(service)
     key = key or store.hex_key("incident")
     check_key_free(store, service, key)
+    ep_id = ep_id or service["escalation_policy_id"]
+    if not user_ids and ep_assignees is None:   # worked out before anything is stored
+        ep_assignees = assignees_for(store, ep_id, 1, now)
     inc = {
-        "id": store.new_id(), "number": store.next_incident_number, "title": title, "status": "triggered",
-        "urgency": urgency, "service_id": service["id"], "ep_id": ep_id or service["escalation_policy_id"],
+        "id": store.new_id(), "number": store.next_number("incident"), "title": title, "status": "triggered",
+        "urgency": urgency, "service_id": service["id"], "ep_id": ep_id,
         "level": 1, "assignments": [], "assigned_via": "escalation_policy", "acks": [], "priority_id": priority_id,
         "key": key, "created": now, "updated": now, "changed": now, "changed_by": agent, "resolved_at": None,
         "details": details, "conference_bridge": conference_bridge, "merged_into": None, "alert_ids": [],
         "log_ids": [], "notes": [], "status_updates": [], "responder_requests": [], "responders": [],
         "snoozed_until": None,
     }
-    store.next_incident_number += 1
     store.incidents[inc["id"]] = inc
-    store.incident_order.append(inc["id"])
     store.incident_numbers[str(inc["number"])] = inc["id"]
     service["open_incident_ids"].add(inc["id"])
     service["open_keys"][key] = inc["id"]
@@ -75,8 +76,6 @@ def new_incident(store, service, title, now, agent, channel=None, *, urgency="hi
     if user_ids:
         _assign(store, inc, user_ids, "direct_assignment", now, agent)
     else:
-        if ep_assignees is None:
-            ep_assignees = assignees_for(store, inc["ep_id"], 1, now)
         _assign(store, inc, ep_assignees, "escalation_policy", now, agent)
     return inc
 
@@ -149,6 +148,14 @@ def resolve_alert(store, alert, now):
         alert["resolved"] = now
     if store.open_alerts.get((alert["service_id"], alert["key"])) == alert["id"]:
         del store.open_alerts[(alert["service_id"], alert["key"])]
+
+
+def close_alert(store, alert, now, agent, channel=None):
+    """Resolve an alert, then its incident once every alert of the incident is resolved."""
+    resolve_alert(store, alert, now)
+    inc = store.incidents[alert["incident_id"]]
+    if inc["status"] != "resolved" and all(store.alerts[a]["status"] == "resolved" for a in inc["alert_ids"]):
+        resolve(store, inc, now, agent, channel)
 
 
 def reopen(store, inc, status, now, agent, user_ids=None, ep_id=None):

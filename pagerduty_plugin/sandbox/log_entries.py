@@ -15,7 +15,6 @@ def add(store, incident, type_, now, agent, summary, channel=None, note=None, as
            "service_id": incident["service_id"], "agent": agent, "summary": summary,
            "channel": channel or {"type": "api"}, "note": note, "assignees": assignees, "extra": extra or {}}
     store.log_entries[rec["id"]] = rec
-    store.log_order.append(rec["id"])
     incident["log_ids"].append(rec["id"])
     return rec
 
@@ -63,7 +62,7 @@ def _listing(call, ids):
     overview = q.flag(call.query, "is_overview")
     team_ids = set(q.many(call.query, "team_ids"))
     found = []
-    for log_id in reversed(ids):   # newest first, as PagerDuty lists them
+    for log_id in reversed(ids):   # newest first, as PagerDuty lists them (ids: a list, or the dict of all)
         rec = store.log_entries[log_id]
         if since is not None and rec["created"] < since:
             continue
@@ -80,7 +79,7 @@ def _listing(call, ids):
 
 @route("GET", "/log_entries")
 def list_all(call):
-    return _listing(call, call.store.log_order)
+    return _listing(call, call.store.log_entries)
 
 
 @route("GET", "/incidents/{id}/log_entries")

@@ -43,8 +43,8 @@ def create_window(call):
     v.type_is(body, ("maintenance_window",), "maintenance_window")
     store = call.store
     rec = {"id": store.new_id(), "created_by": call.actor(),
-           "sequence_number": len(store.maintenance_windows) + 1}
-    apply(store, rec, body, creating=True, now=call.now)
+           "sequence_number": store.next_number("maintenance_window")}
+    apply(store, rec, body, creating=True)
     store.maintenance_windows[rec["id"]] = rec
     return 201, {"maintenance_window": render.maintenance_window(store, rec)}
 
@@ -60,7 +60,7 @@ def update_window(call):
     rec = call.store.get("maintenance_window", call.params["id"])
     if rec["end"] <= call.now:
         raise invalid("A past maintenance window cannot be changed")
-    apply(call.store, rec, call.wrapped("maintenance_window"), creating=False, now=call.now)
+    v.staged(apply, call.store, rec, call.wrapped("maintenance_window"))
     return 200, {"maintenance_window": render.maintenance_window(call.store, rec)}
 
 
@@ -74,7 +74,7 @@ def delete_window(call):
     return 204, None
 
 
-def apply(store, rec, body, creating, now):
+def apply(store, rec, body, creating):
     for field, attr in (("start_time", "start"), ("end_time", "end")):
         if body.get(field) is None:
             if creating:
@@ -93,7 +93,4 @@ def apply(store, rec, body, creating, now):
         services = body.get("services")
         if not isinstance(services, list) or not services:
             raise invalid("maintenance_window.services must be a non-empty array of service references")
-        ids = v.ref_list(services, ["service"], "maintenance_window.services")
-        for sid in ids:
-            v.existing(store, "service", sid, "maintenance_window.services")
-        rec["service_ids"] = ids
+        rec["service_ids"] = v.existing_ids(store, services, "service", "maintenance_window.services")

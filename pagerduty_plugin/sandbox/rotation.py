@@ -56,8 +56,7 @@ def restriction_windows(restrictions, lo, hi, tz):
         for r in restrictions:
             if r["type"] == "weekly_restriction" and day.isoweekday() != r.get("start_day_of_week", 1):
                 continue
-            h, m, s = (int(x) for x in (r["start_time_of_day"].split(":") + ["0", "0"])[:3])
-            start = datetime.combine(day, dtime(h, m, s), tz).timestamp()
+            start = datetime.combine(day, dtime.fromisoformat(r["start_time_of_day"]), tz).timestamp()
             windows.append((start, start + r["duration_seconds"]))
         day += timedelta(days=1)
     windows.sort()

@@ -1,10 +1,13 @@
 """Schedules: layers, overrides, rendered entries, and the users on them."""
+from datetime import time as dtime
+
 from . import query as q, render, rotation, timeutil, validate as v
 from .errors import ApiError, invalid, not_found
 from .routing import route
 from .timeutil import iso
 
-WEEK2 = 14 * timeutil.DAY
+WEEK = 7 * 24 * 3600
+WEEK2 = 2 * WEEK
 RESTRICTION_TYPES = ("daily_restriction", "weekly_restriction")
 
 
@@ -133,7 +136,7 @@ def update_schedule(call):
     body = call.wrapped("schedule")
     if "type" in body:
         v.type_is(body, ("schedule", "schedule_reference"), "schedule")
-    apply(call.store, rec, body, creating=False)
+    v.staged(apply, call.store, rec, body)
     since, until = window(call)
     return 200, {"schedule": render_schedule(call.store, rec, since, until)}
 
@@ -253,10 +256,7 @@ def apply(store, rec, body, creating):
         rec["layers"] = [_layer(store, layer, f"schedule.schedule_layers[{i}]", old, i)
                          for i, layer in enumerate(layers)]
     if "teams" in body:
-        team_ids = v.ref_list(body["teams"], ["team"], "schedule.teams")
-        for tid in team_ids:
-            v.existing(store, "team", tid, "schedule.teams")
-        rec["team_ids"] = team_ids
+        rec["team_ids"] = v.existing_ids(store, body["teams"], "team", "schedule.teams")
 
 
 def _layer(store, layer, where, old_ids, index):
@@ -277,12 +277,29 @@ def _layer(store, layer, where, old_ids, index):
         user_ref = entry.get("user") if isinstance(entry, dict) else None
         uid = v.ref_id(user_ref, ["user"], f"{where}.users[{j}].user")
         user_ids.append(v.existing(store, "user", uid, f"{where}.users[{j}].user"))
-    restrictions = layer.get("restrictions") or []
-    for k, r in enumerate(restrictions):
-        if not isinstance(r, dict) or r.get("type") not in RESTRICTION_TYPES \
-                or not isinstance(r.get("duration_seconds"), int) or not isinstance(r.get("start_time_of_day"), str):
-            raise invalid(f"{where}.restrictions[{k}] needs type (daily_restriction or weekly_restriction), "
-                          "start_time_of_day and duration_seconds")
+    restrictions = v.items(layer.get("restrictions"), f"{where}.restrictions", _restriction)
     layer_id = layer.get("id") if layer.get("id") in old_ids else store.new_id()
     return {"id": layer_id, "name": layer.get("name") or f"Layer {index + 1}", "start": start, "end": end,
             "virtual_start": virtual_start, "turn": turn, "user_ids": user_ids, "restrictions": restrictions}
+
+
+def _restriction(r, where):
+    """Checked fully here: rotation.py renders it on every read of the schedule, its on-calls and events."""
+    if not isinstance(r, dict):
+        raise invalid(f"{where} must be an object")
+    v.required(r, "type", "start_time_of_day", "duration_seconds", where=where)
+    type_ = v.choice(r, "type", RESTRICTION_TYPES, where=where)
+    if not _time_of_day(r["start_time_of_day"]):
+        raise invalid(f"{where}.start_time_of_day must be a time of day as HH:mm:ss")
+    v.integer(r, "duration_seconds", 1, WEEK, where=where)
+    if type_ == "weekly_restriction":
+        v.required(r, "start_day_of_week", where=where)
+    v.integer(r, "start_day_of_week", 1, 7, where=where)
+    return dict(r)
+
+
+def _time_of_day(value):
+    try:
+        return isinstance(value, str) and dtime.fromisoformat(value).tzinfo is None
+    except ValueError:
+        return False

@@ -111,7 +111,7 @@ def _demo(store, ids, admin, now):
         ids["priorities"][name] = rec["id"]
 
     ids["extension_schemas"], ids["extensions"] = _extensions(store, web, now)
-    mw = {"id": store.new_id(), "start": now + 7 * DAY, "end": now + 7 * DAY + 7200, "sequence_number": 1,
+    mw = {"id": store.new_id(), "start": now + 7 * DAY, "end": now + 7 * DAY + 7200, "sequence_number": store.next_number("maintenance_window"),
           "description": "Database upgrade", "service_ids": [checkout["id"]], "created_by": admin["id"]}
     store.maintenance_windows[mw["id"]] = mw
     ids["maintenance_windows"] = [mw["id"]]
@@ -188,7 +188,7 @@ def _event(store, service, summary, severity, dedup, when):
              "payload": {"summary": summary, "source": "monitoring.example.com", "severity": severity,
                          "custom_details": {"runbook": "https://runbooks.example.com/" + dedup}}}
     events._trigger(store, service, integration, event, dedup, when)
-    return store.incidents[store.incident_order[-1]]
+    return next(reversed(store.incidents.values()))
 
 
 def _rest(store, service, title, when, admin, **kw):

@@ -2,6 +2,7 @@
 import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -11,16 +12,20 @@ _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
 class Request:
-    __slots__ = ("method", "path", "query", "headers", "body", "query_string")
+    __slots__ = ("method", "path", "query", "headers", "body", "_lowered")
 
     def __init__(self, method, target, headers, body):
         split = urlsplit(target)
         self.method = method
         self.path = split.path or "/"
-        self.query_string = split.query
         self.query = parse_qs(split.query, keep_blank_values=True) if split.query else {}
-        self.headers = headers
+        self.headers = headers     # as sent (the journal shows them so)
         self.body = body
+        self._lowered = {name.lower(): value for name, value in headers.items()}
+
+    def header(self, name):
+        """A header's value whatever case the client wrote its name in (None when absent)."""
+        return self._lowered.get(name.lower())
 
 
 class Response:
@@ -108,6 +113,8 @@ class Handler(BaseHTTPRequestHandler):
                 size = int(line.split(b";")[0].strip() or b"0", 16)
             except ValueError:
                 raise ValueError("bad chunk length") from None
+            if size < 0:
+                raise ValueError("bad chunk length")
             if size == 0:
                 while self.rfile.readline(65537).strip():
                     pass  # trailers
@@ -154,7 +161,6 @@ class SandboxHTTPServer(ThreadingHTTPServer):
             (self._connections.add if alive else self._connections.discard)(conn)
 
     def http_date(self):
-        import time
         now = int(time.time())
         if self._date[0] != now:
             self._date = (now, time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)))

@@ -1,6 +1,6 @@
 """Services and their integrations (an Events API v2 integration carries the routing key)."""
 from . import query as q, render, validate as v
-from .errors import invalid, not_found
+from .errors import invalid
 from .routing import route
 
 INTEGRATION_TYPES = (
@@ -61,7 +61,7 @@ def update_service(call):
     body = call.wrapped("service")
     if "type" in body:
         v.type_is(body, ("service", "service_reference"), "service")
-    apply(call.store, rec, body, creating=False)
+    v.staged(apply, call.store, rec, body)
     rec["updated"] = call.now
     return 200, {"service": render.service(call.store, rec, (), call.now)}
 
@@ -97,10 +97,7 @@ def apply(store, rec, body, creating):
         ep_id = v.ref_id(body.get("escalation_policy"), ["escalation_policy"], "service.escalation_policy")
         rec["escalation_policy_id"] = v.existing(store, "escalation_policy", ep_id, "service.escalation_policy")
     if "teams" in body:
-        team_ids = v.ref_list(body["teams"], ["team"], "service.teams")
-        for tid in team_ids:
-            v.existing(store, "team", tid, "service.teams")
-        rec["team_ids"] = team_ids
+        rec["team_ids"] = v.existing_ids(store, body["teams"], "team", "service.teams")
     for field in ("auto_resolve_timeout", "acknowledgement_timeout"):
         if field in body:
             rec[field] = body[field] if body[field] is None else v.integer(body, field, 0, 10 ** 7, "service")
@@ -124,10 +121,7 @@ def apply(store, rec, body, creating):
 # Integrations --------------------------------------------------------------------------------
 def _integration(call):
     service = call.store.get("service", call.params["id"])
-    rec = call.store.find("integration", call.params["integration_id"])
-    if rec is None or rec["service_id"] != service["id"]:
-        raise not_found("integration")
-    return rec
+    return call.store.child("integration", call.params["integration_id"], "service_id", service["id"])
 
 
 @route("POST", "/services/{id}/integrations")

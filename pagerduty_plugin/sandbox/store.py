@@ -2,7 +2,7 @@
 import hashlib
 import threading
 
-from .errors import ApiError, NOT_FOUND
+from .errors import not_found
 
 HTML_BASE = "https://sandbox.pagerduty.invalid"  # .invalid never resolves: nobody's real account
 ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -51,15 +51,12 @@ class Store:
         self.members = {}          # team id -> {user id: team role}, in join order
         self.routing_keys = {}     # integration key -> integration id
         self.open_alerts = {}      # (service id, dedup key) -> alert id
-        self.log_order = []        # log entry ids, oldest first
-        self.incident_order = []   # incident ids, oldest first
         self.incident_numbers = {}  # incident number (as text) -> incident id
-        self.change_events = []
         self.api_keys = {}         # key -> {"read_only": bool, "user_id": id or None}
         self.abilities = {}        # ability name -> enabled
         self.seed_ids = {}
         self.snoozed = set()       # incident ids with a pending snooze expiry
-        self.next_incident_number = 1
+        self._numbers = {}         # sequence name -> next number (incident numbers...)
         self._id_counter = 0
         self._issued = set()
         self._urls = {}            # (kind, id) -> (self, html_url): references are rendered a lot
@@ -80,6 +77,12 @@ class Store:
                 self._issued.add(new)
                 return new
 
+    def next_number(self, sequence):
+        """1, 2, 3... per sequence (e.g. "incident"); never reused, even after a delete."""
+        number = self._numbers.get(sequence, 1)
+        self._numbers[sequence] = number + 1
+        return number
+
     def hex_key(self, label):
         """32 lowercase hex characters, deterministic (routing keys, incident keys)."""
         self._id_counter += 1
@@ -92,11 +95,19 @@ class Store:
         if record is None and kind == "incident" and id_ in self.incident_numbers:
             record = self.incidents.get(self.incident_numbers[id_])
         if record is None:
-            raise ApiError(404, NOT_FOUND, "Not Found", [f"{what or kind.replace('_', ' ')} {id_} not found"])
+            raise not_found(f"{what or kind.replace('_', ' ')} {id_}")
         return record
 
     def find(self, kind, id_):
         return getattr(self, KINDS[kind][0]).get(id_)
+
+    def child(self, kind, id_, parent_field, parent_id):
+        """A record under a parent (a user's contact method, an incident's alert): 404 when it does not
+        exist or belongs to another parent."""
+        record = self.find(kind, id_)
+        if record is None or record[parent_field] != parent_id:
+            raise not_found(kind.replace("_", " ") + " " + id_)
+        return record
 
     def user_by_email(self, email):
         if not email:

@@ -38,7 +38,7 @@ def update_team(call):
     body = call.wrapped("team")
     if "type" in body:
         v.type_is(body, ("team", "team_reference"), "team")
-    _apply(call.store, rec, body, creating=False)
+    v.staged(_apply, call.store, rec, body)
     return 200, {"team": render.team(call.store, rec)}
 
 

@@ -3,7 +3,6 @@ import time
 from datetime import datetime, timezone
 
 DAY = 86400.0
-MONTH = 30 * DAY
 
 
 def now():

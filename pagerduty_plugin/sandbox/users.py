@@ -61,7 +61,7 @@ def update_user(call):
     body = call.wrapped("user")
     if "type" in body:
         v.type_is(body, ("user", "user_reference"), "user")
-    _apply(store, rec, body, creating=False)
+    v.staged(_apply, store, rec, body)
     return 200, {"user": render.user(store, rec)}
 
 

@@ -60,20 +60,48 @@ def ref_id(value, kinds, where):
     """The id of a reference {id, type}; its type (when given) must be one of `kinds` (+ '_reference')."""
     if not isinstance(value, dict) or not isinstance(value.get("id"), str) or not value["id"]:
         raise invalid(f"{where} must be a reference object with an id")
-    type_ = value.get("type")
-    if type_ is not None:
-        allowed = set(kinds) | {k + "_reference" for k in kinds}
-        if type_ not in allowed:
-            raise invalid(f"{where}.type must be one of: {', '.join(sorted(allowed))}")
+    if value.get("type") is not None:
+        ref_kind(value, kinds, where)
     return value["id"]
 
 
-def ref_list(values, kinds, where):
+def ref_kind(value, kinds, where):
+    """The kind a reference's `type` names ('user' for user or user_reference): one of `kinds`."""
+    type_ = value.get("type")
+    kind = type_.removesuffix("_reference") if isinstance(type_, str) else None
+    if kind not in kinds:
+        allowed = sorted(set(kinds) | {k + "_reference" for k in kinds})
+        raise invalid(f"{where}.type must be one of: {', '.join(allowed)}")
+    return kind
+
+
+def typed_ref(value, kinds, where):
+    """(kind, id) of a reference whose `type` is required and tells which kind it names."""
+    id_ = ref_id(value, kinds, where)
+    return ref_kind(value, kinds, where), id_
+
+
+def items(values, where, check):
+    """An optional array, each item passed through check(item, where) ([] when absent)."""
     if values is None:
         return []
     if not isinstance(values, list):
         raise invalid(f"{where} must be an array")
-    return [ref_id(v, kinds, f"{where}[{i}]") for i, v in enumerate(values)]
+    return [check(value, f"{where}[{i}]") for i, value in enumerate(values)]
+
+
+def existing_ids(store, values, kind, where):
+    """The ids of an optional array of references to records of one kind that exist."""
+    return items(values, where, lambda value, at: existing(store, kind, ref_id(value, [kind], at), at))
+
+
+def staged(apply, store, record, body):
+    """An update is all or nothing: `apply` works on a copy, kept only when it raised nothing.
+    (`apply` must assign new values, not mutate the record's lists in place.)"""
+    draft = dict(record)
+    apply(store, draft, body, creating=False)
+    record.update(draft)
+    return record
 
 
 def existing(store, kind, id_, where):
@@ -81,3 +109,9 @@ def existing(store, kind, id_, where):
     if store.find(kind, id_) is None:
         raise invalid(f"{where} {id_} does not exist")
     return id_
+
+
+def existing_ref(store, value, kinds, where):
+    """(kind, id) of a typed reference to a record that exists."""
+    kind, id_ = typed_ref(value, kinds, where)
+    return kind, existing(store, kind, id_, where)
