@@ -1,0 +1,40 @@
+"""The durable stores of the state directory: trigger inbox and cursors, outbox, runbook runs.
+
+One directory holds them all (`--state DIR`; default `$XDG_STATE_HOME/pagerduty-plugin`, else
+`~/.local/state/pagerduty-plugin`), each store its own SQLite file in WAL mode. Nothing secret is
+stored in plain text there.
+"""
+
+import os
+import sqlite3
+
+from pagerduty_plugin.errors import PluginError
+
+
+def state_dir(path=None):
+    """The state directory, created (private to its owner) when missing."""
+    if not path:
+        base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+        path = os.path.join(base, "pagerduty-plugin")
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise PluginError(f"Cannot create the state directory {path}: {exc.strerror}",
+                          "Give --state a directory this user can write.") from None
+    return path
+
+
+def open_sqlite(path):
+    """A SQLite connection in WAL mode that waits for a busy writer instead of failing.
+
+    synchronous=FULL: a commit is on disk before it returns, so an event acknowledged after the
+    commit survives a power cut as well as a kill -9.
+    """
+    try:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+    except sqlite3.Error as exc:
+        raise PluginError(f"Cannot open the state file {path}: {exc}",
+                          "Check that the state directory is on a local disk and writable.") from None
+    return db
