@@ -1,4 +1,4 @@
-"""Command line: run, test, info, sample, spec, sandbox (DESIGN §4).
+"""Command line: run, test, info, sample, spec, sandbox, http (DESIGN §4).
 
 Stdout carries exactly one JSON document; logs go to stderr (and, in message mode, to the
 envelope's `log`). Exit 0 on success, 1 when the step fails, 2 when the command line is wrong.
@@ -10,7 +10,7 @@ import math
 import os
 import sys
 
-from pagerduty_plugin import __version__, runner
+from pagerduty_plugin import __version__, messages, runner
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.errors import (
     EXIT_FAILED, EXIT_OK, EXIT_USAGE, PluginError, UsageError, bug, mask_secrets, redact, secret_spellings,
@@ -18,7 +18,6 @@ from pagerduty_plugin.errors import (
 from pagerduty_plugin.logs import StepLog, step_logger
 
 MAX_STDIN = 1024 * 1024  # a step's message is at most 1 MiB (PagerDuty caps an event at 512 KB)
-MESSAGE_VERSION = "v1"
 
 
 class Parser(argparse.ArgumentParser):
@@ -29,13 +28,17 @@ class Parser(argparse.ArgumentParser):
 def build_parser():
     parser = Parser(prog="pagerduty-plugin", description="PagerDuty plugin pack for automation platforms.")
     parser.add_argument("--version", action="version", version=f"pagerduty-plugin {__version__}")
+    parser.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
+    # --debug is global: accepted before the subcommand (as the runtime takes it) and after it
+    debug_after = {"dest": "debug", "action": "store_true", "default": argparse.SUPPRESS,
+                   "help": "verbose logs on stderr (secrets still masked)"}
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     run = commands.add_parser("run", help="run an action (platform message, or ACTION with its input on stdin)")
     run.add_argument("action", nargs="?", help="plain mode: the action to run; stdin is its input object")
     run.add_argument("--connection", metavar="FILE", help="plain mode: JSON file of connection settings")
-    run.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
+    run.add_argument("--debug", **debug_after)
     test = commands.add_parser("test", help="test the connection of a platform message on stdin")
-    test.add_argument("--debug", action="store_true")
+    test.add_argument("--debug", **debug_after)
     commands.add_parser("info", help="plugin metadata and the list of actions")
     sample = commands.add_parser("sample", help="a ready-to-edit action_start message for ACTION")
     sample.add_argument("action")
@@ -43,6 +46,8 @@ def build_parser():
     spec.add_argument("action", nargs="?")
     spec.add_argument("--check", action="store_true", help="lint plugin.spec.yaml and report problems")
     commands.add_parser("sandbox", help="start the embedded PagerDuty sandbox", add_help=False)
+    commands.add_parser("http", help="serve the actions over HTTP (InsightConnect's routes, /run, webhooks)",
+                        add_help=False)
     return parser
 
 
@@ -52,6 +57,10 @@ def main(argv=None, stdin=None, stdout=None, stderr=None):
     io = Streams(stdin or getattr(sys.stdin, "buffer", None), stdout or sys.stdout, stderr or sys.stderr)
     if argv[:1] == ["sandbox"]:
         return run_extra_command("sandbox", argv[1:], io)
+    if argv[:1] == ["http"]:
+        from pagerduty_plugin.server import serve  # gunicorn stays off every other command's path
+
+        return serve.main(argv[1:], io.stdout, io.stderr)
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:
@@ -110,6 +119,10 @@ class Streams:
         self.write(document, secrets)
         return code
 
+    def answer(self, answer, secrets=()):
+        self.write(answer.envelope, secrets)
+        return EXIT_OK if answer.ok else EXIT_FAILED
+
     def debug_traceback(self, secrets):
         if self.debug:
             import traceback
@@ -156,54 +169,33 @@ def cmd_run(args, io, handler, log):
 def run_plain(args, io, handler, log):
     spec = speclib.load()
     connection = connection_from_file(args.connection) if args.connection else connection_from_env(spec)
-    output = run_step(spec, args.action, io.read_json(empty={}), connection, handler, log)
+    output = runner.run_step(spec, args.action, io.read_json(empty={}), connection, handler.secrets, log)
     io.write(output, handler.secrets)
     return EXIT_OK
 
 
 def run_message(io, handler, log):
-    def work(body):
-        name = body.get("action")
-        if not isinstance(name, str) or not name:
-            raise PluginError("The message names no action", "Set body.action to an action name.")
-        return run_step(speclib.load(), name, body.get("input"), body.get("connection"), handler, log)
-
-    return in_envelope(io, handler, "action_event", ("action_start",), work)
-
-
-def run_step(spec, name, values, connection, handler, log):
-    """Note the step's secrets (so every later line masks them), then run the action."""
-    handler.secrets.update(runner.secret_values(spec, spec.connection, connection))
-    handler.secrets.update(runner.secret_values(spec, (spec.actions.get(name) or {}).get("input"), values))
-    return runner.run_action(spec, name, values, connection, log)
+    return in_envelope(io, handler, log, ("action_start", "connection_test"), test=False)
 
 
 def cmd_test(args, io, handler, log):
-    def work(body):
-        spec = speclib.load()
-        handler.secrets.update(runner.secret_values(spec, spec.connection, body.get("connection")))
-        return runner.test_connection(spec, body.get("connection"), log)
-
-    return in_envelope(io, handler, "connection_test", ("connection_test", "action_start"), work,
-                       failed_output={"success": False})
+    return in_envelope(io, handler, log, ("connection_test", "action_start"), test=True)
 
 
-def in_envelope(io, handler, kind, accepted, work, failed_output=None):
-    """Message mode: read a platform message, do the work, answer with one envelope."""
-    meta = {}
+def in_envelope(io, handler, log, accepted, test):
+    """Message mode: read a platform message, do its step, answer with one envelope."""
+    default_type = "connection_test" if test else "action_event"
     try:
-        body = message_body(io.read_json(empty=None), accepted)
-        meta = body.get("meta") or {}
-        output = work(body)
-    except Exception as exc:  # every failure, a bug included, is an error envelope
-        error = exc if isinstance(exc, PluginError) else bug(exc)
-        if not isinstance(exc, PluginError):
-            io.debug_traceback(handler.secrets)
-        failed = {**error_body(error, meta, handler), "output": failed_output}
-        return io.fail(event(kind, failed), EXIT_FAILED, handler.secrets)
-    io.write(event(kind, {"status": "ok", "meta": meta, "output": output, "log": handler.text()}),
-             handler.secrets)
-    return EXIT_OK
+        message = io.read_json(empty=None)
+    except PluginError as exc:
+        return io.fail(messages.refusal(exc, handler.text(), default_type), EXIT_FAILED, handler.secrets)
+
+    def work(kind, body):
+        return messages.do_step(speclib.load(), kind, body, handler.secrets, log, test=test)
+
+    answer = messages.respond(message, accepted, work, handler.text, default_type,
+                              on_bug=lambda: io.debug_traceback(handler.secrets))
+    return io.answer(answer, handler.secrets)
 
 
 def cmd_info(args, io, handler, log):
@@ -222,7 +214,7 @@ def cmd_info(args, io, handler, log):
 def cmd_sample(args, io, handler, log):
     spec = speclib.load()
     action = spec.action(args.action)
-    io.write(event("action_start", {
+    io.write(messages.envelope("action_start", {
         "action": args.action, "meta": {},
         "input": speclib.examples(action.get("input")), "connection": speclib.examples(spec.connection),
     }))
@@ -257,29 +249,6 @@ def run_extra_command(name, argv, io):
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def event(kind, body):
-    return {"version": MESSAGE_VERSION, "type": kind, "body": body}
-
-
-def error_body(exc, meta, handler):
-    return {"status": "error", "meta": meta, "output": None, "log": handler.text(),
-            "error": exc.cause, "exception": exc.to_dict()}
-
-
-def message_body(message, kinds):
-    if not isinstance(message, dict) or not isinstance(message.get("body"), dict):
-        raise PluginError("The message is not a platform message: it needs a 'body' object",
-                          'Send {"version": "v1", "type": "action_start", "body": {"action": ..., "input": ...}}, '
-                          "or use `pagerduty-plugin run ACTION` for plain input.")
-    if message.get("version", MESSAGE_VERSION) != MESSAGE_VERSION:
-        raise PluginError(f"Unsupported message version {message.get('version')!r}",
-                          f"This plugin reads version {MESSAGE_VERSION} messages.")
-    if message.get("type") not in kinds:
-        raise PluginError(f"Unexpected message type {message.get('type')!r} for this command",
-                          f"Expected type {' or '.join(kinds)}.")
-    return message["body"]
 
 
 def action_schemas(spec, name):

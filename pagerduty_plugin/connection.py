@@ -13,18 +13,28 @@ EXAMPLE_URLS = {"api_url": API_HOSTS["us"], "events_url": EVENTS_HOSTS["us"]}
 
 
 class Connection:
-    def __init__(self, settings, log):
+    def __init__(self, settings, log, pool=None):
         check_settings(settings)
         self.settings = settings
         self.log = log
+        self.pool = pool  # a SessionPool when the process is long-lived (the HTTP server)
 
     def get(self, name, default=None):
         return self.settings.get(name, default)
 
     @cached_property
     def transport(self):
+        verify = self.get("verify_tls", True)
+        session = self.pool.session(self.digest(), verify) if self.pool else None
         return Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
-                         verify_tls=self.get("verify_tls", True), log=self.log)
+                         verify_tls=verify, log=self.log, session=session)
+
+    def digest(self):
+        """A key naming these exact settings (secrets included, hashed), for the session pool."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode()).hexdigest()
 
     @cached_property
     def events(self):

@@ -10,10 +10,10 @@ LOGGER_NAME = "pagerduty_plugin"
 class StepLog(logging.Handler):
     """Collects the step's log lines and masks every known secret in them."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, secrets=None):
         super().__init__()
         self.lines = []
-        self.secrets = set()
+        self.secrets = set() if secrets is None else secrets  # grows as the step learns its secrets
         self.stream = stream
         self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
 
@@ -32,11 +32,10 @@ class StepLog(logging.Handler):
 
 
 def step_logger(handler, debug=False):
-    """The logger actions and clients write to, wired to handler (and urllib3 at --debug)."""
-    log = logging.getLogger(LOGGER_NAME)
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel(logging.DEBUG if debug else logging.INFO)
+    """A logger of the step's own, wired to handler (and urllib3 at --debug): not the process's
+    registered logger, so concurrent steps in the HTTP server never write into each other's log."""
+    log = logging.Logger(LOGGER_NAME, logging.DEBUG if debug else logging.INFO)
+    log.addHandler(handler)
     if debug:
         urllib3 = logging.getLogger("urllib3")
         urllib3.handlers[:] = [handler]

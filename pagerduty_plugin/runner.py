@@ -71,12 +71,22 @@ def prepare(spec, fields, values, what):
     return prepared
 
 
-def run_action(spec, name, raw_input, raw_connection, log):
-    """Run one action and return its validated output; every failure is a PluginError."""
+def run_step(spec, name, values, connection, secrets, log, pool=None):
+    """Note the step's secrets in `secrets` (so every later line masks them), then run the action."""
+    secrets.update(secret_values(spec, spec.connection, connection))
+    secrets.update(secret_values(spec, (spec.actions.get(name) or {}).get("input"), values))
+    return run_action(spec, name, values, connection, log, pool)
+
+
+def run_action(spec, name, raw_input, raw_connection, log, pool=None):
+    """Run one action and return its validated output; every failure is a PluginError.
+
+    pool: what a long-lived caller (the HTTP server) keeps warm between steps, handed to the
+    connection class as is (its HTTP sessions); None for a one-shot step."""
     action = spec.action(name)
     values = prepare(spec, action.get("input") or {}, raw_input, "input")
     values = validate.check(spec.input_schema(name), values, "input", name)
-    connection = open_connection(spec, raw_connection, log)
+    connection = open_connection(spec, raw_connection, log, pool)
     implementation = load_object(f"{spec.python['actions']}.{action['implementation']}")
     streamed = validate.StreamedItems(spec.output_schema(name), name)
     step = implementation(connection, log)
@@ -88,11 +98,11 @@ def run_action(spec, name, raw_input, raw_connection, log):
         raise validate.output_mismatch(name, exc.cause, exc.data) from None
 
 
-def open_connection(spec, raw_connection, log):
+def open_connection(spec, raw_connection, log, pool=None):
     settings = prepare(spec, spec.connection, raw_connection, "connection")
     settings = validate.check(spec.connection_schema(), settings, "connection")
-    return load_object(spec.python["connection"])(settings, log)
+    return load_object(spec.python["connection"])(settings, log, pool=pool)
 
 
-def test_connection(spec, raw_connection, log):
-    return open_connection(spec, raw_connection, log).test()
+def test_connection(spec, raw_connection, log, pool=None):
+    return open_connection(spec, raw_connection, log, pool).test()

@@ -18,6 +18,32 @@ import pytest
 from pagerduty_plugin import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+
+
+def _envelope_checker(kind):
+    """The InsightConnect runtime's own message schema (draft-04) of kind "input" or "output",
+    when ../shared has it."""
+    path = os.path.join(SHARED, "insightconnect", f"{kind}_message_schema.json")
+    if not os.path.exists(path):
+        return None
+    import fastjsonschema
+
+    with open(path, encoding="utf-8") as fh:
+        return fastjsonschema.compile(json.load(fh))
+
+
+ENVELOPE_CHECKS = {"input": _envelope_checker("input"), "output": _envelope_checker("output")}
+
+
+def check_envelope(doc):
+    """Every platform message the suite sees must satisfy the runtime's schema: a start message
+    (`sample`) its input schema, every answer its output schema."""
+    if isinstance(doc, dict) and "body" in doc and "version" in doc:
+        check = ENVELOPE_CHECKS["input" if doc.get("type") in ("action_start", "trigger_start") else "output"]
+        if check is not None:
+            check(doc)
+    return doc
 
 
 @dataclass
@@ -30,7 +56,7 @@ class Result:
     def doc(self):
         lines = self.stdout.splitlines()
         assert len(lines) == 1, f"stdout must hold exactly one JSON line, got {self.stdout!r}"
-        return json.loads(lines[0])
+        return check_envelope(json.loads(lines[0]))
 
     @property
     def body(self):
@@ -146,3 +172,65 @@ def journal(sandbox):
         return [entry for entry in sandbox.journal() if not entry["path"].startswith("/_sandbox")]
 
     return requests_made
+
+
+# --- the HTTP server ---------------------------------------------------------------------
+
+
+class PluginServer:
+    """`pagerduty-plugin http --port 0` in a subprocess, started as a user would."""
+
+    def __init__(self, args=(), env=None):
+        import selectors
+
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+        full_env.update(env or {})
+        self.process = subprocess.Popen([sys.executable, "-m", "pagerduty_plugin", "http", "--port", "0", *args],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=ROOT)
+        selector = selectors.DefaultSelector()
+        selector.register(self.process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout=30):
+            self.stop()
+            raise AssertionError("pagerduty-plugin http printed no ready line in 30 s")
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(5)
+            raise AssertionError(f"pagerduty-plugin http exited: {self.process.stderr.read().decode()}")
+        self.ready = json.loads(line)
+        self.url = self.ready["url"]
+
+    def stop(self, sig=None):
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(sig or signal.SIGTERM)
+        try:
+            return self.process.wait(40)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(5)
+
+
+@pytest.fixture
+def plugin_server():
+    """plugin_server(args, env) -> a running PluginServer; every one is stopped after the test."""
+    started = []
+
+    def start(args=(), env=None):
+        server = PluginServer(args, env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+        server.process.stdout.close()
+        server.process.stderr.close()
+
+
+def sandbox_env(sandbox, api_key=None):
+    """PAGERDUTY_* variables pointing a plain-mode process at the sandbox."""
+    info = sandbox.info
+    return {"PAGERDUTY_API_KEY": api_key or info["api_key"], "PAGERDUTY_ROUTING_KEY": info["routing_key"],
+            "PAGERDUTY_FROM": info["from_email"], "PAGERDUTY_API_URL": info["api_url"],
+            "PAGERDUTY_EVENTS_URL": info["events_url"], "PAGERDUTY_TIMEOUT": "5"}

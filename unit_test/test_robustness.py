@@ -72,7 +72,7 @@ def test_closed_stdin_is_an_empty_input():
                             cwd=ROOT, text=True)
     for result in (done, closed):
         assert result.returncode == 1 and "Traceback" not in result.stderr
-        assert json.loads(result.stdout)["body"]["error"] == "No message on stdin"
+        assert json.loads(result.stdout)["body"]["exception"]["cause"] == "No message on stdin"
 
 
 def test_a_reader_that_goes_away_gets_no_traceback(sandbox):

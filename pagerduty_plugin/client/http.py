@@ -26,15 +26,41 @@ BACKOFF_CAP = 30.0
 RETRY_BUDGET = 120.0  # seconds a call may spend waiting between tries, all retries together
 
 
+def new_session(verify_tls=True):
+    """A requests session as every call wants it: keep-alive, our User-Agent, no auth of its own
+    (each request carries its credentials in its headers)."""
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    session.verify = verify_tls
+    return session
+
+
+class SessionPool:
+    """Warm HTTP sessions for a long-lived process, one per connection (its settings' digest)
+    and thread: a session's cookies and pooled sockets never serve another connection."""
+
+    def __init__(self, size=32):
+        import threading
+
+        self.size = size
+        self.local = threading.local()
+
+    def session(self, key, verify_tls):
+        sessions = self.local.__dict__.setdefault("sessions", {})
+        session = sessions.pop(key, None) or new_session(verify_tls)
+        sessions[key] = session  # most recently used last
+        while len(sessions) > self.size:
+            sessions.pop(next(iter(sessions))).close()
+        return session
+
+
 class Transport:
-    def __init__(self, *, timeout=30, max_retries=3, verify_tls=True, log, budget=RETRY_BUDGET):
+    def __init__(self, *, timeout=30, max_retries=3, verify_tls=True, log, budget=RETRY_BUDGET, session=None):
         self.timeout = timeout
         self.max_retries = max_retries
         self.budget = budget
         self.log = log
-        self.session = requests.Session()  # keep-alive across the calls of one step
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.session.verify = verify_tls
+        self.session = session or new_session(verify_tls)  # keep-alive across the calls of a step
         if not verify_tls:
             log.warning("TLS certificate verification is off (verify_tls: false)")
             import urllib3

@@ -2,7 +2,7 @@
 
 
 class Connection:
-    def __init__(self, settings, log):
+    def __init__(self, settings, log, pool=None):
         self.settings = settings
 
 

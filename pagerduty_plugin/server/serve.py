@@ -1,0 +1,116 @@
+"""`pagerduty-plugin http [--host H] [--port P] [--workers N] [--threads N] [--token-file F] [--state DIR]`
+
+Runs the WSGI app under gunicorn (threaded workers: a step mostly waits on PagerDuty). The first
+line on stdout is `{"url": "http://HOST:PORT"}` once the socket listens; `--port 0` picks a free
+port. SIGTERM lets the steps in flight finish, then exits 0 (gunicorn's graceful stop).
+"""
+
+import argparse
+import ipaddress
+import json
+import os
+import stat
+
+from gunicorn.app.base import BaseApplication
+
+from pagerduty_plugin import spec as speclib
+from pagerduty_plugin.cli import Parser, connection_from_env
+from pagerduty_plugin.errors import EXIT_FAILED, EXIT_USAGE, PluginError, UsageError
+from pagerduty_plugin.server.app import App, Options
+
+GRACEFUL_SECONDS = 30  # how long SIGTERM waits for the steps in flight
+
+
+def build_parser():
+    parser = Parser(prog="pagerduty-plugin http", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (0 picks a free one; default 8000)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
+    parser.add_argument("--token-file", metavar="F", help="file holding the bearer token every route but "
+                        "/api/v1/status requires")
+    parser.add_argument("--state", metavar="DIR", help="state directory (the webhook inbox)")
+    parser.add_argument("--debug", action="store_true", help="every step's log on stderr (secrets masked)")
+    return parser
+
+
+def main(argv, stdout, stderr):
+    try:
+        args = build_parser().parse_args(argv)
+        check_arguments(args)
+        options = Options(token=read_token(args.token_file, stderr) if args.token_file else None,
+                          connection=connection_from_env(speclib.load()), debug=args.debug,
+                          workers=args.workers, threads=args.threads, state=args.state)
+    except SystemExit as exc:  # --help
+        return exc.code or 0
+    except PluginError as exc:
+        stdout.write(json.dumps({"error": exc.to_dict()}) + "\n")
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
+    Server(options, args.host, args.port, stdout).run()  # returns only by exiting
+    return 0
+
+
+def check_arguments(args):
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a port", "Give 0 (any free port) to 65535.")
+    if not 1 <= args.workers <= 64 or not 1 <= args.threads <= 256:
+        raise UsageError("--workers must be 1 to 64 and --threads 1 to 256", "Lower them.")
+    if not args.token_file and not loopback(args.host):
+        raise UsageError(f"Refusing to serve on {args.host} without a token: anyone who reaches it could run "
+                         "actions with the server's PagerDuty keys",
+                         "Give --token-file FILE (clients send `Authorization: Bearer TOKEN`), or keep the "
+                         "default --host 127.0.0.1.")
+
+
+def loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(path, stderr):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            token = fh.read(4097).strip()
+        mode = os.stat(path).st_mode
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"Cannot read the token file {path}: {getattr(exc, 'strerror', None) or exc}",
+                         "Give --token-file a readable UTF-8 file holding the token.") from None
+    if not 16 <= len(token) <= 4096 or not token.isascii() or any(c.isspace() for c in token):
+        raise UsageError(f"The token in {path} must be 16 to 4096 printable characters without spaces",
+                         "Write a long random token, e.g. `openssl rand -hex 32 > FILE`.")
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        stderr.write(f"warning: the token file {path} is readable by other users; chmod 600 it\n")
+    return token
+
+
+class Server(BaseApplication):
+    """gunicorn, configured in code: each worker builds its own warm App (no preload)."""
+
+    def __init__(self, options, host, port, stdout):
+        self.options, self.host, self.port, self.stdout = options, host, port, stdout
+        super().__init__()
+
+    def load_config(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        settings = {
+            "bind": [f"{host}:{self.port}"], "workers": self.options.workers, "threads": self.options.threads,
+            "worker_class": "gthread", "graceful_timeout": GRACEFUL_SECONDS, "timeout": 300,
+            "accesslog": None, "errorlog": "-", "loglevel": "warning", "proc_name": "pagerduty-plugin http",
+            "when_ready": self.announce,
+        }
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return App(self.options)
+
+    def announce(self, arbiter):
+        """The ready line, once the socket listens (connections wait in its backlog for the workers)."""
+        address = arbiter.LISTENERS[0].sock.getsockname()
+        host = f"[{address[0]}]" if ":" in address[0] else address[0]
+        self.stdout.write(json.dumps({"url": f"http://{host}:{address[1]}"}) + "\n")
+        self.stdout.flush()
