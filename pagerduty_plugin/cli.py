@@ -36,9 +36,18 @@ def build_parser():
     run = commands.add_parser("run", help="run an action (platform message, or ACTION with its input on stdin)")
     run.add_argument("action", nargs="?", help="plain mode: the action to run; stdin is its input object")
     run.add_argument("--connection", metavar="FILE", help="plain mode: JSON file of connection settings")
+    run.add_argument("--state", metavar="DIR", help="message mode: the state directory of a trigger_start")
     run.add_argument("--debug", **debug_after)
     test = commands.add_parser("test", help="test the connection of a platform message on stdin")
     test.add_argument("--debug", **debug_after)
+    trigger = commands.add_parser("trigger", help="hand over a trigger's events as JSON lines (input on stdin)")
+    trigger.add_argument("name", help="the trigger (incident_event, new_incident, incident_changed)")
+    trigger.add_argument("--once", action="store_true", help="take what there is (polling: poll once), then exit")
+    trigger.add_argument("--state", metavar="DIR", help="state directory (default under $XDG_STATE_HOME)")
+    trigger.add_argument("--interval", type=float, metavar="S", help="seconds between polls (default: the "
+                         "trigger's `interval` input; 1 s for the inbox of webhooks)")
+    trigger.add_argument("--connection", metavar="FILE", help="JSON file of connection settings")
+    trigger.add_argument("--debug", **debug_after)
     commands.add_parser("info", help="plugin metadata and the list of actions")
     sample = commands.add_parser("sample", help="a ready-to-edit action_start message for ACTION")
     sample.add_argument("action")
@@ -163,7 +172,52 @@ def compact_json(document):
 def cmd_run(args, io, handler, log):
     if args.action:
         return run_plain(args, io, handler, log)
-    return run_message(io, handler, log)
+    return run_message(io, handler, log, args.state)
+
+
+def cmd_trigger(args, io, handler, log):
+    """Plain mode: one JSON line per event on stdout, each marked taken once written and flushed."""
+    from pagerduty_plugin.trigger_loop import TriggerRun
+
+    spec = speclib.load()
+    connection = connection_from_file(args.connection) if args.connection else connection_from_env(spec)
+    values = io.read_json(empty={})
+    handler.secrets.update(runner.secret_values(spec, spec.connection, connection))
+    run = TriggerRun(spec, args.name, values, connection, log, args.state)
+
+    def deliver(event):
+        io.stdout.write(dump_json(event, handler.secrets) + "\n")
+        io.stdout.flush()
+
+    with stop_on_signals(run.stop):
+        try:
+            run.run(deliver, once=args.once, interval=args.interval)
+        except BrokenPipeError:  # the reader went away: the event it missed stays in the inbox
+            os.dup2(os.open(os.devnull, os.O_WRONLY), io.stdout.fileno())
+    return EXIT_OK
+
+
+class stop_on_signals:
+    """SIGTERM, SIGINT and SIGHUP end a trigger loop between two events, not in the middle of one."""
+
+    def __init__(self, stop):
+        self.stop, self.saved = stop, {}
+
+    def __enter__(self):
+        import signal
+
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            try:
+                self.saved[sig] = signal.signal(sig, lambda *_: self.stop.set())
+            except ValueError:  # not the main thread (an embedding caller): it stops the loop itself
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
 
 
 def run_plain(args, io, handler, log):
@@ -174,21 +228,26 @@ def run_plain(args, io, handler, log):
     return EXIT_OK
 
 
-def run_message(io, handler, log):
-    return in_envelope(io, handler, log, ("action_start", "connection_test"), test=False)
+def run_message(io, handler, log, state=None):
+    return in_envelope(io, handler, log, ("action_start", "connection_test", "trigger_start"), test=False,
+                       state=state)
 
 
 def cmd_test(args, io, handler, log):
     return in_envelope(io, handler, log, ("connection_test", "action_start"), test=True)
 
 
-def in_envelope(io, handler, log, accepted, test):
+def in_envelope(io, handler, log, accepted, test, state=None):
     """Message mode: read a platform message, do its step, answer with one envelope."""
     default_type = "connection_test" if test else "action_event"
     try:
         message = io.read_json(empty=None)
     except PluginError as exc:
         return io.fail(messages.refusal(exc, handler.text(), default_type), EXIT_FAILED, handler.secrets)
+    if isinstance(message, dict) and message.get("type") == "trigger_start" and "trigger_start" in accepted:
+        from pagerduty_plugin import dispatch
+
+        return io.answer(dispatch.run_trigger_message(message, handler, log, state), handler.secrets)
 
     def work(kind, body):
         return messages.do_step(speclib.load(), kind, body, handler.secrets, log, test=test)
@@ -235,7 +294,8 @@ def cmd_spec(args, io, handler, log):
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "test": cmd_test, "info": cmd_info, "sample": cmd_sample, "spec": cmd_spec}
+COMMANDS = {"run": cmd_run, "test": cmd_test, "trigger": cmd_trigger, "info": cmd_info, "sample": cmd_sample,
+            "spec": cmd_spec}
 
 
 def run_extra_command(name, argv, io):

@@ -129,23 +129,36 @@ class Spec:
         return self.raw.get("types") or {}
 
     def action(self, name):
-        if name not in self.actions:
+        return self.entry("action", self.actions, name)
+
+    def trigger(self, name):
+        return self.entry("trigger", self.triggers, name)
+
+    @staticmethod
+    def entry(kind, entries, name):
+        if name not in entries:
             import difflib
 
-            close = difflib.get_close_matches(str(name), list(self.actions), n=3)
+            close = difflib.get_close_matches(str(name), list(entries), n=3)
             hint = f"Did you mean {', '.join(close)}? " if close else ""
             raise PluginError(
-                f"Unknown action '{name}'",
-                f"{hint}Run `pagerduty-plugin info` to list the {len(self.actions)} actions.",
-                {"known_actions": sorted(self.actions)},
+                f"Unknown {kind} '{name}'",
+                f"{hint}Run `pagerduty-plugin info` to list the {len(entries)} {kind}s.",
+                {f"known_{kind}s": sorted(entries)},
             )
-        return self.actions[name]
+        return entries[name]
 
     def input_schema(self, name):
         return object_schema(self.action(name).get("input") or {}, self.types, "input")
 
     def output_schema(self, name):
         return object_schema(self.action(name).get("output") or {}, self.types, "output")
+
+    def trigger_input_schema(self, name):
+        return object_schema(self.trigger(name).get("input") or {}, self.types, "input")
+
+    def trigger_output_schema(self, name):
+        return object_schema(self.trigger(name).get("output") or {}, self.types, "output")
 
     def connection_schema(self):
         return object_schema(self.connection, self.types, "input")

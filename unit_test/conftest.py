@@ -183,7 +183,11 @@ class PluginServer:
     def __init__(self, args=(), env=None):
         import selectors
 
+        import tempfile
+
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+        self.home = tempfile.TemporaryDirectory()  # a state directory of its own unless --state is given
+        full_env["XDG_STATE_HOME"] = self.home.name
         full_env.update(env or {})
         self.process = subprocess.Popen([sys.executable, "-m", "pagerduty_plugin", "http", "--port", "0", *args],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=ROOT)
@@ -226,6 +230,7 @@ def plugin_server():
         server.stop()
         server.process.stdout.close()
         server.process.stderr.close()
+        server.home.cleanup()
 
 
 def sandbox_env(sandbox, api_key=None):

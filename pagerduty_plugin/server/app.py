@@ -17,6 +17,7 @@ from pagerduty_plugin.cli import dump_json, parse_json
 from pagerduty_plugin.client.http import SessionPool
 from pagerduty_plugin.errors import PluginError, bug
 from pagerduty_plugin.logs import StepLog, step_logger
+from pagerduty_plugin.server import webhooks
 
 MAX_BODY = 1024 * 1024  # a step's message, as on stdin
 REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
@@ -93,6 +94,7 @@ class App:
         self.options = options
         self.spec = speclib.load()
         self.pool = SessionPool()
+        self.receiver = webhooks.WebhookReceiver(options.webhook_secrets, options.state)
         self.routes = [
             ("GET", r"/api/v1/status", self.status, False),
             ("GET", r"/api/v1/info", self.info, True),
@@ -102,6 +104,8 @@ class App:
             ("POST", r"/api/v1/actions/(?P<name>[^/]+)/test", self.action_test, True),
             ("POST", r"/api/v1/connection/test", self.connection_test, True),
             ("POST", r"/run/(?P<name>[^/]+)", self.run_plain, True),
+            # PagerDuty cannot send our bearer token: its HMAC signature is the webhook's authentication
+            ("POST", r"/webhooks/pagerduty", self.webhook, False),
         ]
         self.routes = [(method, re.compile(pattern), handler, auth) for method, pattern, handler, auth in self.routes]
 
@@ -205,6 +209,14 @@ class App:
 
     def connection_test(self, request, secrets):
         return self.answer_message(request, secrets, ("connection_test", "action_start"), test=True)
+
+    def webhook(self, request, secrets):
+        secrets.update(self.options.webhook_secrets)
+        try:
+            return self.receiver.receive(request.headers, request.body(webhooks.MAX_BODY))
+        except webhooks.Refused as exc:
+            retry = [("Retry-After", "5")] if exc.status == 503 else []
+            raise HttpError(exc.status, exc.error.cause, exc.error.assistance, retry) from None
 
     def run_plain(self, request, secrets, name):
         """The bare input object in, the output object (or {"error": …}) out, with the server's connection."""

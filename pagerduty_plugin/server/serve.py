@@ -17,6 +17,7 @@ from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.cli import Parser, connection_from_env
 from pagerduty_plugin.errors import EXIT_FAILED, EXIT_USAGE, PluginError, UsageError
 from pagerduty_plugin.server.app import App, Options
+from pagerduty_plugin.state import state_dir
 
 GRACEFUL_SECONDS = 30  # how long SIGTERM waits for the steps in flight
 
@@ -30,6 +31,8 @@ def build_parser():
     parser.add_argument("--token-file", metavar="F", help="file holding the bearer token every route but "
                         "/api/v1/status requires")
     parser.add_argument("--state", metavar="DIR", help="state directory (the webhook inbox)")
+    parser.add_argument("--webhook-secrets-file", metavar="F", help="file of webhook signing secrets, one per line "
+                        "(default: PAGERDUTY_WEBHOOK_SECRETS, comma-separated)")
     parser.add_argument("--debug", action="store_true", help="every step's log on stderr (secrets masked)")
     return parser
 
@@ -40,7 +43,8 @@ def main(argv, stdout, stderr):
         check_arguments(args)
         options = Options(token=read_token(args.token_file, stderr) if args.token_file else None,
                           connection=connection_from_env(speclib.load()), debug=args.debug,
-                          workers=args.workers, threads=args.threads, state=args.state)
+                          workers=args.workers, threads=args.threads, state=state_dir(args.state),
+                          webhook_secrets=webhook_secrets(args.webhook_secrets_file, stderr))
     except SystemExit as exc:  # --help
         return exc.code or 0
     except PluginError as exc:
@@ -72,19 +76,45 @@ def loopback(host):
 
 
 def read_token(path, stderr):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            token = fh.read(4097).strip()
-        mode = os.stat(path).st_mode
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"Cannot read the token file {path}: {getattr(exc, 'strerror', None) or exc}",
-                         "Give --token-file a readable UTF-8 file holding the token.") from None
-    if not 16 <= len(token) <= 4096 or not token.isascii() or any(c.isspace() for c in token):
+    token = read_private_file(path, "token file", stderr).strip()
+    if not 16 <= len(token) <= 4096 or not token.isascii() or any(c.isspace() or not c.isprintable() for c in token):
         raise UsageError(f"The token in {path} must be 16 to 4096 printable characters without spaces",
                          "Write a long random token, e.g. `openssl rand -hex 32 > FILE`.")
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
-        stderr.write(f"warning: the token file {path} is readable by other users; chmod 600 it\n")
     return token
+
+
+def read_private_file(path, what, stderr, limit=65536):
+    """A small secret file's text; a warning when other users can read it."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise UsageError(f"The {what} {path} is not a regular file", f"Give the path of the {what}.")
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(limit + 1)
+        mode = os.stat(path).st_mode
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"Cannot read the {what} {path}: {getattr(exc, 'strerror', None) or exc}",
+                         f"Give a readable UTF-8 {what}.") from None
+    if len(text) > limit:
+        raise UsageError(f"The {what} {path} is larger than {limit} bytes", f"Give the right {what}.")
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        stderr.write(f"warning: the {what} {path} is readable by other users; chmod 600 it\n")
+    return text
+
+
+def webhook_secrets(path, stderr):
+    """The signing secrets of the webhook subscriptions (several while one rotates)."""
+    if path:
+        text = read_private_file(path, "webhook secrets file", stderr)
+        secrets = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        secrets = [part.strip() for part in os.environ.get("PAGERDUTY_WEBHOOK_SECRETS", "").split(",") if part.strip()]
+    if any(len(secret) < 8 for secret in secrets):
+        raise UsageError("A webhook secret is shorter than 8 characters",
+                         "Copy the whole secret PagerDuty answered when the subscription was created.")
+    if not secrets:
+        stderr.write("warning: no webhook secrets (PAGERDUTY_WEBHOOK_SECRETS): /webhooks/pagerduty answers 503 "
+                     "and PagerDuty keeps retrying\n")
+    return secrets
 
 
 class Server(BaseApplication):

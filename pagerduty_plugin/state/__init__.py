@@ -24,14 +24,14 @@ def state_dir(path=None):
     return path
 
 
-def open_sqlite(path):
+def open_sqlite(path, busy_timeout=30.0):
     """A SQLite connection in WAL mode that waits for a busy writer instead of failing.
 
     synchronous=FULL: a commit is on disk before it returns, so an event acknowledged after the
     commit survives a power cut as well as a kill -9.
     """
     try:
-        db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
     except sqlite3.Error as exc:

@@ -1,0 +1,106 @@
+"""Message mode triggers: a `trigger_start` message on `run`, each event POSTed to the dispatcher.
+
+As InsightConnect's runtime does, each event goes to `body.dispatcher.url` as a `trigger_event`
+envelope whose `output` is the event. Unlike the runtime (which logs a failed POST and loses the
+event) a POST that fails is retried with back-off until the dispatcher accepts it; the event is
+marked taken only then, so a trigger stopped mid-retry hands it over at its next start.
+"""
+
+import time
+from urllib.parse import urlsplit
+
+from pagerduty_plugin import messages, runner
+from pagerduty_plugin import spec as speclib
+from pagerduty_plugin.errors import PluginError
+
+FIRST_WAIT, MAX_WAIT = 0.25, 30.0  # seconds between two tries of a POST to the dispatcher
+POST_TIMEOUT = 10.0
+
+
+class Stopped(Exception):
+    """The trigger was stopped while an event was still undelivered."""
+
+
+def run_trigger_message(message, handler, log, state=None):
+    """Run the trigger until stopped; an Answer: a final status, or the error that prevented the start."""
+    from pagerduty_plugin.cli import stop_on_signals
+    from pagerduty_plugin.trigger_loop import TriggerRun
+
+    meta = messages.echoed_meta(message)
+    try:
+        body = messages.message_body(message, ("trigger_start",))
+        spec = speclib.load()
+        handler.secrets.update(runner.secret_values(spec, spec.connection, body.get("connection")))
+        name = body.get("trigger")
+        if not isinstance(name, str) or not name:
+            raise PluginError("The message names no trigger", "Set body.trigger to a trigger name.")
+        dispatcher = Dispatcher(body.get("dispatcher"), meta, handler, log)
+        run = TriggerRun(spec, name, body.get("input"), body.get("connection"), log, state)
+    except PluginError as exc:
+        return messages.Answer(messages.envelope("trigger_event", messages.error_body(exc, meta, handler.text())),
+                               "step")
+    dispatcher.stop = run.stop
+    with stop_on_signals(run.stop):
+        try:
+            delivered = run.run(dispatcher.deliver)
+        except Stopped:
+            delivered = dispatcher.delivered
+    return messages.Answer(messages.envelope("trigger_event", {
+        "status": "ok", "meta": meta, "output": {"stopped": True, "delivered": delivered}, "log": handler.text()}))
+
+
+class Dispatcher:
+    def __init__(self, config, meta, handler, log):
+        if not isinstance(config, dict) or not web_url(config.get("url")):
+            raise PluginError("The trigger_start message has no dispatcher URL",
+                              'Set body.dispatcher to {"url": "http(s)://…"}: each event is POSTed there.')
+        self.url, self.meta, self.handler, self.log = config["url"], meta, handler, log
+        self.webhook_url = config.get("webhook_url") or None  # kept as the runtime keeps it; unused here
+        self.stop = None
+        self.delivered = 0
+        self.session = None
+
+    def deliver(self, event):
+        import requests
+
+        if self.session is None:
+            self.session = requests.Session()
+            self.session.trust_env = False  # the dispatcher is local to the platform: no proxy, no netrc
+        envelope = messages.envelope("trigger_event", {"status": "ok", "meta": self.meta, "output": event,
+                                                       "log": self.handler.text()})
+        wait, attempt = FIRST_WAIT, 1
+        while True:
+            problem = self.post(envelope)
+            if problem is None:
+                self.handler.lines.clear()  # each event carries the log lines since the previous one
+                self.delivered += 1
+                return
+            self.log.warning(f"POST of event {event['event']['id']} to the dispatcher failed ({problem}); "
+                             f"try {attempt + 1} in {wait:.1f} s")
+            if self.stop is not None and self.stop.wait(wait):
+                raise Stopped()
+            if self.stop is None:
+                time.sleep(wait)
+            wait, attempt = min(wait * 2, MAX_WAIT), attempt + 1
+
+    def post(self, envelope):
+        """None when the dispatcher accepted the event, else what went wrong."""
+        import requests
+
+        from pagerduty_plugin.cli import dump_json
+
+        try:
+            response = self.session.post(self.url, data=dump_json(envelope, self.handler.secrets),
+                                         headers={"Content-Type": "application/json"}, timeout=POST_TIMEOUT)
+        except requests.RequestException as exc:
+            return type(exc).__name__
+        response.close()
+        return None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+
+
+def web_url(url):
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+    except ValueError:
+        return False
+    return parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)

@@ -1,0 +1,96 @@
+"""POST /webhooks/pagerduty: PagerDuty's signed v3 webhooks into the durable inbox.
+
+PagerDuty signs the raw body: `X-PagerDuty-Signature: v1=<hex HMAC-SHA256>[,v1=<hex>…]`, one
+entry per secret while a secret rotates, so any entry matching any configured secret is valid.
+PagerDuty never retries a 4xx (but 429) and disables a subscription after three dropped
+deliveries; it retries 5xx and 429 for 48 hours. So only a request that can never succeed
+(malformed: 400, forged: 403, too large: 413) gets a 4xx; trouble on our side answers 503.
+The answer (202) comes only after the event is committed to the inbox.
+"""
+
+import hashlib
+import hmac
+import json
+import sqlite3
+import threading
+
+from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.state.inbox import WEBHOOK_SOURCE, Inbox
+MAX_BODY = 256 * 1024  # PagerDuty drops events over 256 KB itself
+SIGNATURE_HEADER = "x-pagerduty-signature"
+INBOX_WAIT = 3.0  # seconds to wait for a busy inbox: well inside PagerDuty's 5 s
+REQUIRED = ("id", "event_type", "resource_type", "occurred_at")
+
+
+class Refused(Exception):
+    def __init__(self, status, cause, assistance):
+        super().__init__(cause)
+        self.status, self.error = status, PluginError(cause, assistance)
+
+
+class WebhookReceiver:
+    def __init__(self, secrets, state):
+        self.secrets = [secret.encode() for secret in secrets]
+        self.state = state
+        self.local = threading.local()  # an sqlite connection per thread
+
+    def inbox(self):
+        if getattr(self.local, "inbox", None) is None:
+            self.local.inbox = Inbox(self.state, busy_timeout=INBOX_WAIT)
+        return self.local.inbox
+
+    def receive(self, headers, body):
+        """(status, answer) for one delivery."""
+        if not self.secrets:
+            raise Refused(503, "This server has no webhook signing secret configured",
+                          "Set PAGERDUTY_WEBHOOK_SECRETS (or --webhook-secrets-file) to the subscription's secret "
+                          "and restart; PagerDuty retries for 48 hours.")
+        if not body:
+            raise Refused(400, "The webhook has an empty body", "PagerDuty sends one JSON event per request.")
+        check_signature(headers.get(SIGNATURE_HEADER), body, self.secrets)
+        event = parse_event(body)
+        key = headers.get("x-webhook-id") or event["event"]["id"]
+        try:
+            new = self.inbox().add(WEBHOOK_SOURCE, key, event)
+        except (sqlite3.Error, PluginError) as exc:
+            self.local.inbox = None
+            raise Refused(503, f"The inbox could not store the event: {exc}",
+                          "PagerDuty retries; check the state directory's disk.") from None
+        return 202, {"status": "accepted", "id": event["event"]["id"], "duplicate": not new}
+
+
+def check_signature(header, body, secrets):
+    if not header:
+        raise Refused(400, "The webhook has no X-PagerDuty-Signature header",
+                      "Only signed v3 webhooks are accepted: create the subscription with the plugin's "
+                      "create_webhook_subscription action or in PagerDuty's web app.")
+    given = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
+    if not given:
+        raise Refused(400, "The X-PagerDuty-Signature header has no v1= signature",
+                      "PagerDuty signs with v1=<hex HMAC-SHA256>.")
+    expected = [hmac.new(secret, body, hashlib.sha256).hexdigest().encode() for secret in secrets]
+    # every pair is compared, in constant time, whatever matches first
+    matches = [hmac.compare_digest(mine, theirs.lower().encode("ascii", "replace"))
+               for mine in expected for theirs in given]
+    if not any(matches):
+        raise Refused(403, "The webhook's signature matches none of the configured secrets",
+                      "Check PAGERDUTY_WEBHOOK_SECRETS against the subscription's secret (during a rotation, "
+                      "configure both).")
+
+
+def parse_event(body):
+    try:
+        event = json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise Refused(400, "The webhook body is not JSON", "PagerDuty sends one JSON event per request.") from None
+    inner = event.get("event") if isinstance(event, dict) else None
+    if not isinstance(inner, dict) or not all(isinstance(inner.get(key), str) and inner[key] for key in REQUIRED):
+        raise Refused(400, "The webhook body is not a v3 event: it needs event.id, event_type, resource_type "
+                           "and occurred_at", "Only v3 webhook subscriptions are supported.")
+    if not isinstance(inner.get("data"), dict):
+        raise Refused(400, "The webhook event has no data object", "Only v3 webhook subscriptions are supported.")
+    return {"event": inner}
+
+
+def reject_constant(name):
+    raise ValueError(f"{name} is not JSON")

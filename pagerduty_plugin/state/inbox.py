@@ -1,0 +1,106 @@
+"""The trigger inbox: every event, webhook or polled, is stored here before anything acknowledges it.
+
+- `events` holds each event once per (source, key): a webhook's X-Webhook-Id (stable across
+  PagerDuty's retries), a polled incident's or log entry's id. A redelivery is a no-op.
+- `positions` is how far each consumer has read (events are handed over in `seq` order).
+- `cursors` is where each poller resumes; it is written in the same transaction as the events
+  of the poll, so a poll killed half way leaves it where it was.
+Events older than RETENTION_DAYS are purged; nothing secret is stored.
+"""
+
+import json
+import os
+import sqlite3
+import time
+
+from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.state import open_sqlite, state_dir
+
+FILE_NAME = "inbox.sqlite"
+WEBHOOK_SOURCE = "webhook"  # the source of the events PagerDuty pushed (the others are pollers')
+RETENTION_DAYS = 7
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (source, key)
+);
+CREATE TABLE IF NOT EXISTS positions (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class Inbox:
+    def __init__(self, directory=None, busy_timeout=30.0):
+        self.path = os.path.join(state_dir(directory), FILE_NAME)
+        self.db = open_sqlite(self.path, busy_timeout)
+        try:
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise PluginError(f"Cannot prepare the inbox {self.path}: {exc}",
+                              "Check that the state directory is writable and on a local disk.") from None
+
+    def close(self):
+        self.db.close()
+
+    def add(self, source, key, event):
+        """Store one event ({"event": {...}}); False when (source, key) was stored before."""
+        return self.add_many(source, [(key, event)]) == 1
+
+    def add_many(self, source, keyed_events, cursor=None):
+        """Store events [(key, event)] in one transaction, and the poller's cursor with them.
+        Returns how many were new."""
+        now = time.time()
+        rows = [(source, str(key), event["event"]["event_type"], now, json.dumps(event, separators=(",", ":")))
+                for key, event in keyed_events]
+        with Transaction(self.db):
+            before = self.db.total_changes
+            self.db.executemany("INSERT OR IGNORE INTO events (source, key, event_type, received_at, body) "
+                                "VALUES (?, ?, ?, ?, ?)", rows)
+            added = self.db.total_changes - before
+            if cursor is not None:
+                self.db.execute("INSERT OR REPLACE INTO cursors (name, value) VALUES (?, ?)", cursor)
+        return added
+
+    def cursor(self, name):
+        row = self.db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def pending(self, consumer, sources, limit=500):
+        """[(seq, event)] of the given sources that consumer has not taken yet, oldest first."""
+        marks = ",".join("?" * len(sources))
+        rows = self.db.execute(
+            f"SELECT seq, body FROM events WHERE source IN ({marks}) AND seq > "
+            "COALESCE((SELECT seq FROM positions WHERE consumer = ?), 0) ORDER BY seq LIMIT ?",
+            (*sources, consumer, limit)).fetchall()
+        return [(seq, json.loads(body)) for seq, body in rows]
+
+    def taken(self, consumer, seq):
+        """consumer has handed over every event up to seq."""
+        self.db.execute("INSERT INTO positions (consumer, seq) VALUES (?, ?) "
+                        "ON CONFLICT (consumer) DO UPDATE SET seq = max(seq, excluded.seq)", (consumer, seq))
+
+    def count(self, source=None):
+        if source is None:
+            return self.db.execute("SELECT count(*) FROM events").fetchone()[0]
+        return self.db.execute("SELECT count(*) FROM events WHERE source = ?", (source,)).fetchone()[0]
+
+    def purge(self, days=RETENTION_DAYS):
+        self.db.execute("DELETE FROM events WHERE received_at < ?", (time.time() - days * 86400,))
+
+
+class Transaction:
+    """BEGIN IMMEDIATE ... COMMIT (the connection is in autocommit mode), ROLLBACK on error."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, value, traceback):
+        self.db.execute("ROLLBACK" if kind else "COMMIT")

@@ -1,0 +1,72 @@
+"""The generic trigger loop: input validated, the trigger found through the spec, its events
+handed over from the inbox one at a time, each marked taken only once delivered.
+
+A consumer is the trigger with its exact input: two cron jobs with different filters each get
+every event they want. Delivery is at least once: an event is marked taken after its delivery
+succeeded, so a consumer killed between the two hands that one event over again.
+"""
+
+import threading
+
+from pagerduty_plugin import runner, validate
+from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.state.inbox import Inbox
+
+
+class TriggerRun:
+    def __init__(self, spec, name, raw_input, raw_connection, log, state=None, pool=None):
+        definition = spec.trigger(name)
+        values = runner.prepare(spec, definition.get("input") or {}, raw_input, "input")
+        self.values = validate.check(spec.trigger_input_schema(name), values, "input", name)
+        connection = runner.open_connection(spec, raw_connection, log, pool)
+        implementation = runner.load_object(f"{spec.python['triggers']}.{definition['implementation']}")
+        self.trigger = implementation(connection, log, self.values)
+        self.name, self.log = name, log
+        self.output_schema = spec.trigger_output_schema(name)
+        self.inbox = Inbox(state)
+        self.consumer = f"{name}:{digest_of(self.values)}"
+        self.stop = threading.Event()
+
+    def run(self, deliver, once=False, interval=None):
+        """Poll and hand events to deliver(event) until stopped (or, with once, until nothing is
+        left). Returns how many events were delivered."""
+        interval = self.trigger.interval if interval is None else interval
+        delivered = 0
+        while not self.stop.is_set():
+            self.trigger.poll(self.inbox)
+            delivered += self.hand_over(deliver)
+            if once:
+                return delivered
+            self.stop.wait(interval)
+        return delivered
+
+    def hand_over(self, deliver):
+        delivered = 0
+        while not self.stop.is_set():
+            batch = self.inbox.pending(self.consumer, self.trigger.sources())
+            if not batch:
+                break
+            for seq, event in batch:
+                if self.stop.is_set():
+                    break
+                if self.trigger.wants(event["event"]) and self.valid(event):
+                    deliver(event)  # raises when it could not: the event stays for the next run
+                    delivered += 1
+                self.inbox.taken(self.consumer, seq)
+        return delivered
+
+    def valid(self, event):
+        try:
+            validate.check(self.output_schema, event, "output", self.name)
+            return True
+        except PluginError as exc:  # stored, so PagerDuty sent it: say so rather than stop the trigger
+            self.log.warning(f"{self.name}: event {event['event'].get('id')} does not match the trigger's "
+                             f"output schema and is skipped: {exc.cause}")
+            return False
+
+
+def digest_of(values):
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
