@@ -454,3 +454,46 @@ def test_seeded_incidents_send_nothing(api, receiver, sandbox):
     subscribe(api, receiver, events=["incident.triggered"])
     sandbox.seed_incidents(20)
     assert sandbox.wait_webhooks(5) and sandbox.webhook_deliveries() == []
+
+
+def test_service_changes_deliver_service_events(api, receiver, sandbox):
+    subscribe(api, receiver, events=["service.created", "service.updated", "service.deleted"])
+    policy = api.get("/escalation_policies").json()["escalation_policies"][0]
+    made = api.post("/services", json={"service": {"type": "service", "name": "Webhooked", "escalation_policy": {
+        "id": policy["id"], "type": "escalation_policy_reference"}}})
+    assert made.status_code == 201, made.text
+    service_id = made.json()["service"]["id"]
+    assert api.put(f"/services/{service_id}", json={"service": {"description": "now described"}}).status_code == 200
+    assert api.delete(f"/services/{service_id}").status_code == 204
+    hooks = receiver.wait_for(3)
+    assert types_of(h.event for h in hooks) == ["service.created", "service.updated", "service.deleted"]
+    data = hooks[0].event["data"]
+    assert data["type"] == "service" and data["id"] == service_id and data["summary"] == "Webhooked"
+    assert hooks[0].event["resource_type"] == "service" and all(h.signed for h in hooks)
+
+
+def test_the_journal_masks_custom_header_values(api, receiver, sandbox):
+    subscribe(api, receiver)
+    [entry] = [e for e in sandbox.journal() if e["path"] == "/webhook_subscriptions"]
+    assert entry["json"]["webhook_subscription"]["delivery_method"]["custom_headers"] == [
+        {"name": "X-Test-Header", "value": "***"}]
+
+
+def test_user_and_password_in_the_url_are_sent_as_basic_auth(api, receiver, sandbox):
+    url = receiver.url.replace("http://", "http://hook%40user:s3cret@")
+    subscribe(api, receiver, events=["incident.triggered"], url=url)
+    api.create_incident("behind basic auth")
+    [hook] = receiver.wait_for(1)
+    assert hook.headers["Authorization"] == "Basic aG9va0B1c2VyOnMzY3JldA=="   # hook@user:s3cret
+    assert sandbox.wait_webhooks(5)
+    assert "s3cret" not in str(sandbox.webhook_deliveries())
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:9/hook", "https://hooks.example.com:8443/pd?x=1",
+                                 "http://localhost/x"])
+def test_urls_pagerduty_accepts(api, url):
+    body = {"type": "webhook_subscription", "events": ["incident.triggered"], "filter": {"type": "account_reference"},
+            "delivery_method": {"type": "http_delivery_method", "url": url}}
+    answer = api.post("/webhook_subscriptions", json={"webhook_subscription": body})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["webhook_subscription"]["delivery_method"]["url"] == url

@@ -9,6 +9,7 @@
 - The store lock is never held while sending: a delivery carries everything it needs, and the store is
   only consulted (briefly) before and after each attempt.
 """
+import base64
 import hashlib
 import hmac
 import http.client
@@ -19,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 USER_AGENT = "PagerDuty-Webhook/V3.0"
 MAX_BODY = 256 * 1024          # PagerDuty drops webhooks above 256 KB
@@ -95,13 +96,24 @@ class Delivery:
         headers = [("Content-Type", "application/json"), ("User-Agent", USER_AGENT),
                    ("X-PagerDuty-Signature", signature(self.secret, self.body)),
                    ("X-Webhook-Id", self.webhook_id), ("X-Webhook-Subscription", self.subscription_id)]
+        parts = urlsplit(self.url)
+        if parts.username is not None:   # https://user:password@host/ : basic authentication
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            headers.append(("Authorization", "Basic " + base64.b64encode(pair).decode()))
         return headers + self.custom_headers
+
+    def shown_url(self):
+        """The URL without any user:password@."""
+        parts = urlsplit(self.url)
+        if parts.username is None:
+            return self.url
+        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
     def view(self):
         """What the /_sandbox/webhooks hook shows (never the secret or the signature)."""
         return {"webhook_id": self.webhook_id, "subscription_id": self.subscription_id,
                 "event_id": self.event_id, "event_type": self.event_type, "incident_id": self.incident_id,
-                "url": self.url, "status": self.status, "attempts": list(self.attempts),
+                "url": self.shown_url(), "status": self.status, "attempts": list(self.attempts),
                 "created_at": self.created, "finished_at": self.finished}
 
 

@@ -139,9 +139,10 @@ def apply(store, rec, body, creating):
 
 
 def _url(value):
+    """http(s), optionally with user:password@ (PagerDuty sends those as basic authentication)."""
     if not isinstance(value, str) or not value.strip():
         raise invalid(f"{WHERE}.delivery_method.url is required")
-    if len(value) > 2048 or not re.fullmatch(r"https?://[^\s/?#@]+(:\d{1,5})?([/?#]\S*)?", value, re.I):
+    if len(value) > 2048 or not re.fullmatch(r"https?://([^\s/?#@]+@)?(\[[0-9A-F:.]+\]|[^\s/?#@:\[\]]+)(:\d{1,5})?([/?#]\S*)?", value, re.I):
         raise invalid(f"{WHERE}.delivery_method.url must be an http or https URL")
     return value
 
