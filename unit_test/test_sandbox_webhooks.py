@@ -381,7 +381,7 @@ def test_order_per_incident_survives_retries(api, receiver, sandbox):
 
 
 def test_timeouts_and_refused_connections_are_retried(api, receiver, sandbox):
-    sandbox.webhooks.policy.update(timeout=0.3, max_attempts=3)
+    sandbox.webhooks.policy.update(timeout=0.3, max_attempts=5)
     subscribe(api, receiver, events=["incident.triggered"])
     receiver.delay = 0.6
     api.create_incident("slow receiver")
@@ -393,6 +393,7 @@ def test_timeouts_and_refused_connections_are_retried(api, receiver, sandbox):
     assert record["attempts"][0]["status_code"] is None and "timed out" in record["attempts"][0]["error"]
     # nobody listening: every try refused, then given up (counted as a drop)
     sandbox.reset()
+    sandbox.webhooks.policy.update(max_attempts=3)
     dead = subscribe(api, receiver, events=["incident.triggered"], url="http://127.0.0.1:9/nobody")
     api.create_incident("nobody home")
     assert sandbox.wait_webhooks(10)

@@ -56,7 +56,7 @@ def test_create_answers_the_secret_once_and_webhooks_arrive_signed(step, receive
     assert sent[0]["json"] == {"webhook_subscription": {
         "type": "webhook_subscription", "description": "runbooks",
         "delivery_method": {"type": "http_delivery_method", "url": receiver.url,
-                            "custom_headers": [{"name": "X-Routing", "value": "ops"}]},
+                            "custom_headers": [{"name": "X-Routing", "value": "***"}]},   # masked in the journal
         "events": ["incident.triggered", "incident.resolved"], "filter": {"type": "account_reference"}}}
     receiver.secrets.append(secret)
     trigger(sandbox)

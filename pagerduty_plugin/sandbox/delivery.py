@@ -16,8 +16,10 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections import deque
 from urllib.parse import unquote, urlsplit
@@ -214,6 +216,9 @@ class Deliverer:
                     self._attempt(delivery)
                 else:
                     self._settle(delivery, "cancelled")
+            except Exception:  # noqa: BLE001 (a bug must not stop every later delivery)
+                traceback.print_exc(file=sys.stderr)
+                self._settle(delivery, "failed")
             finally:
                 with self._cond:
                     self._busy = False
@@ -270,11 +275,12 @@ class Deliverer:
             conn = kind(parts.hostname, parts.port, timeout=self.policy.timeout)
         except (ValueError, http.client.HTTPException) as exc:
             return None, f"bad address: {exc}"
-        with self._cond:
-            if self._stopping:
-                return None, "sandbox stopping"
-            self._conn = conn
         try:
+            conn.connect()
+            with self._cond:   # from here stop() can interrupt the exchange
+                if self._stopping:
+                    return None, "sandbox stopping"
+                self._conn = conn
             conn.putrequest("POST", target, skip_accept_encoding=True)
             for name, value in delivery.headers():
                 conn.putheader(name, value)
