@@ -13,13 +13,14 @@ class StepLog(logging.Handler):
     def __init__(self, stream=None, secrets=None):
         super().__init__()
         self.lines = []
-        self.secrets = set() if secrets is None else secrets  # grows as the step learns its secrets
+        self.secrets = set() if secrets is None else secrets  # masked in the log and all the command prints
+        self.log_only_secrets = set()  # secrets the step received for its output: masked in the log only
         self.stream = stream
         self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
 
     def emit(self, record):
         try:
-            line = redact(self.format(record), self.secrets)
+            line = redact(self.format(record), self.secrets | self.log_only_secrets)
         except Exception:  # a log line must never break the step
             return
         self.lines.append(line)
@@ -41,3 +42,11 @@ def step_logger(handler, debug=False):
         urllib3.handlers[:] = [handler]
         urllib3.setLevel(logging.DEBUG)
     return log
+
+
+def keep_out_of_logs(log, secret):
+    """A secret that PagerDuty answered and the step's output must carry (a webhook signing secret):
+    never written to the log, whatever logs it later, yet left in the output."""
+    for handler in log.handlers:
+        if isinstance(handler, StepLog) and secret:
+            handler.log_only_secrets.add(secret)

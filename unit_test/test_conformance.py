@@ -634,6 +634,33 @@ def tour_events_and_alerts(t, ids):
            {"alerts": [{"id": alert, "type": "alert", "status": "resolved"}]})
 
 
+def tour_webhook_subscriptions(t, ids, service):
+    hook = {"type": "http_delivery_method", "url": "http://127.0.0.1:9/webhooks/pagerduty",
+            "custom_headers": [{"name": "X-Tour", "value": "yes"}]}
+    body = {"webhook_subscription": {"type": "webhook_subscription", "delivery_method": hook,
+                                     "events": ["incident.triggered", "incident.resolved"],
+                                     "filter": {"type": "service_reference", "id": service},
+                                     "description": "Tour webhooks"}}
+    sub = t.created("POST", "/webhook_subscriptions", 200, body, "webhook_subscription")
+    t.call("POST", "/webhook_subscriptions", 400, {"webhook_subscription": {**body["webhook_subscription"],
+                                                                            "events": ["incident.nope"]}})
+    t.call("POST", "/webhook_subscriptions", 403, body, key="read_only")
+    t.call("GET", "/webhook_subscriptions", 200, params={"filter_type": "service", "filter_id": service,
+                                                         "limit": 5, "total": "true"})
+    t.call("GET", "/webhook_subscriptions", 400, params={"filter_type": "team"})
+    t.call("GET", f"/webhook_subscriptions/{sub}", 200)
+    t.call("GET", "/webhook_subscriptions/PNOPE00", 404)
+    t.call("PUT", f"/webhook_subscriptions/{sub}", 200, {"webhook_subscription": {"events": ["incident.resolved"]}})
+    t.call("PUT", f"/webhook_subscriptions/{sub}", 400, {"webhook_subscription": {"delivery_method": hook}})
+    t.call("PUT", "/webhook_subscriptions/PNOPE00", 404, {"webhook_subscription": {"active": False}})
+    t.call("POST", f"/webhook_subscriptions/{sub}/enable", 200)
+    t.call("POST", "/webhook_subscriptions/PNOPE00/enable", 404)
+    t.call("POST", f"/webhook_subscriptions/{sub}/ping", 202)
+    t.call("POST", "/webhook_subscriptions/PNOPE00/ping", 404)
+    t.call("DELETE", f"/webhook_subscriptions/{sub}", 204)
+    t.call("DELETE", "/webhook_subscriptions/PNOPE00", 404)
+
+
 @pytest.fixture(scope="module")
 def tour():
     from pagerduty_plugin.sandbox import Sandbox
@@ -648,6 +675,7 @@ def tour():
         policy = tour_escalation_policies_and_schedules(t, ids, user)
         tour_account(t, sandbox)
         service = tour_services_and_extensions(t, ids, policy)
+        tour_webhook_subscriptions(t, ids, service)
         tour_incidents(t, ids, service)
         tour_events_and_alerts(t, ids)
         t.call("DELETE", f"/services/{service}", 204)

@@ -2,6 +2,7 @@
 import threading
 
 from . import seed as seeds, timeutil
+from .delivery import DROPS_TO_DISABLE, Deliverer, Policy
 from .dispatch import Dispatcher
 from .faults import Faults
 from .journal import Journal
@@ -18,7 +19,9 @@ class Sandbox:
     """
 
     def __init__(self, host="127.0.0.1", port=0, seed="demo", rate_limit=None, verbose=False,
-                 max_exchanges=20000):
+                 max_exchanges=20000, webhook_policy=None, webhook_hosts="loopback"):
+        """webhook_policy: the retry schedule of webhook deliveries (delivery.Policy, or a dict of its
+        settings); webhook_hosts: "loopback" (default: webhooks go to loopback URLs only) or "any"."""
         if seed not in ("demo", "empty"):
             raise ValueError(f"unknown seed {seed!r}: use demo or empty")
         if rate_limit is not None and int(rate_limit) < 1:
@@ -33,6 +36,12 @@ class Sandbox:
         self.faults = Faults()
         self.limiter = RateLimiter(rate_limit)
         self.event_limiter = RateLimiter(rate_limit)
+        if isinstance(webhook_policy, dict):
+            webhook_policy = Policy(**webhook_policy)
+        self.webhooks = Deliverer(webhook_policy, webhook_hosts)
+        self.webhooks.still_wanted = self._subscription_exists
+        self.webhooks.on_outcome = self._webhook_outcome
+        self.store.deliverer = self.webhooks
         self._server = None
         self._thread = None
         self.reset()
@@ -52,12 +61,14 @@ class Sandbox:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name=f"pagerduty-sandbox:{port}", daemon=True)
         self._thread.start()
+        self.webhooks.start()
         return self
 
     def stop(self):
         server, self._server = self._server, None
         if server is None:
             return
+        self.webhooks.stop()
         server.stop()
         self._thread.join(timeout=5)
         self._thread = None
@@ -128,10 +139,38 @@ class Sandbox:
         with self.store.lock:
             self.store.clear()
             seeds.apply(self.store, self.seed, timeutil.now())
+        self.webhooks.clear()
         self.journal_log.clear()
         self.faults.clear()
         self.limiter.reset()
         self.event_limiter.reset()
+
+    # webhooks ---------------------------------------------------------------------------------------
+    def webhook_deliveries(self):
+        """Every webhook delivery since the last reset, oldest first: {webhook_id, subscription_id,
+        event_id, event_type, incident_id, url, status, attempts [{at, status_code, error}], ...}.
+        status: pending, delivered, dropped (a 4xx, or queued when the subscription was disabled),
+        failed (retries used up), skipped (not a loopback URL) or cancelled."""
+        return self.webhooks.records()
+
+    def wait_webhooks(self, timeout=10.0):
+        """Block until no webhook is queued, being sent or waiting for a retry; True when so."""
+        return self.webhooks.wait_idle(timeout)
+
+    def _subscription_exists(self, subscription_id):
+        with self.store.lock:
+            return subscription_id in self.store.webhook_subscriptions
+
+    def _webhook_outcome(self, subscription_id, dropped):
+        """Count consecutive drops; the third disables the subscription (False: drop its queue)."""
+        with self.store.lock:
+            sub = self.store.webhook_subscriptions.get(subscription_id)
+            if sub is None:
+                return False
+            sub["drops"] = sub["drops"] + 1 if dropped else 0
+            if sub["drops"] >= DROPS_TO_DISABLE:
+                sub["temporarily_disabled"] = True
+            return not sub["temporarily_disabled"]
 
     def disable_ability(self, name):
         with self.store.lock:
@@ -144,4 +183,8 @@ class Sandbox:
     def seed_incidents(self, n, service_id=None, status="triggered"):
         """Insert n incidents directly (no HTTP); returns their ids."""
         with self.store.lock:
-            return seeds.bulk_incidents(self.store, int(n), service_id, status, timeutil.now())
+            self.store.deliver_webhooks = False   # straight into the store: no API change, no webhooks
+            try:
+                return seeds.bulk_incidents(self.store, int(n), service_id, status, timeutil.now())
+            finally:
+                self.store.deliver_webhooks = True

@@ -17,6 +17,8 @@ def _parser():
                         help="starting data: demo (users, teams, services, incidents...) or empty (one admin)")
     parser.add_argument("--rate-limit", type=int, default=None, metavar="N",
                         help="answer 429 after N requests per minute per API key (or routing key)")
+    parser.add_argument("--webhook-hosts", choices=("loopback", "any"), default="loopback",
+                        help="where webhook subscriptions may deliver: loopback URLs only (default) or any host")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each request on stderr")
     return parser
 
@@ -34,7 +36,7 @@ def main(argv=None):
         return 2
     from .app import Sandbox
     sandbox = Sandbox(host=args.host, port=args.port, seed=args.seed, rate_limit=args.rate_limit,
-                      verbose=args.verbose, max_exchanges=5000)
+                      verbose=args.verbose, max_exchanges=5000, webhook_hosts=args.webhook_hosts)
     try:
         sandbox.start()
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""Test hooks under /_sandbox/ (no auth): journal, reset, faults, abilities, info."""
+"""Test hooks under /_sandbox/ (no auth): journal, reset, faults, abilities, info, webhook deliveries."""
 import json
 
 from .account import ABILITIES
@@ -108,6 +108,33 @@ def seed_incidents(sandbox, request):
     return _answer(201, {"incident_ids": ids})
 
 
+def webhooks(sandbox, request):
+    """Webhook deliveries since the last reset (never a secret), the retry policy, and how many wait.
+    ?wait=S first waits up to S seconds (at most 30) for every delivery to settle."""
+    wait = request.query.get("wait", [""])[-1]
+    if wait:
+        try:
+            seconds = float(wait)
+        except ValueError:
+            raise invalid("wait must be a number of seconds") from None
+        if not 0 <= seconds <= 30:
+            raise invalid("wait must be from 0 to 30 seconds")
+        sandbox.wait_webhooks(seconds)
+    return _answer(200, {"deliveries": sandbox.webhook_deliveries(), "pending": sandbox.webhooks.pending(),
+                         "policy": sandbox.webhooks.policy.view()})
+
+
+def webhook_policy(sandbox, request):
+    body = _body(request)
+    if not isinstance(body, dict):
+        raise invalid('send {"backoff", "backoff_cap", "max_attempts", "timeout"} (any of them)')
+    try:
+        sandbox.webhooks.policy.update(**body)
+    except (TypeError, ValueError) as exc:
+        raise invalid(str(exc)) from None
+    return _answer(200, {"policy": sandbox.webhooks.policy.view()})
+
+
 ROUTES = {
     ("GET", "/_sandbox/requests"): requests,
     ("POST", "/_sandbox/reset"): reset,
@@ -117,4 +144,6 @@ ROUTES = {
     ("POST", "/_sandbox/abilities"): abilities,
     ("GET", "/_sandbox/info"): info,
     ("POST", "/_sandbox/incidents"): seed_incidents,
+    ("GET", "/_sandbox/webhooks"): webhooks,
+    ("POST", "/_sandbox/webhooks/policy"): webhook_policy,
 }

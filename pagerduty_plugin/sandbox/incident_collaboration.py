@@ -1,5 +1,5 @@
 """Notes, status updates and responder requests on an incident."""
-from . import account, incident_view, lifecycle, log_entries, validate as v
+from . import account, incident_view, lifecycle, log_entries, outbound, validate as v
 from .errors import ApiError, invalid, not_found, ALREADY_RESOLVED, REQUESTER_ID_MISSING, REQUESTER_NOT_FOUND
 from .routing import route
 from .timeutil import iso
@@ -50,6 +50,8 @@ def add_note(call):
     inc["updated"] = call.now
     log_entries.add(store, inc, "annotate_log_entry", call.now, call.agent(), "Note added.", {"type": "note"},
                     note=content)
+    outbound.incident_event(store, "incident.annotated", inc, call.agent(), call.now,
+                            outbound.note_data(store, inc, note))
     # The contract answers 200 here (not 201).
     return 200, {"note": note_json(store, note)}
 
@@ -92,6 +94,8 @@ def add_status_update(call):
               "sender_id": call.actor(), "created": call.now}
     inc["status_updates"].append(update)
     inc["updated"] = call.now
+    outbound.incident_event(store, "incident.status_update_published", inc, call.agent(), call.now,
+                            outbound.status_update_data(store, inc, update))
     out = {"id": update["id"], "message": message, "created_at": iso(call.now),
            "sender": store.ref("user", update["sender_id"])}
     if subject is not None:
@@ -146,6 +150,11 @@ def request_responders(call):
                                       "requested": call.now, "updated": call.now})
     inc["responder_requests"].append(request)
     inc["updated"] = call.now
+    agent = ("user", requester_id)
+    for responder in inc["responders"]:
+        if responder["request_id"] == request["id"]:
+            outbound.incident_event(store, "incident.responder.added", inc, agent, call.now,
+                                    outbound.responder_data(store, inc, responder))
     # The contract answers 200 here (not 201).
     return 200, {"responder_request": incident_view.responder_request_json(store, inc, request)}
 

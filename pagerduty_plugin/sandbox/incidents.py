@@ -1,7 +1,7 @@
 """Incidents over REST: list, create, show, update (one or in bulk), merge, snooze."""
 import json
 
-from . import incident_view, lifecycle, query as q, render, timeutil, validate as v
+from . import incident_view, lifecycle, outbound, query as q, render, timeutil, validate as v
 from .errors import ApiError, invalid, CANNOT_ESCALATE, INVALID_STATUS, INVALID_ID, EP_NOT_FOUND, ALREADY_MERGED, \
     ALREADY_RESOLVED, ALREADY_ACKNOWLEDGED, INVALID_INPUT, INVALID_SNOOZE, NOT_FOUND
 from .routing import route
@@ -257,8 +257,9 @@ def check_status(store, inc, plan):
 def apply_update(store, inc, plan, now, agent):
     if plan["title"] is not None:
         inc["title"] = plan["title"]
-    if plan["priority"] is not NOT_GIVEN:
+    if plan["priority"] is not NOT_GIVEN and plan["priority"] != inc["priority_id"]:
         inc["priority_id"] = plan["priority"]
+        outbound.incident_event(store, "incident.priority_updated", inc, agent, now)
     if plan["bridge"] is not NOT_GIVEN:
         inc["conference_bridge"] = plan["bridge"]
     if plan["service_id"] and plan["service_id"] != inc["service_id"]:

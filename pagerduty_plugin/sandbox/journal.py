@@ -53,12 +53,20 @@ def masked_json(raw):
 
 
 def mask_body(body):
-    """Every routing_key, however deep (events may come in a list or nested)."""
+    """Every routing_key, however deep (events may come in a list or nested), and the values of a
+    webhook subscription's custom headers (often a receiver's credentials)."""
     if isinstance(body, dict):
-        return {k: MASK if k == "routing_key" else mask_body(v) for k, v in body.items()}
+        return {k: MASK if k == "routing_key" else _mask_header_values(v) if k == "custom_headers"
+                else mask_body(v) for k, v in body.items()}
     if isinstance(body, list):
         return [mask_body(item) for item in body]
     return body
+
+
+def _mask_header_values(headers):
+    if not isinstance(headers, list):
+        return mask_body(headers)
+    return [{**h, "value": MASK} if isinstance(h, dict) and "value" in h else mask_body(h) for h in headers]
 
 
 class Exchange:

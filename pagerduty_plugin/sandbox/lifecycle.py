@@ -3,7 +3,7 @@
 triggered -> acknowledged -> resolved; a REST PUT of triggered/acknowledged reopens a resolved incident
 (PagerDuty since 2025-09-18); events never do.
 """
-from . import log_entries, rotation
+from . import log_entries, outbound, rotation
 from .errors import ApiError, invalid, ALREADY_RESOLVED, ALREADY_ACKNOWLEDGED, CANNOT_ESCALATE, \
     NOT_ACKNOWLEDGED, INVALID_SNOOZE
 
@@ -77,6 +77,7 @@ def new_incident(store, service, title, now, agent, channel=None, *, urgency="hi
         _assign(store, inc, user_ids, "direct_assignment", now, agent)
     else:
         _assign(store, inc, ep_assignees, "escalation_policy", now, agent)
+    outbound.incident_event(store, "incident.triggered", inc, agent, now)
     return inc
 
 
@@ -107,6 +108,7 @@ def acknowledge(store, inc, now, agent, channel=None):
     timeout = store.services.get(inc["service_id"], {}).get("acknowledgement_timeout")
     log_entries.add(store, inc, "acknowledge_log_entry", now, agent, f"Acknowledged by {_name(store, agent)}.",
                     channel or API, extra={"acknowledgement_timeout": timeout})
+    outbound.incident_event(store, "incident.acknowledged", inc, agent, now)
 
 
 def unacknowledge(store, inc, now, agent, summary=None):
@@ -117,6 +119,7 @@ def unacknowledge(store, inc, now, agent, summary=None):
     _touch(inc, now, agent)
     log_entries.add(store, inc, "unacknowledge_log_entry", now, agent,
                     summary or f"Unacknowledged by {_name(store, agent)}.")
+    outbound.incident_event(store, "incident.unacknowledged", inc, agent, now)
 
 
 def resolve(store, inc, now, agent, channel=None, note=None, merged_into=None):
@@ -140,6 +143,7 @@ def resolve(store, inc, now, agent, channel=None, note=None, merged_into=None):
     summary = f"Resolved by {_name(store, agent)}." if merged_into is None else \
         f"Resolved by merging into incident #{store.incidents[merged_into]['number']}."
     log_entries.add(store, inc, "resolve_log_entry", now, agent, summary, channel or API, note=note)
+    outbound.incident_event(store, "incident.resolved", inc, agent, now)
 
 
 def resolve_alert(store, alert, now):
@@ -171,17 +175,19 @@ def reopen(store, inc, status, now, agent, user_ids=None, ep_id=None):
     service["open_keys"][inc["key"]] = inc["id"]
     _touch(inc, now, agent)
     log_entries.add(store, inc, "trigger_log_entry", now, agent, f"Reopened by {_name(store, agent)}.")
-    if status == "acknowledged" and agent and agent[0] == "user":
+    acknowledging = status == "acknowledged"
+    if acknowledging and agent and agent[0] == "user":
         _assign(store, inc, [agent[1]], "direct_assignment", now, agent)
-        acknowledge(store, inc, now, agent)
     elif user_ids:
+        acknowledging = False
         _assign(store, inc, user_ids, "direct_assignment", now, agent)
     else:
         inc["ep_id"] = ep_id or inc["ep_id"]
         inc["level"] = 1
         _assign(store, inc, assignees_for(store, inc["ep_id"], 1, now), "escalation_policy", now, agent)
-        if status == "acknowledged":
-            acknowledge(store, inc, now, agent)
+    outbound.incident_event(store, "incident.reopened", inc, agent, now)
+    if acknowledging:
+        acknowledge(store, inc, now, agent)
 
 
 def reassign(store, inc, now, agent, user_ids=None, ep_id=None):
@@ -199,6 +205,9 @@ def reassign(store, inc, now, agent, user_ids=None, ep_id=None):
         _assign(store, inc, assignees_for(store, ep_id, 1, now), "escalation_policy", now, agent)
     else:
         _assign(store, inc, user_ids, "direct_assignment", now, agent)
+    # v3 names a move to another escalation policy "delegated", new assignees "reassigned"
+    outbound.incident_event(store, "incident.delegated" if ep_id is not None else "incident.reassigned",
+                            inc, agent, now)
 
 
 def escalate(store, inc, level, now, agent):
@@ -216,6 +225,7 @@ def escalate(store, inc, level, now, agent):
     _touch(inc, now, agent)
     _assign(store, inc, assignees_for(store, inc["ep_id"], level, now), "escalation_policy", now, agent,
             log_type="escalate_log_entry", summary=f"Escalated to level {level} by {_name(store, agent)}.")
+    outbound.incident_event(store, "incident.escalated", inc, agent, now)
 
 
 def snooze(store, inc, duration, now, agent):

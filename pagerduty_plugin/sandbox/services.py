@@ -1,5 +1,5 @@
 """Services and their integrations (an Events API v2 integration carries the routing key)."""
-from . import query as q, render, validate as v
+from . import outbound, query as q, render, validate as v
 from .errors import invalid
 from .routing import route
 
@@ -46,6 +46,7 @@ def create_service(call):
     apply(store, rec, body, creating=True)
     rec["updated"] = call.now
     store.services[rec["id"]] = rec
+    outbound.service_event(store, "service.created", rec, call.agent(), call.now)
     return 201, {"service": render.service(store, rec, (), call.now)}
 
 
@@ -63,6 +64,7 @@ def update_service(call):
         v.type_is(body, ("service", "service_reference"), "service")
     v.staged(apply, call.store, rec, body)
     rec["updated"] = call.now
+    outbound.service_event(call.store, "service.updated", rec, call.agent(), call.now)
     return 200, {"service": render.service(call.store, rec, (), call.now)}
 
 
@@ -70,6 +72,7 @@ def update_service(call):
 def delete_service(call):
     store = call.store
     rec = store.get("service", call.params["id"])
+    outbound.service_event(store, "service.deleted", rec, call.agent(), call.now)
     for integration_id in rec["integration_ids"]:
         gone = store.integrations.pop(integration_id, None)
         if gone and gone.get("integration_key"):

@@ -25,6 +25,7 @@ KINDS = {
     "contact_method": ("contact_methods", None, "label"),
     "notification_rule": ("notification_rules", None, None),
     "vendor": ("vendors", "vendors", "name"),
+    "webhook_subscription": ("webhook_subscriptions", "webhook_subscriptions", "description"),
 }
 
 
@@ -34,6 +35,8 @@ class Store:
     def __init__(self):
         self.lock = threading.RLock()
         self._base_url = "http://127.0.0.1"
+        self.deliverer = None      # the webhook delivery worker (delivery.Deliverer), set by the Sandbox
+        self.deliver_webhooks = True   # off while the seed helpers insert records straight into the store
         self.clear()
 
     @property
