@@ -41,6 +41,8 @@ def plugin(tmp_path_factory):
 def test_the_zip_is_complete_deterministic_and_laid_out_as_rundeck_loads_it(plugin, tmp_path):
     archive, root, metadata = plugin
     spec = speclib.load()
+    text = (root / "plugin.yaml").read_text()
+    assert "&id0" not in text and "*id0" not in text, "each provider spells out its properties"
     assert archive.name.endswith("-plugin.zip") and archive.name[:-4] == PLUGIN_NAME
     assert [p["name"] for p in metadata["providers"]] == [provider_name(a) for a in spec.actions]
     assert len(metadata["providers"]) >= 65
@@ -65,13 +67,20 @@ def test_plugin_yaml_follows_the_documented_format(plugin):
     assert list(jsonschema.Draft7Validator(schema).iter_errors(broken)), "a Select without values must be refused"
 
 
-def property_matches(field, prop, property_schema):
+def property_matches(field, prop, property_schema, connection=False):
     assert prop["title"].startswith(field["title"]) and prop["description"].startswith(field["description"])
     assert prop["required"] is bool(field.get("required"))
-    assert prop.get("default") == (rundeck_text(field["default"]) if "default" in field else None)
     kind = json_type(property_schema)
+    if connection:  # no Rundeck default, so a blank step field falls back to the project's setting
+        assert "default" not in prop
+        if "default" in field:
+            assert prop["description"].endswith(f"Default: {rundeck_text(field['default'])}")
+    else:
+        assert prop.get("default") == (rundeck_text(field["default"]) if "default" in field else None)
     if field.get("enum"):
         assert prop["type"] == "Select" and prop["values"].split(",") == [rundeck_text(v) for v in field["enum"]]
+    elif connection and kind == "boolean":  # an unticked checkbox would read as false
+        assert prop["type"] == "Select" and prop["values"] == "true,false"
     else:
         assert prop["type"] == {"integer": "Integer", "boolean": "Boolean"}.get(kind, "String")
     if field["type"] in SECRET_TYPES:
@@ -103,7 +112,7 @@ def test_every_property_matches_its_spec_field(plugin):
         for field_name, field in fields.items():
             property_matches(field, props[field_name], schema[field_name])
         for field_name, field in spec.connection.items():
-            property_matches(field, props[CONNECTION_PREFIX + field_name], connection_schema[field_name])
+            property_matches(field, props[CONNECTION_PREFIX + field_name], connection_schema[field_name], True)
         kinds = steps["actions"][name]["inputs"]
         assert sorted(kinds) == sorted(fields)
         for field_name, kind in kinds.items():  # how the script converts the text Rundeck gives it

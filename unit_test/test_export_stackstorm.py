@@ -64,6 +64,9 @@ def test_every_action_is_exported_and_two_runs_give_the_same_bytes(pack, tmp_pat
 
 def test_every_file_is_valid_against_the_published_schemas(pack):
     directory, summary = pack
+    for path in summary["files"]:
+        text = (directory / path).read_text()
+        assert "&id0" not in text and "*id0" not in text, f"{path}: YAML aliases"
     assert_valid("pack", read_yaml(directory / "pack.yaml"))
     config = read_yaml(directory / "config.schema.yaml")
     for name, attribute in config.items():  # st2 checks each attribute with the parameter schema
@@ -150,8 +153,9 @@ def action_class(pack, monkeypatch):
     module_spec = importlib.util.spec_from_file_location("pagerduty_action", location)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    classes = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Action) and v is not Action]
-    assert len(classes) == 1  # st2 takes the module's Action subclass
+    # st2's loader takes the classes defined in the module itself, each implementing run()
+    classes = [v for v in vars(module).values() if isinstance(v, type) and v.__module__ == module.__name__]
+    assert len(classes) == 1 and issubclass(classes[0], Action) and "run" in vars(classes[0])
     return classes[0]
 
 

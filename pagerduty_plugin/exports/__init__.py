@@ -38,11 +38,16 @@ def flat_schema(property_schema):
 
 
 def dump_yaml(document):
-    """Stable YAML: keys in the order given, block style, long lines kept whole."""
+    """Stable YAML: keys in the order given, block style, long lines kept whole, and a value
+    shared by several entries (the connection's properties) written out each time, not aliased."""
     import yaml  # only when exporting: never on the cold path of `run`
 
-    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=False,
-                          width=1 << 16)
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data):
+            return True
+
+    return yaml.dump(document, Dumper=Dumper, sort_keys=False, default_flow_style=False, allow_unicode=False,
+                     width=1 << 16)
 
 
 def write_file(directory, relative, content, mode=0o644):

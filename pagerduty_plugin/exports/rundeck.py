@@ -58,9 +58,10 @@ def rundeck_text(value):
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def config_property(name, field, property_schema, title_suffix=""):
+def config_property(name, field, property_schema):
+    """A step property for an action input: its type, title, description, default and choices."""
     kind = value_kind(field, property_schema)
-    prop = {"name": name, "title": field["title"] + title_suffix, "type": rundeck_type(field, kind),
+    prop = {"name": name, "title": field["title"], "type": rundeck_type(field, kind),
             "description": field["description"] + KIND_HINTS.get(kind, ""),
             "required": bool(field.get("required")), "scope": "Instance"}
     if field.get("enum"):
@@ -74,10 +75,23 @@ def config_property(name, field, property_schema, title_suffix=""):
     return prop, kind
 
 
+def connection_property(name, field, property_schema):
+    """A connection field on every step. It has no Rundeck default: a form saves its defaults into
+    the step, which would hide the project's setting (a blank field falls back to the project, then
+    the framework, then the plugin's own default). A yes/no is a true/false choice, as an
+    unticked Rundeck checkbox would read as false (verify_tls off)."""
+    prop, kind = config_property(CONNECTION_PREFIX + name, field, property_schema)
+    prop["title"] += " (connection)"
+    if "default" in prop:
+        prop["description"] += f". Default: {prop.pop('default')}"
+    if kind == "boolean":
+        prop.update(type="Select", values="true,false")
+    return prop
+
+
 def connection_properties(spec):
     schema = spec.connection_schema()["properties"]
-    return [config_property(CONNECTION_PREFIX + name, field, schema[name], " (connection)")[0]
-            for name, field in spec.connection.items()]
+    return [connection_property(name, field, schema[name]) for name, field in spec.connection.items()]
 
 
 def command_property():
