@@ -35,7 +35,7 @@ def provider_name(action):
     return PROVIDER_PREFIX + action
 
 
-def value_kind(field, property_schema):
+def value_kind(property_schema):
     """How the step script converts the property's text: text, integer, number, boolean, json, list."""
     kind = json_type(property_schema)
     if kind == "array":
@@ -60,7 +60,7 @@ def rundeck_text(value):
 
 def config_property(name, field, property_schema):
     """A step property for an action input: its type, title, description, default and choices."""
-    kind = value_kind(field, property_schema)
+    kind = value_kind(property_schema)
     prop = {"name": name, "title": field["title"], "type": rundeck_type(field, kind),
             "description": field["description"] + KIND_HINTS.get(kind, ""),
             "required": bool(field.get("required")), "scope": "Instance"}
