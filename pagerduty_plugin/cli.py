@@ -15,6 +15,7 @@ from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.errors import (
     EXIT_FAILED, EXIT_OK, EXIT_USAGE, PluginError, UsageError, bug, mask_secrets, redact, secret_spellings,
 )
+from pagerduty_plugin.exports import EXPORTERS
 from pagerduty_plugin.logs import StepLog, step_logger
 
 MAX_STDIN = 1024 * 1024  # a step's message is at most 1 MiB (PagerDuty caps an event at 512 KB)
@@ -57,6 +58,9 @@ def build_parser():
     commands.add_parser("sandbox", help="start the embedded PagerDuty sandbox", add_help=False)
     commands.add_parser("http", help="serve the actions over HTTP (InsightConnect's routes, /run, webhooks)",
                         add_help=False)
+    export = commands.add_parser("export", help="write the native package of a platform into DIR")
+    export.add_argument("platform", choices=sorted(EXPORTERS))
+    export.add_argument("directory", metavar="DIR")
     return parser
 
 
@@ -294,8 +298,20 @@ def cmd_spec(args, io, handler, log):
     return EXIT_OK
 
 
+def cmd_export(args, io, handler, log):
+    """Generate the platform's package from the spec; one JSON line says what was written."""
+    spec = speclib.load()
+    try:
+        written = runner.load_object(EXPORTERS[args.platform])(spec, args.directory)
+    except OSError as exc:
+        raise PluginError(f"Cannot write the {args.platform} export into {args.directory}: "
+                          f"{exc.strerror or exc}", "Give a directory you can write to.") from None
+    io.write({"platform": args.platform, "directory": os.path.abspath(args.directory), **written})
+    return EXIT_OK
+
+
 COMMANDS = {"run": cmd_run, "test": cmd_test, "trigger": cmd_trigger, "info": cmd_info, "sample": cmd_sample,
-            "spec": cmd_spec}
+            "spec": cmd_spec, "export": cmd_export}
 
 
 def run_extra_command(name, argv, io):

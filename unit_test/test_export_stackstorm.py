@@ -1,0 +1,232 @@
+"""`export stackstorm DIR`: the pack, checked against StackStorm's published schemas, walked against
+the spec, and its action module run the way st2's python runner runs it, against the sandbox."""
+
+import importlib.util
+import json
+import os
+import sys
+import types
+
+import jsonschema
+import pytest
+import yaml
+
+from conftest import invoke
+from export_support import connection_of, data_file, export, tree_bytes
+from pagerduty_plugin import spec as speclib
+from pagerduty_plugin.exports import json_type
+from pagerduty_plugin.exports.stackstorm_action import ACTION_PARAMETER
+from pagerduty_plugin.spec import SECRET_TYPES
+
+SCHEMAS = data_file("stackstorm_schemas.yaml")
+CANARY = "canary-secret-3f9a1c"
+
+
+def st2_validator(name):
+    """st2's metadata validator: draft-4 keywords, draft 3's `properties` (required: true on a
+    property), `$ref: parameter` naming the parameter meta-schema (see the data file's header)."""
+    kind = jsonschema.validators.extend(
+        jsonschema.Draft4Validator,
+        {"properties": jsonschema.Draft3Validator.VALIDATORS["properties"], "required": None})
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
+    registry = Registry().with_resource("parameter", Resource(SCHEMAS["parameter"], DRAFT4))
+    return kind(SCHEMAS[name], registry=registry)
+
+
+def assert_valid(name, document):
+    errors = sorted(st2_validator(name).iter_errors(document), key=str)
+    assert not errors, f"{name}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("st2") / "pagerduty_plugin"
+    summary = export("stackstorm", directory)
+    return directory, summary
+
+
+def read_yaml(path):
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def test_every_action_is_exported_and_two_runs_give_the_same_bytes(pack, tmp_path):
+    directory, summary = pack
+    spec = speclib.load()
+    assert summary["pack"] == "pagerduty_plugin" and summary["actions"] == len(spec.actions) >= 65
+    assert {f"actions/{name}.yaml" for name in spec.actions} <= set(summary["files"])
+    export("stackstorm", tmp_path / "again")
+    assert tree_bytes(tmp_path / "again") == tree_bytes(directory)
+    assert sorted(tree_bytes(directory)) == sorted(summary["files"])
+
+
+def test_every_file_is_valid_against_the_published_schemas(pack):
+    directory, summary = pack
+    for path in summary["files"]:
+        text = (directory / path).read_text()
+        assert "&id0" not in text and "*id0" not in text, f"{path}: YAML aliases"
+    assert_valid("pack", read_yaml(directory / "pack.yaml"))
+    config = read_yaml(directory / "config.schema.yaml")
+    for name, attribute in config.items():  # st2 checks each attribute with the parameter schema
+        assert_valid("parameter", attribute)
+    for path in summary["files"]:
+        if path.startswith("actions/") and path.endswith(".yaml"):
+            metadata = read_yaml(directory / path)
+            assert_valid("action", metadata)
+            assert metadata["runner_type"] == "python-script"
+            assert (directory / "actions" / metadata["entry_point"]).is_file()
+    requirements = (directory / "requirements.txt").read_text()
+    assert requirements == f"pagerduty-plugin=={__import__('pagerduty_plugin').__version__}\n"
+    compile((directory / "actions" / "pagerduty_action.py").read_text(), "pagerduty_action.py", "exec")
+
+
+def test_the_published_schemas_do_catch_mistakes():
+    """The validator is not vacuous: each kind of mistake is refused."""
+    base = {"name": "a", "runner_type": "python-script", "entry_point": "x.py", "parameters": {}}
+    for broken in ({**base, "runner_type": None}, {k: v for k, v in base.items() if k != "name"},
+                   {**base, "unknown": 1}, {**base, "parameters": {"p": {"type": "text"}}},
+                   {**base, "parameters": {"p": {"type": "string", "secret": "yes"}}}):
+        assert list(st2_validator("action").iter_errors(broken)), broken
+    assert list(st2_validator("pack").iter_errors({"name": "x", "description": "d", "version": "1"}))
+
+
+def st2_parameter_matches(field, parameter, property_schema):
+    assert parameter["type"] == json_type(property_schema)
+    assert parameter["title"] == field["title"] and parameter["description"] == field["description"]
+    assert parameter["required"] is bool(field.get("required"))
+    assert parameter.get("secret", False) is (field["type"] in SECRET_TYPES)
+    assert parameter.get("default") == field.get("default")
+    assert parameter.get("enum") == field.get("enum")
+    for key in speclib.INPUT_CONSTRAINTS:
+        assert parameter.get(key) == property_schema.get(key)
+    if field["type"].startswith("[]"):
+        assert parameter["items"]["type"] == json_type(property_schema["items"])
+
+
+def test_every_parameter_and_config_attribute_matches_its_spec_field(pack):
+    directory, _ = pack
+    spec = speclib.load()
+    for name, action in spec.actions.items():
+        metadata = read_yaml(directory / "actions" / f"{name}.yaml")
+        assert (metadata["name"], metadata["pack"]) == (name, "pagerduty_plugin")  # ref pagerduty_plugin.<name>
+        assert metadata["description"] == action["description"]
+        parameters = metadata["parameters"]
+        fields = action.get("input") or {}
+        assert list(parameters) == [*fields, ACTION_PARAMETER]
+        assert parameters[ACTION_PARAMETER] == {**parameters[ACTION_PARAMETER], "default": name, "immutable": True}
+        schema = spec.input_schema(name)["properties"]
+        for field_name, field in fields.items():
+            st2_parameter_matches(field, parameters[field_name], schema[field_name])
+    config = read_yaml(directory / "config.schema.yaml")
+    assert list(config) == list(spec.connection)
+    schema = spec.connection_schema()["properties"]
+    for name, field in spec.connection.items():
+        st2_parameter_matches(field, config[name], schema[name])
+
+
+# --- the action module, run as st2's python runner runs it -----------------------------------
+
+
+@pytest.fixture
+def action_class(pack, monkeypatch):
+    """The generated module's Action class. st2common is not installable here (not on the package
+    index this machine uses), so a stand-in of its Action base class is registered under its real
+    import path: __init__(config=None, action_service=None) keeping self.config, abstract run()."""
+    directory, _ = pack
+    base_action = types.ModuleType("st2common.runners.base_action")
+
+    class Action:
+        def __init__(self, config=None, action_service=None):
+            self.config = config or {}
+            self.action_service = action_service
+
+        def run(self, **kwargs):
+            raise NotImplementedError
+
+    base_action.Action = Action
+    for name in ("st2common", "st2common.runners"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "st2common.runners.base_action", base_action)
+    location = directory / "actions" / "pagerduty_action.py"
+    module_spec = importlib.util.spec_from_file_location("pagerduty_action", location)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    # st2's loader takes the classes defined in the module itself, each implementing run()
+    classes = [v for v in vars(module).values() if isinstance(v, type) and v.__module__ == module.__name__]
+    assert len(classes) == 1 and issubclass(classes[0], Action) and "run" in vars(classes[0])
+    return classes[0]
+
+
+def st2_parameters(directory, action, given):
+    """What st2 passes to run(): the given values over the metadata's defaults."""
+    metadata = read_yaml(directory / "actions" / f"{action}.yaml")
+    defaults = {k: p["default"] for k, p in metadata["parameters"].items() if "default" in p}
+    return {**defaults, **given}
+
+
+def test_run_reaches_the_sandbox_and_answers_what_run_prints(pack, action_class, sandbox, act, journal):
+    directory, _ = pack
+    config = connection_of(sandbox)
+    given = {"email": sandbox.info["from_email"]}
+    status, result = action_class(config=config).run(**st2_parameters(directory, "get_user_by_email", given))
+    assert status is True
+    assert journal(), "the action made no request"
+    plain = act.plain("get_user_by_email", given, config)
+    assert plain.code == 0
+    assert json.loads(json.dumps(result)) == plain.doc
+    assert result["found"] is True
+
+
+def test_a_failure_is_an_error_result_with_its_cause_and_no_request(pack, action_class, sandbox, journal, capsys):
+    directory, _ = pack
+    config = {**connection_of(sandbox), "api_key": CANARY}
+    status, result = action_class(config=config).run(**st2_parameters(directory, "get_incident", {}))
+    assert status is False
+    assert "incident_id" in result["error"]["cause"] and set(result["error"]) == {"cause", "assistance", "data"}
+    assert journal() == []
+    status, result = action_class(config=config).run(**st2_parameters(directory, "list_teams", {}))
+    assert status is False and result["error"]["cause"]  # the canary key is refused by the sandbox
+    captured = capsys.readouterr()
+    assert CANARY not in json.dumps(result) + captured.out + captured.err
+
+
+def test_an_unknown_config_setting_is_refused_not_ignored(pack, action_class, sandbox):
+    directory, _ = pack
+    status, result = action_class(config={**connection_of(sandbox), "api_kye": "x"}).run(
+        **st2_parameters(directory, "list_teams", {}))
+    assert status is False and "api_kye" in json.dumps(result["error"])
+
+
+# --- sensors (the spec has no trigger yet: a copy of it with one) ----------------------------------
+
+
+def test_each_trigger_becomes_a_sensor_carrying_its_output_schema(tmp_path, monkeypatch):
+    raw = speclib.parse_yaml(open(speclib.spec_path(), "rb").read())
+    raw["triggers"] = {"incident_changed": {
+        "title": "Incident Changed", "description": "An incident changed", "implementation": "triggers:Incidents",
+        "input": {}, "output": {"event": {"title": "Event", "description": "The v3 event", "type": "object",
+                                           "required": True}}}}
+    path = tmp_path / "plugin.spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("PAGERDUTY_PLUGIN_SPEC", str(path))
+    summary = export("stackstorm", tmp_path / "pack")
+    assert summary["sensors"] == 1 and "sensors/incident_changed.yaml" in summary["files"]
+    sensor = read_yaml(tmp_path / "pack" / "sensors" / "incident_changed.yaml")
+    assert_valid("sensor", sensor)
+    trigger_type = sensor["trigger_types"][0]
+    assert trigger_type["name"] == "incident_changed"
+    spec = speclib.load(str(path))
+    assert trigger_type["payload_schema"] == speclib.object_schema(
+        spec.triggers["incident_changed"]["output"], spec.types, "output")
+
+
+def test_a_bad_platform_is_a_usage_error_and_an_unwritable_directory_a_failure(tmp_path):
+    result = invoke(["export", "jenkins", str(tmp_path)])
+    assert result.code == 2 and "jenkins" in result.doc["error"]["cause"]
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = invoke(["export", "stackstorm", str(blocker / "pack")])
+    assert result.code == 1 and "Cannot write" in result.doc["error"]["cause"]
+    assert os.listdir(tmp_path) == ["file"]
