@@ -199,27 +199,63 @@ def test_an_unknown_config_setting_is_refused_not_ignored(pack, action_class, sa
     assert status is False and "api_kye" in json.dumps(result["error"])
 
 
-# --- sensors (the spec has no trigger yet: a copy of it with one) ----------------------------------
+# --- sensors, run as st2's sensor container runs them -------------------------------------------
 
 
-def test_each_trigger_becomes_a_sensor_carrying_its_output_schema(tmp_path, monkeypatch):
-    raw = speclib.parse_yaml(open(speclib.spec_path(), "rb").read())
-    raw["triggers"] = {"incident_changed": {
-        "title": "Incident Changed", "description": "An incident changed", "implementation": "triggers:Incidents",
-        "input": {}, "output": {"event": {"title": "Event", "description": "The v3 event", "type": "object",
-                                           "required": True}}}}
-    path = tmp_path / "plugin.spec.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    monkeypatch.setenv("PAGERDUTY_PLUGIN_SPEC", str(path))
-    summary = export("stackstorm", tmp_path / "pack")
-    assert summary["sensors"] == 1 and "sensors/incident_changed.yaml" in summary["files"]
-    sensor = read_yaml(tmp_path / "pack" / "sensors" / "incident_changed.yaml")
-    assert_valid("sensor", sensor)
-    trigger_type = sensor["trigger_types"][0]
-    assert trigger_type["name"] == "incident_changed"
-    spec = speclib.load(str(path))
-    assert trigger_type["payload_schema"] == speclib.object_schema(
-        spec.triggers["incident_changed"]["output"], spec.types, "output")
+def test_each_trigger_becomes_a_sensor_carrying_its_output_schema(pack):
+    directory, summary = pack
+    spec = speclib.load()
+    assert summary["sensors"] == len(spec.triggers) >= 3
+    for name in spec.triggers:
+        sensor = read_yaml(directory / "sensors" / f"{name}.yaml")
+        assert_valid("sensor", sensor)
+        trigger_type = sensor["trigger_types"][0]
+        assert trigger_type["name"] == name
+        assert trigger_type["payload_schema"] == spec.trigger_output_schema(name)
+
+
+@pytest.fixture
+def sensor_classes(pack, monkeypatch):
+    """The generated sensor classes, on a stand-in of st2's PollingSensor (st2reactor is not
+    installable here): __init__(sensor_service, config=None, poll_interval=5) keeping both."""
+    directory, _ = pack
+    base = types.ModuleType("st2reactor.sensor.base")
+
+    class PollingSensor:
+        def __init__(self, sensor_service, config=None, poll_interval=5):
+            self.sensor_service, self.config, self.poll_interval = sensor_service, config or {}, poll_interval
+
+    base.PollingSensor = PollingSensor
+    for name in ("st2reactor", "st2reactor.sensor"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "st2reactor.sensor.base", base)
+    location = directory / "sensors" / "pagerduty_sensor.py"
+    module_spec = importlib.util.spec_from_file_location("pagerduty_sensor", location)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return {name: getattr(module, read_yaml(directory / "sensors" / f"{name}.yaml")["class_name"])
+            for name in speclib.load().triggers}
+
+
+class SensorService:
+    def __init__(self):
+        self.dispatched = []
+
+    def dispatch(self, trigger, payload=None, trace_tag=None):
+        self.dispatched.append((trigger, payload))
+
+
+def test_a_sensor_dispatches_each_new_incident_once(sensor_classes, sandbox, act, tmp_path):
+    service = SensorService()
+    config = {**connection_of(sandbox), "state_dir": str(tmp_path),
+              "sensors": {"new_incident": {"services": [sandbox.seed_ids["services"][0]]}}}
+    sensor = sensor_classes["new_incident"](service, config)
+    sensor.setup()
+    incident = act("create_incident", title="for st2", service="Platform Web").output["incident"]["id"]
+    sensor.poll()
+    sensor.poll()  # nothing new: nothing dispatched twice
+    assert [(ref, payload["event"]["data"]["id"]) for ref, payload in service.dispatched] == \
+        [("pagerduty_plugin.new_incident", incident)]
 
 
 def test_a_bad_platform_is_a_usage_error_and_an_unwritable_directory_a_failure(tmp_path):

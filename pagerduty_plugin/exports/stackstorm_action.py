@@ -26,10 +26,7 @@ def run(config, parameters, stream=None):
         if not isinstance(name, str) or not name:
             raise PluginError(f"The action's metadata has no {ACTION_PARAMETER} parameter",
                               "Regenerate the pack with `pagerduty-plugin export stackstorm DIR`.")
-        settings = dict(config or {})
-        handler.secrets.update(runner.secret_values(spec, spec.connection, settings))
-        handler.secrets.update(runner.secret_values(spec, (spec.actions.get(name) or {}).get("input"), values))
-        output = runner.run_action(spec, name, values, settings, log)
+        output = runner.run_step(spec, name, values, dict(config or {}), handler.secrets, log)
     except Exception as exc:  # every failure, a bug included, is an error result
         error = exc if isinstance(exc, PluginError) else bug(exc)
         return False, {"error": mask_secrets(error.to_dict(), handler.secrets)}
