@@ -21,7 +21,8 @@ def render(spec):
         "### Triggers\n\n" + (
             "\n".join(action_section(spec, n, "triggers") for n in spec.triggers)
             or "_This plugin does not contain any triggers._\n"),
-        "### Custom Types\n\n" + "\n".join(type_section(n, f) for n, f in spec.types.items()),
+        "### Custom Types\n\n" + "\n".join(type_section(n, f, (spec.limits.get("types") or {}).get(n))
+                                        for n, f in spec.types.items()),
         "## Troubleshooting\n\n" + "\n".join(f"* {t}" for t in raw.get("troubleshooting") or []) + "\n",
         "# Version History\n\n" + "\n".join(f"* {v}" for v in raw.get("version_history") or []) + "\n",
         "# Links\n\n## References\n\n" + "\n".join(f"* {r}" for r in raw.get("references") or []) + "\n",
@@ -34,7 +35,7 @@ def bullets(title, items):
 
 
 def connection_section(spec):
-    rows = field_rows(spec.connection, with_env=True)
+    rows = field_rows(spec.connection, spec.limits.get("connection"), env=spec.env_var)
     example = speclib.examples(spec.connection)
     return ("The connection configuration accepts the following parameters (in plain mode, "
             "`pagerduty-plugin run ACTION` reads each from the environment variable shown):\n\n"
@@ -46,7 +47,8 @@ def action_section(spec, name, kind="actions"):
     inputs, outputs = action.get("input") or {}, action.get("output") or {}
     example_in = speclib.examples(inputs)
     text = f"#### {action['title']}\n\n{action['description'].strip()} (`{name}`)\n\n##### Input\n\n"
-    text += (field_rows(inputs) + "\nExample input:\n\n" + code(example_in)) if inputs else "_This action does not contain any inputs._\n"
+    limits = (spec.limits.get(kind) or {}).get(name)
+    text += (field_rows(inputs, limits) + "\nExample input:\n\n" + code(example_in)) if inputs else "_This action does not contain any inputs._\n"
     text += "\n##### Output\n\n" + (output_rows(outputs) if outputs else "_This action does not contain any outputs._\n")
     example_out = example_object(outputs, spec.types)
     if example_out:
@@ -76,32 +78,35 @@ def example_value(field, types, depth):
     return None
 
 
-def type_section(name, fields):
-    return f"#### {name}\n\n" + output_rows(fields)
+def type_section(name, fields, limits=None):
+    return f"#### {name}\n\n" + output_rows(fields, limits)
 
 
-def field_rows(fields, with_env=False):
-    head = "|Name|Type|Default|Required|Description|Enum|Example|" + ("Environment|" if with_env else "")
-    rows = [head, "|" + "----|" * (8 if with_env else 7)]
+def field_rows(fields, limits=None, env=None):
+    limits = limits or {}
+    head = "|Name|Type|Default|Required|Description|Enum|Example|" + ("Environment|" if env else "")
+    rows = [head, "|" + "----|" * (8 if env else 7)]
     for name, f in fields.items():
-        cells = [name, f["type"], cell(f.get("default")), str(bool(f.get("required"))), describe(f),
+        cells = [name, f["type"], cell(f.get("default")), str(bool(f.get("required"))), describe(f, limits.get(name)),
                  cell(f.get("enum")), cell(f.get("example"))]
-        if with_env:
-            cells.append(f.get("env", "None"))
+        if env:
+            cells.append(env(name) or "None")
         rows.append("|" + "|".join(cells) + "|")
     return "\n".join(rows) + "\n"
 
 
-def output_rows(fields):
+def output_rows(fields, limits=None):
+    limits = limits or {}
     rows = ["|Name|Type|Required|Description|Example|", "|----|----|----|----|----|"]
     for name, f in fields.items():
-        rows.append(f"|{name}|{f['type']}|{bool(f.get('required'))}|{describe(f)}|{cell(f.get('example'))}|")
+        rows.append(f"|{name}|{f['type']}|{bool(f.get('required'))}|{describe(f, limits.get(name))}|"
+                    f"{cell(f.get('example'))}|")
     return "\n".join(rows) + "\n"
 
 
-def describe(field):
+def describe(field, limits=None):
     text = " ".join(str(field.get("description", "")).split())
-    limits = [f"{k} {field[k]}" for k in ("minimum", "maximum", "maxLength", "maxItems") if k in field]
+    limits = [f"{k} {limits[k]}" for k in ("minimum", "maximum", "maxLength", "maxItems") if k in (limits or {})]
     return (text + (f" ({', '.join(limits)})" if limits else "")).replace("|", "\\|")
 
 

@@ -19,8 +19,8 @@ def test_help_md_documents_every_action_and_connection_setting():
     spec = speclib.load()
     for action in spec.actions.values():
         assert f"#### {action['title']}" in text
-    for field in spec.connection.values():
-        assert field["env"] in text
+    for name in spec.connection:
+        assert spec.env_var(name) in text
     for section in ("# Description", "### Actions", "### Triggers", "## Setup", "## Troubleshooting",
                     "# Version History", "## References"):
         assert section in text
