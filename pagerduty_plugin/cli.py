@@ -227,10 +227,9 @@ def connection_info(spec, name, field):
 
 def cmd_sample(args, io, handler, log):
     spec = speclib.load()
-    action = spec.action(args.action)
     io.write(event("action_start", {
         "action": args.action, "meta": {},
-        "input": speclib.examples(action.get("input")), "connection": speclib.examples(spec.connection),
+        "input": spec.sample_input(args.action), "connection": speclib.examples(spec.connection),
     }))
     return EXIT_OK
 

@@ -159,6 +159,11 @@ class Spec:
         """The environment variable plain mode reads a connection field from (None: none)."""
         return (self.python.get("env") or {}).get(field)
 
+    def sample_input(self, name):
+        """The examples of an action's inputs, but for the alternatives `python.sample_omits` names."""
+        omitted = set((self.python.get("sample_omits") or {}).get(name) or ())
+        return {k: v for k, v in examples(self.action(name).get("input")).items() if k not in omitted}
+
     @property
     def limits(self):
         return self.python.get("limits") or {}
@@ -265,10 +270,15 @@ def lint(raw):
     for name, fields in types.items():
         problems += lint_fields(f"type {name}", fields, types, limits, section(limits, "types", name))
     problems += lint_fields("connection", raw.get("connection") or {}, types, limits, section(limits, "connection"))
+    titles = {}
     for kind in KINDS:
         for name, action in (raw.get(kind) or {}).items():
             problems += lint_action(f"{kind[:-1]} {name}", name, action, types, limits,
                                     section(limits, kind, name))
+            title = action.get("title") if isinstance(action, dict) else None
+            if title and title in titles:  # help.md finds each action by its title
+                problems.append(f"{kind[:-1]} {name}: title {title!r} is also {titles[title]}'s")
+            titles.setdefault(title, name)
     return problems
 
 
@@ -301,6 +311,9 @@ def lint_python(raw, python):
             problems.append(f"python.env.{field}: names no connection field")
         if not isinstance(variable, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", variable):
             problems.append(f"python.env.{field}: must be an environment variable name (A-Z, 0-9, _)")
+    for name, fields in (python.get("sample_omits") or {}).items():
+        inputs = ((raw.get("actions") or {}).get(name) or {}).get("input") or {}
+        problems += [f"python.sample_omits.{name}: names no action input {f!r}" for f in fields or [] if f not in inputs]
     return problems + lint_limits(raw, python.get("limits") or {})
 
 

@@ -21,8 +21,9 @@ def test_help_md_documents_every_action_and_connection_setting():
         assert f"#### {action['title']}" in text
     for name in spec.connection:
         assert spec.env_var(name) in text
-    for section in ("# Description", "### Actions", "### Triggers", "## Setup", "## Troubleshooting",
-                    "# Version History", "## References"):
+    for section in ("# Description", "# Key Features", "# Requirements", "# Documentation", "## Setup",
+                    "## Technical Details", "### Actions", "### Triggers", "### Custom Types", "## Troubleshooting",
+                    "# Version History", "# Links", "## References"):
         assert section in text
 
 

@@ -50,6 +50,7 @@ def test_lint_checks_actions_and_top_level():
     problems = speclib.lint(minimal(bad_action={"title": "A", "implementation": "m:C"}))
     assert any("missing description" in p for p in problems)
     assert "action bad_action: unknown key 'implementation' (it belongs in python.implementations)" in problems
+    assert "action b: title 'A' is also a's" in speclib.lint(minimal(a=action(), b=action()))
 
 
 def test_lint_checks_the_python_block():
@@ -59,12 +60,14 @@ def test_lint_checks_the_python_block():
     spec["python"]["implementations"]["actions"]["a"] = "no colon"
     spec["python"]["env"] = {"nothing": "X", "api_key": "lower"}
     spec["connection"] = {"api_key": GOOD_FIELD}
+    spec["python"]["sample_omits"] = {"a": ["nope"]}
     problems = speclib.lint(spec)
     for problem in ("action b: missing from python.implementations.actions",
                     "python.implementations.actions.gone: names no action",
                     "python.implementations.actions.a: must read module:Class",
                     "python.env.nothing: names no connection field",
-                    "python.env.api_key: must be an environment variable name (A-Z, 0-9, _)"):
+                    "python.env.api_key: must be an environment variable name (A-Z, 0-9, _)",
+                    "python.sample_omits.a: names no action input 'nope'"):
         assert problem in problems, problems
 
 
@@ -154,3 +157,9 @@ def test_no_hand_kept_schema_copies():
     package = os.path.join(ROOT, "pagerduty_plugin")
     for folder, _, files in os.walk(package):
         assert not [f for f in files if f.endswith((".json", ".schema"))], folder
+
+
+def test_sample_leaves_out_the_alternatives_the_spec_names():
+    omitted = speclib.load().python["sample_omits"]["create_incident"]
+    sample = run_command(["sample", "create_incident"]).doc["body"]["input"]
+    assert "assignees" in sample and omitted and not set(omitted) & set(sample)
