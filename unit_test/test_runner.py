@@ -15,7 +15,7 @@ SPEC = {
                "implementations": {"actions": {"bad_output": "doubles:BadOutput", "streamed": "doubles:Streamed"}}},
     "connection": {}, "types": {"item": ITEM},
     "actions": {
-        name: {"title": "A", "description": "D",
+        name: {"title": name.title(), "description": "D",
                "input": {"last": {**FIELD, "type": "integer", "required": False}},
                "output": {"items": {**FIELD, "type": "[]item", "required": True}}}
         for name in ("bad_output", "streamed")},
