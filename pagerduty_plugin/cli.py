@@ -268,18 +268,23 @@ def cmd_info(args, io, handler, log):
         "version": spec.version, "vendor": spec.vendor,
         "actions": {n: {"title": a["title"], "description": a["description"]} for n, a in spec.actions.items()},
         "triggers": {n: {"title": t["title"], "description": t["description"]} for n, t in spec.triggers.items()},
-        "connection": {n: {k: f[k] for k in ("title", "type", "required", "env") if k in f}
-                       for n, f in spec.connection.items()},
+        "connection": {n: connection_info(spec, n, f) for n, f in spec.connection.items()},
     })
     return EXIT_OK
 
 
+def connection_info(spec, name, field):
+    info = {k: field[k] for k in ("title", "type", "required") if k in field}
+    if spec.env_var(name):
+        info["env"] = spec.env_var(name)
+    return info
+
+
 def cmd_sample(args, io, handler, log):
     spec = speclib.load()
-    action = spec.action(args.action)
     io.write(messages.envelope("action_start", {
         "action": args.action, "meta": {},
-        "input": speclib.examples(action.get("input")), "connection": speclib.examples(spec.connection),
+        "input": spec.sample_input(args.action), "connection": speclib.examples(spec.connection),
     }))
     return EXIT_OK
 
@@ -352,16 +357,17 @@ def connection_from_file(path):
 
 
 def connection_from_env(spec):
-    """Plain mode: each connection field named by its `env` variable in the spec."""
+    """Plain mode: each connection field from its variable in the spec's `python.env`."""
     settings = {}
     for name, field in spec.connection.items():
-        raw = os.environ.get(field.get("env") or "")
+        variable = spec.env_var(name)
+        raw = os.environ.get(variable) if variable else None
         if raw is not None and raw != "":
-            settings[name] = env_value(field, raw)
+            settings[name] = env_value(field, variable, raw)
     return settings
 
 
-def env_value(field, raw):
+def env_value(field, variable, raw):
     kind = field.get("type")
     try:
         if kind == "integer":
@@ -372,10 +378,10 @@ def env_value(field, raw):
                 raise ValueError(raw)
             return number
     except ValueError:
-        raise PluginError(f"{field['env']} must be a number, not {raw!r}", f"Set {field['env']} to a number.")
+        raise PluginError(f"{variable} must be a number, not {raw!r}", f"Set {variable} to a number.")
     if kind == "boolean":
         lowered = raw.strip().lower()
         if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise PluginError(f"{field['env']} must be true or false, not {raw!r}", f"Set {field['env']}=true or false.")
+            raise PluginError(f"{variable} must be true or false, not {raw!r}", f"Set {variable}=true or false.")
         return lowered in ("1", "true", "yes", "on")
     return raw

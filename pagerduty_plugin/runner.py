@@ -1,7 +1,7 @@
 """The generic runner: input in -> validate -> action -> validate -> output out.
 
 It knows nothing of PagerDuty: the spec says which fields exist, which are secret, and
-which class implements each action (`python.actions` + the action's `implementation`).
+which class implements each action (`python.actions` + its entry in `python.implementations`).
 """
 
 import importlib
@@ -87,7 +87,7 @@ def run_action(spec, name, raw_input, raw_connection, log, pool=None):
     values = prepare(spec, action.get("input") or {}, raw_input, "input")
     values = validate.check(spec.input_schema(name), values, "input", name)
     connection = open_connection(spec, raw_connection, log, pool)
-    implementation = load_object(f"{spec.python['actions']}.{action['implementation']}")
+    implementation = load_object(spec.implementation(name))
     streamed = validate.StreamedItems(spec.output_schema(name), name)
     step = implementation(connection, log)
     step.output_items = streamed.checker

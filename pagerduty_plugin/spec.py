@@ -4,6 +4,11 @@ The spec is the single source of truth: the input, output and connection schemas
 from it on demand, never kept by hand. Parsing YAML is slow (PyYAML's pure-Python loader
 takes about 120 ms for a 2,000-line spec), so the parsed and linted spec is cached as JSON,
 keyed by the SHA-256 of the YAML text: a changed spec is parsed and linted again.
+
+Actions and fields carry only the keys of InsightConnect's v2 format (Rapid7's validators refuse
+any other). What this project's runner needs beyond it lives in the top-level `python:` block:
+`implementations` (each action's class), `env` (each connection field's variable) and `limits`
+(JSON Schema limits on input fields), keyed like the sections they describe.
 """
 
 import hashlib
@@ -34,14 +39,19 @@ BUILTIN_TYPES = {
     "credential_secret_key": {"type": "string"},
 }
 SECRET_TYPES = {"password", "credential_secret_key"}
+# The keys InsightConnect's v2 format allows on a field and on an action or trigger.
 FIELD_KEYS = {
     "title", "description", "type", "required", "default", "enum", "example", "order",
-    "placeholder", "tooltip", "minimum", "maximum", "minLength", "maxLength", "maxItems", "env",
+    "placeholder", "tooltip", "excludeProduct",
 }
-# JSON Schema keywords a field may carry; they constrain input only (outputs stay open).
+ACTION_KEYS = {"title", "description", "input", "output", "action_type"}
+# JSON Schema keywords `python.limits` may set on a field; they constrain input only (outputs stay open).
 INPUT_CONSTRAINTS = ("minimum", "maximum", "minLength", "maxLength", "maxItems")
-TOP_REQUIRED = ("name", "title", "description", "version", "vendor", "connection", "actions")
-ACTION_KEYS = {"title", "description", "implementation", "input", "output", "help"}
+TOP_REQUIRED = ("name", "title", "description", "version", "vendor", "connection", "actions", "python")
+KINDS = ("actions", "triggers")
+# keys that earlier versions of this spec kept on actions and fields, and where they live now
+MOVED = {"implementation": "python.implementations", "env": "python.env",
+         **{k: "python.limits" for k in INPUT_CONSTRAINTS}}
 
 
 class SpecError(PluginError):
@@ -148,8 +158,26 @@ class Spec:
             )
         return entries[name]
 
+    def implementation(self, name, kind="actions"):
+        """'package.module:Class' of an action (or trigger), from `python.implementations`."""
+        return f"{self.python[kind]}.{self.python['implementations'][kind][name]}"
+
+    def env_var(self, field):
+        """The environment variable plain mode reads a connection field from (None: none)."""
+        return (self.python.get("env") or {}).get(field)
+
+    def sample_input(self, name):
+        """The examples of an action's inputs, but for the alternatives `python.sample_omits` names."""
+        omitted = set((self.python.get("sample_omits") or {}).get(name) or ())
+        return {k: v for k, v in examples(self.action(name).get("input")).items() if k not in omitted}
+
+    @property
+    def limits(self):
+        return self.python.get("limits") or {}
+
     def input_schema(self, name):
-        return object_schema(self.action(name).get("input") or {}, self.types, "input")
+        own = (self.limits.get("actions") or {}).get(name)
+        return object_schema(self.action(name).get("input") or {}, self.types, "input", self.limits, own)
 
     def output_schema(self, name):
         return object_schema(self.action(name).get("output") or {}, self.types, "output")
@@ -161,7 +189,7 @@ class Spec:
         return object_schema(self.trigger(name).get("output") or {}, self.types, "output")
 
     def connection_schema(self):
-        return object_schema(self.connection, self.types, "input")
+        return object_schema(self.connection, self.types, "input", self.limits, self.limits.get("connection"))
 
     def secret_fields(self, fields):
         return [n for n, f in (fields or {}).items() if f.get("type") in SECRET_TYPES]
@@ -176,44 +204,62 @@ def examples(fields):
 # --- schema building -------------------------------------------------------------------
 
 
-def object_schema(fields, types, mode):
+def object_schema(fields, types, mode, limits=None, own_limits=None):
     """JSON Schema for a set of spec fields. mode "input" is strict (unknown fields refused,
-    enums and limits enforced); "output" stays open so PagerDuty may add fields and values."""
-    definitions = {}
-    schema = fields_schema(fields, types, mode, definitions)
-    if definitions:
-        schema["definitions"] = definitions
-    return schema
+    enums and limits enforced); "output" stays open so PagerDuty may add fields and values.
+    limits is the spec's `python.limits` (for custom types' fields); own_limits its entry for
+    these fields, {field: {keyword: value}}."""
+    builder = SchemaBuilder(types, mode, limits)
+    return builder.with_definitions(builder.fields(fields, own_limits))
 
 
-def fields_schema(fields, types, mode, definitions, top=True):
-    return {
-        "type": "object" if mode == "input" or top else ["object", "null"],
-        "properties": {n: field_schema(f, types, mode, definitions) for n, f in fields.items()},
-        "required": [n for n, f in fields.items() if f.get("required")],
-        "additionalProperties": mode == "output",
-    }
+class SchemaBuilder:
+    def __init__(self, types, mode, limits=None):
+        self.types, self.mode, self.limits = types, mode, limits or {}
+        self.definitions = {}
 
+    def with_definitions(self, schema):
+        if self.definitions:
+            schema["definitions"] = self.definitions
+        return schema
 
-def field_schema(field, types, mode, definitions):
-    schema = type_schema(field["type"], types, mode, definitions)
-    if field.get("description"):
-        schema["description"] = field["description"]
-    if mode == "input":
-        if "enum" in field:
-            schema["enum"] = field["enum"]
-        if "default" in field:
-            schema["default"] = field["default"]
-        for key in INPUT_CONSTRAINTS:
-            if key in field:
-                schema[key] = field[key]
-        if schema.get("type") == "string" and "maxLength" not in schema:
-            schema["maxLength"] = DEFAULT_MAX_LENGTH
-    if field.get("type") == "date" and mode == "input":
-        schema["pattern"] = DATE_PATTERN
-    if mode == "output" and not field.get("required"):
-        schema = nullable(schema)  # PagerDuty sends null for unset fields
-    return schema
+    def fields(self, fields, own_limits=None, top=True):
+        own_limits = own_limits or {}
+        return {
+            "type": "object" if self.mode == "input" or top else ["object", "null"],
+            "properties": {n: self.field(f, own_limits.get(n)) for n, f in fields.items()},
+            "required": [n for n, f in fields.items() if f.get("required")],
+            "additionalProperties": self.mode == "output",
+        }
+
+    def field(self, field, limits=None):
+        schema = self.type(field["type"])
+        if field.get("description"):
+            schema["description"] = field["description"]
+        if self.mode == "input":
+            if "enum" in field:
+                schema["enum"] = field["enum"]
+            if "default" in field:
+                schema["default"] = field["default"]
+            schema.update(limits or {})
+            if schema.get("type") == "string" and "maxLength" not in schema:
+                schema["maxLength"] = DEFAULT_MAX_LENGTH
+            if field["type"] == "date":
+                schema["pattern"] = DATE_PATTERN
+        elif not field.get("required"):
+            schema = nullable(schema)  # PagerDuty sends null for unset fields
+        return schema
+
+    def type(self, type_name):
+        if type_name.startswith("[]"):
+            return {"type": "array", "items": self.type(type_name[2:])}
+        if type_name in BUILTIN_TYPES:
+            return dict(BUILTIN_TYPES[type_name])
+        if type_name not in self.definitions:
+            self.definitions[type_name] = {}  # placeholder first: types may refer to themselves
+            own = (self.limits.get("types") or {}).get(type_name)
+            self.definitions[type_name] = self.fields(self.types[type_name], own, top=False)
+        return {"$ref": f"#/definitions/{type_name}"}
 
 
 def nullable(schema):
@@ -224,17 +270,6 @@ def nullable(schema):
     return {**schema, "type": [schema["type"], "null"]}
 
 
-def type_schema(type_name, types, mode, definitions):
-    if type_name.startswith("[]"):
-        return {"type": "array", "items": type_schema(type_name[2:], types, mode, definitions)}
-    if type_name in BUILTIN_TYPES:
-        return dict(BUILTIN_TYPES[type_name])
-    if type_name not in definitions:
-        definitions[type_name] = {}  # placeholder first: types may refer to themselves
-        definitions[type_name] = fields_schema(types[type_name], types, mode, definitions, top=False)
-    return {"$ref": f"#/definitions/{type_name}"}
-
-
 # --- lint --------------------------------------------------------------------------------
 
 
@@ -242,33 +277,99 @@ def lint(raw):
     """Every problem in the spec, as readable strings; an empty list means it is sound."""
     problems = [f"missing top-level '{key}'" for key in TOP_REQUIRED if key not in raw]
     types = raw.get("types") or {}
+    python = raw.get("python") if isinstance(raw.get("python"), dict) else {}
+    limits = python.get("limits") if isinstance(python.get("limits"), dict) else {}
+    problems += lint_python(raw, python)
     for name, fields in types.items():
-        problems += lint_fields(f"type {name}", fields, types)
-    problems += lint_fields("connection", raw.get("connection") or {}, types)
-    for kind in ("actions", "triggers"):
+        problems += lint_fields(f"type {name}", fields, types, limits, section(limits, "types", name))
+    problems += lint_fields("connection", raw.get("connection") or {}, types, limits, section(limits, "connection"))
+    titles = {}
+    for kind in KINDS:
         for name, action in (raw.get(kind) or {}).items():
-            problems += lint_action(f"{kind[:-1]} {name}", name, action, types)
+            problems += lint_action(f"{kind[:-1]} {name}", name, action, types, limits,
+                                    section(limits, kind, name))
+            title = action.get("title") if isinstance(action, dict) else None
+            if title and title in titles:  # help.md finds each action by its title
+                problems.append(f"{kind[:-1]} {name}: title {title!r} is also {titles[title]}'s")
+            titles.setdefault(title, name)
     return problems
 
 
-def lint_action(where, name, action, types):
+def section(block, *path):
+    """block[path...] when every step is a mapping, else {}."""
+    for key in path:
+        block = block.get(key) if isinstance(block, dict) else None
+    return block if isinstance(block, dict) else {}
+
+
+def lint_python(raw, python):
+    """`python.implementations`, `env` and `limits` name only what exists, in the right form."""
+    problems = []
+    implementations = python.get("implementations") or {}
+    for kind in KINDS:
+        declared, classes = raw.get(kind) or {}, section(implementations, kind)
+        if declared and not isinstance(python.get(kind), str):
+            problems.append(f"python.{kind}: missing (the package of the {kind})")
+        problems += [f"{kind[:-1]} {n}: missing from python.implementations.{kind}" for n in declared
+                     if n not in classes]
+        for name, ref in classes.items():
+            where = f"python.implementations.{kind}.{name}"
+            if name not in declared:
+                problems.append(f"{where}: names no {kind[:-1]}")
+            elif not isinstance(ref, str) or not re.fullmatch(r"[a-z_][a-z0-9_.]*:[A-Za-z_]\w*", ref):
+                problems.append(f"{where}: must read module:Class")
+    connection = raw.get("connection") or {}
+    for field, variable in (python.get("env") or {}).items():
+        if field not in connection:
+            problems.append(f"python.env.{field}: names no connection field")
+        if not isinstance(variable, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", variable):
+            problems.append(f"python.env.{field}: must be an environment variable name (A-Z, 0-9, _)")
+    for name, fields in (python.get("sample_omits") or {}).items():
+        inputs = ((raw.get("actions") or {}).get(name) or {}).get("input") or {}
+        problems += [f"python.sample_omits.{name}: names no action input {f!r}" for f in fields or [] if f not in inputs]
+    return problems + lint_limits(raw, python.get("limits") or {})
+
+
+def lint_limits(raw, limits):
+    problems = []
+    places = {"connection": {"": raw.get("connection") or {}}}
+    places.update({kind: raw.get(kind) or {} for kind in ("types",)})
+    places.update({kind: {n: (a or {}).get("input") or {} for n, a in (raw.get(kind) or {}).items()}
+                   for kind in KINDS})
+    for kind, entries in limits.items():
+        if kind not in places:
+            problems.append(f"python.limits.{kind}: expected connection, types, actions or triggers")
+            continue
+        entries = {"": entries} if kind == "connection" else entries
+        for name, fields in (entries or {}).items():
+            where = f"python.limits.{kind}" + (f".{name}" if name else "")
+            if name not in places[kind]:
+                problems.append(f"{where}: names no {kind[:-1]}")
+                continue
+            for field, rule in (fields or {}).items():
+                if field not in places[kind][name]:
+                    problems.append(f"{where}.{field}: names no input field")
+                elif not isinstance(rule, dict) or set(rule) - set(INPUT_CONSTRAINTS):
+                    problems.append(f"{where}.{field}: must map {', '.join(INPUT_CONSTRAINTS)} to values")
+    return problems
+
+
+def lint_action(where, name, action, types, limits, own_limits):
     if not isinstance(action, dict):
         return [f"{where}: must be a mapping"]
     problems = []
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         problems.append(f"{where}: names are lower_snake_case")
-    for key in ("title", "description", "implementation"):
+    for key in ("title", "description"):
         if not action.get(key):
             problems.append(f"{where}: missing {key}")
-    if action.get("implementation") and not re.fullmatch(r"[a-z_][a-z0-9_.]*:[A-Za-z_]\w*", action["implementation"]):
-        problems.append(f"{where}: implementation must read module:Class")
-    problems += [f"{where}: unknown key '{k}'" for k in sorted(set(action) - ACTION_KEYS)]
-    for part in ("input", "output"):
-        problems += lint_fields(f"{where} {part}", action.get(part) or {}, types)
+    problems += [unknown_key(where, k) for k in sorted(set(action) - ACTION_KEYS)]
+    problems += lint_fields(f"{where} input", action.get("input") or {}, types, limits, own_limits)
+    problems += lint_fields(f"{where} output", action.get("output") or {}, types, limits, {})
     return problems
 
 
-def lint_fields(where, fields, types):
+def lint_fields(where, fields, types, limits, own_limits):
     if not isinstance(fields, dict):
         return [f"{where}: must be a mapping of fields"]
     problems = []
@@ -277,7 +378,7 @@ def lint_fields(where, fields, types):
         if not isinstance(field, dict):
             problems.append(f"{at}: must be a mapping")
             continue
-        problems += [f"{at}: unknown key '{k}'" for k in sorted(set(field) - FIELD_KEYS)]
+        problems += [unknown_key(at, k) for k in sorted(set(field) - FIELD_KEYS)]
         if not field.get("title"):
             problems.append(f"{at}: missing title")
         if not field.get("description"):
@@ -286,8 +387,14 @@ def lint_fields(where, fields, types):
         if not isinstance(type_name, str) or not known_type(type_name, types):
             problems.append(f"{at}: unknown type {type_name!r}")
             continue
-        problems += lint_values(at, field, types)
+        rule = own_limits.get(name)
+        problems += lint_values(at, field, types, limits, rule if isinstance(rule, dict) else None)
     return problems
+
+
+def unknown_key(where, key):
+    moved = f" (it belongs in {MOVED[key]})" if key in MOVED else ""
+    return f"{where}: unknown key '{key}'{moved}"
 
 
 def known_type(type_name, types):
@@ -295,14 +402,12 @@ def known_type(type_name, types):
     return base in BUILTIN_TYPES or base in types
 
 
-def lint_values(at, field, types):
+def lint_values(at, field, types, limits, rule):
     """The example, default and enum values must each validate against the field itself."""
     import fastjsonschema
 
-    definitions = {}
-    schema = field_schema({**field, "required": True}, types, "input", definitions)
-    if definitions:
-        schema["definitions"] = definitions
+    builder = SchemaBuilder(types, "input", limits)
+    schema = builder.with_definitions(builder.field({**field, "required": True}, rule))
     try:
         check = fastjsonschema.compile(schema)
     except fastjsonschema.JsonSchemaDefinitionException as exc:

@@ -19,7 +19,7 @@ class TriggerRun:
         values = runner.prepare(spec, definition.get("input") or {}, raw_input, "input")
         self.values = validate.check(spec.trigger_input_schema(name), values, "input", name)
         connection = runner.open_connection(spec, raw_connection, log, pool)
-        implementation = runner.load_object(f"{spec.python['triggers']}.{definition['implementation']}")
+        implementation = runner.load_object(spec.implementation(name, "triggers"))
         self.trigger = implementation(connection, log, self.values)
         self.name, self.log = name, log
         self.output_schema = spec.trigger_output_schema(name)

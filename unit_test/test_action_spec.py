@@ -21,7 +21,8 @@ def test_every_list_action_has_max_results_count_and_truncated(name):
     action = SPEC.action(name)
     max_results = (action.get("input") or {}).get("max_results")
     assert max_results, f"{name} has no max_results input"
-    assert max_results["type"] == "integer" and max_results.get("minimum") == 1
+    assert max_results["type"] == "integer"
+    assert SPEC.input_schema(name)["properties"]["max_results"].get("minimum") == 1
     assert "default" not in max_results, f"{name}: no silent cap, every result unless max_results says otherwise"
     output = action.get("output") or {}
     assert output.get("count", {}).get("type") == "integer", f"{name} has no count output"

@@ -19,10 +19,11 @@ def test_help_md_documents_every_action_and_connection_setting():
     spec = speclib.load()
     for action in spec.actions.values():
         assert f"#### {action['title']}" in text
-    for field in spec.connection.values():
-        assert field["env"] in text
-    for section in ("# Description", "### Actions", "### Triggers", "## Setup", "## Troubleshooting",
-                    "# Version History", "## References"):
+    for name in spec.connection:
+        assert spec.env_var(name) in text
+    for section in ("# Description", "# Key Features", "# Requirements", "# Documentation", "## Setup",
+                    "## Technical Details", "### Actions", "### Triggers", "### Custom Types", "## Troubleshooting",
+                    "# Version History", "# Links", "## References"):
         assert section in text
 
 

@@ -28,7 +28,8 @@ def test_readme_leads_with_the_two_commands():
 
 def test_readme_environment_variables_exist_in_the_spec():
     documented = set(re.findall(r"PAGERDUTY_[A-Z_]+", readme()))
-    declared = {f["env"] for f in speclib.load().connection.values()}
+    spec = speclib.load()
+    declared = {spec.env_var(name) for name in spec.connection}
     assert declared <= documented and documented <= declared
 
 

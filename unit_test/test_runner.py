@@ -11,13 +11,14 @@ FIELD = {"title": "T", "description": "D"}
 ITEM = {"id": {**FIELD, "type": "string", "required": True}}
 SPEC = {
     "name": "t", "title": "T", "description": "d", "version": "1.0.0", "vendor": "v",
-    "python": {"actions": "stand_in_actions", "connection": "stand_in_actions.doubles:Connection"},
+    "python": {"actions": "stand_in_actions", "connection": "stand_in_actions.doubles:Connection",
+               "implementations": {"actions": {"bad_output": "doubles:BadOutput", "streamed": "doubles:Streamed"}}},
     "connection": {}, "types": {"item": ITEM},
     "actions": {
-        name: {"title": "A", "description": "D", "implementation": f"doubles:{cls}",
+        name: {"title": name.title(), "description": "D",
                "input": {"last": {**FIELD, "type": "integer", "required": False}},
                "output": {"items": {**FIELD, "type": "[]item", "required": True}}}
-        for name, cls in (("bad_output", "BadOutput"), ("streamed", "Streamed"))},
+        for name in ("bad_output", "streamed")},
 }
 
 

@@ -12,13 +12,16 @@ from pagerduty_plugin.runner import load_object
 GOOD_FIELD = {"title": "T", "description": "D", "type": "string", "required": True}
 
 
-def minimal(**actions):
+def minimal(limits=None, **actions):
+    python = {"actions": "m", "implementations": {"actions": {n: "m:C" for n in actions}}}
+    if limits:
+        python["limits"] = limits
     return {"name": "x", "title": "X", "description": "d", "version": "1.0.0", "vendor": "v",
-            "connection": {}, "actions": actions}
+            "connection": {}, "actions": actions, "python": python}
 
 
 def action(**fields):
-    return {"title": "A", "description": "D", "implementation": "m:C", "input": fields, "output": {}}
+    return {"title": "A", "description": "D", "input": fields, "output": {}}
 
 
 def test_the_real_spec_is_clean():
@@ -33,7 +36,8 @@ def test_the_real_spec_is_clean():
     ({**GOOD_FIELD, "enum": ["a"], "default": "b"}, "default 'b' does not validate"),
     ({**GOOD_FIELD, "type": "[]nothing"}, "unknown type '[]nothing'"),
     ({**GOOD_FIELD, "maxLenght": 3}, "unknown key 'maxLenght'"),
-    ({**GOOD_FIELD, "type": "integer", "minimum": 1, "example": 0}, "example 0 does not validate"),
+    ({**GOOD_FIELD, "maxLength": 3}, "unknown key 'maxLength' (it belongs in python.limits)"),
+    ({**GOOD_FIELD, "env": "X"}, "unknown key 'env' (it belongs in python.env)"),
     ({**GOOD_FIELD, "type": "date", "example": "tomorrow"}, "example 'tomorrow' does not validate"),
 ])
 def test_lint_refuses(field, problem):
@@ -43,9 +47,56 @@ def test_lint_refuses(field, problem):
 
 def test_lint_checks_actions_and_top_level():
     assert "missing top-level 'actions'" in speclib.lint({"name": "x"})
-    problems = speclib.lint(minimal(bad_action={"title": "A", "implementation": "no colon"}))
+    problems = speclib.lint(minimal(bad_action={"title": "A", "implementation": "m:C"}))
     assert any("missing description" in p for p in problems)
-    assert any("module:Class" in p for p in problems)
+    assert "action bad_action: unknown key 'implementation' (it belongs in python.implementations)" in problems
+    assert "action b: title 'A' is also a's" in speclib.lint(minimal(a=action(), b=action()))
+
+
+def test_lint_checks_the_python_block():
+    spec = minimal(a=action(), b=action())
+    spec["python"]["implementations"]["actions"].pop("b")
+    spec["python"]["implementations"]["actions"]["gone"] = "m:C"
+    spec["python"]["implementations"]["actions"]["a"] = "no colon"
+    spec["python"]["env"] = {"nothing": "X", "api_key": "lower"}
+    spec["connection"] = {"api_key": GOOD_FIELD}
+    spec["python"]["sample_omits"] = {"a": ["nope"]}
+    problems = speclib.lint(spec)
+    for problem in ("action b: missing from python.implementations.actions",
+                    "python.implementations.actions.gone: names no action",
+                    "python.implementations.actions.a: must read module:Class",
+                    "python.env.nothing: names no connection field",
+                    "python.env.api_key: must be an environment variable name (A-Z, 0-9, _)",
+                    "python.sample_omits.a: names no action input 'nope'"):
+        assert problem in problems, problems
+
+
+@pytest.mark.parametrize("limits, problem", [
+    ({"actions": {"a": {"f": {"minimum": 1}}}}, "a input.f: example 0 does not validate"),
+    ({"actions": {"a": {"f": {"maxLenght": 1}}}}, "python.limits.actions.a.f: must map minimum"),
+    ({"actions": {"a": {"nope": {"minimum": 1}}}}, "python.limits.actions.a.nope: names no input field"),
+    ({"actions": {"zz": {"f": {"minimum": 1}}}}, "python.limits.actions.zz: names no action"),
+    ({"connection": {"nope": {"minimum": 1}}}, "python.limits.connection.nope: names no input field"),
+    ({"outputs": {}}, "python.limits.outputs: expected connection, types, actions or triggers"),
+])
+def test_lint_checks_limits(limits, problem):
+    field = {**GOOD_FIELD, "type": "integer", "example": 0}
+    problems = speclib.lint(minimal(limits, a=action(f=field)))
+    assert any(problem in p for p in problems), problems
+
+
+def test_limits_reach_the_input_schemas_of_fields_and_types(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAGERDUTY_PLUGIN_CACHE", str(tmp_path / "cache"))
+    raw = minimal({"actions": {"a": {"f": {"maxItems": 2}}}, "types": {"t": {"n": {"minimum": 1}}}},
+                  a=action(f={**GOOD_FIELD, "type": "[]t"}))
+    raw["types"] = {"t": {"n": {**GOOD_FIELD, "type": "integer"}}}
+    path = tmp_path / "plugin.spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    spec = speclib.load(str(path))
+    schema = spec.input_schema("a")
+    assert schema["properties"]["f"]["maxItems"] == 2
+    assert schema["definitions"]["t"]["properties"]["n"]["minimum"] == 1
+    assert "minimum" not in str(spec.output_schema("a"))
 
 
 def test_spec_check_exits_non_zero_on_a_bad_spec(tmp_path):
@@ -96,8 +147,8 @@ def test_input_schemas_are_strict_and_outputs_open():
 
 def test_every_action_has_an_implementation_with_run():
     spec = speclib.load()
-    for name, entry in spec.actions.items():
-        implementation = load_object(f"{spec.python['actions']}.{entry['implementation']}")
+    for name in spec.actions:
+        implementation = load_object(spec.implementation(name))
         assert callable(getattr(implementation, "run", None)), name
 
 
@@ -106,3 +157,9 @@ def test_no_hand_kept_schema_copies():
     package = os.path.join(ROOT, "pagerduty_plugin")
     for folder, _, files in os.walk(package):
         assert not [f for f in files if f.endswith((".json", ".schema"))], folder
+
+
+def test_sample_leaves_out_the_alternatives_the_spec_names():
+    omitted = speclib.load().python["sample_omits"]["create_incident"]
+    sample = run_command(["sample", "create_incident"]).doc["body"]["input"]
+    assert "assignees" in sample and omitted and not set(omitted) & set(sample)

@@ -15,7 +15,7 @@ EXPORTERS = {
 def env_variable(spec, name):
     """The plain-mode environment variable of connection field `name` (PAGERDUTY_API_KEY …).
     The one place exports read it: when `env:` moves to a top-level block, only this changes."""
-    return (spec.connection.get(name) or {}).get("env")
+    return spec.env_var(name)
 
 
 def json_type(property_schema):
