@@ -43,6 +43,9 @@ def build_parser():
     spec.add_argument("action", nargs="?")
     spec.add_argument("--check", action="store_true", help="lint plugin.spec.yaml and report problems")
     commands.add_parser("sandbox", help="start the embedded PagerDuty sandbox", add_help=False)
+    runbook = commands.add_parser("runbook", help="workflow files: check, run, runs, export", add_help=False,
+                                  prefix_chars="\0")  # every argument goes to the runbook command's own parser
+    runbook.add_argument("argv", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -244,6 +247,21 @@ def cmd_spec(args, io, handler, log):
 
 
 COMMANDS = {"run": cmd_run, "test": cmd_test, "info": cmd_info, "sample": cmd_sample, "spec": cmd_spec}
+
+
+def cmd_runbook(args, io, handler, log):
+    """`runbook …`: parsed and run by pagerduty_plugin.runbooks (jmespath stays off `run ACTION`'s path)."""
+    from pagerduty_plugin.runbooks import cli as runbook_cli
+
+    try:
+        return runbook_cli.main(args.argv, io, handler, log)
+    except UsageError as exc:
+        return io.fail({"error": exc.to_dict()}, EXIT_USAGE)
+    except SystemExit as exc:  # --help prints its own text
+        return exc.code or 0
+
+
+COMMANDS["runbook"] = cmd_runbook
 
 
 def run_extra_command(name, argv, io):
