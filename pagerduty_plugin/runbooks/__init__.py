@@ -11,6 +11,6 @@ Steps run only through the runner (never by importing an action), as `run ACTION
 from pagerduty_plugin.runbooks.check import check
 from pagerduty_plugin.runbooks.execute import run
 from pagerduty_plugin.runbooks.model import Runbook, RunbookError, load, parse, parse_file
-from pagerduty_plugin.runbooks.plan import plan
+from pagerduty_plugin.runbooks.dry_run import plan
 
 __all__ = ["Runbook", "RunbookError", "check", "load", "parse", "parse_file", "plan", "run"]

@@ -50,9 +50,8 @@ def check_step(runbook, spec, step):
                      "(`pagerduty-plugin info` lists them)", step.id, "action")
     reads = ("inputs", "steps", "event")
     Paths(runbook, spec, step.position, reads=reads).check_value(step.foreach, step.id, "foreach")
-    item = Paths(runbook, spec, step.position, reads=reads).item_schema(step.foreach) if step.foreach else None
-    paths = Paths(runbook, spec, step.position, reads=reads + (("item", "index") if step.foreach else ()),
-                  item=item)
+    paths = Paths(runbook, spec, step.position, reads=reads + (("item", "index") if step.foreach else ()))
+    paths.item = paths.item_schema(step.foreach) if step.foreach else None
     paths.check_value(step.condition, step.id, "if")
     for name, value in step.input.items():
         paths.check_value(value, step.id, f"input.{name}")
@@ -249,6 +248,7 @@ class Paths:
         schema = self.deref(schema)
         if not schema:
             return None
+        path = path or "(…)"  # e.g. `!inputs.x` is `(!inputs).x` in JMESPath
         kinds = types_of(schema)
         if "object" in kinds and schema.get("properties"):
             if name in schema["properties"]:

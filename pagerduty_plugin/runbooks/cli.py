@@ -56,7 +56,7 @@ def cmd_check(args, io, handler, log):
 
 
 def cmd_run(args, io, handler, log):
-    from pagerduty_plugin.runbooks import execute, plan
+    from pagerduty_plugin.runbooks import dry_run, execute
 
     spec = speclib.load()
     inputs = cli.parse_json(args.input, "--input") if args.input else {}
@@ -65,7 +65,7 @@ def cmd_run(args, io, handler, log):
     event = read_event(args.event) if args.event else None
     runbook = model.load(args.file, spec)
     if args.dry_run:
-        answer = plan.plan(runbook, inputs, event, spec, handler.secrets)
+        answer = dry_run.plan(runbook, inputs, event, spec, handler.secrets)
         io.write(answer, handler.secrets)
         return EXIT_OK if answer["status"] in PASSING else EXIT_FAILED
     if event is not None and runbook.on and not runbook.matches(None, event):

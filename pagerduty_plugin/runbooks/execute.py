@@ -19,9 +19,9 @@ OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 
 
 class StepFailed(Exception):
-    def __init__(self, error, attempts):
+    def __init__(self, error, attempts, output=None):
         super().__init__(error.cause)
-        self.error, self.attempts = error, attempts
+        self.error, self.attempts, self.output = error, attempts, output
 
 
 def run(runbook, inputs=None, connection=None, event=None, log=None, secrets=None, spec=None, sleep=time.sleep):
@@ -113,7 +113,10 @@ def run_step(spec, step, context, connection, log, secrets, sleep):
         return run_foreach(spec, step, context, connection, log, secrets, sleep, entry)
     except StepFailed as exc:
         log.warning("step %s: failed after %d attempt(s): %s", step.id, exc.attempts, exc.error.cause)
-        return {**entry, "status": FAILED, "error": exc.error.to_dict(), "attempts": exc.attempts}
+        failed = {**entry, "status": FAILED, "error": exc.error.to_dict(), "attempts": exc.attempts}
+        if exc.output is not None:  # a foreach keeps the outputs of the items that ran
+            failed["output"] = exc.output
+        return failed
 
 
 def run_foreach(spec, step, context, connection, log, secrets, sleep, entry):
@@ -150,7 +153,7 @@ def run_foreach(spec, step, context, connection, log, secrets, sleep, entry):
         first = failures[0]["error"]
         error = PluginError(f"{len(failures)} of {len(items)} items failed; item {failures[0]['index']}: "
                             f"{first['cause']}", first["assistance"], {"items": failures})
-        raise StepFailed(error, attempts)
+        raise StepFailed(error, attempts, outputs)
     if not ran:
         log.info("step %s: skipped (no item to run)", step.id)
         return {**entry, "status": SKIPPED, "output": outputs, "attempts": 0}
