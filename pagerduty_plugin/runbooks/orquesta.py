@@ -219,8 +219,8 @@ class Translate:
         names = flatten_path(right)
         if not names or any(not isinstance(name, str) for name in names):
             raise NotFaithful("a [] projection is translated only when followed by names")
-        # JMESPath leaves out the items whose value is null: so does reject('none')
-        return f"({base} | map(attribute='{'.'.join(names)}') | reject('none') | list)"
+        # JMESPath leaves out the items whose value is null or missing: so do select and reject
+        return f"({base} | map(attribute='{'.'.join(names)}') | select('defined') | reject('none') | list)"
 
     def function(self, name, children, scope):
         if name == "join" and len(children) == 2 and children[0].get("type") == "literal":
