@@ -269,3 +269,11 @@ def test_run_refuses_a_runbook_that_fails_the_check_and_sends_nothing(tmp_path, 
     assert "is invalid" in error["cause"] and "runbook check" in error["assistance"]
     assert error["data"]["problems"][0]["step"] == "note"
     assert journal() == []
+
+
+def test_an_unreadable_file_is_one_problem_among_the_others(tmp_path):
+    good = write_runbook(tmp_path, "name: t\nsteps: [{id: a, action: list_teams}]")
+    result = runbook(tmp_path, "check", str(tmp_path / "missing.yaml"), good)
+    found = problems(result)
+    assert len(found) == 1 and "Cannot read the runbook" in found[0]["message"]
+    assert result.doc["runbooks"][good]["ok"] is True

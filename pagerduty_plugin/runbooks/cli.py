@@ -47,7 +47,12 @@ def cmd_check(args, io, handler, log):
     spec = speclib.load()
     problems, names = [], {}
     for path in args.files:
-        runbook = model.parse_file(path)
+        try:
+            runbook = model.parse_file(path)
+        except PluginError as exc:  # an unreadable file is one more problem, the others are still checked
+            problems.append({"file": path, "step": None, "field": None, "message": exc.cause})
+            names[path] = {"name": None, "steps": 0, "ok": False}
+            continue
         found = check(runbook, spec)
         problems += found
         names[path] = {"name": runbook.name, "steps": len(runbook.steps), "ok": not found}
