@@ -277,3 +277,18 @@ def test_an_unreadable_file_is_one_problem_among_the_others(tmp_path):
     found = problems(result)
     assert len(found) == 1 and "Cannot read the runbook" in found[0]["message"]
     assert result.doc["runbooks"][good]["ok"] is True
+
+
+def test_the_readme_runbook_passes_the_check(tmp_path):
+    import os
+    import re
+
+    from conftest import ROOT
+
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = text[text.index("## Runbooks"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    path = tmp_path / "readme.yaml"
+    path.write_text(block)
+    result = runbook(tmp_path, "check", str(path))
+    assert result.code == 0, result.doc

@@ -4,7 +4,7 @@ import os
 
 from pagerduty_plugin import cli
 from pagerduty_plugin import spec as speclib
-from pagerduty_plugin.errors import EXIT_FAILED, EXIT_OK, PluginError
+from pagerduty_plugin.errors import EXIT_FAILED, EXIT_OK, PluginError, bug
 from pagerduty_plugin.runbooks import model
 
 PASSING = ("ok", "skipped", "planned")
@@ -84,8 +84,9 @@ def cmd_run(args, io, handler, log):
     run_id = store.claim(runbook.name)
     try:
         answer = execute.run(runbook, inputs, connection, event=event, log=log, secrets=handler.secrets, spec=spec)
-    except PluginError as exc:
-        answer = {"status": "failed", "steps": [], "outputs": {}, "error": exc.to_dict()}
+    except Exception as exc:  # recorded as a failed run (a bug too), never left `running`
+        error = exc if isinstance(exc, PluginError) else bug(exc)
+        answer = {"status": "failed", "steps": [], "outputs": {}, "error": error.to_dict()}
     store.finish(run_id, answer)
     io.write({**answer, "run_id": run_id}, handler.secrets)
     return EXIT_OK if answer["status"] in PASSING else EXIT_FAILED
