@@ -24,8 +24,9 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["pagerduty_plugin", "pagerduty_plugin.*"]),
-    install_requires=["requests>=2.28,<3", "fastjsonschema>=2.18,<3", "PyYAML>=6,<7", "gunicorn>=22,<28"],
-    extras_require={"test": ["pytest>=7", "openapi-core>=0.19,<0.24"]},
+    install_requires=["requests>=2.28,<3", "fastjsonschema>=2.18,<3", "PyYAML>=6,<7", "gunicorn>=22,<28",
+                      "jmespath>=1.0,<2"],
+    extras_require={"test": ["pytest>=7", "openapi-core>=0.19,<0.24", "jinja2>=3,<4"]},
     entry_points={"console_scripts": ["pagerduty-plugin=pagerduty_plugin.cli:main"]},
     cmdclass={"build_py": BuildWithSpec},
 )

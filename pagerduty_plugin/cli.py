@@ -61,6 +61,9 @@ def build_parser():
     export = commands.add_parser("export", help="write the native package of a platform into DIR")
     export.add_argument("platform", choices=sorted(EXPORTERS))
     export.add_argument("directory", metavar="DIR")
+    runbook = commands.add_parser("runbook", help="workflow files: check, run, runs, export", add_help=False,
+                                  prefix_chars="\0")  # every argument goes to the runbook command's own parser
+    runbook.add_argument("argv", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -315,8 +318,20 @@ def cmd_export(args, io, handler, log):
     return EXIT_OK
 
 
+def cmd_runbook(args, io, handler, log):
+    """`runbook …`: parsed and run by pagerduty_plugin.runbooks (jmespath stays off `run ACTION`'s path)."""
+    from pagerduty_plugin.runbooks import cli as runbook_cli
+
+    try:
+        return runbook_cli.main(args.argv, io, handler, log)
+    except UsageError as exc:
+        return io.fail({"error": exc.to_dict()}, EXIT_USAGE)
+    except SystemExit as exc:  # --help prints its own text
+        return exc.code or 0
+
+
 COMMANDS = {"run": cmd_run, "test": cmd_test, "trigger": cmd_trigger, "info": cmd_info, "sample": cmd_sample,
-            "spec": cmd_spec, "export": cmd_export}
+            "spec": cmd_spec, "export": cmd_export, "runbook": cmd_runbook}
 
 
 def run_extra_command(name, argv, io):

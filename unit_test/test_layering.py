@@ -62,3 +62,23 @@ def test_actions_use_the_client_and_errors_not_the_runner():
         for imported in imports_of(path):
             for part in ("runner", "cli", "spec", "sandbox"):
                 assert not names(imported, part), (path, imported)
+
+
+def test_runbooks_run_actions_only_through_the_runner():
+    for path in modules_under(os.path.join(PACKAGE, "runbooks")):
+        for imported in imports_of(path):
+            for part in ("actions", "client", "sandbox", "connection", "triggers", "server"):
+                assert not names(imported, part), (path, imported)
+
+
+def test_jmespath_stays_off_the_path_of_run_action():
+    import subprocess
+    import sys
+
+    code = ("import io, sys; from pagerduty_plugin import cli; "
+            "cli.main(['run', 'list_teams'], stdin=io.BytesIO(b'{}'), stdout=io.StringIO(), stderr=io.StringIO()); "
+            "cli.build_parser().parse_args(['runbook', 'run', 'x.yaml']); "
+            "print('jmespath' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert done.stdout.strip() == "False", done.stdout + done.stderr

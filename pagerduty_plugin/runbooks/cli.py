@@ -1,0 +1,146 @@
+"""`pagerduty-plugin runbook check|run|runs|export`: one JSON document on stdout each."""
+
+import os
+
+from pagerduty_plugin import cli
+from pagerduty_plugin import spec as speclib
+from pagerduty_plugin.errors import EXIT_FAILED, EXIT_OK, PluginError, bug
+from pagerduty_plugin.runbooks import model
+
+PASSING = ("ok", "skipped", "planned")
+
+
+def build_parser():
+    parser = cli.Parser(prog="pagerduty-plugin runbook", description="Workflow files that chain actions.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=cli.Parser, required=True)
+    check = commands.add_parser("check", help="check runbooks against the spec; sends nothing")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    run = commands.add_parser("run", help="run a runbook (its answer is kept in the state directory)")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument("--input", metavar="JSON", help="the runbook's inputs as a JSON object")
+    run.add_argument("--dry-run", action="store_true", help="print the plan resolved as far as it can; send nothing")
+    run.add_argument("--event", metavar="FILE", help="run as if started by this v3 webhook event (JSON file)")
+    run.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
+    run.add_argument("--state", metavar="DIR", help="state directory where the run's answer is kept")
+    run.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
+    runs = commands.add_parser("runs", help="the latest runs and their answers")
+    runs.add_argument("--state", metavar="DIR")
+    runs.add_argument("--limit", type=int, default=20, metavar="N")
+    export = commands.add_parser("export", help="write the runbook as another platform's workflow")
+    export.add_argument("--to", required=True, choices=["orquesta"])
+    export.add_argument("file", metavar="FILE")
+    export.add_argument("--out", metavar="PATH", help="where to write it (default: NAME.orquesta.yaml here)")
+    return parser
+
+
+def main(argv, io, handler, log):
+    args = build_parser().parse_args(argv)
+    if getattr(args, "debug", False):
+        io.debug = True
+        log.setLevel("DEBUG")
+    return COMMANDS[args.command](args, io, handler, log)
+
+
+def cmd_check(args, io, handler, log):
+    from pagerduty_plugin.runbooks.check import check
+
+    spec = speclib.load()
+    problems, names = [], {}
+    for path in args.files:
+        try:
+            runbook = model.parse_file(path)
+        except PluginError as exc:  # an unreadable file is one more problem, the others are still checked
+            problems.append({"file": path, "step": None, "field": None, "message": exc.cause})
+            names[path] = {"name": None, "steps": 0, "ok": False}
+            continue
+        found = check(runbook, spec)
+        problems += found
+        names[path] = {"name": runbook.name, "steps": len(runbook.steps), "ok": not found}
+    io.write({"ok": not problems, "runbooks": names, "problems": problems})
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def cmd_run(args, io, handler, log):
+    from pagerduty_plugin.runbooks import dry_run, execute
+
+    spec = speclib.load()
+    inputs = cli.parse_json(args.input, "--input") if args.input else {}
+    if not isinstance(inputs, dict):
+        raise PluginError("--input must be a JSON object of the runbook's inputs", 'e.g. --input \'{"hours": 4}\'')
+    event = read_event(args.event) if args.event else None
+    runbook = model.load(args.file, spec)
+    if args.dry_run:
+        answer = dry_run.plan(runbook, inputs, event, spec, handler.secrets)
+        io.write(answer, handler.secrets)
+        return EXIT_OK if answer["status"] in PASSING else EXIT_FAILED
+    if event is not None and runbook.on and not runbook.matches(None, event):
+        io.write({"status": "skipped", "reason": "the event does not match the runbook's on: block",
+                  "steps": [], "outputs": {}})
+        return EXIT_OK
+    connection = cli.connection_from_file(args.connection) if args.connection else cli.connection_from_env(spec)
+    from pagerduty_plugin.state.runs import RunStore
+
+    store = RunStore(args.state)
+    run_id = store.claim(runbook.name)
+    try:
+        answer = execute.run(runbook, inputs, connection, event=event, log=log, secrets=handler.secrets, spec=spec)
+    except Exception as exc:  # recorded as a failed run (a bug too), never left `running`
+        error = exc if isinstance(exc, PluginError) else bug(exc)
+        answer = {"status": "failed", "steps": [], "outputs": {}, "error": error.to_dict()}
+    store.finish(run_id, answer)
+    io.write({**answer, "run_id": run_id}, handler.secrets)
+    return EXIT_OK if answer["status"] in PASSING else EXIT_FAILED
+
+
+def read_event(path):
+    """A v3 webhook event from a file: the webhook body {"event": {...}} or the event itself."""
+    text = read_text(path, "event")
+    document = cli.parse_json(text, f"The event file {path}")
+    event = document.get("event") if isinstance(document, dict) and "event_type" not in document else document
+    if not isinstance(event, dict) or not isinstance(event.get("event_type"), str):
+        raise PluginError(f"The event file {path} holds no v3 webhook event",
+                          'Give {"event": {"id", "event_type", "resource_type", "occurred_at", "data"}} '
+                          "or the event object itself.")
+    return event
+
+
+def read_text(path, what):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PluginError(f"Cannot read the {what} file {path}: {getattr(exc, 'strerror', None) or exc}",
+                          f"Give the path of a UTF-8 JSON {what} file.") from None
+
+
+def cmd_runs(args, io, handler, log):
+    from pagerduty_plugin.state.runs import RunStore
+
+    if args.limit < 1:
+        raise PluginError("--limit must be a positive number", "e.g. --limit 20")
+    store = RunStore(args.state)
+    runs = store.latest(args.limit)
+    io.write({"runs": runs, "count": len(runs), "state": store.path})
+    return EXIT_OK
+
+
+def cmd_export(args, io, handler, log):
+    from pagerduty_plugin.runbooks import orquesta
+
+    spec = speclib.load()
+    runbook = model.load(args.file, spec)
+    text, tasks = orquesta.export(runbook, spec)
+    out = args.out or f"{runbook.name}.orquesta.yaml"
+    try:
+        directory = os.path.dirname(os.path.abspath(out))
+        os.makedirs(directory, exist_ok=True)
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise PluginError(f"Cannot write {out}: {exc.strerror}", "Give --out a path this user can write.") from None
+    io.write({"written": out, "to": "orquesta", "runbook": runbook.name, "tasks": tasks,
+              "action_refs": sorted({f"{orquesta.PACK}.{s.action}" for s in runbook.steps})})
+    return EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "run": cmd_run, "runs": cmd_runs, "export": cmd_export}

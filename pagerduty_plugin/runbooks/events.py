@@ -1,0 +1,50 @@
+"""Runbooks started by events: the pieces `runbook serve DIR` and `http --runbooks DIR` are built from.
+
+    books, problems = load_dir("runbooks/")
+    for book in books:
+        run_for_event(book, "incident_event", event, connection, store, log=log, secrets=secrets)
+
+At most once per event: the run is claimed in the runs store (UNIQUE runbook + event id, committed)
+before its first step, so a redelivered event or a restart after the claim never runs it again.
+"""
+
+import glob
+import os
+
+from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.runbooks.check import check
+from pagerduty_plugin.runbooks.execute import run
+from pagerduty_plugin.runbooks.model import parse_file
+
+
+def load_dir(directory, spec):
+    """(runbooks that passed the check, problems of the others) for every *.yaml / *.yml in directory."""
+    paths = sorted(glob.glob(os.path.join(directory, "*.yaml")) + glob.glob(os.path.join(directory, "*.yml")))
+    books, problems = [], []
+    for path in paths:
+        try:
+            book = parse_file(path)
+        except PluginError as exc:
+            problems.append({"file": path, "step": None, "field": None, "message": exc.cause})
+            continue
+        found = check(book, spec)
+        if found:
+            problems += found
+        else:
+            books.append(book)
+    return books, problems
+
+
+def run_for_event(runbook, trigger_name, event, connection, store, log=None, secrets=None, spec=None):
+    """(run_id, answer) when the event matches the runbook's `on:` and has no run yet, else None."""
+    if not runbook.matches(trigger_name, event) or not event.get("id"):
+        return None
+    run_id = store.claim(runbook.name, str(event["id"]))
+    if run_id is None:
+        return None  # already run (or claimed by a process that died): never twice
+    try:
+        answer = run(runbook, {}, connection, event=event, log=log, secrets=secrets, spec=spec)
+    except PluginError as exc:  # inputs the event cannot fill: recorded as a failed run
+        answer = {"status": "failed", "steps": [], "outputs": {}, "error": exc.to_dict()}
+    store.finish(run_id, answer)
+    return run_id, answer

@@ -1,0 +1,104 @@
+"""Runbooks started by events: matching, at most one run per event, even across a kill -9."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT
+from runbook_support import EXAMPLES, write_runbook
+
+from pagerduty_plugin import runbooks
+from pagerduty_plugin import spec as speclib
+from pagerduty_plugin.state.runs import RunStore
+
+BOOK = """
+    name: on-event
+    on:
+      trigger: incident_event
+      event_types: [incident.triggered]
+    inputs:
+      incident_id: {type: string, required: true, default: "${{ event.data.id }}"}
+    steps:
+      - id: incident
+        action: get_incident
+        input: {incident_id: "${{ inputs.incident_id }}"}
+    """
+
+
+def settings(connection):
+    return {**connection, "api_key": connection["api_key"]["secretKey"], "max_retries": 0}
+
+
+def event_for(incident, event_id="01EVENTONE"):
+    return {"id": event_id, "event_type": "incident.triggered", "resource_type": "incident",
+            "occurred_at": "2026-11-26T07:00:00Z", "agent": None, "client": None,
+            "data": {"id": incident, "type": "incident"}}
+
+
+def test_a_redelivered_event_runs_the_runbook_once(tmp_path, connection, sandbox, journal):
+    book = runbooks.load(write_runbook(tmp_path, BOOK))
+    store = RunStore(str(tmp_path / "state"))
+    event = event_for(sandbox.seed_ids["incidents"]["triggered"][0])
+    first = runbooks.run_for_event(book, "incident_event", event, settings(connection), store)
+    assert first and first[1]["status"] == "ok"
+    assert runbooks.run_for_event(book, "incident_event", event, settings(connection), store) is None
+    restarted = RunStore(str(tmp_path / "state"))
+    assert runbooks.run_for_event(book, "incident_event", event, settings(connection), restarted) is None
+    assert len(journal()) == 1
+    assert restarted.for_event("on-event", "01EVENTONE")["status"] == "ok"
+    other = event_for(event["data"]["id"], "01EVENTTWO")
+    assert runbooks.run_for_event(book, "incident_event", other, settings(connection), restarted)
+    assert runbooks.run_for_event(book, "new_incident", event_for("X", "01THREE"), settings(connection),
+                                  restarted) is None  # another trigger: not this runbook's
+
+
+def test_load_dir_keeps_the_runbooks_that_pass_and_reports_the_others(tmp_path):
+    write_runbook(tmp_path, BOOK, "good.yaml")
+    write_runbook(tmp_path, "name: bad\nsteps: [{id: a, action: nope}]", "bad.yml")
+    books, problems = runbooks.load_dir(str(tmp_path), speclib.load())
+    assert [b.name for b in books] == ["on-event"]
+    assert problems[0]["file"].endswith("bad.yml") and problems[0]["step"] == "a"
+    examples, none = runbooks.load_dir(EXAMPLES, speclib.load())
+    assert len(examples) == 4 and none == []
+
+
+def claimed(state):
+    if not os.path.exists(os.path.join(state, "runs.sqlite")):
+        return False
+    return RunStore(state).for_event("on-event", "01EVENTONE") is not None
+
+
+@pytest.mark.no_conformance
+def test_a_run_killed_mid_step_is_not_run_again_for_the_same_event(tmp_path, connection, sandbox, journal):
+    incident = sandbox.seed_ids["incidents"]["triggered"][0]
+    sandbox.add_fault(method="GET", path=f"/incidents/{incident}", delay=30, count=1)  # the step hangs
+    path = write_runbook(tmp_path, BOOK)
+    state = str(tmp_path / "state")
+    script = ("import json, sys; from pagerduty_plugin import runbooks; from pagerduty_plugin.state.runs import RunStore; "
+              "book = runbooks.load(sys.argv[1]); "
+              "runbooks.run_for_event(book, 'incident_event', json.loads(sys.argv[2]), json.loads(sys.argv[3]), "
+              "RunStore(sys.argv[4]))")
+    slow = {**settings(connection), "timeout": 60}
+    child = subprocess.Popen([sys.executable, "-c", script, path, json.dumps(event_for(incident)),
+                              json.dumps(slow), state], cwd=ROOT,
+                             env={k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")})
+    try:
+        deadline = time.monotonic() + 20
+        while not claimed(state):  # the claim is committed before the first step starts
+            assert time.monotonic() < deadline and child.poll() is None, "the run was never claimed"
+            time.sleep(0.05)
+        time.sleep(0.5)  # inside the step now: the sandbox holds its answer for 30 s
+        assert child.poll() is None
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    store = RunStore(state)
+    assert store.for_event("on-event", "01EVENTONE")["status"] == "running"
+    book = runbooks.load(path)
+    assert runbooks.run_for_event(book, "incident_event", event_for(incident), settings(connection), store) is None
