@@ -7,14 +7,19 @@ succeeded, so a consumer killed between the two hands that one event over again.
 """
 
 import threading
+import time
 
 from pagerduty_plugin import runner, validate
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.state.inbox import Inbox
 
+INBOX_PERIOD = 1.0  # seconds between two looks at the inbox while waiting for the next poll
 
 class TriggerRun:
-    def __init__(self, spec, name, raw_input, raw_connection, log, state=None, pool=None):
+    """consumer_prefix names a kind of consumer (runbooks have their own position in the inbox)."""
+
+    def __init__(self, spec, name, raw_input, raw_connection, log, state=None, pool=None, consumer_prefix="",
+                 stop=None):
         definition = spec.trigger(name)
         values = runner.prepare(spec, definition.get("input") or {}, raw_input, "input")
         self.values = validate.check(spec.trigger_input_schema(name), values, "input", name)
@@ -24,21 +29,28 @@ class TriggerRun:
         self.name, self.log = name, log
         self.output_schema = spec.trigger_output_schema(name)
         self.inbox = Inbox(state)
-        self.consumer = f"{name}:{digest_of(self.values)}"
-        self.stop = threading.Event()
+        self.consumer = f"{consumer_prefix}{name}:{digest_of(self.values)}"
+        self.stop = stop or threading.Event()  # set by a signal (or a caller) to end the loop between events
+        self.next_poll = 0.0
 
     def run(self, deliver, once=False, interval=None):
-        """Poll and hand events to deliver(event) until stopped (or, with once, until nothing is
-        left). Returns how many events were delivered."""
-        interval = self.trigger.interval if interval is None else interval
+        """Poll and hand events to deliver(event) until stopped (or, with once, one round).
+        Returns how many events were delivered."""
         delivered = 0
         while not self.stop.is_set():
-            self.trigger.poll(self.inbox)
-            delivered += self.hand_over(deliver)
+            delivered += self.round(deliver, interval)
             if once:
                 return delivered
-            self.stop.wait(interval)
+            self.stop.wait(max(0.0, min(self.next_poll - time.monotonic(), INBOX_PERIOD)))
         return delivered
+
+    def round(self, deliver, interval=None):
+        """Poll PagerDuty when the trigger's interval (or `interval`) has passed, then hand over
+        what the inbox holds for this consumer."""
+        if time.monotonic() >= self.next_poll:
+            self.trigger.poll(self.inbox)
+            self.next_poll = time.monotonic() + (self.trigger.interval if interval is None else interval)
+        return self.hand_over(deliver)
 
     def hand_over(self, deliver):
         delivered = 0

@@ -189,29 +189,36 @@ def trigger_start(name, values, dispatcher_url, connection=None):
                      "dispatcher": {"url": dispatcher_url, "webhook_url": ""}}}
 
 
+def run_trigger_message_until(message, state, dispatcher, count, timeout=20):
+    """`run` with a trigger_start message, in a subprocess, stopped by SIGTERM once the dispatcher has
+    count events (and a moment more, for any extra): (events received, stdout, stderr, exit code)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+    process = subprocess.Popen([sys.executable, "-m", "pagerduty_plugin", "run", "--state", state],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    process.stdin.write(json.dumps(message).encode())
+    process.stdin.close()
+    process.stdin = None  # communicate() must not flush it again
+    deadline = time.monotonic() + timeout
+    while len(dispatcher.received) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # nothing more arrives
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=20)
+    return dispatcher.received, out, err, process.returncode
+
+
 def test_a_dispatcher_that_fails_three_times_gets_the_event_once(receiver, state):
     dispatcher = Dispatcher(fail_first=3)
     body = webhook_body()
     deliver(receiver, body)
-    message = json.dumps(trigger_start("incident_event", {}, dispatcher.url))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
-    process = subprocess.Popen([sys.executable, "-m", "pagerduty_plugin", "run", "--state", state],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-    process.stdin.write(message.encode())
-    process.stdin.close()
-    process.stdin = None  # communicate() must not flush it again
     try:
-        deadline = time.monotonic() + 20
-        while not dispatcher.received and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)  # nothing more arrives
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=20)
+        received, out, err, code = run_trigger_message_until(trigger_start("incident_event", {}, dispatcher.url),
+                                                             state, dispatcher, count=1)
     finally:
         dispatcher.close()
-    assert process.returncode == 0, err
-    assert dispatcher.attempts == 4 and len(dispatcher.received) == 1
-    posted = check_envelope(dispatcher.received[0])
+    assert code == 0, err
+    assert dispatcher.attempts == 4 and len(received) == 1
+    posted = check_envelope(received[0])
     assert posted["type"] == "trigger_event" and posted["body"]["meta"] == {"trigger_id": "t-1"}
     assert posted["body"]["output"]["event"]["id"] == json.loads(body)["event"]["id"]
     final = check_envelope(json.loads(out))

@@ -1,6 +1,7 @@
 """`pagerduty-plugin runbook check|run|runs|export`: one JSON document on stdout each."""
 
 import os
+import threading
 
 from pagerduty_plugin import cli
 from pagerduty_plugin import spec as speclib
@@ -23,6 +24,13 @@ def build_parser():
     run.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
     run.add_argument("--state", metavar="DIR", help="state directory where the run's answer is kept")
     run.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
+    serve = commands.add_parser("serve", help="run the runbooks of DIR whose on: matches each event of the "
+                                "triggers' inbox, once per event; one JSON line per run")
+    serve.add_argument("directory", metavar="DIR")
+    serve.add_argument("--once", action="store_true", help="one round (polling triggers poll once), then exit")
+    serve.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
+    serve.add_argument("--state", metavar="DIR", help="state directory (the inbox and the runs)")
+    serve.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
     runs = commands.add_parser("runs", help="the latest runs and their answers")
     runs.add_argument("--state", metavar="DIR")
     runs.add_argument("--limit", type=int, default=20, metavar="N")
@@ -113,6 +121,53 @@ def read_text(path, what):
                           f"Give the path of a UTF-8 JSON {what} file.") from None
 
 
+def cmd_serve(args, io, handler, log):
+    """Events from the inbox start the runbooks whose on: matches, at most once per event (the run is
+    claimed in the runs store before its first step), across restarts."""
+    from pagerduty_plugin.runbooks.events import load_dir, run_for_event
+    from pagerduty_plugin.state.runs import RunStore
+    from pagerduty_plugin.trigger_loop import TriggerRun
+
+    spec = speclib.load()
+    books, problems = load_dir(args.directory, spec)
+    if problems:
+        raise PluginError(f"{len(problems)} problem(s) in the runbooks of {args.directory}: "
+                          f"{model.describe(problems[0])}",
+                          f"Fix them; `pagerduty-plugin runbook check {args.directory}/*.yaml` lists every one.",
+                          {"problems": problems})
+    started = [book for book in books if book.on]
+    if not started:
+        raise PluginError(f"No runbook in {args.directory} has an on: block",
+                          "Add `on: {trigger: incident_event, event_types: [...]}` to the runbooks to start by events.")
+    connection = cli.connection_from_file(args.connection) if args.connection else cli.connection_from_env(spec)
+    store = RunStore(args.state)
+    stop = threading.Event()
+    triggers = {name: TriggerRun(spec, name, {}, connection, log, args.state, consumer_prefix="runbooks:", stop=stop)
+                for name in sorted({book.on.get("trigger") or "incident_event" for book in started})}
+
+    def start_runbooks(trigger):
+        def deliver(event):
+            for book in started:
+                result = run_for_event(book, trigger, event["event"], connection, store, log=log,
+                                       secrets=handler.secrets, spec=spec)
+                if result is not None:
+                    run_id, answer = result
+                    io.stdout.write(cli.dump_json({"runbook": book.name, "event": event["event"]["id"],
+                                                   "run_id": run_id, "status": answer["status"]},
+                                                  handler.secrets) + "\n")
+                    io.stdout.flush()
+        return deliver
+
+    with cli.stop_on_signals(stop):
+        while not stop.is_set():
+            for name, run in triggers.items():
+                run.round(start_runbooks(name))
+            if args.once:
+                break
+            stop.wait(1.0)
+    return EXIT_OK
+
+
 def cmd_runs(args, io, handler, log):
     from pagerduty_plugin.state.runs import RunStore
 
@@ -143,4 +198,4 @@ def cmd_export(args, io, handler, log):
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "run": cmd_run, "runs": cmd_runs, "export": cmd_export}
+COMMANDS = {"check": cmd_check, "run": cmd_run, "serve": cmd_serve, "runs": cmd_runs, "export": cmd_export}

@@ -5,11 +5,12 @@ line on stdout is `{"url": "http://HOST:PORT"}` once the socket listens; `--port
 port. SIGTERM lets the steps in flight finish, then exits 0 (gunicorn's graceful stop).
 """
 
-import argparse
 import ipaddress
 import json
 import os
 import stat
+import subprocess
+import sys
 
 from gunicorn.app.base import BaseApplication
 
@@ -33,6 +34,8 @@ def build_parser():
     parser.add_argument("--state", metavar="DIR", help="state directory (the webhook inbox)")
     parser.add_argument("--webhook-secrets-file", metavar="F", help="file of webhook signing secrets, one per line "
                         "(default: PAGERDUTY_WEBHOOK_SECRETS, comma-separated)")
+    parser.add_argument("--runbooks", metavar="DIR", help="also start the runbooks of DIR whose on: matches the "
+                        "events received (as `runbook serve DIR`, in a companion process)")
     parser.add_argument("--debug", action="store_true", help="every step's log on stderr (secrets masked)")
     return parser
 
@@ -41,6 +44,8 @@ def main(argv, stdout, stderr):
     try:
         args = build_parser().parse_args(argv)
         check_arguments(args)
+        if args.runbooks:
+            check_runbooks(args.runbooks)
         options = Options(token=read_token(args.token_file, stderr) if args.token_file else None,
                           connection=connection_from_env(speclib.load()), debug=args.debug,
                           workers=args.workers, threads=args.threads, state=state_dir(args.state),
@@ -50,7 +55,8 @@ def main(argv, stdout, stderr):
     except PluginError as exc:
         stdout.write(json.dumps({"error": exc.to_dict()}) + "\n")
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
-    Server(options, args.host, args.port, stdout).run()  # returns only by exiting
+    companions = [runbook_companion(args)] if args.runbooks else []
+    Server(options, args.host, args.port, stdout, companions).run()  # returns only by exiting
     return 0
 
 
@@ -64,6 +70,26 @@ def check_arguments(args):
                          "actions with the server's PagerDuty keys",
                          "Give --token-file FILE (clients send `Authorization: Bearer TOKEN`), or keep the "
                          "default --host 127.0.0.1.")
+
+
+def check_runbooks(directory):
+    """Refuse to start with runbooks that could not run: better now than at the first event."""
+    from pagerduty_plugin.runbooks.events import load_dir
+    from pagerduty_plugin.runbooks.model import describe
+
+    books, problems = load_dir(directory, speclib.load())
+    if problems:
+        raise PluginError(f"{len(problems)} problem(s) in the runbooks of {directory}: {describe(problems[0])}",
+                          f"Fix them; `pagerduty-plugin runbook check {directory}/*.yaml` lists every one.",
+                          {"problems": problems})
+    if not any(book.on for book in books):
+        raise PluginError(f"No runbook in {directory} has an on: block", "Add one, or leave out --runbooks.")
+
+
+def runbook_companion(args):
+    command = [sys.executable, "-m", "pagerduty_plugin", "runbook", "serve", args.runbooks, "--state", args.state
+               or state_dir()]
+    return command + (["--debug"] if args.debug else [])
 
 
 def loopback(host):
@@ -120,8 +146,10 @@ def webhook_secrets(path, stderr):
 class Server(BaseApplication):
     """gunicorn, configured in code: each worker builds its own warm App (no preload)."""
 
-    def __init__(self, options, host, port, stdout):
+    def __init__(self, options, host, port, stdout, companions=()):
         self.options, self.host, self.port, self.stdout = options, host, port, stdout
+        self.companions = list(companions)  # commands run beside the workers, stopped with the server
+        self.processes = []
         super().__init__()
 
     def load_config(self):
@@ -130,7 +158,7 @@ class Server(BaseApplication):
             "bind": [f"{host}:{self.port}"], "workers": self.options.workers, "threads": self.options.threads,
             "worker_class": "gthread", "graceful_timeout": GRACEFUL_SECONDS, "timeout": 300,
             "accesslog": None, "errorlog": "-", "loglevel": "warning", "proc_name": "pagerduty-plugin http",
-            "when_ready": self.announce,
+            "when_ready": self.announce, "on_exit": self.stop_companions,
         }
         for key, value in settings.items():
             self.cfg.set(key, value)
@@ -140,7 +168,19 @@ class Server(BaseApplication):
 
     def announce(self, arbiter):
         """The ready line, once the socket listens (connections wait in its backlog for the workers)."""
+        # a companion's JSON lines (one per runbook run) go to stderr: stdout holds the ready line only
+        self.processes = [subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno())
+                          for command in self.companions]
         address = arbiter.LISTENERS[0].sock.getsockname()
         host = f"[{address[0]}]" if ":" in address[0] else address[0]
         self.stdout.write(json.dumps({"url": f"http://{host}:{address[1]}"}) + "\n")
         self.stdout.flush()
+
+    def stop_companions(self, arbiter):
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()

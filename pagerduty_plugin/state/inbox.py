@@ -1,7 +1,8 @@
 """The trigger inbox: every event, webhook or polled, is stored here before anything acknowledges it.
 
-- `events` holds each event once per (source, key): a webhook's X-Webhook-Id (stable across
-  PagerDuty's retries), a polled incident's or log entry's id. A redelivery is a no-op.
+- `events` holds each event once per source: once per key (a webhook's X-Webhook-Id, stable across
+  PagerDuty's retries; a polled incident's or log entry's id) and once per event id (the same
+  event delivered to two subscriptions that both match it). A redelivery is a no-op.
 - `positions` is how far each consumer has read (events are handed over in `seq` order).
 - `cursors` is where each poller resumes; it is written in the same transaction as the events
   of the poll, so a poll killed half way leaves it where it was.
@@ -24,10 +25,12 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL,
     key TEXT NOT NULL,
+    event_id TEXT NOT NULL,
     event_type TEXT NOT NULL,
     received_at REAL NOT NULL,
     body TEXT NOT NULL,
-    UNIQUE (source, key)
+    UNIQUE (source, key),
+    UNIQUE (source, event_id)
 );
 CREATE TABLE IF NOT EXISTS positions (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,12 +58,12 @@ class Inbox:
         """Store events [(key, event)] in one transaction, and the poller's cursor with them.
         Returns how many were new."""
         now = time.time()
-        rows = [(source, str(key), event["event"]["event_type"], now, json.dumps(event, separators=(",", ":")))
-                for key, event in keyed_events]
+        rows = [(source, str(key), event["event"]["id"], event["event"]["event_type"], now,
+                 json.dumps(event, separators=(",", ":"))) for key, event in keyed_events]
         with Transaction(self.db):
             before = self.db.total_changes
-            self.db.executemany("INSERT OR IGNORE INTO events (source, key, event_type, received_at, body) "
-                                "VALUES (?, ?, ?, ?, ?)", rows)
+            self.db.executemany("INSERT OR IGNORE INTO events (source, key, event_id, event_type, received_at, body) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", rows)
             added = self.db.total_changes - before
             if cursor is not None:
                 self.db.execute("INSERT OR REPLACE INTO cursors (name, value) VALUES (?, ?)", cursor)
