@@ -27,6 +27,7 @@ bench: install
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/pagination.py
+	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/runbook.py
 
 lint: install

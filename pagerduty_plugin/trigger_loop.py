@@ -29,6 +29,7 @@ class TriggerRun:
         self.name, self.log = name, log
         self.output_schema = spec.trigger_output_schema(name)
         self.inbox = Inbox(state)
+        self.inbox.purge()  # events kept RETENTION_DAYS, whoever took them
         self.consumer = f"{consumer_prefix}{name}:{digest_of(self.values)}"
         self.stop = stop or threading.Event()  # set by a signal (or a caller) to end the loop between events
         self.next_poll = 0.0

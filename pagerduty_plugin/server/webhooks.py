@@ -5,12 +5,15 @@ entry per secret while a secret rotates, so any entry matching any configured se
 PagerDuty never retries a 4xx (but 429) and disables a subscription after three dropped
 deliveries; it retries 5xx and 429 for 48 hours. So only a request that can never succeed
 (malformed: 400, forged: 403, too large: 413) gets a 4xx; trouble on our side answers 503.
-The answer (202) comes only after the event is committed to the inbox.
+The answer (202) comes only after the event is committed to the inbox. One writer thread per
+worker commits the receipts that arrive together in one transaction: one fsync for many, and no
+SQLite lock contention between the request threads (whose busy waits made p99 hundreds of ms).
 """
 
 import hashlib
 import hmac
 import json
+import queue
 import sqlite3
 import threading
 
@@ -19,6 +22,7 @@ from pagerduty_plugin.state.inbox import WEBHOOK_SOURCE, Inbox
 MAX_BODY = 256 * 1024  # PagerDuty drops events over 256 KB itself
 SIGNATURE_HEADER = "x-pagerduty-signature"
 INBOX_WAIT = 3.0  # seconds to wait for a busy inbox: well inside PagerDuty's 5 s
+BATCH = 256  # receipts committed together at most
 REQUIRED = ("id", "event_type", "resource_type", "occurred_at")
 
 
@@ -31,13 +35,7 @@ class Refused(Exception):
 class WebhookReceiver:
     def __init__(self, secrets, state):
         self.secrets = [secret.encode() for secret in secrets]
-        self.state = state
-        self.local = threading.local()  # an sqlite connection per thread
-
-    def inbox(self):
-        if getattr(self.local, "inbox", None) is None:
-            self.local.inbox = Inbox(self.state, busy_timeout=INBOX_WAIT)
-        return self.local.inbox
+        self.writer = InboxWriter(state)
 
     def receive(self, headers, body):
         """(status, answer) for one delivery."""
@@ -50,13 +48,65 @@ class WebhookReceiver:
         check_signature(headers.get(SIGNATURE_HEADER), body, self.secrets)
         event = parse_event(body)
         key = headers.get("x-webhook-id") or event["event"]["id"]
-        try:
-            new = self.inbox().add(WEBHOOK_SOURCE, key, event)
-        except (sqlite3.Error, PluginError) as exc:
-            self.local.inbox = None
-            raise Refused(503, f"The inbox could not store the event: {exc}",
-                          "PagerDuty retries; check the state directory's disk.") from None
+        new = self.writer.add(key, event)
         return 202, {"status": "accepted", "id": event["event"]["id"], "duplicate": not new}
+
+
+class Receipt:
+    def __init__(self, key, event):
+        self.key, self.event = key, event
+        self.done = threading.Event()
+        self.new = None
+        self.error = None
+
+
+class InboxWriter:
+    """The worker's one inbox writer: a thread that commits the queued receipts in batches."""
+
+    def __init__(self, state):
+        self.state = state
+        self.queue = queue.Queue()
+        self.thread = None
+        self.lock = threading.Lock()
+
+    def add(self, key, event):
+        """Whether the event was new, once committed; Refused (503) when the inbox cannot take it in time."""
+        self.start()
+        receipt = Receipt(key, event)
+        self.queue.put(receipt)
+        if not receipt.done.wait(INBOX_WAIT):
+            raise Refused(503, "The inbox did not store the event in time", "PagerDuty retries; check the "
+                          "state directory's disk.")
+        if receipt.error is not None:
+            raise Refused(503, f"The inbox could not store the event: {receipt.error}",
+                          "PagerDuty retries; check the state directory's disk.")
+        return receipt.new
+
+    def start(self):
+        with self.lock:  # started in the worker process, after gunicorn's fork
+            if self.thread is None:
+                self.thread = threading.Thread(target=self.loop, name="inbox-writer", daemon=True)
+                self.thread.start()
+
+    def loop(self):
+        inbox = None
+        while True:
+            batch = [self.queue.get()]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                inbox = inbox or Inbox(self.state, busy_timeout=INBOX_WAIT)
+                for receipt, new in zip(batch, inbox.add_each(WEBHOOK_SOURCE, [(r.key, r.event) for r in batch])):
+                    receipt.new = new
+            except (sqlite3.Error, PluginError) as exc:
+                inbox = None  # opened again for the next batch
+                for receipt in batch:
+                    receipt.error = exc
+            for receipt in batch:
+                receipt.done.set()
 
 
 def check_signature(header, body, secrets):
