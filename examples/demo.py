@@ -3,12 +3,19 @@
 Each step is the installed `pagerduty-plugin run ACTION` command, exactly as a CI job or a
 runbook tool would run it: input JSON on stdin, connection from PAGERDUTY_* variables, one
 JSON document on stdout. The output of one step feeds the input of the next.
+
+Then the loop closes: PagerDuty (the sandbox) sends a signed webhook about a new incident to
+`pagerduty-plugin http`, which keeps it in its inbox; a trigger hands the event over, and the
+triage runbook of examples/runbooks reacts to it on its own.
 """
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 
 BIN = os.path.dirname(sys.executable)
 PLUGIN = os.path.join(BIN, "pagerduty-plugin")
@@ -52,6 +59,8 @@ def main():
            "PAGERDUTY_FROM": info["from_email"]}
     try:
         run_chain(env)
+        with tempfile.TemporaryDirectory(prefix="pagerduty-demo-") as state:
+            react_to_events(env, state)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
@@ -81,6 +90,71 @@ def run_chain(env):
          {"incident_key": trigger["dedup_key"]}, env, lambda out: f"{out['status']}: {out['message']}")
     step(7, "The incident, resolved", "get_incident", {"incident_id": incident}, env,
          lambda out: incident_line(out["incident"]))
+
+
+
+def react_to_events(env, state):
+    port = free_port()
+    receiver_url = f"http://127.0.0.1:{port}/webhooks/pagerduty"
+    subscription = step(8, "Subscribe to PagerDuty's v3 webhooks, pointed at the plugin's own receiver",
+                        "create_webhook_subscription", {"url": receiver_url, "events": ["incident.triggered"]}, env,
+                        lambda out: f"subscription {out['webhook_subscription']['id']}; its signing secret is "
+                                    "answered this once (kept by the receiver, never printed)")
+    runbooks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runbooks")
+    print(f"\n== 9. Start the receiver: pagerduty-plugin http --port {port} --runbooks examples/runbooks")
+    server = subprocess.Popen([PLUGIN, "http", "--port", str(port), "--state", state, "--runbooks", runbooks],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              env={**env, "PAGERDUTY_WEBHOOK_SECRETS": subscription["signing_secret"]})
+    try:
+        print("-> listening on " + json.loads(server.stdout.readline())["url"])
+        created = step(10, "A new Checkout API incident: PagerDuty sends a signed webhook", "create_incident",
+                       {"title": "Checkout API error rate 12%", "service": "Checkout API", "urgency": "high"}, env,
+                       lambda out: incident_line(out["incident"]))
+        incident = created["incident"]["id"]
+        print("\n== 11. The event, as the incident_event trigger hands it over (verified, kept, once)")
+        print("$ echo '{}' | pagerduty-plugin trigger incident_event --once")
+        event = wait_for_event(env, state)
+        print(f"-> {event['event_type']} about {event['data']['id']} ({event['data']['title']!r}), "
+              f"event {event['id']}")
+        print("\n== 12. The triage runbook reacted on its own (runbook serve, inside http --runbooks)")
+        print("$ pagerduty-plugin runbook runs")
+        run = wait_for_run(env, state)
+        print(f"-> {run['runbook']}: {run['status']}, steps: "
+              + ", ".join(f"{s['id']} {s['status']}" for s in run["answer"]["steps"]))
+        step(13, "The runbook's note on the incident", "list_notes", {"incident_id": incident}, env,
+             lambda out: " | ".join(note["content"] for note in out["notes"]))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_event(env, state, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run([PLUGIN, "trigger", "incident_event", "--once", "--state", state], input="{}",
+                              capture_output=True, text=True, env=env)
+        if done.stdout.strip():
+            return json.loads(done.stdout.splitlines()[0])["event"]
+        time.sleep(0.3)
+    raise SystemExit("no webhook arrived in 20 s")
+
+
+def wait_for_run(env, state, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run([PLUGIN, "runbook", "runs", "--state", state], capture_output=True, text=True,
+                              env=env)
+        finished = [run for run in json.loads(done.stdout)["runs"] if run["status"] != "running"]
+        if finished:
+            return finished[0]
+        time.sleep(0.3)
+    raise SystemExit("the runbook did not run in 30 s")
 
 
 if __name__ == "__main__":

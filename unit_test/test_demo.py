@@ -15,5 +15,6 @@ def test_demo_chain_runs_end_to_end():
     done = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "demo.py")], capture_output=True,
                           text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    for words in ("dedup_key", "is acknowledged", "requested: Nia Oncall", "is resolved", "Demo finished"):
+    for words in ("dedup_key", "is acknowledged", "requested: Nia Oncall", "is resolved", "incident.triggered about",
+                  "triage-checkout-alert: ok", "On call now:", "Demo finished"):
         assert words in done.stdout
