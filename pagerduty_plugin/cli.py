@@ -276,7 +276,11 @@ def cmd_outbox(args, io, handler, log):
     handler.secrets.update(runner.secret_values(spec, spec.connection, settings))
     connection = runner.open_connection(spec, settings, log)
     command = runner.load_object(spec.python["commands"]["outbox"])
-    io.write(command(args, connection, log, handler.secrets), handler.secrets)
+    try:
+        document = command(args, connection, log, handler.secrets)
+    except UsageError as exc:  # a flag's value it alone can judge (a duration, a limit)
+        return io.fail({"error": exc.to_dict()}, EXIT_USAGE, handler.secrets)
+    io.write(document, handler.secrets)
     return EXIT_OK
 
 

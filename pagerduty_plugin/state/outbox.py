@@ -150,7 +150,8 @@ class Outbox:
     # --- writing ---------------------------------------------------------------------------
     def add(self, routing_key_ref, event, action, owner=None, lease=0.0):
         """Write one event (routing_key already removed). With `owner`, the row is claimed at once
-        when it heads its lane: (id, lane, ahead, claimed) with `ahead` the earlier open rows."""
+        when it heads its lane and its key is not throttled (429): (id, lane, ahead, claimed), with
+        `ahead` the earlier open rows of its lane."""
         now = time.time()
         body = json.dumps(event, separators=(",", ":"))
         with self.transaction() as run:
@@ -158,7 +159,8 @@ class Outbox:
             lane = lane_of(routing_key_ref, event, hint)
             ahead = run("SELECT count(*) FROM outbox_events WHERE lane = ? AND status IN ('pending', 'sending')",
                         (lane,))[0][0]
-            claimed = owner is not None and ahead == 0
+            claimed = owner is not None and ahead == 0 and not run(
+                "SELECT 1 FROM outbox_keys WHERE key_ref = ? AND throttled_until > ?", (routing_key_ref, now))
             status, lease_until = ("sending", now + lease) if claimed else ("pending", None)
             row_id = run("INSERT INTO outbox_events (key_ref, lane, dedup_key, action, body, status, attempts, "
                          "created_at, next_attempt, lease_until, lease_owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
