@@ -144,7 +144,8 @@ class Drainer:
         self.store, self.events, self.log = store, events, log
         self.keys = {key_ref(key): key for key in keys if key}
         self.batch = batch
-        self.lease = lease or timeout + LEASE_MARGIN
+        self.timeout = timeout
+        self.lease = lease or 2 * timeout + 2 * LEASE_MARGIN
         self.owner = owner_id()
         self.totals = {SENT: 0, RETRY: 0, DEAD: 0}
         self.stop_event = threading.Event()
@@ -154,10 +155,13 @@ class Drainer:
     def pass_once(self):
         """Claim up to `batch` lane heads, send each, record the outcomes; returns how many were claimed."""
         rows = self.store.claim(self.owner, set(self.keys), self.batch, self.lease)
+        # a send starts only while it surely ends inside the lease: after that another drainer may
+        # have taken the row, and a late resend could land behind the next event of its lane
+        last_start = time.monotonic() + self.lease - self.timeout - LEASE_MARGIN
         sent, retry, dead, keys_ok, keys_failed, untried = [], [], [], set(), {}, []
         for row in rows:
-            if row.key_ref in keys_failed or self.stop_event.is_set():
-                untried.append(row.id)  # its key just failed: it rests with the key
+            if row.key_ref in keys_failed or self.stop_event.is_set() or time.monotonic() > last_start:
+                untried.append(row.id)  # its key just failed (it rests with the key), or time is up
                 continue
             routing_key = self.keys[row.key_ref]
             result = send_one(self.events, row.action, {**row.event, "routing_key": routing_key})
@@ -212,19 +216,22 @@ class Drainer:
                 "seconds": round(seconds, 2)}
 
     # in the background -------------------------------------------------------------------------
-    def start(self, poll=1.0):
-        """Drain continuously in a daemon thread until stop(); failures are logged, never raised."""
-        def forever():
-            while not self.stop_event.is_set():
-                try:
-                    self.drain(until_empty=True, poll=poll)
-                except PluginError as exc:
-                    self.log.warning(f"outbox: {exc.cause}")
-                except Exception as exc:  # a drainer thread must not die of one bad row
-                    self.log.error(f"outbox: drain failed: {type(exc).__name__}: {exc}")
-                self.stop_event.wait(poll)
+    def run_forever(self, poll=1.0):
+        """Drain until stop_event is set, sleeping `poll` s when nothing is due; failures are
+        logged and tried again, never raised (a server's drainer must not die of one bad row)."""
+        while not self.stop_event.is_set():
+            try:
+                self.drain(until_empty=True, poll=poll)
+            except PluginError as exc:
+                self.log.warning(f"outbox: {exc.cause}")
+            except Exception as exc:
+                self.log.error(f"outbox: drain failed: {type(exc).__name__}: {exc}")
+            self.stop_event.wait(poll)
 
-        self.thread = threading.Thread(target=forever, name="pagerduty-outbox-drainer", daemon=True)
+    def start(self, poll=1.0):
+        """run_forever in a daemon thread; stop() ends it."""
+        self.thread = threading.Thread(target=self.run_forever, args=(poll,), name="pagerduty-outbox-drainer",
+                                       daemon=True)
         self.thread.start()
         return self
 
@@ -252,18 +259,11 @@ def drainer_for(connection, log, extra_keys=(), **options):
     return Drainer(connection.outbox, events, keys, log, timeout=connection.get("timeout", 30), **options)
 
 
-def drain_forever(settings, stop_event, log, extra_keys=(), poll=1.0):
-    """For `pagerduty-plugin http`: drain the outbox of these connection settings until stop_event
-    is set (run it in a thread). Returns the last summary."""
-    from pagerduty_plugin.connection import Connection
-
-    drainer = drainer_for(Connection(settings, log), log, extra_keys)
+def drain_forever(connection, stop_event, log, extra_keys=(), poll=1.0):
+    """For `pagerduty-plugin http`: drain the connection's outbox until stop_event is set (call it
+    in a thread). `connection` is what runner.open_connection gives, e.g. from the PAGERDUTY_*
+    variables; `extra_keys` are routing keys besides its routing_key. Failures are logged and
+    tried again, never raised."""
+    drainer = drainer_for(connection, log, extra_keys)
     drainer.stop_event = stop_event
-    summary = {}
-    while not stop_event.is_set():
-        try:
-            summary = drainer.drain(until_empty=True, poll=poll)
-        except PluginError as exc:
-            log.warning(f"outbox: {exc.cause}")
-        stop_event.wait(poll)
-    return summary
+    drainer.run_forever(poll)

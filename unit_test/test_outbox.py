@@ -264,3 +264,31 @@ def test_the_cold_path_imports_only_what_it_uses(sandbox, tmp_path):
     durable, output = imported_modules(["run", "send_trigger_event"], env, stdin)
     assert output["status"] == "success"
     assert "sqlite3" in durable and not {m for m in durable if m.startswith("psycopg")}
+
+
+def test_the_background_drainer_delivers_what_is_queued_until_stopped(durable, sandbox):
+    """What `pagerduty-plugin http` runs: drain_forever in a thread, ended by an event."""
+    import logging
+    import threading
+
+    from pagerduty_plugin import runner, spec
+    from pagerduty_plugin.delivery import drain_forever
+    from postgres_server import wait_until
+
+    log = logging.getLogger("outbox-test")
+    connection = runner.open_connection(spec.load(), durable, log)
+    stop = threading.Event()
+    thread = threading.Thread(target=drain_forever, args=(connection, stop, log), kwargs={"poll": 0.2})
+    thread.start()
+    try:
+        outage(sandbox)
+        assert step(durable, "send_trigger_event", description="x", incident_key="bg").output["status"] == "queued"
+        time.sleep(0.5)
+        assert deliveries(sandbox) == []
+        sandbox.clear_faults()
+        assert wait_until(lambda: len(deliveries(sandbox)) == 1, timeout=15)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert outbox(durable, "status").doc["counts"]["sent"] == 1

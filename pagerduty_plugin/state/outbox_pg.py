@@ -24,7 +24,7 @@ def driver():
 
 class PostgresOutbox(Outbox):
     def __init__(self, url):
-        self.url = display_url(url)
+        self.url, self.dsn = display_url(url), url
         self.psycopg = driver()
         self.secret = [self.psycopg.conninfo.conninfo_to_dict(url).get("password") or ""] if "@" in url else []
         try:
@@ -69,6 +69,8 @@ class PostgresTransaction:
     def __enter__(self):
         store = self.store
         try:
+            if store.db.closed or store.db.broken:  # the server restarted: a drainer carries on
+                store.db = store.psycopg.connect(store.dsn, autocommit=True, connect_timeout=10)
             self.block = store.db.transaction()
             self.block.__enter__()
         except store.psycopg.Error as exc:
