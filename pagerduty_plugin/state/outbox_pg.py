@@ -43,7 +43,7 @@ class PostgresOutbox(Outbox):
                            "Check the URL, that the server is up, and the user's rights (PGPASSWORD or "
                            "~/.pgpass keep the password out of the URL).")
 
-    def transaction(self):
+    def transaction(self, durable=True):
         return PostgresTransaction(self)
 
     def claim_candidates(self, owner, refs, limit, now, lease_until, lane):
