@@ -152,9 +152,9 @@ def test_a_sending_row_whose_sender_died_is_taken_up_again(durable, sandbox, url
     ref = key_ref(sandbox.info["routing_key"])
     # a sender on another host took the row and vanished: its lease must run out first
     store.add(ref, {"event_action": "trigger", "dedup_key": "held",
-                    "payload": {"summary": "x", "source": "h", "severity": "info"}}, "trigger", "far-host:1:x", 1.5)
+                    "payload": {"summary": "x", "source": "h", "severity": "info"}}, "trigger", "far-host:1:x", 2.5)
     assert outbox(durable, "drain").doc["sent"] == 0
-    time.sleep(1.6)
+    time.sleep(2.6)
     assert outbox(durable, "drain").doc["sent"] == 1
     # a sender of this host whose process is gone: taken up at once
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -292,3 +292,15 @@ def test_the_background_drainer_delivers_what_is_queued_until_stopped(durable, s
         thread.join(10)
     assert not thread.is_alive()
     assert outbox(durable, "status").doc["counts"]["sent"] == 1
+
+
+def test_a_refused_connection_queues_the_event(durable, sandbox):
+    from postgres_server import free_port
+
+    closed = {**durable, "events_url": f"http://127.0.0.1:{free_port()}/v2"}
+    result = step(closed, "send_trigger_event", description="x", incident_key="net")
+    assert result.code == 0 and result.output["status"] == "queued"
+    assert "connection failure" in result.output["message"].lower()
+    time.sleep(1)
+    assert outbox(durable, "drain", "--until-empty", "--max-seconds", "10").doc["sent"] == 1
+    assert [k for k, _, _ in deliveries(sandbox)] == ["net"]

@@ -59,7 +59,7 @@ def test_outage_every_step_queues_and_one_drain_delivers_each_event_once_in_orde
 def test_a_drainer_killed_20_times_loses_nothing_and_never_sends_a_trigger_after_its_resolve(sandbox, tmp_path):
     url = store_url("sqlite", tmp_path)
     written = fill(url, sandbox.info["routing_key"], lanes=250, per_lane=4)
-    sandbox.add_fault(method="POST", path="/v2/enqueue", count=None, delay=0.02)  # sends take time: kills land mid-send
+    sandbox.add_fault(method="POST", path="/v2/enqueue", count=None, delay=0.03)  # sends take time: kills land mid-send
     env = plain_env(sandbox, url)
     rng = random.Random(12)
     kills = 0
