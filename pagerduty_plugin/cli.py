@@ -1,4 +1,4 @@
-"""Command line: run, test, info, sample, spec, sandbox (DESIGN §4).
+"""Command line: run, test, info, sample, spec, sandbox, outbox (DESIGN §4).
 
 Stdout carries exactly one JSON document; logs go to stderr (and, in message mode, to the
 envelope's `log`). Exit 0 on success, 1 when the step fails, 2 when the command line is wrong.
