@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python bench/pagination.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/runbook.py
+	$(BIN)/python bench/outbox.py
 
 lint: install
 	$(BIN)/pagerduty-plugin spec --check

@@ -26,7 +26,10 @@ setup(
     packages=find_packages(include=["pagerduty_plugin", "pagerduty_plugin.*"]),
     install_requires=["requests>=2.28,<3", "fastjsonschema>=2.18,<3", "PyYAML>=6,<7", "gunicorn>=22,<28",
                       "jmespath>=1.0,<2"],
-    extras_require={"test": ["pytest>=7", "openapi-core>=0.19,<0.24", "jinja2>=3,<4"]},
+    extras_require={
+        "postgresql": ["psycopg[binary]>=3.1,<4"],  # an outbox shared by several machines
+        "test": ["pytest>=7", "openapi-core>=0.19,<0.24", "jinja2>=3,<4", "psycopg[binary]>=3.1,<4"],
+    },
     entry_points={"console_scripts": ["pagerduty-plugin=pagerduty_plugin.cli:main"]},
     cmdclass={"build_py": BuildWithSpec},
 )

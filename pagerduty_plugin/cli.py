@@ -1,4 +1,4 @@
-"""Command line: run, test, info, sample, spec, sandbox, http (DESIGN §4).
+"""Command line: run, test, trigger, info, sample, spec, sandbox, http, export, runbook, outbox (DESIGN §4).
 
 Stdout carries exactly one JSON document; logs go to stderr (and, in message mode, to the
 envelope's `log`). Exit 0 on success, 1 when the step fails, 2 when the command line is wrong.
@@ -64,6 +64,7 @@ def build_parser():
     runbook = commands.add_parser("runbook", help="workflow files: check, run, runs, export", add_help=False,
                                   prefix_chars="\0")  # every argument goes to the runbook command's own parser
     runbook.add_argument("argv", nargs=argparse.REMAINDER)
+    add_outbox_parser(commands)
     return parser
 
 
@@ -306,6 +307,46 @@ def cmd_spec(args, io, handler, log):
     return EXIT_OK
 
 
+# --- outbox (the durable event queue; the work is in the spec's python.commands.outbox) -------
+
+
+def add_outbox_parser(commands):
+    outbox = commands.add_parser("outbox", help="the durable event queue: status, list, drain, retry, purge")
+    common = Parser(add_help=False)
+    common.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
+    common.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
+    sub = outbox.add_subparsers(dest="outbox_command", metavar="SUBCOMMAND", parser_class=Parser, required=True)
+    sub.add_parser("status", parents=[common], help="counts per status and routing key, oldest pending age")
+    listing = sub.add_parser("list", parents=[common], help="the events, oldest first")
+    listing.add_argument("--status", choices=("pending", "sending", "sent", "dead"))
+    listing.add_argument("--limit", type=int, default=100)
+    drain = sub.add_parser("drain", parents=[common], help="deliver what is due (for cron or a systemd timer)")
+    drain.add_argument("--until-empty", action="store_true", help="wait out back-offs until nothing is left")
+    drain.add_argument("--max-seconds", type=float, metavar="S", help="stop after S seconds")
+    drain.add_argument("--keys", metavar="FILE", help="more routing keys to send for, one a line")
+    retry = sub.add_parser("retry", parents=[common], help="dead events back to pending")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("--key", metavar="DEDUP_KEY", help="the dead events of this dedup key")
+    which.add_argument("--all", action="store_true", help="every dead event")
+    purge = sub.add_parser("purge", parents=[common], help="delete finished (sent or dead) events")
+    purge.add_argument("--status", choices=("sent", "dead"), default="sent")
+    purge.add_argument("--older-than", metavar="D", default="0", help="age like 30s, 15m, 12h, 7d (default 0)")
+
+
+def cmd_outbox(args, io, handler, log):
+    spec = speclib.load()
+    settings = connection_from_file(args.connection) if args.connection else connection_from_env(spec)
+    handler.secrets.update(runner.secret_values(spec, spec.connection, settings))
+    connection = runner.open_connection(spec, settings, log)
+    command = runner.load_object(spec.python["commands"]["outbox"])
+    try:
+        document = command(args, connection, log, handler.secrets)
+    except UsageError as exc:  # a flag's value it alone can judge (a duration, a limit)
+        return io.fail({"error": exc.to_dict()}, EXIT_USAGE, handler.secrets)
+    io.write(document, handler.secrets)
+    return EXIT_OK
+
+
 def cmd_export(args, io, handler, log):
     """Generate the platform's package from the spec; one JSON line says what was written."""
     spec = speclib.load()
@@ -331,7 +372,8 @@ def cmd_runbook(args, io, handler, log):
 
 
 COMMANDS = {"run": cmd_run, "test": cmd_test, "trigger": cmd_trigger, "info": cmd_info, "sample": cmd_sample,
-            "spec": cmd_spec, "export": cmd_export, "runbook": cmd_runbook}
+            "spec": cmd_spec, "export": cmd_export, "runbook": cmd_runbook, "outbox": cmd_outbox}
+
 
 
 def run_extra_command(name, argv, io):

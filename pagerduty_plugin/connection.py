@@ -50,6 +50,21 @@ class Connection:
         return RestClient(self.transport, self.get("api_url") or API_HOSTS[region], self.get("api_key"),
                           self.get("auth_type", "token"), self.get("from_email"))
 
+    @cached_property
+    def outbox(self):
+        from pagerduty_plugin.state.outbox import open_outbox
+
+        return open_outbox(self.get("outbox"))
+
+    def send_event(self, event, action):
+        """An Events API v2 event (with its routing_key): sent directly, or through the outbox when
+        the connection has one (then a failed send may answer status `queued`; see delivery.py)."""
+        if self.get("outbox"):
+            from pagerduty_plugin.delivery import send_durably
+
+            return send_durably(self, event, action, self.log)
+        return self.events.change(event) if action == "change" else self.events.enqueue(event)
+
     def routing_key(self, override=None):
         key = override or self.get("routing_key")
         if not key:
@@ -84,6 +99,10 @@ def check_settings(settings):
                 raise PluginError(f"The connection's {name} is not an http(s) URL: {url!r}",
                                   f"Give a URL like {EXAMPLE_URLS[name]}, or leave it out to use the region's.",
                                   {"field": name})
+    if settings.get("outbox"):
+        from pagerduty_plugin.state.outbox import check_url
+
+        check_url(settings["outbox"])
     for name, what in (("api_key", "API key"), ("routing_key", "routing key"), ("from_email", "From address")):
         value = settings.get(name)
         if value is not None and not plain_text(value):

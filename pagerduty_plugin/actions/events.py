@@ -17,7 +17,7 @@ class SendTriggerEvent(Action):
         event = trigger_event(params, dedup_key)
         event["routing_key"] = self.connection.routing_key(params.get("service_key"))
         try:
-            reply = self.connection.events.enqueue(event)
+            reply = self.connection.send_event(event, "trigger")
         except PluginError as exc:
             raise keep_key(exc, dedup_key, made_here="incident_key" not in params) from None
         return answer(reply, dedup_key)
@@ -58,7 +58,7 @@ class SendAcknowledgeEvent(Action):
             "event_action": self.action,
             "dedup_key": params["incident_key"],
         }
-        return answer(self.connection.events.enqueue(event), params["incident_key"])
+        return answer(self.connection.send_event(event, self.action), params["incident_key"])
 
 
 class SendResolveEvent(SendAcknowledgeEvent):
@@ -74,7 +74,7 @@ class SendChangeEvent(Action):
         event = {"routing_key": self.connection.routing_key(params.get("service_key")), "payload": payload}
         if params.get("links"):
             event["links"] = params["links"]
-        reply = self.connection.events.change(event)
+        reply = self.connection.send_event(event, "change")
         return {"status": reply.get("status", "success"), "message": reply.get("message", "")}
 
 

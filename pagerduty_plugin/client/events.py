@@ -8,7 +8,7 @@ PagerDuty's guidance is still to retry them, at the risk of a duplicate change r
 import json
 from urllib.parse import urlsplit
 
-from pagerduty_plugin.client.http import json_body, lenient_json
+from pagerduty_plugin.client.http import json_body, lenient_json, told_wait
 from pagerduty_plugin.errors import PluginError
 
 EVENTS_HOSTS = {"us": "https://events.pagerduty.com/v2", "eu": "https://events.eu.pagerduty.com/v2"}
@@ -55,6 +55,7 @@ def events_error(response, answer, url):
         return PluginError(f"PagerDuty refused the event: {reasons}",
                            "Correct the event's fields; a 400 is never retried.", data)
     if status == 429:
+        data["retry_after"] = told_wait(response.headers)  # what PagerDuty asked (an outbox waits that long)
         return PluginError(
             f"PagerDuty's Events API is rate limiting this routing key (HTTP 429, {retries} retries)",
             "About 120 events a minute are accepted per routing key: slow down or group alerts, "

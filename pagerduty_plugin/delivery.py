@@ -1,0 +1,269 @@
+"""Durable event delivery through the outbox (state/outbox.py): a step writes its event first,
+then tries its lane at once; a drainer (`outbox drain`, or `http` in the background) delivers the rest.
+
+What an answer means for an event:
+- 2xx: PagerDuty has it -> sent.
+- 400 (or an event too large to send): PagerDuty will never take it -> dead, with its errors; the
+  step fails as it does without an outbox. Other 4xx except 408 and 429 (a wrong events_url, a
+  proxy refusing) -> dead too: retrying them would hide a setting that needs fixing.
+- 429, 408, 5xx, a timeout or a network failure -> pending again; the routing key rests (429: as
+  long as PagerDuty says) and the event is retried. Resending an event that may have reached
+  PagerDuty is harmless: its dedup key is fixed. Change events carry no key, so a resend after an
+  uncertain first try may record the change twice.
+"""
+
+import json
+import threading
+import time
+
+from pagerduty_plugin.errors import PluginError, redact
+from pagerduty_plugin.state.outbox import key_backoff, key_ref, owner_id
+
+SENT, RETRY, DEAD = "sent", "retry", "dead"
+BATCH = 50  # lane heads a drainer claims at a time
+LEASE_MARGIN = 15.0  # seconds a lease outlives the longest a send may take
+
+
+def event_path(action):
+    return "/change/enqueue" if action == "change" else "/enqueue"
+
+
+def outcome_of(error):
+    """(SENT | RETRY | DEAD, seconds PagerDuty asked us to wait or None) for a failed send."""
+    status = error.data.get("status")
+    if "bytes" in error.data:
+        return DEAD, None
+    if status is None:
+        return (RETRY, None) if "host" in error.data else (DEAD, None)  # network vs a request never made
+    if 200 <= status < 300:
+        return SENT, None  # accepted; only its answer was garbled
+    if status == 429:
+        return RETRY, error.data.get("retry_after")
+    if status == 408 or status >= 500:
+        return RETRY, None
+    return DEAD, None
+
+
+def describe(error, routing_key):
+    """The error as stored in last_error: cause and PagerDuty's errors, never the routing key."""
+    reasons = error.data.get("errors") or []
+    text = error.cause + (f" ({'; '.join(map(str, reasons))})" if reasons and "refused" not in error.cause else "")
+    return redact(text, [routing_key])[:1000]
+
+
+def send_one(events, action, event):
+    """One try: (SENT, reply) or (RETRY | DEAD, PluginError, wait)."""
+    try:
+        reply = events.send(event_path(action), event)
+    except PluginError as error:
+        outcome, wait = outcome_of(error)
+        return (SENT, {}) if outcome == SENT else (outcome, error, wait)
+    return SENT, reply
+
+
+# --- a step with the outbox on --------------------------------------------------------------
+
+
+def send_durably(connection, event, action, log):
+    """Write the event, then deliver its lane in order up to and including it.
+
+    Returns PagerDuty's reply when it was delivered, or a `queued` reply when it is safely in the
+    outbox for a drainer; raises the step's error when PagerDuty refused it (it is kept as dead)."""
+    store = connection.outbox
+    routing_key = event["routing_key"]
+    ref = key_ref(routing_key)
+    owner = owner_id()
+    lease = step_lease(connection)
+    body = {name: value for name, value in event.items() if name != "routing_key"}
+    mine, lane, ahead, claimed = store.add(ref, body, action, owner, lease)
+    rows = [own_row(mine, body, action)] if claimed else store.claim(owner, {ref}, 1, lease, lane=lane)
+    delivered_before = 0
+    while rows:
+        row = rows[0]
+        result = send_one(connection.events, row.action, {**row.event, "routing_key": routing_key})
+        if result[0] == SENT:
+            store.finish(owner, sent=[row.id], keys_ok=[ref])
+            if row.id == mine:
+                if delivered_before:
+                    log.info(f"outbox: delivered {delivered_before} earlier event(s) of this dedup key first")
+                return result[1]
+            delivered_before += 1
+        else:
+            _, error, wait = result
+            text = describe(error, routing_key)
+            if result[0] == DEAD:
+                store.finish(owner, dead=[(row.id, text)])
+                if row.id == mine:
+                    raise error
+                log.warning(f"outbox: an earlier event of this dedup key (#{row.id}) was refused, kept as dead")
+            else:
+                throttled = error.data.get("status") == 429
+                store.finish(owner, retry=[(row.id, text, wait if throttled else key_backoff(1))],
+                             keys_failed=[(ref, wait, True)] if throttled else ())
+                log.warning(f"outbox: {error.cause}; the event is kept in the outbox")
+                return queued(store, error.cause if row.id == mine else
+                              f"an earlier event of this dedup key could not be sent ({error.cause})", body)
+        rows = store.claim(owner, {ref}, 1, lease, lane=lane)
+    return queued(store, f"it waits behind {ahead} earlier event(s) of this dedup key that another sender "
+                         "holds or whose routing key is resting", body)
+
+
+def own_row(row_id, body, action):
+    from pagerduty_plugin.state.outbox import Row
+
+    return Row(row_id, "", "", body.get("dedup_key"), action, json.dumps(body), "sending", 1)
+
+
+def queued(store, why, body):
+    return {"status": "queued", "dedup_key": body.get("dedup_key"),
+            "message": f"Not delivered yet: {why}. The event is safe in the outbox ({store.url}) and "
+                       "`pagerduty-plugin outbox drain` (or a running `pagerduty-plugin http`) delivers it."}
+
+
+def step_lease(connection):
+    """A step's lease covers every retry its transport may make."""
+    from pagerduty_plugin.client.http import RETRY_BUDGET
+
+    tries = connection.get("max_retries", 3) + 1
+    return connection.get("timeout", 30) * tries + min(RETRY_BUDGET, 30.0 * tries) + LEASE_MARGIN
+
+
+# --- drainers ---------------------------------------------------------------------------------
+
+
+class Drainer:
+    """Delivers what is due in an outbox: `drain()` for one run (cron), `start()`/`stop()` for a
+    background thread (the http server).
+
+    `keys`: the routing keys this drainer may send for; rows of other keys are left alone (a
+    fleet may split its keys between drainers). Each send is tried once: the outbox, not the
+    transport, does the retrying, so one slow key never holds up the others for long.
+    """
+
+    def __init__(self, store, events, keys, log, batch=BATCH, lease=None, timeout=30):
+        self.store, self.events, self.log = store, events, log
+        self.keys = {key_ref(key): key for key in keys if key}
+        self.batch = batch
+        self.timeout = timeout
+        self.lease = lease or 2 * timeout + 2 * LEASE_MARGIN
+        self.owner = owner_id()
+        self.totals = {SENT: 0, RETRY: 0, DEAD: 0}
+        self.stop_event = threading.Event()
+        self.thread = None
+
+    # one pass ------------------------------------------------------------------------------
+    def pass_once(self):
+        """Claim up to `batch` lane heads, send each, record the outcomes; returns how many were claimed."""
+        rows = self.store.claim(self.owner, set(self.keys), self.batch, self.lease)
+        # a send starts only while it surely ends inside the lease: after that another drainer may
+        # have taken the row, and a late resend could land behind the next event of its lane
+        last_start = time.monotonic() + self.lease - self.timeout - LEASE_MARGIN
+        sent, retry, dead, keys_ok, keys_failed, untried = [], [], [], set(), {}, []
+        for row in rows:
+            if row.key_ref in keys_failed or self.stop_event.is_set() or time.monotonic() > last_start:
+                untried.append(row.id)  # its key just failed (it rests with the key), or time is up
+                continue
+            routing_key = self.keys[row.key_ref]
+            result = send_one(self.events, row.action, {**row.event, "routing_key": routing_key})
+            if result[0] == SENT:
+                sent.append(row.id)
+                keys_ok.add(row.key_ref)
+                continue
+            _, error, wait = result
+            text = describe(error, routing_key)
+            if result[0] == DEAD:
+                dead.append((row.id, text))
+                self.log.warning(f"outbox: event #{row.id} ({row.action}) refused, kept as dead: {text}")
+            else:
+                retry.append((row.id, text))
+                keys_failed[row.key_ref] = (wait, error.data.get("status") == 429)
+        waits = self.store.finish(self.owner, sent=sent, dead=dead, keys_ok=keys_ok,
+                                  keys_failed=[(ref, told, throttled) for ref, (told, throttled) in keys_failed.items()],
+                                  retry=[(row_id, text, None) for row_id, text in retry])
+        self.store.release(self.owner, untried)
+        for ref, wait in waits.items():
+            self.log.warning(f"outbox: routing key {ref[:12]} rests {wait:.1f} s after a failed send")
+        self.totals[SENT] += len(sent)
+        self.totals[RETRY] += len(retry)
+        self.totals[DEAD] += len(dead)
+        return len(rows)
+
+    # a run ---------------------------------------------------------------------------------
+    def drain(self, until_empty=False, max_seconds=None, poll=1.0):
+        """Deliver what is due. until_empty: keep going, waiting out back-offs, until no open event
+        of our keys is left (or max_seconds). Returns a summary."""
+        started = time.monotonic()
+        deadline = None if max_seconds is None else started + max_seconds
+        while not self.stop_event.is_set():
+            if self.pass_once():
+                if deadline is None or time.monotonic() < deadline:
+                    continue
+                break
+            wait = self.store.next_due(set(self.keys))
+            if wait is None or (not until_empty and wait > 0):
+                break
+            if deadline is not None:
+                if time.monotonic() >= deadline:
+                    break
+                wait = min(wait, deadline - time.monotonic())
+            self.stop_event.wait(min(max(wait, 0.05), poll))
+        return self.summary(time.monotonic() - started)
+
+    def summary(self, seconds):
+        refs = set(self.keys)
+        return {"sent": self.totals[SENT], "retried": self.totals[RETRY], "dead": self.totals[DEAD],
+                "open": self.store.open_count(refs), "unknown_keys": self.store.unknown_keys(refs),
+                "seconds": round(seconds, 2)}
+
+    # in the background -------------------------------------------------------------------------
+    def run_forever(self, poll=1.0):
+        """Drain until stop_event is set, sleeping `poll` s when nothing is due; failures are
+        logged and tried again, never raised (a server's drainer must not die of one bad row)."""
+        while not self.stop_event.is_set():
+            try:
+                self.drain(until_empty=True, poll=poll)
+            except PluginError as exc:
+                self.log.warning(f"outbox: {exc.cause}")
+            except Exception as exc:
+                self.log.error(f"outbox: drain failed: {type(exc).__name__}: {exc}")
+            self.stop_event.wait(poll)
+
+    def start(self, poll=1.0):
+        """run_forever in a daemon thread; stop() ends it."""
+        self.thread = threading.Thread(target=self.run_forever, args=(poll,), name="pagerduty-outbox-drainer",
+                                       daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self, timeout=None):
+        """Ask the thread to stop after the send in hand, and wait for it (at most `timeout` s)."""
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+
+def drainer_for(connection, log, extra_keys=(), **options):
+    """A Drainer over the connection's outbox, sending with its events_url and timeout (no transport
+    retries) for its routing_key and `extra_keys`."""
+    if not connection.get("outbox"):
+        raise PluginError("The connection has no outbox to drain",
+                          "Set outbox (PAGERDUTY_OUTBOX), e.g. sqlite:// or postgresql://USER@HOST/DB.",
+                          {"field": "outbox"})
+    from pagerduty_plugin.client.events import EventsClient
+    from pagerduty_plugin.client.http import Transport
+
+    transport = Transport(timeout=connection.get("timeout", 30), max_retries=0,
+                          verify_tls=connection.get("verify_tls", True), log=log)
+    events = EventsClient(transport, connection.events.base_url)
+    keys = [key for key in (connection.get("routing_key"), *extra_keys) if key]
+    return Drainer(connection.outbox, events, keys, log, timeout=connection.get("timeout", 30), **options)
+
+
+def drain_forever(connection, stop_event, log, extra_keys=(), poll=1.0):
+    """For `pagerduty-plugin http`: drain the connection's outbox until stop_event is set (call it
+    in a thread). `connection` is what runner.open_connection gives, e.g. from the PAGERDUTY_*
+    variables; `extra_keys` are routing keys besides its routing_key. Failures are logged and
+    tried again, never raised."""
+    drainer = drainer_for(connection, log, extra_keys)
+    drainer.stop_event = stop_event
+    drainer.run_forever(poll)
