@@ -105,6 +105,7 @@ def parse_yaml(text):
 class Spec:
     def __init__(self, raw):
         self.raw = raw
+        self.schemas = {}  # (kind, action) -> JSON Schema, built once: callers must not change them
 
     def __getattr__(self, key):
         try:
@@ -142,13 +143,21 @@ class Spec:
         return self.actions[name]
 
     def input_schema(self, name):
-        return object_schema(self.action(name).get("input") or {}, self.types, "input")
+        return self.schema("input", name)
 
     def output_schema(self, name):
-        return object_schema(self.action(name).get("output") or {}, self.types, "output")
+        return self.schema("output", name)
 
     def connection_schema(self):
-        return object_schema(self.connection, self.types, "input")
+        return self.schema("connection", None)
+
+    def schema(self, kind, name):
+        """The same object each time, so the validator compiled for it is found by identity."""
+        key = (kind, name)
+        if key not in self.schemas:
+            fields = self.connection if kind == "connection" else self.action(name).get(kind) or {}
+            self.schemas[key] = object_schema(fields, self.types, "output" if kind == "output" else "input")
+        return self.schemas[key]
 
     def secret_fields(self, fields):
         return [n for n, f in (fields or {}).items() if f.get("type") in SECRET_TYPES]
