@@ -27,6 +27,7 @@ bench: install
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/pagination.py
+	$(BIN)/python bench/http.py
 
 lint: install
 	$(BIN)/pagerduty-plugin spec --check
