@@ -13,8 +13,9 @@
     bound to 127.0.0.1, and both get the same action_start message. The clients are 8 processes, one
     keep-alive http.client connection each: 8 threads in one process would share one GIL, and on 2 cores
     the client's own Python would then cap the figure rather than the server. Targets run in rounds,
-    interleaved, and each target's median round is reported. Skipped, with the reason, when the runtime
-    cannot be installed.
+    interleaved, and each target's median round is reported, with the CPU time per request of the
+    server (master and workers), the sandbox and the clients over the round. The runtime's part is
+    skipped, with the reason, when it cannot be installed or started.
 (c) --events send_trigger_event steps, sequentially: through `POST /run/send_trigger_event` (one
     keep-alive session) against as many `pagerduty-plugin run send_trigger_event` processes, interleaved
     in blocks of 50: the ratio of the total wall times.
@@ -215,7 +216,7 @@ def start_runtime(python, workdir, workers, threads):
         if found:
             if found.group(1) != "127.0.0.1":
                 stop(process)
-                raise SystemExit(f"the runtime bound {found.group(1)}, not 127.0.0.1")
+                raise RuntimeError(f"the runtime bound {found.group(1)}, not 127.0.0.1")
             url = f"http://127.0.0.1:{found.group(2)}"
             wait_ready(url, process)
             return process, url
@@ -224,7 +225,7 @@ def start_runtime(python, workdir, workers, threads):
         time.sleep(0.1)
     stop(process)
     with open(log_path) as fh:
-        raise SystemExit(f"the runtime did not start: {fh.read()[-1000:]}")
+        raise RuntimeError(f"the runtime did not start: {fh.read()[-500:]}")
 
 
 # --- (a) latency ------------------------------------------------------------------------------
@@ -251,7 +252,7 @@ def latency(info, url, incident, calls):
         return ours.post(f"{url}/run/get_incident", data=body, timeout=30,
                          headers={"Content-Type": "application/json"})
 
-    for _ in range(20):  # warm: connections open, every worker thread has its session
+    for _ in range(20):  # warm: both connections open, the server's own sessions made
         timed(get_bare), timed(post_ours)
     bares, ourses = [], []
     for i in range(calls):
@@ -429,11 +430,14 @@ def main(argv=None):
         report["latency"] = latency(info, ours_url, incident, args.calls)
         if runtime_python:
             workdir = tempfile.mkdtemp(prefix="runtime-plugin-", dir=CACHE)
-            runtime = start_runtime(runtime_python, workdir, args.workers, args.threads)
-            processes.append(runtime[0])
-            report["runtime_version"] = runtime_version
+            try:
+                runtime = start_runtime(runtime_python, workdir, args.workers, args.threads)
+                processes.append(runtime[0])
+                report["runtime_version"] = runtime_version
+            except RuntimeError as exc:
+                report["runtime_skipped"] = str(exc)
         else:
-            report["runtime_skipped"] = runtime_version
+            report["runtime_skipped"] = runtime_version  # why it could not be installed
         report["throughput"] = throughput(info, sandbox, (ours, ours_url), runtime, incident, args.duration,
                                           args.rounds)
         if runtime:
