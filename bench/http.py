@@ -175,16 +175,18 @@ def install_runtime():
     python = os.path.join(RUNTIME_VENV, "bin", "python")
     if not os.path.exists(os.path.join(RUNTIME_VENV, ".installed")):
         os.makedirs(CACHE, exist_ok=True)
-        steps = ([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--clear", RUNTIME_VENV],
-                 [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", RUNTIME_PACKAGE])
-        for step in steps:
+        steps = {"python -m venv": [getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--clear",
+                                    RUNTIME_VENV],
+                 f"pip install {RUNTIME_PACKAGE}": [python, "-m", "pip", "install", "--quiet",
+                                                    "--disable-pip-version-check", RUNTIME_PACKAGE]}
+        for what, step in steps.items():
             try:
                 done = subprocess.run(step, capture_output=True, text=True, timeout=600)
             except (OSError, subprocess.TimeoutExpired) as exc:
-                return None, f"{' '.join(step[-2:])}: {exc}"
+                return None, f"{what}: {exc}"
             if done.returncode != 0:
                 lines = [line for line in (done.stderr or done.stdout).splitlines() if "WARNING" not in line]
-                return None, f"{' '.join(step[-2:])} failed: {' '.join(lines[-3:])[:300]}"
+                return None, f"{what} failed: {' '.join(lines[-3:])[:300]}"
         open(os.path.join(RUNTIME_VENV, ".installed"), "w").close()
     done = subprocess.run([python, "-c", "import importlib.metadata as m; print(m.version('%s'))"
                            % RUNTIME_PACKAGE], capture_output=True, text=True)
