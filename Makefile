@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/runbook.py
 	$(BIN)/python bench/outbox.py
+	$(BIN)/python bench/http.py
 
 lint: install
 	$(BIN)/pagerduty-plugin spec --check

@@ -115,6 +115,7 @@ def parse_yaml(text):
 class Spec:
     def __init__(self, raw):
         self.raw = raw
+        self.schemas = {}  # (kind, action) -> JSON Schema, built once: callers must not change them
 
     def __getattr__(self, key):
         try:
@@ -176,20 +177,32 @@ class Spec:
         return self.python.get("limits") or {}
 
     def input_schema(self, name):
-        own = (self.limits.get("actions") or {}).get(name)
-        return object_schema(self.action(name).get("input") or {}, self.types, "input", self.limits, own)
+        return self.schema("actions", name, "input")
 
     def output_schema(self, name):
-        return object_schema(self.action(name).get("output") or {}, self.types, "output")
+        return self.schema("actions", name, "output")
 
     def trigger_input_schema(self, name):
-        return object_schema(self.trigger(name).get("input") or {}, self.types, "input")
+        return self.schema("triggers", name, "input")
 
     def trigger_output_schema(self, name):
-        return object_schema(self.trigger(name).get("output") or {}, self.types, "output")
+        return self.schema("triggers", name, "output")
 
     def connection_schema(self):
-        return object_schema(self.connection, self.types, "input", self.limits, self.limits.get("connection"))
+        return self.schema("connection", None, "input")
+
+    def schema(self, section, name, part):
+        """The JSON Schema of an action's or trigger's input or output, or of the connection; built
+        once, the same object each time, so the validator compiled for it is found by identity."""
+        key = (section, name, part)
+        if key not in self.schemas:
+            if section == "connection":
+                fields, own = self.connection, self.limits.get("connection")
+            else:
+                fields = self.entry(section[:-1], self.raw.get(section) or {}, name).get(part) or {}
+                own = (self.limits.get(section) or {}).get(name) if part == "input" else None
+            self.schemas[key] = object_schema(fields, self.types, part, self.limits, own)
+        return self.schemas[key]
 
     def secret_fields(self, fields):
         return [n for n, f in (fields or {}).items() if f.get("type") in SECRET_TYPES]

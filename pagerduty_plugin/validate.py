@@ -42,8 +42,25 @@ def check(schema, value, what="input", action=None):
                           {"field": field_path(exc.path), "rule": exc.rule}) from None
 
 
+_loaded = {}  # id(schema) -> (schema, its validation function), for the life of this process
+
+
 def validator(schema):
-    """The compiled validation function for schema, from the cache when it is there."""
+    """The compiled validation function for schema: from memory when this process has loaded it
+    for this very schema object (a Spec builds each schema once, so a long-lived process such as
+    the HTTP server loads each validator once per worker), else from the disk cache, else compiled.
+    Schemas are never changed once built."""
+    known = _loaded.get(id(schema))
+    if known is not None and known[0] is schema:  # the entry keeps schema alive: its id is not reused
+        return known[1]
+    function = load_validator(schema)
+    if len(_loaded) >= 256:  # one-off schemas (a list's item checks) must not pile up
+        _loaded.clear()
+    _loaded[id(schema)] = (schema, function)
+    return function
+
+
+def load_validator(schema):
     made_from = json.dumps([fastjsonschema.VERSION, schema], sort_keys=True)
     key = hashlib.sha256(made_from.encode()).hexdigest()[:24]
     path = os.path.join(cache_dir(), "validators", f"v_{key}.{sys.implementation.cache_tag}.bin")

@@ -142,6 +142,26 @@ def test_proxies_come_from_the_standard_environment(sandbox, log, journal, monke
     assert entry["path"] == "/users" and entry["status"] == 200
 
 
+def test_a_warm_session_reads_the_proxy_settings_once_per_host_and_keeps_them(sandbox, monkeypatch):
+    import socket
+
+    for name in ("no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as closed:  # a proxy that refuses every connection
+        closed.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    session = http.new_session()
+    headers = {"Authorization": f"Token token={sandbox.info['api_key']}"}
+    for _ in range(2):  # the second time from what the session kept
+        assert session.get(sandbox.info["api_url"] + "/users", headers=headers, timeout=5).status_code == 200
+        with pytest.raises(requests.exceptions.ProxyError):
+            session.get("http://api.pagerduty.invalid/users", headers=headers, timeout=5)
+    assert set(session.environment_settings) == {("http", sandbox.info["api_url"][7:]),
+                                                ("http", "api.pagerduty.invalid")}
+
+
 # --- retries ------------------------------------------------------------------------------------
 
 

@@ -145,6 +145,16 @@ def test_input_schemas_are_strict_and_outputs_open():
     assert "enum" not in str(trigger_out)
 
 
+def test_a_spec_builds_each_schema_once_and_its_validator_is_loaded_once():
+    from pagerduty_plugin import validate
+
+    spec = speclib.load()  # a long-lived process (the HTTP server) keeps one per worker
+    schema = spec.output_schema("get_incident")
+    assert spec.output_schema("get_incident") is schema and spec.connection_schema() is spec.connection_schema()
+    assert validate.validator(schema) is validate.validator(schema)
+    assert validate.validator(dict(schema)) is not validate.validator(schema)  # an equal copy is loaded anew
+
+
 def test_every_action_has_an_implementation_with_run():
     spec = speclib.load()
     for name in spec.actions:

@@ -147,6 +147,8 @@ def test_bad_trigger_input_is_refused(state):
     assert unknown.code == 1 and "Unknown trigger" in unknown.doc["error"]["cause"]
     wrong = run_command(["trigger", "new_incident", "--once", "--state", state], '{"interval": "soon"}')
     assert wrong.code == 1 and "interval" in wrong.doc["error"]["cause"]
+    too_often = run_command(["trigger", "new_incident", "--once", "--state", state], '{"interval": 1}')
+    assert too_often.code == 1 and "at least 5" in too_often.doc["error"]["cause"]
     assert run_command(["trigger", "incident_event", "--once", "--state", state], "not json").code == 1
 
 

@@ -26,10 +26,28 @@ BACKOFF_CAP = 30.0
 RETRY_BUDGET = 120.0  # seconds a call may spend waiting between tries, all retries together
 
 
+class Session(requests.Session):
+    """requests' Session, reading the environment's proxy and CA bundle settings once per host
+    instead of on every request: requests scans the whole environment twice per request for them,
+    which in the warm HTTP server cost more than the step's own validation. The environment of
+    a running process does not change, so the answer for a host does not either."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        known = self.__dict__.setdefault("environment_settings", {})
+        settings = known.get((parts.scheme, parts.netloc))
+        if settings is None:
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            known[(parts.scheme, parts.netloc)] = settings
+        return {**settings, "proxies": dict(settings["proxies"])}  # the caller's own copy
+
+
 def new_session(verify_tls=True):
     """A requests session as every call wants it: keep-alive, our User-Agent, no auth of its own
     (each request carries its credentials in its headers)."""
-    session = requests.Session()
+    session = Session()
     session.headers["User-Agent"] = USER_AGENT
     session.verify = verify_tls
     return session
