@@ -324,6 +324,7 @@ def add_outbox_parser(commands):
     drain.add_argument("--until-empty", action="store_true", help="wait out back-offs until nothing is left")
     drain.add_argument("--max-seconds", type=float, metavar="S", help="stop after S seconds")
     drain.add_argument("--keys", metavar="FILE", help="more routing keys to send for, one a line")
+    drain.add_argument("--forever", action="store_true", help="keep draining until SIGTERM (as `http` does)")
     retry = sub.add_parser("retry", parents=[common], help="dead events back to pending")
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("--key", metavar="DEDUP_KEY", help="the dead events of this dedup key")

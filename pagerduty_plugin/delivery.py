@@ -132,8 +132,8 @@ def step_lease(connection):
 
 
 class Drainer:
-    """Delivers what is due in an outbox: `drain()` for one run (cron), `start()`/`stop()` for a
-    background thread (the http server).
+    """Delivers what is due in an outbox: `drain()` for one run (cron), `run_forever()` until its
+    stop_event is set (`outbox drain --forever`, which `http` runs beside its workers).
 
     `keys`: the routing keys this drainer may send for; rows of other keys are left alone (a
     fleet may split its keys between drainers). Each send is tried once: the outbox, not the
@@ -149,7 +149,6 @@ class Drainer:
         self.owner = owner_id()
         self.totals = {SENT: 0, RETRY: 0, DEAD: 0}
         self.stop_event = threading.Event()
-        self.thread = None
 
     # one pass ------------------------------------------------------------------------------
     def pass_once(self):
@@ -228,19 +227,6 @@ class Drainer:
                 self.log.error(f"outbox: drain failed: {type(exc).__name__}: {exc}")
             self.stop_event.wait(poll)
 
-    def start(self, poll=1.0):
-        """run_forever in a daemon thread; stop() ends it."""
-        self.thread = threading.Thread(target=self.run_forever, args=(poll,), name="pagerduty-outbox-drainer",
-                                       daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self, timeout=None):
-        """Ask the thread to stop after the send in hand, and wait for it (at most `timeout` s)."""
-        self.stop_event.set()
-        if self.thread is not None:
-            self.thread.join(timeout)
-
 
 def drainer_for(connection, log, extra_keys=(), **options):
     """A Drainer over the connection's outbox, sending with its events_url and timeout (no transport
@@ -257,13 +243,3 @@ def drainer_for(connection, log, extra_keys=(), **options):
     events = EventsClient(transport, connection.events.base_url)
     keys = [key for key in (connection.get("routing_key"), *extra_keys) if key]
     return Drainer(connection.outbox, events, keys, log, timeout=connection.get("timeout", 30), **options)
-
-
-def drain_forever(connection, stop_event, log, extra_keys=(), poll=1.0):
-    """For `pagerduty-plugin http`: drain the connection's outbox until stop_event is set (call it
-    in a thread). `connection` is what runner.open_connection gives, e.g. from the PAGERDUTY_*
-    variables; `extra_keys` are routing keys besides its routing_key. Failures are logged and
-    tried again, never raised."""
-    drainer = drainer_for(connection, log, extra_keys)
-    drainer.stop_event = stop_event
-    drainer.run_forever(poll)

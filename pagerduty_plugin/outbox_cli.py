@@ -22,11 +22,10 @@ def command(args, connection, log, secrets):
                           "sqlite:///PATH, to the same value the steps use.", {"field": "outbox"})
     store = connection.outbox
     work = {"status": status, "list": listing, "drain": drain, "retry": retry, "purge": purge}
-    args.secrets = secrets
-    return {"outbox": display_url(store.url), **work[args.outbox_command](args, connection, store, log)}
+    return {"outbox": display_url(store.url), **work[args.outbox_command](args, connection, store, log, secrets)}
 
 
-def status(args, connection, store, log):
+def status(args, connection, store, log, secrets):
     found = store.status()
     mine = connection.get("routing_key")
     for ref, counts in found["keys"].items():
@@ -34,31 +33,42 @@ def status(args, connection, store, log):
     return found
 
 
-def listing(args, connection, store, log):
+def listing(args, connection, store, log, secrets):
     if args.limit < 1:
         raise UsageError("--limit must be at least 1", "Give --limit a positive number.")
     return {"events": store.listing(args.status, args.limit)}
 
 
-def drain(args, connection, store, log):
+def drain(args, connection, store, log, secrets):
     from pagerduty_plugin.delivery import drainer_for
 
     if args.max_seconds is not None and args.max_seconds <= 0:
         raise UsageError("--max-seconds must be positive", "Give --max-seconds a number of seconds above 0.")
     keys = read_keys(args.keys) if args.keys else []
-    args.secrets.update(keys)
+    secrets.update(keys)
     drainer = drainer_for(connection, log, keys)
     if not drainer.keys:
         raise PluginError("No routing key to send with", "Set routing_key on the connection (PAGERDUTY_ROUTING_KEY) "
                           "or give --keys FILE: the outbox stores no routing key, only its fingerprint.")
+    if args.forever:
+        return drain_until_stopped(drainer)
     return drainer.drain(until_empty=args.until_empty, max_seconds=args.max_seconds)
 
 
-def retry(args, connection, store, log):
+def drain_until_stopped(drainer):
+    """--forever (what `http` runs beside its workers): drain until SIGTERM, SIGINT or SIGHUP."""
+    from pagerduty_plugin.cli import stop_on_signals
+
+    with stop_on_signals(drainer.stop_event):
+        drainer.run_forever(1.0)
+    return {"stopped": True}
+
+
+def retry(args, connection, store, log, secrets):
     return {"retried": store.retry(None if args.all else args.key)}
 
 
-def purge(args, connection, store, log):
+def purge(args, connection, store, log, secrets):
     return {"purged": store.purge(args.status, parse_duration(args.older_than)), "status": args.status}
 
 

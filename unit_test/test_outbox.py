@@ -266,32 +266,24 @@ def test_the_cold_path_imports_only_what_it_uses(sandbox, tmp_path):
     assert "sqlite3" in durable and not {m for m in durable if m.startswith("psycopg")}
 
 
-def test_the_background_drainer_delivers_what_is_queued_until_stopped(durable, sandbox):
-    """What `pagerduty-plugin http` runs: drain_forever in a thread, ended by an event."""
-    import logging
-    import threading
+def test_the_http_server_drains_in_the_background(sandbox, plugin_server, tmp_path):
+    """`pagerduty-plugin http` with an outbox: a step queued in an outage leaves once PagerDuty is back,
+    sent by the drainer the server runs beside its workers."""
+    import requests
 
-    from pagerduty_plugin import runner, spec
-    from pagerduty_plugin.delivery import drain_forever
+    from conftest import sandbox_env
     from postgres_server import wait_until
 
-    log = logging.getLogger("outbox-test")
-    connection = runner.open_connection(spec.load(), durable, log)
-    stop = threading.Event()
-    thread = threading.Thread(target=drain_forever, args=(connection, stop, log), kwargs={"poll": 0.2})
-    thread.start()
-    try:
-        outage(sandbox)
-        assert step(durable, "send_trigger_event", description="x", incident_key="bg").output["status"] == "queued"
-        time.sleep(0.5)
-        assert deliveries(sandbox) == []
-        sandbox.clear_faults()
-        assert wait_until(lambda: len(deliveries(sandbox)) == 1, timeout=15)
-    finally:
-        stop.set()
-        thread.join(10)
-    assert not thread.is_alive()
-    assert outbox(durable, "status").doc["counts"]["sent"] == 1
+    env = {**sandbox_env(sandbox), "PAGERDUTY_OUTBOX": f"sqlite:///{tmp_path / 'outbox.sqlite'}"}
+    server = plugin_server(env=env)
+    outage(sandbox)
+    queued = requests.post(server.url + "/run/send_trigger_event", json={"description": "x", "incident_key": "bg"})
+    assert queued.status_code == 200 and queued.json()["status"] == "queued"
+    time.sleep(0.5)
+    assert deliveries(sandbox) == []
+    sandbox.clear_faults()
+    assert wait_until(lambda: len(deliveries(sandbox)) == 1, timeout=20)
+    assert [(key, action) for key, action, _ in deliveries(sandbox)] == [("bg", "trigger")]
 
 
 def test_a_refused_connection_queues_the_event(durable, sandbox):

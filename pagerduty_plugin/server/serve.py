@@ -56,6 +56,8 @@ def main(argv, stdout, stderr):
         stdout.write(json.dumps({"error": exc.to_dict()}) + "\n")
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
     companions = [runbook_companion(args)] if args.runbooks else []
+    if options.connection.get("outbox"):  # the steps' queued events leave as soon as PagerDuty takes them
+        companions.append([sys.executable, "-m", "pagerduty_plugin", "outbox", "drain", "--forever"])
     Server(options, args.host, args.port, stdout, companions).run()  # returns only by exiting
     return 0
 
