@@ -6,7 +6,8 @@ JSON document on stdout. The output of one step feeds the input of the next.
 
 Then the loop closes: PagerDuty (the sandbox) sends a signed webhook about a new incident to
 `pagerduty-plugin http`, which keeps it in its inbox; a trigger hands the event over, and the
-triage runbook of examples/runbooks reacts to it on its own.
+triage runbook of examples/runbooks reacts to it on its own. Last, PagerDuty goes down: an alert
+fired with the outbox on is kept, and delivered once PagerDuty is back.
 """
 
 import json
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 BIN = os.path.dirname(sys.executable)
 PLUGIN = os.path.join(BIN, "pagerduty-plugin")
@@ -61,6 +63,7 @@ def main():
         run_chain(env)
         with tempfile.TemporaryDirectory(prefix="pagerduty-demo-") as state:
             react_to_events(env, state)
+            survive_an_outage(env, info, state)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
@@ -126,6 +129,44 @@ def react_to_events(env, state):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def survive_an_outage(env, info, state):
+    print("\n== 14. PagerDuty goes down: every event now answers 503 (a sandbox fault)")
+    sandbox_hook(info, "POST", "/_sandbox/faults", {"method": "POST", "path": "/v2/*", "status": 503, "count": None})
+    durable = {**env, "PAGERDUTY_OUTBOX": f"sqlite:///{os.path.join(state, 'outbox.sqlite')}",
+               "PAGERDUTY_MAX_RETRIES": "1"}
+    print("$ export PAGERDUTY_OUTBOX=sqlite:///…/outbox.sqlite")
+    queued = step(15, "A monitor fires an alert during the outage: kept, not lost", "send_trigger_event",
+                  {"description": "Checkout latency p99 4 s", "severity": "error", "source": "web-01"}, durable,
+                  lambda out: f"{out['status']}, dedup_key {out['dedup_key']} (exit 0: the event is safe)")
+    outbox(16, "What waits in the outbox", ["status"], durable,
+           lambda out: f"{out['counts']['pending']} pending, oldest {out['oldest_pending_seconds']:.0f} s")
+    sandbox_hook(info, "DELETE", "/_sandbox/faults")
+    print("\n== PagerDuty is back")
+    outbox(17, "Deliver what waited (cron or `http` does this on its own)", ["drain", "--until-empty"], durable,
+           lambda out: f"{out['sent']} sent, {out['open']} left")
+    step(18, "The alert's incident, opened after the outage", "list_incidents",
+         {"incident_key": queued["dedup_key"], "date_range": "all"}, env,
+         lambda out: f"{out['count']} found: " + incident_line(out["incidents"][0]))
+
+
+def outbox(number, title, args, env, summary):
+    print(f"\n== {number}. {title}")
+    print("$ pagerduty-plugin outbox " + " ".join(args))
+    done = subprocess.run([PLUGIN, "outbox", *args], capture_output=True, text=True, env=env)
+    output = json.loads(done.stdout)
+    if done.returncode != 0:
+        raise SystemExit(f"step {number} failed (exit {done.returncode}): {json.dumps(output, indent=2)}")
+    print("-> " + summary(output))
+
+
+def sandbox_hook(info, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(info["api_url"] + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10):
+        pass
 
 
 def free_port():

@@ -16,5 +16,6 @@ def test_demo_chain_runs_end_to_end():
                           text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     for words in ("dedup_key", "is acknowledged", "requested: Nia Oncall", "is resolved", "incident.triggered about",
-                  "triage-checkout-alert: ok", "On call now:", "Demo finished"):
+                  "triage-checkout-alert: ok", "On call now:", "queued, dedup_key", "1 pending", "1 sent, 0 left",
+                  "Demo finished"):
         assert words in done.stdout
