@@ -25,7 +25,11 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["pagerduty_plugin", "pagerduty_plugin.*"]),
     install_requires=["requests>=2.28,<3", "fastjsonschema>=2.18,<3", "PyYAML>=6,<7", "gunicorn>=22,<28"],
-    extras_require={"test": ["pytest>=7", "openapi-core>=0.19,<0.24"]},
+    extras_require={
+        # trustme makes the throwaway CA of `pagerduty-plugin sandbox --tls` (imported only then)
+        "sandbox": ["trustme>=1.1,<2"],
+        "test": ["pytest>=7", "openapi-core>=0.19,<0.24", "trustme>=1.1,<2"],
+    },
     entry_points={"console_scripts": ["pagerduty-plugin=pagerduty_plugin.cli:main"]},
     cmdclass={"build_py": BuildWithSpec},
 )

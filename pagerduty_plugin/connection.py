@@ -25,6 +25,8 @@ class Connection:
     @cached_property
     def transport(self):
         verify = self.get("verify_tls", True)
+        if verify and self.get("ca_file"):
+            verify = self.get("ca_file")  # trust this bundle instead of the system's
         session = self.pool.session(self.digest(), verify) if self.pool else None
         return Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
                          verify_tls=verify, log=self.log, session=session)
@@ -84,6 +86,11 @@ def check_settings(settings):
                 raise PluginError(f"The connection's {name} is not an http(s) URL: {url!r}",
                                   f"Give a URL like {EXAMPLE_URLS[name]}, or leave it out to use the region's.",
                                   {"field": name})
+    ca_file = settings.get("ca_file")
+    if ca_file is not None and not readable_file(ca_file):
+        raise PluginError(f"The connection's ca_file is not a readable file: {ca_file!r}",
+                          "Give the path of a PEM file of CA certificates (PAGERDUTY_CA_FILE in plain mode), "
+                          "or leave it out to trust the system's CAs.", {"field": "ca_file"})
     for name, what in (("api_key", "API key"), ("routing_key", "routing key"), ("from_email", "From address")):
         value = settings.get(name)
         if value is not None and not plain_text(value):
@@ -99,6 +106,12 @@ def http_url(url):
     except ValueError:  # also an unclosed [IPv6 bracket
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def readable_file(path):
+    import os
+
+    return isinstance(path, str) and os.path.isfile(path) and os.access(path, os.R_OK)
 
 
 def plain_text(value):

@@ -31,7 +31,7 @@ def new_session(verify_tls=True):
     (each request carries its credentials in its headers)."""
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
-    session.verify = verify_tls
+    session.verify = verify_tls  # True, False, or the path of a CA bundle (the connection's ca_file)
     return session
 
 
@@ -173,8 +173,8 @@ def network_error(method, url, exc, attempts, repeatable):
     data = {"host": host, "method": method, "path": urlsplit(url).path, "attempts": attempts + 1}
     if isinstance(exc, requests.exceptions.SSLError):
         return PluginError(f"TLS error talking to {host}{tries}",
-                           "Check the host name and its certificate; verify_tls: false skips the check "
-                           "(only for a test endpoint).", data)
+                           "Check the host name and its certificate; ca_file names a CA to trust (a TLS-inspecting "
+                           "proxy's), verify_tls: false skips the check (only for a test endpoint).", data)
     if repeatable:
         assistance = "Check the network and the URL setting, then run the step again."
     else:

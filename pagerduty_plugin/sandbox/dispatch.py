@@ -81,8 +81,8 @@ class Dispatcher:
             return json_response(404, {"status": "not found", "message": "Not Found"})
         rate = list(self.event_limiter.peek())
         status, payload = events.handle(self.sandbox, request.body, kind, self.event_limiter, rate)
-        # PagerDuty's events 429 comes bare (no ratelimit headers): clients must cope with that
-        return json_response(status, payload, self._rate_headers(rate) if status != 429 else ())
+        # the Events API sends none of the REST API's ratelimit-* headers, not even on its 429
+        return json_response(status, payload)
 
     # REST API v2 ------------------------------------------------------------------------------
     def _rest(self, request):

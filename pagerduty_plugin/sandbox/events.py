@@ -129,7 +129,7 @@ def _process(store, service, integration, event, now):
     action = event["event_action"]
     agent = ("service", service["id"])
     if action == "trigger":
-        dedup = event.get("dedup_key") or store.hex_key("dedup")
+        dedup = event.get("dedup_key") or store.unique_key()
         _trigger(store, service, integration, event, dedup, now)
         return _accepted(dedup)
     dedup = event["dedup_key"]
