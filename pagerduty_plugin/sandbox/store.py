@@ -26,6 +26,7 @@ KINDS = {
     "notification_rule": ("notification_rules", None, None),
     "vendor": ("vendors", "vendors", "name"),
     "webhook_subscription": ("webhook_subscriptions", "webhook_subscriptions", "description"),
+    "change_event": ("change_events", "change_events", "summary"),
 }
 
 
