@@ -4,7 +4,7 @@ import sys
 import time
 import traceback
 
-from . import errors, events, hooks, lifecycle, routing, timeutil
+from . import documented, errors, events, hooks, lifecycle, routing, timeutil
 from .call import Call
 from .errors import ApiError
 from .server import Response
@@ -116,6 +116,10 @@ class Dispatcher:
     def _route(self, request, key):
         entry, params = routing.match(request.method, request.path)
         if entry is None:
+            if documented.documented(request.method, request.path):
+                raise ApiError(404, errors.NOT_FOUND, "Not Found",
+                               [f"{request.method} {request.path} is in PagerDuty's REST API, but this sandbox "
+                                "does not imitate it"])
             raise ApiError(404, errors.NOT_FOUND, "Not Found",
                            [f"{request.method} {request.path} is not a PagerDuty API path"])
         if key["read_only"] and request.method in WRITE_METHODS:
