@@ -24,6 +24,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["pagerduty_plugin", "pagerduty_plugin.*"]),
+    package_data={"pagerduty_plugin.sandbox": ["web/*.html", "web/*.js", "web/*.css"]},
     install_requires=["requests>=2.28,<3", "fastjsonschema>=2.18,<3", "PyYAML>=6,<7", "gunicorn>=22,<28"],
     extras_require={
         # trustme makes the throwaway CA of `pagerduty-plugin sandbox --tls` (imported only then)

@@ -4,7 +4,7 @@ import sys
 import time
 import traceback
 
-from . import documented, errors, events, hooks, lifecycle, routing, timeutil
+from . import documented, errors, events, hooks, lifecycle, routing, timeutil, webview
 from .call import Call
 from .errors import ApiError
 from .server import Response
@@ -47,6 +47,8 @@ class Dispatcher:
 
     def dispatch(self, request):
         path = request.path
+        if webview.serves(request):   # the web page: no key, not journaled (it polls every 2 s)
+            return self._guard(lambda: webview.handle(self.sandbox, request))
         if path == "/_sandbox" or path.startswith("/_sandbox/"):
             response = self._guard(lambda: hooks.handle(self.sandbox, request))
             self.journal.record(request, response, hook=True)
