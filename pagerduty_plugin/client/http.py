@@ -26,10 +26,20 @@ BACKOFF_CAP = 30.0
 RETRY_BUDGET = 120.0  # seconds a call may spend waiting between tries, all retries together
 
 
+class VerifyingSession(requests.Session):
+    """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE outrank a session's own `verify`: here the
+    connection's choice (ca_file, or verify_tls false) wins over the environment."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if verify is None and self.verify is not True:
+            verify = self.verify
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+
 def new_session(verify_tls=True):
     """A requests session as every call wants it: keep-alive, our User-Agent, no auth of its own
     (each request carries its credentials in its headers)."""
-    session = requests.Session()
+    session = VerifyingSession()
     session.headers["User-Agent"] = USER_AGENT
     session.verify = verify_tls  # True, False, or the path of a CA bundle (the connection's ca_file)
     return session
