@@ -3,6 +3,9 @@
 Each step is the installed `pagerduty-plugin run ACTION` command, exactly as a CI job or a
 runbook tool would run it: input JSON on stdin, connection from PAGERDUTY_* variables, one
 JSON document on stdout. The output of one step feeds the input of the next.
+
+PAGERDUTY_DEMO_TLS=1 runs the same chain against `pagerduty-plugin sandbox --tls` (HTTPS with a throwaway
+CA, trusted through the connection's ca_file, PAGERDUTY_CA_FILE).
 """
 
 import json
@@ -14,10 +17,17 @@ BIN = os.path.dirname(sys.executable)
 PLUGIN = os.path.join(BIN, "pagerduty-plugin")
 
 
-def start_sandbox():
-    process = subprocess.Popen([PLUGIN, "sandbox", "--port", "0", "--seed", "demo"],
+def start_sandbox(tls=False):
+    process = subprocess.Popen([PLUGIN, "sandbox", "--port", "0", "--seed", "demo", *(["--tls"] if tls else [])],
                                stdout=subprocess.PIPE, text=True)
-    return process, json.loads(process.stdout.readline())
+    line = process.stdout.readline()
+    if not line:
+        raise SystemExit(f"the sandbox did not start (exit {process.wait(10)})")
+    return process, json.loads(line)
+
+
+def wants_tls():
+    return os.environ.get("PAGERDUTY_DEMO_TLS", "").strip().lower() in ("1", "true", "yes")
 
 
 def step(number, title, action, values, env, summary):
@@ -45,11 +55,15 @@ def incident_line(incident):
 
 
 def main():
-    sandbox, info = start_sandbox()
-    print("Embedded PagerDuty sandbox running:", json.dumps({k: info[k] for k in ("api_url", "events_url")}))
+    sandbox, info = start_sandbox(tls=wants_tls())
+    shown = ("api_url", "events_url", "ca_file") if info.get("ca_file") else ("api_url", "events_url")
+    print("Embedded PagerDuty sandbox running:", json.dumps({k: info[k] for k in shown}))
+    print(f"Watch it in a browser: {info['api_url']}/")
     env = {**os.environ, "PAGERDUTY_API_URL": info["api_url"], "PAGERDUTY_EVENTS_URL": info["events_url"],
            "PAGERDUTY_API_KEY": info["api_key"], "PAGERDUTY_ROUTING_KEY": info["routing_key"],
            "PAGERDUTY_FROM": info["from_email"]}
+    if info.get("ca_file"):
+        env["PAGERDUTY_CA_FILE"] = info["ca_file"]
     try:
         run_chain(env)
     finally:
