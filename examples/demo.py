@@ -4,7 +4,7 @@ Each step is the installed `pagerduty-plugin run ACTION` command, exactly as a C
 runbook tool would run it: input JSON on stdin, connection from PAGERDUTY_* variables, one
 JSON document on stdout. The output of one step feeds the input of the next.
 
-PAGERDUTY_DEMO_TLS=1 runs the same chain against `pagerduty-plugin sandbox --tls` (HTTPS with a throwaway
+DEMO_TLS=1 runs the same chain against `pagerduty-plugin sandbox --tls` (HTTPS with a throwaway
 CA, trusted through the connection's ca_file, PAGERDUTY_CA_FILE).
 """
 
@@ -27,7 +27,7 @@ def start_sandbox(tls=False):
 
 
 def wants_tls():
-    return os.environ.get("PAGERDUTY_DEMO_TLS", "").strip().lower() in ("1", "true", "yes")
+    return os.environ.get("DEMO_TLS", "").strip().lower() in ("1", "true", "yes")
 
 
 def step(number, title, action, values, env, summary):

@@ -15,7 +15,7 @@ def test_demo_chain_runs_end_to_end(tls):
         pytest.skip("the demo runs the installed pagerduty-plugin command (make install)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
     if tls:
-        env["PAGERDUTY_DEMO_TLS"] = "1"
+        env["DEMO_TLS"] = "1"
     done = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "demo.py")], capture_output=True,
                           text=True, timeout=120, cwd=ROOT, env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
