@@ -223,6 +223,19 @@ CORRECTED = {
 
 
 @needs_contract
+def test_included_objects_may_carry_their_own_type_only_in_answers_to_include(rest):
+    body = example(rest, "GET", "/users/{id}")
+    body["user"]["teams"] = [{"id": "PQ9K7I8", "type": "team", "summary": "Engineering", "name": "Engineering",
+                              "description": "All engineering"}]
+    included = exchange("GET", "/users/PXPGF42", 200, body, query={"include[]": ["teams"]})
+    assert check_exchanges([included]) == []
+    plain = exchange("GET", "/users/PXPGF42", 200, body)
+    assert check_exchanges([plain]) != []
+    body["user"]["teams"][0]["type"] = "escalation_policy"   # still a type error, include[] or not
+    assert check_exchanges([exchange("GET", "/users/PXPGF42", 200, body, query={"include[]": ["teams"]})]) != []
+
+
+@needs_contract
 def test_accepts_real_dates_where_the_file_has_a_placeholder_pattern(uncorrected):
     """since/until of the change event lists: a real date-time passes, a wrong one still fails."""
     query = {"since": ["2024-05-01T10:30:00Z"], "until": ["2024-05-01T12:00:00Z"]}
