@@ -24,11 +24,14 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["pagerduty_plugin", "pagerduty_plugin.*"]),
+    package_data={"pagerduty_plugin.sandbox": ["web/*.html", "web/*.js", "web/*.css"]},
     install_requires=["requests>=2.28,<3", "fastjsonschema>=2.18,<3", "PyYAML>=6,<7", "gunicorn>=22,<28",
                       "jmespath>=1.0,<2"],
     extras_require={
         "postgresql": ["psycopg[binary]>=3.1,<4"],  # an outbox shared by several machines
-        "test": ["pytest>=7", "openapi-core>=0.19,<0.24", "jinja2>=3,<4", "psycopg[binary]>=3.1,<4"],
+        # trustme makes the throwaway CA of `pagerduty-plugin sandbox --tls` (imported only then)
+        "sandbox": ["trustme>=1.1,<2"],
+        "test": ["pytest>=7", "openapi-core>=0.19,<0.24", "jinja2>=3,<4", "psycopg[binary]>=3.1,<4", "trustme>=1.1,<2"],
     },
     entry_points={"console_scripts": ["pagerduty-plugin=pagerduty_plugin.cli:main"]},
     cmdclass={"build_py": BuildWithSpec},

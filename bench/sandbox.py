@@ -1,12 +1,15 @@
 """Benchmark the embedded PagerDuty sandbox (not a test).
 
-    PYTHONPATH=. python bench/sandbox.py [--duration 5] [--clients 4] [--mode processes|threads|both]
+    PYTHONPATH=. python bench/sandbox.py [--duration 5] [--clients 4] [--mode processes|threads|both] [--tls]
 
 1. throughput: N client processes (or threads) send a GET/POST/PUT mix over keep-alive connections
    for a bounded time; requests per second and error counts are reported.
 2. scale (in a freshly spawned interpreter): 10,000 incidents seeded, then paged with limit=100
    (100 pages): wall time, and peak memory (the process's peak RSS, and tracemalloc's peak over a
    second, traced pass; the sandbox journal keeps every answer, which is most of the growth).
+
+With --tls, the throughput is also measured against `Sandbox(tls=True)` (HTTPS, keep-alive, so the
+handshake is paid once per client) and reported as a ratio to plain HTTP in the same run.
 
 Prints one JSON document, then human-readable lines. Clients use http.client (cheap), so the figure
 measures the server rather than the client library.
@@ -34,8 +37,14 @@ MIX = (("GET", 0.6), ("POST", 0.2), ("PUT", 0.2))
 def _client(info, ids, duration, seed, out):
     """One keep-alive connection hammering the server; puts (ok, errors, by_method) on `out`."""
     rnd = random.Random(seed)
-    host, port = info["api_url"][len("http://"):].rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    scheme, address = info["api_url"].split("://", 1)
+    host, port = address.rsplit(":", 1)
+    if scheme == "https":
+        import ssl
+        conn = http.client.HTTPSConnection(host, int(port), timeout=30,
+                                           context=ssl.create_default_context(cafile=info["ca_file"]))
+    else:
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
     headers = {"Authorization": f"Token token={info['api_key']}", "From": info["from_email"],
                "Accept": "application/vnd.pagerduty+json;version=2", "Content-Type": "application/json"}
     service = {"id": ids["services"][0], "type": "service_reference"}
@@ -222,6 +231,7 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--mode", choices=("processes", "threads", "both"), default="processes")
     parser.add_argument("--incidents", type=int, default=10000)
+    parser.add_argument("--tls", action="store_true", help="also measure the sandbox over HTTPS (--tls)")
     args = parser.parse_args(argv)
     modes = ("processes", "threads") if args.mode == "both" else (args.mode,)
     baseline = throughput("processes", args.clients, args.duration, server=BareServer)
@@ -230,6 +240,11 @@ def main(argv=None):
               "baseline_bare_server": baseline,
               "paging": scale_in_fresh_process(args.incidents)}
     report["ratio_to_bare_server"] = round(report["throughput"][0]["req_per_s"] / baseline["req_per_s"], 2)
+    if args.tls:
+        report["throughput_tls"] = throughput("processes", args.clients, args.duration,
+                                              server=lambda: Sandbox(tls=True))
+        report["ratio_tls_to_http"] = round(report["throughput_tls"]["req_per_s"]
+                                            / report["throughput"][0]["req_per_s"], 2)
     print(json.dumps(report))
     print(f"baseline: a bare stdlib keep-alive server answering a fixed JSON: {baseline['req_per_s']} req/s "
           f"({baseline['clients']} client processes)")
@@ -237,6 +252,10 @@ def main(argv=None):
         print(f"throughput ({t['clients']} client {t['mode']}, {t['duration_s']} s): {t['req_per_s']} req/s, "
               f"{t['requests']} requests, {t['errors']} errors, mix {t['by_method']}")
     print(f"sandbox / bare server: {report['ratio_to_bare_server']} (target: at least 1,000 req/s on 2 cores)")
+    if args.tls:
+        t = report["throughput_tls"]
+        print(f"over TLS ({t['clients']} client {t['mode']}): {t['req_per_s']} req/s, {t['errors']} errors; "
+              f"TLS / HTTP: {report['ratio_tls_to_http']}")
     p = report["paging"]
     print(f"paging {p['incidents']} incidents in {p['pages']} pages of 100: {p['paging_s']} s "
           f"({p['ms_per_page']} ms/page); peak RSS {p['peak_rss_mb_after_paging']} MB "

@@ -8,11 +8,15 @@ Then the loop closes: PagerDuty (the sandbox) sends a signed webhook about a new
 `pagerduty-plugin http`, which keeps it in its inbox; a trigger hands the event over, and the
 triage runbook of examples/runbooks reacts to it on its own. Last, PagerDuty goes down: an alert
 fired with the outbox on is kept, and delivered once PagerDuty is back.
+
+DEMO_TLS=1 runs the same chain against `pagerduty-plugin sandbox --tls` (HTTPS with a throwaway
+CA, trusted through the connection's ca_file, PAGERDUTY_CA_FILE).
 """
 
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -23,10 +27,17 @@ BIN = os.path.dirname(sys.executable)
 PLUGIN = os.path.join(BIN, "pagerduty-plugin")
 
 
-def start_sandbox():
-    process = subprocess.Popen([PLUGIN, "sandbox", "--port", "0", "--seed", "demo"],
+def start_sandbox(tls=False):
+    process = subprocess.Popen([PLUGIN, "sandbox", "--port", "0", "--seed", "demo", *(["--tls"] if tls else [])],
                                stdout=subprocess.PIPE, text=True)
-    return process, json.loads(process.stdout.readline())
+    line = process.stdout.readline()
+    if not line:
+        raise SystemExit(f"the sandbox did not start (exit {process.wait(10)})")
+    return process, json.loads(line)
+
+
+def wants_tls():
+    return os.environ.get("DEMO_TLS", "").strip().lower() in ("1", "true", "yes")
 
 
 def step(number, title, action, values, env, summary):
@@ -54,11 +65,15 @@ def incident_line(incident):
 
 
 def main():
-    sandbox, info = start_sandbox()
-    print("Embedded PagerDuty sandbox running:", json.dumps({k: info[k] for k in ("api_url", "events_url")}))
+    sandbox, info = start_sandbox(tls=wants_tls())
+    shown = ("api_url", "events_url", "ca_file") if info.get("ca_file") else ("api_url", "events_url")
+    print("Embedded PagerDuty sandbox running:", json.dumps({k: info[k] for k in shown}))
+    print(f"Watch it in a browser: {info['api_url']}/")
     env = {**os.environ, "PAGERDUTY_API_URL": info["api_url"], "PAGERDUTY_EVENTS_URL": info["events_url"],
            "PAGERDUTY_API_KEY": info["api_key"], "PAGERDUTY_ROUTING_KEY": info["routing_key"],
            "PAGERDUTY_FROM": info["from_email"]}
+    if info.get("ca_file"):
+        env["PAGERDUTY_CA_FILE"] = info["ca_file"]
     try:
         run_chain(env)
         with tempfile.TemporaryDirectory(prefix="pagerduty-demo-") as state:
@@ -165,7 +180,8 @@ def sandbox_hook(info, method, path, body=None):
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(info["api_url"] + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10):
+    context = ssl.create_default_context(cafile=info["ca_file"]) if info.get("ca_file") else None
+    with urllib.request.urlopen(request, timeout=10, context=context):
         pass
 
 

@@ -24,10 +24,15 @@ class Connection:
 
     @cached_property
     def transport(self):
-        verify = self.get("verify_tls", True)
+        verify = self.tls_verify()
         session = self.pool.session(self.digest(), verify) if self.pool else None
         return Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
                          verify_tls=verify, log=self.log, session=session)
+
+    def tls_verify(self):
+        """requests' `verify`: False, True, or the ca_file to trust instead of the system's CAs."""
+        verify = self.get("verify_tls", True)
+        return self.get("ca_file") if verify and self.get("ca_file") else verify
 
     def digest(self):
         """A key naming these exact settings (secrets included, hashed), for the session pool."""
@@ -103,6 +108,11 @@ def check_settings(settings):
         from pagerduty_plugin.state.outbox import check_url
 
         check_url(settings["outbox"])
+    ca_file = settings.get("ca_file")
+    if ca_file is not None and not readable_file(ca_file):
+        raise PluginError(f"The connection's ca_file is not a readable file: {ca_file!r}",
+                          "Give the path of a PEM file of CA certificates (PAGERDUTY_CA_FILE in plain mode), "
+                          "or leave it out to trust the system's CAs.", {"field": "ca_file"})
     for name, what in (("api_key", "API key"), ("routing_key", "routing key"), ("from_email", "From address")):
         value = settings.get(name)
         if value is not None and not plain_text(value):
@@ -118,6 +128,12 @@ def http_url(url):
     except ValueError:  # also an unclosed [IPv6 bracket
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def readable_file(path):
+    import os
+
+    return isinstance(path, str) and os.path.isfile(path) and os.access(path, os.R_OK)
 
 
 def plain_text(value):

@@ -238,8 +238,8 @@ def drainer_for(connection, log, extra_keys=(), **options):
     from pagerduty_plugin.client.events import EventsClient
     from pagerduty_plugin.client.http import Transport
 
-    transport = Transport(timeout=connection.get("timeout", 30), max_retries=0,
-                          verify_tls=connection.get("verify_tls", True), log=log)
+    transport = Transport(timeout=connection.get("timeout", 30), max_retries=0, verify_tls=connection.tls_verify(),
+                          log=log)
     events = EventsClient(transport, connection.events.base_url)
     keys = [key for key in (connection.get("routing_key"), *extra_keys) if key]
     return Drainer(connection.outbox, events, keys, log, timeout=connection.get("timeout", 30), **options)

@@ -17,6 +17,7 @@ the request validator and the date-time format), nothing else. Its notes on the 
 sre_memories_limit default do not apply here: hosts are not compared and the file itself is not validated.
 """
 import contextlib
+import contextvars
 import copy
 import itertools
 import json
@@ -82,6 +83,10 @@ def _add_enum(value):
     return lambda node, doc: dict(node, enum=[*node["enum"], value])
 
 
+def _without(keyword):
+    return lambda node, doc: {key: value for key, value in node.items() if key != keyword}
+
+
 def _contact_method_reference_with_bare_types(node, doc):
     reference = copy.deepcopy(_resolve(doc, node["$ref"]))
     types = reference["allOf"][1]["properties"]["type"]["enum"]
@@ -113,7 +118,25 @@ SHARED_FIXES = [
     ("#/components/schemas/EscalationRule/properties/escalation_rule_assignment_strategy", _or_type("object")),
     ("#/components/schemas/NotificationRule/allOf/1/properties/contact_method",
      _contact_method_reference_with_bare_types),
+    # the change events' since/until carry the placeholder "YYYY-MM-DDThh:mm:ssZ" as their `pattern`: no real
+    # date-time matches it (their format, date-time, still applies). Not yet in the README: issue 13 adds it.
+    ("#/components/parameters/change_since/schema", _without("pattern")),
+    ("#/components/parameters/change_until/schema", _without("pattern")),
 ]
+
+# An object that include[] puts where the file types a reference carries its own type (`team`, not
+# `team_reference`), as PagerDuty answers it: while an answer to a request with include[] is checked, a type
+# X is accepted wherever X_reference is. Not yet in the README: issue 13 adds it.
+_INCLUDED = contextvars.ContextVar("include_answer", default=False)
+
+
+def _enum_with_own_types(validator, enums, instance, schema):
+    if _INCLUDED.get() and isinstance(instance, str) and isinstance(enums, list) and instance + "_reference" in enums:
+        return
+    yield from _ENUM(validator, enums, instance, schema)
+
+
+_ENUM = OAS30ReadValidator.VALIDATORS["enum"]
 
 # Declared as single strings with explode; they are repeated `key[]=value` arrays.
 ARRAY_QUERY_PARAMS = {"statuses[]", "urgencies[]", "include[]"}
@@ -156,6 +179,9 @@ def _typed_alternatives(keyword):
         kind = instance.get("type") if isinstance(instance, dict) else None
         if isinstance(kind, str) and "discriminator" not in schema:
             kept = [alternative for alternative in alternatives if _admits(validator, alternative, kind)]
+            if not kept and _INCLUDED.get():   # an include[]d object where only a reference is declared
+                kept = [alternative for alternative in alternatives
+                        if _admits(validator, alternative, kind + "_reference")]
             if not kept:
                 yield ValidationError(f"type {kind!r} is the type of none of the alternatives")
                 return
@@ -180,7 +206,7 @@ _FAST = {"oneOf": _typed_alternatives(oas_keywords.oneOf), "anyOf": _typed_alter
          "$ref": _cached_ref}
 # Requests may carry readOnly fields (PagerDuty ignores them, README), which OpenAPI 3.0 does not require there.
 RequestValidator = extend(OAS30Validator, {**_FAST, "required": oas_keywords.write_required})
-ResponseValidator = extend(OAS30ReadValidator, _FAST)
+ResponseValidator = extend(OAS30ReadValidator, {**_FAST, "enum": _enum_with_own_types})
 
 
 # --- formats -----------------------------------------------------------------------------------
@@ -455,7 +481,11 @@ class Checker:
         if "$ref" in op.spec["responses"][key]:
             pointer = op.spec["responses"][key]["$ref"] + "/content/application~1json/schema"
         validator = self.validator("response", op.document.response_uri, pointer)
-        return problems + _errors(validator, body, "response body")
+        token = _INCLUDED.set(bool((exchange.get("query") or {}).get("include[]")))
+        try:
+            return problems + _errors(validator, body, "response body")
+        finally:
+            _INCLUDED.reset(token)
 
     def check_request(self, op, exchange):
         problems = []

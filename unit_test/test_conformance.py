@@ -222,6 +222,30 @@ CORRECTED = {
 }
 
 
+@needs_contract
+def test_included_objects_may_carry_their_own_type_only_in_answers_to_include(rest):
+    body = example(rest, "GET", "/users/{id}")
+    body["user"]["teams"] = [{"id": "PQ9K7I8", "type": "team", "summary": "Engineering", "name": "Engineering",
+                              "description": "All engineering"}]
+    included = exchange("GET", "/users/PXPGF42", 200, body, query={"include[]": ["teams"]})
+    assert check_exchanges([included]) == []
+    plain = exchange("GET", "/users/PXPGF42", 200, body)
+    assert check_exchanges([plain]) != []
+    body["user"]["teams"][0]["type"] = "escalation_policy"   # still a type error, include[] or not
+    assert check_exchanges([exchange("GET", "/users/PXPGF42", 200, body, query={"include[]": ["teams"]})]) != []
+
+
+@needs_contract
+def test_accepts_real_dates_where_the_file_has_a_placeholder_pattern(uncorrected):
+    """since/until of the change event lists: a real date-time passes, a wrong one still fails."""
+    query = {"since": ["2024-05-01T10:30:00Z"], "until": ["2024-05-01T12:00:00Z"]}
+    answer = exchange("GET", "/change_events", 200, {"change_events": []}, query=query)
+    assert check_exchanges([answer]) == []
+    assert uncorrected.check(answer), "the published file alone should refuse this request"
+    wrong = exchange("GET", "/change_events", 200, {"change_events": []}, query={"since": ["yesterday"]})
+    assert check_exchanges([wrong]) != []
+
+
 @pytest.fixture(scope="module")
 def uncorrected():
     """A checker with none of the README's schema corrections (to show each one is needed)."""
@@ -632,6 +656,24 @@ def tour_events_and_alerts(t, ids):
     t.call("PUT", f"/incidents/{incident}/alerts/{alert}", 200, {"alert": {"type": "alert", "status": "resolved"}})
     t.call("PUT", f"/incidents/{incident}/alerts", 200,
            {"alerts": [{"id": alert, "type": "alert", "status": "resolved"}]})
+    tour_change_events(t, ids, incident)
+
+
+def tour_change_events(t, ids, incident):
+    service = ids["services"][0]
+    listed = t.call("GET", "/change_events", 200, params={"limit": 5, "total": "true", "since": "2020-01-01T00:00:00Z",
+                                                          "until": "2099-01-01T00:00:00Z"})
+    change = ((listed.get("change_events") or [{}])[0]).get("id", "PFAILED")
+    t.call("GET", "/change_events", 400, params={"since": "not a date"})
+    t.call("GET", f"/change_events/{change}", 200)
+    t.call("GET", "/change_events/01BBYA6PEVW6A852BUO6QYUE7O", 404)
+    t.call("PUT", f"/change_events/{change}", 200, {"change_event": {"summary": "Deployed v2",
+                                                                      "custom_details": {"build": "2"}}})
+    t.call("PUT", f"/change_events/{change}", 400, {"change_event": {"custom_details": "none"}})
+    t.call("GET", f"/services/{service}/change_events", 200, params={"team_ids[]": [ids["teams"][0]]})
+    t.call("GET", "/services/PNOPE00/change_events", 404)
+    t.call("GET", f"/incidents/{incident}/related_change_events", 200, params={"limit": 10})
+    t.call("GET", "/incidents/PNOPE00/related_change_events", 404)
 
 
 def tour_webhook_subscriptions(t, ids, service):

@@ -23,9 +23,11 @@ FROM_OPERATIONS = [  # the 13 operations whose contract requires From
 
 def test_info_and_keys(sandbox):
     info = sandbox.info
-    assert set(info) == {"api_url", "events_url", "api_key", "routing_key", "from_email"}
+    assert set(info) == {"api_url", "events_url", "events_host", "api_key", "routing_key", "from_email",
+                         "ca_file", "served_url"}
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", info["api_url"])
     assert info["events_url"] == info["api_url"] + "/v2"
+    assert info["events_host"] == info["served_url"] == info["api_url"] and info["ca_file"] is None
     for key in (info["api_key"], sandbox.readonly_api_key):
         assert len(key) == 20 and {"_", "+", "-"} <= set(key)
     assert re.fullmatch(r"[0-9a-f]{32}", info["routing_key"])

@@ -147,8 +147,22 @@ def test_events_rate_limit_answers_bare_429(request):
         assert api.trigger("x", routing_key=sb.seed_ids["second_routing_key"]).status_code == 202
 
 
-def test_event_answers_carry_ratelimit_headers(api):
+def test_event_answers_carry_no_rest_ratelimit_headers(api):
+    """Only the REST API sends ratelimit-*; an Events API answer never does (PagerDuty's own behaviour)."""
     accepted, refused = api.trigger("counted"), api.event({})
+    assert (accepted.status_code, refused.status_code) == (202, 400)
     for answer in (accepted, refused):
-        assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= set(answer.headers)
-    assert int(accepted.headers["ratelimit-remaining"]) < int(accepted.headers["ratelimit-limit"])
+        assert not {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} & set(answer.headers)
+    assert "ratelimit-limit" in api.get("/users").headers
+
+
+def test_generated_dedup_keys_never_repeat_across_resets(sandbox, api):
+    """A client that kept a generated key must never find it on a new alert after a reset."""
+    seen = set()
+    for _ in range(3):
+        sandbox.reset()
+        answers = [api.trigger(f"no key {i}").json()["dedup_key"] for i in range(3)]
+        made = api.create_incident("REST-made")["incident_key"]
+        assert not (set(answers) | {made}) & seen
+        seen |= set(answers) | {made}
+    assert len(seen) == 12 and all(len(key) == 32 for key in seen)

@@ -61,6 +61,8 @@ def test_include_expands_references(sandbox, api):
     user = api.get(f"/users/{admin}", params={"include[]": ["contact_methods", "teams"]}).json()["user"]
     assert user["contact_methods"][0]["address"] == sandbox.info["from_email"]
     assert user["teams"][0]["name"] == "Platform"
+    # an included object carries its own type, as PagerDuty answers it (not the reference's)
+    assert (user["teams"][0]["type"], user["contact_methods"][0]["type"]) == ("team", "email_contact_method")
     plain = api.get(f"/users/{admin}").json()["user"]
     assert plain["teams"][0]["type"] == "team_reference"
 

@@ -27,12 +27,18 @@ RETRY_BUDGET = 120.0  # seconds a call may spend waiting between tries, all retr
 
 
 class Session(requests.Session):
-    """requests' Session, reading the environment's proxy and CA bundle settings once per host
-    instead of on every request: requests scans the whole environment twice per request for them,
-    which in the warm HTTP server cost more than the step's own validation. The environment of
-    a running process does not change, so the answer for a host does not either."""
+    """requests' Session with two changes to how it reads the environment:
+
+    - the connection's own `verify` (a ca_file, or verify_tls false) wins: requests lets
+      REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE outrank a session's `verify`;
+    - the environment's proxy and CA bundle settings are read once per host instead of on every
+      request: requests scans the whole environment twice per request for them, which in the warm
+      HTTP server cost more than the step's own validation. A running process's environment does
+      not change, so the answer for a host does not either."""
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if verify is None and self.verify is not True:
+            verify = self.verify
         if proxies or stream is not None or verify is not None or cert is not None:
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         parts = urlsplit(url)
@@ -49,7 +55,7 @@ def new_session(verify_tls=True):
     (each request carries its credentials in its headers)."""
     session = Session()
     session.headers["User-Agent"] = USER_AGENT
-    session.verify = verify_tls
+    session.verify = verify_tls  # True, False, or the path of a CA bundle (the connection's ca_file)
     return session
 
 
@@ -191,8 +197,8 @@ def network_error(method, url, exc, attempts, repeatable):
     data = {"host": host, "method": method, "path": urlsplit(url).path, "attempts": attempts + 1}
     if isinstance(exc, requests.exceptions.SSLError):
         return PluginError(f"TLS error talking to {host}{tries}",
-                           "Check the host name and its certificate; verify_tls: false skips the check "
-                           "(only for a test endpoint).", data)
+                           "Check the host name and its certificate; ca_file names a CA to trust (a TLS-inspecting "
+                           "proxy's), verify_tls: false skips the check (only for a test endpoint).", data)
     if repeatable:
         assistance = "Check the network and the URL setting, then run the step again."
     else:

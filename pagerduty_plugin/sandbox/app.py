@@ -1,7 +1,7 @@
 """`Sandbox`: the in-process handle on a running sandbox (what tests and the CLI use)."""
 import threading
 
-from . import seed as seeds, timeutil
+from . import publicurl, seed as seeds, timeutil
 from .delivery import DROPS_TO_DISABLE, Deliverer, Policy
 from .dispatch import Dispatcher
 from .faults import Faults
@@ -19,13 +19,19 @@ class Sandbox:
     """
 
     def __init__(self, host="127.0.0.1", port=0, seed="demo", rate_limit=None, verbose=False,
-                 max_exchanges=20000, webhook_policy=None, webhook_hosts="loopback"):
+                 max_exchanges=20000, webhook_policy=None, webhook_hosts="loopback", tls=False, public_url=None):
         """webhook_policy: the retry schedule of webhook deliveries (delivery.Policy, or a dict of its
-        settings); webhook_hosts: "loopback" (default: webhooks go to loopback URLs only) or "any"."""
+        settings); webhook_hosts: "loopback" (default: webhooks go to loopback URLs only) or "any".
+        tls: serve HTTPS with a certificate from a throwaway CA (`info["ca_file"]`; needs trustme).
+        public_url: the base written into self links and html_urls (e.g. a TLS front's), by default
+        what the sandbox serves."""
         if seed not in ("demo", "empty"):
             raise ValueError(f"unknown seed {seed!r}: use demo or empty")
         if rate_limit is not None and int(rate_limit) < 1:
             raise ValueError("rate_limit must be a positive number of requests per minute")
+        self.public_url = publicurl.normalize(public_url) if public_url is not None else None
+        self.tls = bool(tls)
+        self._certificates = None
         self.host = host
         self.port = port
         self.seed = seed
@@ -51,12 +57,20 @@ class Sandbox:
         """Bind and serve in a daemon thread; returns self."""
         if self._server is not None:
             return self
-        server = SandboxHTTPServer((self.host, self.port), Dispatcher(self), verbose=self.verbose)
+        context = None
+        if self.tls and self._certificates is None:
+            from .tls import Certificates, host_names
+            self._certificates = Certificates(host_names(self.host, publicurl.host(self.public_url)))
+        if self._certificates is not None:
+            context = self._certificates.server_context()
+        server = SandboxHTTPServer((self.host, self.port), Dispatcher(self), verbose=self.verbose,
+                                   ssl_context=context)
         host, port = server.server_address[:2]
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
         shown = f"[{shown}]" if ":" in shown else shown
         self.port = port
-        self.store.base_url = f"http://{shown}:{port}"
+        self.served_url = f"{'https' if context else 'http'}://{shown}:{port}"
+        self.store.base_url = self.public_url or self.served_url
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name=f"pagerduty-sandbox:{port}", daemon=True)
@@ -72,6 +86,9 @@ class Sandbox:
         server.stop()
         self._thread.join(timeout=5)
         self._thread = None
+        if self._certificates is not None:
+            self._certificates.remove()
+            self._certificates = None
 
     def __enter__(self):
         return self.start()
@@ -83,10 +100,14 @@ class Sandbox:
     # what a client needs ------------------------------------------------------------------------
     @property
     def info(self):
+        """What a client needs. events_url is the base this plugin appends /enqueue to; events_host the
+        root PagerDuty's own clients append /v2/enqueue to. ca_file: the CA to trust (None without TLS)."""
         base = self.store.base_url
         ids = self.store.seed_ids
-        return {"api_url": base, "events_url": base + "/v2", "api_key": ids["api_key"],
-                "routing_key": ids.get("routing_key"), "from_email": ids["from_email"]}
+        return {"api_url": base, "events_url": base + "/v2", "events_host": base, "api_key": ids["api_key"],
+                "routing_key": ids.get("routing_key"), "from_email": ids["from_email"],
+                "ca_file": self._certificates.ca_file if self._certificates else None,
+                "served_url": getattr(self, "served_url", None)}
 
     @property
     def api_key(self):

@@ -10,7 +10,8 @@ def _parser():
     parser = argparse.ArgumentParser(
         prog="pagerduty-plugin sandbox",
         description="Run a local imitation of PagerDuty's REST API v2 and Events API v2. The first line on "
-                    "stdout is JSON {api_url, events_url, api_key, routing_key, from_email}.")
+                    "stdout is JSON {api_url, events_url, events_host, api_key, routing_key, from_email, ca_file, "
+                    "served_url}.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
     parser.add_argument("--seed", choices=("demo", "empty"), default="demo",
@@ -19,6 +20,13 @@ def _parser():
                         help="answer 429 after N requests per minute per API key (or routing key)")
     parser.add_argument("--webhook-hosts", choices=("loopback", "any"), default="loopback",
                         help="where webhook subscriptions may deliver: loopback URLs only (default) or any host")
+    parser.add_argument("--tls", action="store_true",
+                        help="serve HTTPS with a certificate from a throwaway CA made at start; the CA's file is "
+                             "ca_file in the first line (trust it with REQUESTS_CA_BUNDLE, SSL_CERT_FILE or "
+                             "NODE_EXTRA_CA_CERTS)")
+    parser.add_argument("--public-url", metavar="URL", default=None,
+                        help="the base written into self links and html_urls, when clients reach the sandbox "
+                             "through another address (a TLS front, a container name); default: what it serves")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each request on stderr")
     return parser
 
@@ -34,11 +42,23 @@ def main(argv=None):
     if not 0 <= args.port <= 65535:
         print("pagerduty-plugin sandbox: --port must be from 0 to 65535", file=sys.stderr)
         return 2
+    from . import publicurl
+    if args.public_url is not None:
+        try:
+            publicurl.normalize(args.public_url)
+        except ValueError as exc:
+            print(f"pagerduty-plugin sandbox: --public-url: {exc}", file=sys.stderr)
+            return 2
     from .app import Sandbox
+    from .tls import TlsUnavailable
     sandbox = Sandbox(host=args.host, port=args.port, seed=args.seed, rate_limit=args.rate_limit,
-                      verbose=args.verbose, max_exchanges=5000, webhook_hosts=args.webhook_hosts)
+                      verbose=args.verbose, max_exchanges=5000, webhook_hosts=args.webhook_hosts,
+                      tls=args.tls, public_url=args.public_url)
     try:
         sandbox.start()
+    except TlsUnavailable as exc:
+        print(f"pagerduty-plugin sandbox: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"pagerduty-plugin sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
@@ -49,7 +69,7 @@ def main(argv=None):
     try:
         sys.stdout.write(json.dumps(sandbox.info) + "\n")
         sys.stdout.flush()
-        print(f"pagerduty-plugin sandbox: serving on {sandbox.info['api_url']} (seed {args.seed}); "
+        print(f"pagerduty-plugin sandbox: serving on {sandbox.served_url} (seed {args.seed}); "
               "stop with Ctrl-C", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass

@@ -4,7 +4,7 @@ import sys
 import time
 import traceback
 
-from . import errors, events, hooks, lifecycle, routing, timeutil
+from . import documented, errors, events, hooks, lifecycle, routing, timeutil, webview
 from .call import Call
 from .errors import ApiError
 from .server import Response
@@ -47,6 +47,8 @@ class Dispatcher:
 
     def dispatch(self, request):
         path = request.path
+        if webview.serves(request):   # the web page: no key, not journaled (it polls every 2 s)
+            return self._guard(lambda: webview.handle(self.sandbox, request))
         if path == "/_sandbox" or path.startswith("/_sandbox/"):
             response = self._guard(lambda: hooks.handle(self.sandbox, request))
             self.journal.record(request, response, hook=True)
@@ -81,8 +83,8 @@ class Dispatcher:
             return json_response(404, {"status": "not found", "message": "Not Found"})
         rate = list(self.event_limiter.peek())
         status, payload = events.handle(self.sandbox, request.body, kind, self.event_limiter, rate)
-        # PagerDuty's events 429 comes bare (no ratelimit headers): clients must cope with that
-        return json_response(status, payload, self._rate_headers(rate) if status != 429 else ())
+        # the Events API sends none of the REST API's ratelimit-* headers, not even on its 429
+        return json_response(status, payload)
 
     # REST API v2 ------------------------------------------------------------------------------
     def _rest(self, request):
@@ -116,6 +118,10 @@ class Dispatcher:
     def _route(self, request, key):
         entry, params = routing.match(request.method, request.path)
         if entry is None:
+            if documented.documented(request.method, request.path):
+                raise ApiError(404, errors.NOT_FOUND, "Not Found",
+                               [f"{request.method} {request.path} is in PagerDuty's REST API, but this sandbox "
+                                "does not imitate it"])
             raise ApiError(404, errors.NOT_FOUND, "Not Found",
                            [f"{request.method} {request.path} is not a PagerDuty API path"])
         if key["read_only"] and request.method in WRITE_METHODS:

@@ -1,7 +1,7 @@
 """Events API v2: /v2/enqueue (alerts grouped into incidents) and /v2/change/enqueue."""
 import json
 
-from . import lifecycle, log_entries, render, timeutil
+from . import change_events, lifecycle, log_entries, render, timeutil
 
 MAX_BYTES = 512 * 1024
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -49,9 +49,10 @@ def handle(sandbox, raw, kind, limiter, rate):
             errors.insert(0, "Invalid routing key: no Events API v2 integration has this key")
         if errors:
             return _invalid(*errors)
-        if kind == "change":   # accepted and forgotten: nothing in the REST API shows change events
-            return _accepted(message="Change event processed")
         now = timeutil.now()
+        if kind == "change":   # kept: GET /change_events lists it
+            change_events.keep(store, integration, event, now)
+            return _accepted(message="Change event processed")
         lifecycle.expire_snoozes(store, now)
         return _process(store, store.services[integration["service_id"]], integration, event, now)
 
@@ -129,7 +130,7 @@ def _process(store, service, integration, event, now):
     action = event["event_action"]
     agent = ("service", service["id"])
     if action == "trigger":
-        dedup = event.get("dedup_key") or store.hex_key("dedup")
+        dedup = event.get("dedup_key") or store.unique_key()
         _trigger(store, service, integration, event, dedup, now)
         return _accepted(dedup)
     dedup = event["dedup_key"]

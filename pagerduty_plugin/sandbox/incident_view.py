@@ -147,7 +147,7 @@ def alert(store, rec, include=()):
     if rec.get("resolved") is not None:
         out["resolved_at"] = iso(rec["resolved"])
     if "incidents" in include and rec["incident_id"] in store.incidents:
-        out["incident"] = render.expanded(incident(store, store.incidents[rec["incident_id"]]), "incident_reference")
+        out["incident"] = incident(store, store.incidents[rec["incident_id"]])
     if "services" in include and rec["service_id"] in store.services:
-        out["service"] = render.expanded(render.service(store, store.services[rec["service_id"]]), "service_reference")
+        out["service"] = render.service(store, store.services[rec["service_id"]])
     return out

@@ -52,7 +52,7 @@ def new_incident(store, service, title, now, agent, channel=None, *, urgency="hi
                  priority_id=None, ep_id=None, user_ids=None, details=None, conference_bridge=None,
                  summary="Triggered through the API", ep_assignees=None):
     _indexes(service)
-    key = key or store.hex_key("incident")
+    key = key or store.unique_key()
     check_key_free(store, service, key)
     ep_id = ep_id or service["escalation_policy_id"]
     if not user_ids and ep_assignees is None:   # worked out before anything is stored

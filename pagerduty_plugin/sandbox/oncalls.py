@@ -65,13 +65,12 @@ def oncall_json(store, oncall, include=()):
     ep_id, level, schedule_id, user_id, start, end = oncall
     user = store.users.get(user_id)
     return {
-        "escalation_policy": (render.expanded(render.escalation_policy(store, store.escalation_policies[ep_id]),
-                                              "escalation_policy_reference")
+        "escalation_policy": (render.escalation_policy(store, store.escalation_policies[ep_id])
                               if "escalation_policies" in include else store.ref("escalation_policy", ep_id)),
         "escalation_level": level,
         # A permanent on-call (a user named in the rule) has null schedule, start and end, as in PagerDuty.
         "schedule": store.ref("schedule", schedule_id) if schedule_id else None,
-        "user": (render.expanded(render.user(store, user), "user_reference") if "users" in include and user
+        "user": (render.user(store, user) if "users" in include and user
                  else store.ref("user", user_id)),
         "start": iso(start),
         "end": iso(end),

@@ -3,9 +3,8 @@ from .timeutil import iso
 
 
 def expanded(full, ref_type):
-    """An include[]d object where the contract types the field as a reference: every field of the full
-    object, under the reference's type name (PagerDuty writes the object's own type there; the published
-    schemas accept only the reference type, and extra fields)."""
+    """A full object where the contract types the field as a reference, under the reference's type name
+    (the merge answer). Objects added by include[] keep their own type instead, as PagerDuty answers them."""
     full["type"] = ref_type
     return full
 
@@ -27,12 +26,12 @@ def user(store, rec, include=()):
         "invitation_sent": False,
         "job_title": rec.get("job_title") or "",
         "created_via_sso": False,
-        "teams": [expanded(team(store, store.teams[t]), "team_reference") if "teams" in include
+        "teams": [team(store, store.teams[t]) if "teams" in include
                   else store.ref("team", t) for t in teams],
-        "contact_methods": [expanded(contact_method(store, cm), cm["type"] + "_reference") if "contact_methods"
+        "contact_methods": [contact_method(store, cm) if "contact_methods"
                             in include else store.ref("contact_method", cm["id"], cm["type"] + "_reference")
                             for cm in methods],
-        "notification_rules": [expanded(notification_rule(store, nr), "assignment_notification_rule_reference")
+        "notification_rules": [notification_rule(store, nr)
                                if "notification_rules" in include
                                else store.ref("notification_rule", nr["id"], "assignment_notification_rule_reference")
                                for nr in rules],
@@ -59,7 +58,7 @@ def notification_rule(store, rec, include=()):
     out["html_url"] = None
     cm = store.contact_methods.get(rec["contact_method_id"])
     if cm is not None and "contact_methods" in include:
-        method = expanded(contact_method(store, cm), cm["type"] + "_reference")
+        method = contact_method(store, cm)
     elif cm is not None:
         method = store.ref("contact_method", cm["id"], cm["type"] + "_reference")
     else:
@@ -102,13 +101,12 @@ def service(store, rec, include=(), now=None):
         "created_at": iso(rec["created"]),
         "updated_at": iso(rec.get("updated", rec["created"])),
         "status": service_status(store, rec, now),
-        "escalation_policy": (expanded(escalation_policy(store, store.escalation_policies[ep_id]),
-                                       "escalation_policy_reference")
+        "escalation_policy": (escalation_policy(store, store.escalation_policies[ep_id])
                               if "escalation_policies" in include and ep_id in store.escalation_policies
                               else store.ref("escalation_policy", ep_id)),
-        "teams": [expanded(team(store, store.teams[t]), "team_reference") if "teams" in include
+        "teams": [team(store, store.teams[t]) if "teams" in include
                   else store.ref("team", t) for t in rec["team_ids"] if t in store.teams],
-        "integrations": [expanded(integration(store, i), i["type"] + "_reference") if "integrations" in include
+        "integrations": [integration(store, i) if "integrations" in include
                          else store.ref("integration", i["id"], i["type"] + "_reference")
                          for i in integrations],
         "incident_urgency_rule": rec.get("incident_urgency_rule") or {"type": "constant", "urgency": "high"},
@@ -153,9 +151,9 @@ def escalation_policy(store, rec, include=()):
         "num_loops": rec.get("num_loops", 0),
         "on_call_handoff_notifications": rec.get("on_call_handoff_notifications", "if_has_services"),
         "escalation_rules": [escalation_rule(store, rule, include) for rule in rec["rules"]],
-        "services": [expanded(service(store, store.services[s]), "service_reference") if "services" in include
+        "services": [service(store, store.services[s]) if "services" in include
                      else store.ref("service", s) for s in services],
-        "teams": [expanded(team(store, store.teams[t]), "team_reference") if "teams" in include
+        "teams": [team(store, store.teams[t]) if "teams" in include
                   else store.ref("team", t) for t in rec["team_ids"] if t in store.teams],
     })
     return out
@@ -191,10 +189,10 @@ def extension(store, rec, include=()):
     out.update({
         "name": rec["name"],
         "endpoint_url": rec.get("endpoint_url"),
-        "extension_objects": [expanded(service(store, store.services[s]), "service_reference")
+        "extension_objects": [service(store, store.services[s])
                               if "extension_objects" in include and s in store.services
                               else store.ref("service", s) for s in rec["service_ids"]],
-        "extension_schema": (expanded(extension_schema(store, schema), "extension_schema_reference")
+        "extension_schema": (extension_schema(store, schema)
                              if "extension_schemas" in include and schema
                              else store.ref("extension_schema", rec["extension_schema_id"])),
         "temporarily_disabled": rec.get("temporarily_disabled", False),

@@ -51,4 +51,5 @@ def load():
     """Import every resource module so its routes are registered."""
     from . import (users, contact_methods, teams, services, escalation_policies,  # noqa: F401
                    schedules, oncalls, account, extensions, maintenance_windows,
-                   incidents, incident_collaboration, log_entries, alerts, webhook_subscriptions)
+                   incidents, incident_collaboration, log_entries, alerts, webhook_subscriptions,
+                   change_events)

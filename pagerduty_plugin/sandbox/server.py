@@ -1,5 +1,6 @@
 """The HTTP layer: ThreadingHTTPServer over HTTP/1.1 keep-alive; the logic lives in dispatch.py."""
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -44,6 +45,11 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 300  # idle keep-alive connections are closed after this many seconds
 
     def setup(self):
+        context = self.server.ssl_context
+        if context is not None:   # the TLS handshake runs here, in the connection's own thread
+            self.request.settimeout(10)
+            self.request = context.wrap_socket(self.request, server_side=True)
+            self.request.settimeout(None)
         super().setup()
         try:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -148,9 +154,10 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, dispatcher, verbose=False):
+    def __init__(self, address, dispatcher, verbose=False, ssl_context=None):
         self.dispatcher = dispatcher
         self.verbose = verbose
+        self.ssl_context = ssl_context   # HTTPS when given
         self._connections = set()
         self._conn_lock = threading.Lock()
         self._date = (0, "")
@@ -195,6 +202,6 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         # A client vanishing mid-answer is not our bug; anything else is worth a line on stderr.
         exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError, socket.timeout)):
+        if isinstance(exc, (ConnectionError, TimeoutError, socket.timeout, ssl.SSLError)):
             return
         super().handle_error(request, client_address)

@@ -1,10 +1,10 @@
 """All sandbox state behind one lock, deterministic ids, and reference objects."""
 import hashlib
 import threading
+import uuid
 
 from .errors import not_found
 
-HTML_BASE = "https://sandbox.pagerduty.invalid"  # .invalid never resolves: nobody's real account
 ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # kind -> (collection attribute, API path, field used as summary)
@@ -26,6 +26,7 @@ KINDS = {
     "notification_rule": ("notification_rules", None, None),
     "vendor": ("vendors", "vendors", "name"),
     "webhook_subscription": ("webhook_subscriptions", "webhook_subscriptions", "description"),
+    "change_event": ("change_events", "change_events", "summary"),
 }
 
 
@@ -91,6 +92,12 @@ class Store:
         self._id_counter += 1
         return hashlib.blake2b(f"{label}:{self._id_counter}".encode(), digest_size=16).hexdigest()
 
+    @staticmethod
+    def unique_key():
+        """32 lowercase hex characters never issued before, not even before a reset (generated dedup and
+        incident keys: a client that kept one must never find it on a new alert)."""
+        return uuid.uuid4().hex
+
     # lookups ----------------------------------------------------------------------------------
     def get(self, kind, id_, what=None):
         """The record a path names, or 404. Incidents may be named by number too, as PagerDuty allows."""
@@ -138,8 +145,9 @@ class Store:
         return f"{self._base_url}/{path}/{id_}"
 
     def html_url(self, kind, id_):
+        """Where a person looks at the object: its place on the sandbox's web page (GET /)."""
         path = KINDS[kind][1] or kind + "s"
-        return f"{HTML_BASE}/{path}/{id_}"
+        return f"{self._base_url}/#{path}/{id_}"
 
     def summary(self, kind, id_):
         record = getattr(self, KINDS[kind][0]).get(id_)

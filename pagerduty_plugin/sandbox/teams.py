@@ -69,7 +69,7 @@ def list_members(call):
 
     def member(item):
         uid, role = item
-        user = render.expanded(render.user(store, store.users[uid]), "user_reference") if expand \
+        user = render.user(store, store.users[uid]) if expand \
             else store.ref("user", uid)
         return {"user": user, "role": role}
 

@@ -1,0 +1,79 @@
+"""Headless Chromium for the tests that look at the sandbox's web page: Debian's `chromium` package,
+installed on first use when missing (as root with apt-get), else the reason it cannot be had."""
+import os
+import shutil
+import subprocess
+import tempfile
+from html.parser import HTMLParser
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--mute-audio"]
+_FOUND = {}
+
+
+def chromium():
+    """(path to the browser, None) or (None, why there is none)."""
+    if "result" not in _FOUND:
+        _FOUND["result"] = _find_or_install()
+    return _FOUND["result"]
+
+
+def _find_or_install():
+    for name in ("chromium", "chromium-browser"):
+        if shutil.which(name):
+            return shutil.which(name), None
+    if not shutil.which("apt-get"):
+        return None, "no chromium, and no apt-get to install Debian's chromium package"
+    if os.geteuid() != 0:
+        return None, "no chromium, and installing Debian's chromium package needs root"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for step in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
+        try:
+            done = subprocess.run(step, capture_output=True, text=True, timeout=600, env=env)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return None, f"`{' '.join(step)}` could not run: {exc}"
+        if done.returncode != 0:
+            return None, f"`{' '.join(step)}` failed: {(done.stderr or done.stdout).strip()[-300:]}"
+    found = shutil.which("chromium")
+    return (found, None) if found else (None, "apt-get installed chromium but it is not on PATH")
+
+
+def dump_dom(url, wait_ms=6000):
+    """The page's DOM after `wait_ms` of (virtual) time: its scripts and timers run, its fetches answered."""
+    browser, why = chromium()
+    if browser is None:
+        raise RuntimeError(why)
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={wait_ms}",
+                               "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0 or "<html" not in done.stdout:
+        raise AssertionError(f"chromium exited {done.returncode}: {done.stderr[-800:]}")
+    return done.stdout
+
+
+class Elements(HTMLParser):
+    """Every element's attributes and its text, in document order: [(tag, attrs, text)]."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.found, self._open = [], []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        entry = [tag, dict(attrs), ""]
+        self.found.append(entry)
+        if tag not in ("meta", "link", "br", "img", "input"):
+            self._open.append(entry)
+
+    def handle_endtag(self, tag):
+        while self._open:
+            if self._open.pop()[0] == tag:
+                break
+
+    def handle_data(self, data):
+        for entry in self._open:
+            entry[2] += data
+
+    def by_id(self, element_id):
+        return next(((attrs, text) for tag, attrs, text in self.found if attrs.get("id") == element_id), None)

@@ -1,0 +1,75 @@
+"""Acceptance: PagerDuty's own Python client (`pagerduty` on PyPI, which refuses any http:// base URL) works
+against `pagerduty-plugin sandbox --tls` with nothing but the ready line and the CA file; the change event it
+sends is then listed by this plugin's list_change_events. The client is installed into a throwaway venv cached
+under /tmp (reruns are quick); the test skips, saying why, when it cannot be installed."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from conftest import ROOT, invoke, start_message
+
+pytestmark = pytest.mark.slow
+HERE = os.path.dirname(os.path.abspath(__file__))
+VENV = os.path.join(tempfile.gettempdir(), f"pagerduty-plugin-pdclient-py{sys.version_info[0]}{sys.version_info[1]}")
+
+
+def _client_python():
+    """The cached venv's python with `pagerduty` installed (the newest pip finds for this Python)."""
+    python = os.path.join(VENV, "bin", "python")
+    done_marker = os.path.join(VENV, ".pagerduty-installed")
+    if os.path.exists(done_marker):
+        return python
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True, capture_output=True, timeout=120)
+        install = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                                  "pagerduty"], capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot make a venv for PagerDuty's client: {exc}")
+    if install.returncode != 0:
+        pytest.skip("PagerDuty's `pagerduty` client cannot be installed here: "
+                    + (install.stderr or install.stdout).strip()[-400:])
+    open(done_marker, "w").close()
+    return python
+
+
+@pytest.fixture(scope="module")
+def tls_sandbox():
+    proc = subprocess.Popen([sys.executable, "-m", "pagerduty_plugin", "sandbox", "--tls"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    line = proc.stdout.readline()
+    if not line:
+        proc.wait(10)
+        raise AssertionError("the sandbox printed no ready line: " + proc.stderr.read())
+    yield json.loads(line)
+    proc.terminate()
+    proc.communicate(timeout=10)
+
+
+def test_pagerduty_client_against_the_tls_sandbox(tls_sandbox):
+    python = _client_python()
+    ready = tls_sandbox
+    assert ready["api_url"].startswith("https://") and os.path.isfile(ready["ca_file"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERDUTY_", "REQUESTS_", "SSL_CERT"))}
+    env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = ready["ca_file"]   # requests, httpx (pagerduty 7.2)
+    done = subprocess.run([python, os.path.join(HERE, "pagerduty_client_script.py"), json.dumps(ready)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout)
+    assert results["incidents"] >= 1 and results["rget_self"] is True
+    assert results["find"] == ready["from_email"]
+    assert results["persist"] == [True, "Pat Persisted", "Pat Renamed"]
+    assert results["persisted_read_back"] == "Pat Renamed"
+    dedup, acknowledged, resolved = results["events"]
+    assert len(dedup) == 32 and acknowledged == ["acknowledged"] and resolved == ["resolved"]
+    assert results["change_event_sent"] is True
+
+    connection = {"api_key": {"secretKey": ready["api_key"]}, "from_email": ready["from_email"],
+                  "api_url": ready["api_url"], "ca_file": ready["ca_file"], "timeout": 10}
+    listed = invoke(["run"], start_message("list_change_events", {}, connection))
+    assert listed.code == 0, listed.stdout
+    assert [c["summary"] for c in listed.output["change_events"]] == ["Acceptance: deployed db-9 schema 42"]
+    assert listed.output["change_events"][0]["custom_details"] == {"schema": 42}
