@@ -5,7 +5,7 @@ from functools import cached_property
 from urllib.parse import urlsplit
 
 from pagerduty_plugin.client.events import EVENTS_HOSTS, EventsClient
-from pagerduty_plugin.client.http import Transport
+from pagerduty_plugin.client.http import SessionPool, Transport
 from pagerduty_plugin.client.rest import API_HOSTS, RestClient
 from pagerduty_plugin.errors import PluginError
 
@@ -18,6 +18,11 @@ class Connection:
         self.settings = settings
         self.log = log
         self.pool = pool  # a SessionPool when the process is long-lived (the HTTP server)
+
+    @staticmethod
+    def new_pool():
+        """Warm HTTP sessions for a long-lived process (the HTTP server), one per connection."""
+        return SessionPool()
 
     def get(self, name, default=None):
         return self.settings.get(name, default)

@@ -6,7 +6,7 @@ event) a POST that fails is retried with back-off until the dispatcher accepts i
 marked taken only then, so a trigger stopped mid-retry hands it over at its next start.
 """
 
-import time
+import threading
 from urllib.parse import urlsplit
 
 from pagerduty_plugin import messages, runner
@@ -34,13 +34,13 @@ def run_trigger_message(message, handler, log, state=None):
         name = body.get("trigger")
         if not isinstance(name, str) or not name:
             raise PluginError("The message names no trigger", "Set body.trigger to a trigger name.")
-        dispatcher = Dispatcher(body.get("dispatcher"), meta, handler, log)
-        run = TriggerRun(spec, name, body.get("input"), body.get("connection"), log, state)
+        stop = threading.Event()
+        dispatcher = Dispatcher(body.get("dispatcher"), meta, handler, log, stop)
+        run = TriggerRun(spec, name, body.get("input"), body.get("connection"), log, state, stop=stop)
     except PluginError as exc:
         return messages.Answer(messages.envelope("trigger_event", messages.error_body(exc, meta, handler.text())),
                                "step")
-    dispatcher.stop = run.stop
-    with stop_on_signals(run.stop):
+    with stop_on_signals(stop):
         try:
             delivered = run.run(dispatcher.deliver)
         except Stopped:
@@ -50,13 +50,13 @@ def run_trigger_message(message, handler, log, state=None):
 
 
 class Dispatcher:
-    def __init__(self, config, meta, handler, log):
+    def __init__(self, config, meta, handler, log, stop):
         if not isinstance(config, dict) or not web_url(config.get("url")):
             raise PluginError("The trigger_start message has no dispatcher URL",
                               'Set body.dispatcher to {"url": "http(s)://…"}: each event is POSTed there.')
         self.url, self.meta, self.handler, self.log = config["url"], meta, handler, log
         self.webhook_url = config.get("webhook_url") or None  # kept as the runtime keeps it; unused here
-        self.stop = None
+        self.stop = stop  # set by a signal: a POST being retried gives up, its event stays in the inbox
         self.delivered = 0
         self.session = None
 
@@ -72,15 +72,13 @@ class Dispatcher:
         while True:
             problem = self.post(envelope)
             if problem is None:
-                self.handler.lines.clear()  # each event carries the log lines since the previous one
+                self.handler.clear()  # each event carries the log lines since the previous one
                 self.delivered += 1
                 return
             self.log.warning(f"POST of event {event['event']['id']} to the dispatcher failed ({problem}); "
                              f"try {attempt + 1} in {wait:.1f} s")
-            if self.stop is not None and self.stop.wait(wait):
+            if self.stop.wait(wait):
                 raise Stopped()
-            if self.stop is None:
-                time.sleep(wait)
             wait, attempt = min(wait * 2, MAX_WAIT), attempt + 1
 
     def post(self, envelope):

@@ -28,6 +28,10 @@ class StepLog(logging.Handler):
             self.stream.write(line + "\n")
             self.stream.flush()
 
+    def clear(self):
+        """Forget the lines so far (a trigger's next event carries only the lines logged after it)."""
+        self.lines.clear()
+
     def text(self):
         return "\n".join(self.lines) + ("\n" if self.lines else "")
 

@@ -104,5 +104,10 @@ def open_connection(spec, raw_connection, log, pool=None):
     return load_object(spec.python["connection"])(settings, log, pool=pool)
 
 
+def new_pool(spec):
+    """What a long-lived process keeps warm between steps, as the connection class makes it."""
+    return load_object(spec.python["connection"]).new_pool()
+
+
 def test_connection(spec, raw_connection, log, pool=None):
     return open_connection(spec, raw_connection, log, pool).test()

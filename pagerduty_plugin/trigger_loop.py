@@ -30,7 +30,7 @@ class TriggerRun:
         self.output_schema = spec.trigger_output_schema(name)
         self.inbox = Inbox(state)
         self.inbox.purge()  # events kept RETENTION_DAYS, whoever took them
-        self.consumer = f"{consumer_prefix}{name}:{digest_of(self.values)}"
+        self.consumer = f"{consumer_prefix}{name}:{digest(self.values)}"
         self.stop = stop or threading.Event()  # set by a signal (or a caller) to end the loop between events
         self.next_poll = 0.0
 
@@ -78,7 +78,8 @@ class TriggerRun:
             return False
 
 
-def digest_of(values):
+def digest(values):
+    """A short stable name for a set of inputs (which consumer; which poller)."""
     import hashlib
     import json
 

@@ -6,7 +6,8 @@ import os
 from conftest import ROOT
 
 PACKAGE = os.path.join(ROOT, "pagerduty_plugin")
-GENERIC = ("spec", "runner", "errors", "cli", "validate", "cache", "logs", "helpdoc")
+GENERIC = ("spec", "runner", "errors", "cli", "validate", "cache", "logs", "helpdoc", "messages", "trigger_loop",
+           "dispatch")
 
 
 def imports_of(path):
@@ -68,6 +69,13 @@ def test_runbooks_run_actions_only_through_the_runner():
     for path in modules_under(os.path.join(PACKAGE, "runbooks")):
         for imported in imports_of(path):
             for part in ("actions", "client", "sandbox", "connection", "triggers", "server"):
+                assert not names(imported, part), (path, imported)
+
+
+def test_the_server_runs_steps_only_through_the_runner():
+    for path in modules_under(os.path.join(PACKAGE, "server")):
+        for imported in imports_of(path):
+            for part in ("actions", "client", "sandbox", "connection", "triggers"):
                 assert not names(imported, part), (path, imported)
 
 

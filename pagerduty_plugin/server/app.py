@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pagerduty_plugin import messages, runner
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.cli import dump_json, parse_json
-from pagerduty_plugin.client.http import SessionPool
 from pagerduty_plugin.errors import PluginError, bug
 from pagerduty_plugin.logs import StepLog, step_logger
 from pagerduty_plugin.server import webhooks
@@ -93,7 +92,7 @@ class App:
     def __init__(self, options):
         self.options = options
         self.spec = speclib.load()
-        self.pool = SessionPool()
+        self.pool = runner.new_pool(self.spec)  # the connection class's warm HTTP sessions
         self.receiver = webhooks.WebhookReceiver(options.webhook_secrets, options.state)
         self.routes = [
             ("GET", r"/api/v1/status", self.status, False),

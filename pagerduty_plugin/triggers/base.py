@@ -1,8 +1,5 @@
 """What every trigger gets: the connection, the step's logger and its validated input."""
 
-import hashlib
-import json
-
 
 class Trigger:
     interval = 1.0  # seconds between two looks at the inbox (polling triggers: between polls)
@@ -22,11 +19,6 @@ class Trigger:
     def wants(self, event):
         """Whether the event (the inner `event` object) passes the trigger's filters."""
         return True
-
-
-def digest(values):
-    """A short stable name for a set of inputs (which poller, which consumer)."""
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def incident_of(event):

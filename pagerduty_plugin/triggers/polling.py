@@ -10,7 +10,8 @@ as the poll's last page, so it only moves past events that are already in the in
 
 from datetime import datetime, timedelta, timezone
 
-from pagerduty_plugin.triggers.base import Trigger, digest, matches_filters
+from pagerduty_plugin.trigger_loop import digest
+from pagerduty_plugin.triggers.base import Trigger, matches_filters
 
 OVERLAP = timedelta(minutes=5)  # PagerDuty lists a new incident a little after its created_at
 FIRST_LOOKBACK = timedelta(hours=1)  # a new poller starts with the last hour
