@@ -164,3 +164,19 @@ def test_sandbox_subcommand_through_the_plugin_command():
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+def test_debug_works_before_the_subcommand_as_the_runtime_takes_it(sandbox, connection):
+    message = start_message("send_trigger_event", {"description": "disk full"}, connection)
+    for argv in (["--debug", "run"], ["run", "--debug"]):
+        result = invoke(argv, message)
+        assert result.code == 0 and result.body["status"] == "ok"
+        assert "DEBUG" in result.stderr  # urllib3's connection lines, at debug level only
+    assert "DEBUG" not in invoke(["run"], message).stderr
+
+
+def test_run_takes_a_connection_test_message_as_the_runtime_does(sandbox, connection):
+    result = invoke(["run"], {"version": "v1", "type": "connection_test", "body": {"meta": {"m": 1},
+                                                                                  "connection": connection}})
+    assert result.code == 0 and result.doc["type"] == "connection_test"
+    assert result.body["output"]["success"] is True and result.body["meta"] == {"m": 1}
