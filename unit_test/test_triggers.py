@@ -309,3 +309,22 @@ def test_1500_incidents_across_two_polls_and_a_kill_are_each_emitted_once(sandbo
     seen += [e["event"]["data"]["id"] for e in take(state, "new_incident", since, env=env)]
     mine = [i for i in seen if i in before | after]
     assert len(mine) == 1500 and set(mine) == before | after
+
+
+def test_the_webhook_secret_never_leaves_the_server(plugin_server, state):
+    canary = "whsec-CANARY-" + "c" * 20
+    server = plugin_server(["--state", state, "--debug"], env={"PAGERDUTY_WEBHOOK_SECRETS": canary})
+    body = webhook_body()
+    answers = [deliver(server, body, signature=signed(body, canary)),
+               deliver(server, body, signature=signed(body, "whsec-wrong-wrong-wrong")),
+               deliver(server, b"not json", signature=signed(b"not json", canary))]
+    assert [a.status_code for a in answers] == [202, 403, 400]
+    server.stop()
+    seen = server.process.stdout.read() + server.process.stderr.read()
+    for answer in answers:
+        seen += answer.content
+    for name in os.listdir(state):
+        with open(os.path.join(state, name), "rb") as fh:
+            seen += fh.read()
+    assert canary.encode() not in seen
+    assert len(take(state)) == 1
