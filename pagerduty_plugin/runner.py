@@ -6,7 +6,7 @@ which class implements each action (`python.actions` + its entry in `python.impl
 
 import importlib
 
-from pagerduty_plugin import validate
+from pagerduty_plugin import constraints, validate
 from pagerduty_plugin.errors import PluginError
 
 BLANKS = ("", None, {}, [])
@@ -83,9 +83,7 @@ def run_action(spec, name, raw_input, raw_connection, log, pool=None):
 
     pool: what a long-lived caller (the HTTP server) keeps warm between steps, handed to the
     connection class as is (its HTTP sessions); None for a one-shot step."""
-    action = spec.action(name)
-    values = prepare(spec, action.get("input") or {}, raw_input, "input")
-    values = validate.check(spec.input_schema(name), values, "input", name)
+    values = checked_input(spec, name, raw_input)
     connection = open_connection(spec, raw_connection, log, pool)
     implementation = load_object(spec.implementation(name))
     streamed = validate.StreamedItems(spec.output_schema(name), name)
@@ -96,6 +94,15 @@ def run_action(spec, name, raw_input, raw_connection, log, pool=None):
         return validate.check(streamed.final_schema(output), output, "output", name)
     except PluginError as exc:
         raise validate.output_mismatch(name, exc.cause, exc.data) from None
+
+
+def checked_input(spec, name, raw_input):
+    """An action's input as its class gets it: earlier names renamed, blanks dropped, the spec's
+    rules between fields and then its schema checked, defaults filled in."""
+    fields = spec.action(name).get("input") or {}
+    values = prepare(spec, fields, constraints.apply_aliases(spec.aliases(name), raw_input), "input")
+    constraints.check(spec.constraints(name), values, fields, name)  # before the schema: clearer errors
+    return validate.check(spec.input_schema(name), values, "input", name)
 
 
 def open_connection(spec, raw_connection, log, pool=None):

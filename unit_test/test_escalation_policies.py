@@ -120,7 +120,7 @@ def test_update_policy_rules_replace_them_all(step, policy, users):
 
 def test_update_with_nothing_to_change(step, policy):
     result, sent = step("update_escalation_policy", escalation_policy_id=policy["id"])
-    assert result.code == 1 and sent == [] and "Nothing to change" in result.error["cause"]
+    assert result.code == 1 and sent == [] and "Give at least one of" in result.error["cause"]
 
 
 def test_delete_policy(step, users):

@@ -89,7 +89,7 @@ def test_update_extension_url_only(step, hook):
 
 def test_update_with_nothing_to_change(step, hook):
     result, sent = step("update_extension", extension_id=hook["id"])
-    assert result.code == 1 and sent == [] and "Nothing to change" in result.error["cause"]
+    assert result.code == 1 and sent == [] and "Give at least one of" in result.error["cause"]
 
 
 def test_delete_extension(step, hook):

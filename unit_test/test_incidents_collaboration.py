@@ -120,7 +120,7 @@ def test_add_responders_with_a_requester_id_needs_no_lookup(act, sandbox, journa
 
 
 @pytest.mark.parametrize("values, words", [
-    ({}, "No responders"),
+    ({}, "Give at least one of 'users' or 'escalation_policies'"),
     ({"users": ["../users"]}, "not a valid PagerDuty user id"),
     ({"users": ["PUSR001"], "requester": "P1?x=y"}, "not a valid PagerDuty user id"),
 ])

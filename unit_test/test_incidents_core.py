@@ -375,9 +375,9 @@ def test_update_incident_accepts_assignees_as_comma_separated_text(act, sandbox,
 
 
 @pytest.mark.parametrize("values, words", [
-    ({}, "Nothing to change"),
-    ({"resolution": "done"}, "Nothing to change"),
-    ({"status": "acknowledged", "resolution": "done"}, "only when the status is set to resolved"),
+    ({}, "Give at least one of 'status'"),
+    ({"resolution": "done"}, "Give at least one of 'status'"),
+    ({"status": "acknowledged", "resolution": "done"}, "'resolution' is used only when 'status' is resolved"),
     ({"status": "closed"}, "must be one of"),
 ])
 def test_update_incident_bad_inputs_send_nothing(refuse, values, words):

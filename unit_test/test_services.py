@@ -145,7 +145,7 @@ def test_update_service_sends_only_what_changes(step, service, sandbox):
 def test_update_with_nothing_to_change(step, service):
     result, sent = step("update_service", service_id=service["id"])
     assert result.code == 1 and sent == []
-    assert result.error["cause"].startswith("Nothing to change")
+    assert result.error["cause"].startswith("Give at least one of")
 
 
 def test_delete_service_then_it_is_not_found(step, service):
