@@ -4,7 +4,7 @@ import socket
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from pagerduty_plugin.client.events import EVENTS_HOSTS, EventsClient
+from pagerduty_plugin.client.events_api import EVENTS_HOSTS, EventsClient
 from pagerduty_plugin.client.http import Transport
 from pagerduty_plugin.client.rest import API_HOSTS, RestClient
 from pagerduty_plugin.errors import PluginError

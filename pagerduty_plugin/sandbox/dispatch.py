@@ -4,7 +4,7 @@ import sys
 import time
 import traceback
 
-from . import errors, events, hooks, lifecycle, routing, timeutil
+from . import errors, events_api, hooks, lifecycle, routing, timeutil
 from .call import Call
 from .errors import ApiError
 from .server import Response
@@ -80,7 +80,7 @@ class Dispatcher:
         if request.method != "POST":
             return json_response(404, {"status": "not found", "message": "Not Found"})
         rate = list(self.event_limiter.peek())
-        status, payload = events.handle(self.sandbox, request.body, kind, self.event_limiter, rate)
+        status, payload = events_api.handle(self.sandbox, request.body, kind, self.event_limiter, rate)
         # PagerDuty's events 429 comes bare (no ratelimit headers): clients must cope with that
         return json_response(status, payload, self._rate_headers(rate) if status != 429 else ())
 
