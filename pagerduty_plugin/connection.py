@@ -29,6 +29,11 @@ class Connection:
         return Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
                          verify_tls=verify, log=self.log, session=session)
 
+    def close(self):
+        """End of the step: its own HTTP session is closed (a pool's stays warm for the next step)."""
+        if "transport" in self.__dict__:  # built only when a client was used
+            self.transport.close()
+
     def digest(self):
         """A key naming these exact settings (secrets included, hashed), for the session pool."""
         import hashlib
