@@ -131,8 +131,10 @@ def references(rest, collection, values, kind, **lookup):
     return [reference(object_id, kind) for object_id in resolve_all(rest, collection, values, kind, **lookup)]
 
 
-def action_class(run, doc):
-    return type("ResourceAction", (Action,), {"run": run, "__doc__": doc})
+def action_class(verb, noun, run, doc):
+    """A class named as its module names it, e.g. GetService for getter("services", "service")."""
+    name = verb + "".join(part.capitalize() for part in noun.split("_"))
+    return type(name, (Action,), {"run": run, "__doc__": doc, "__qualname__": name})
 
 
 def lister(collection, filters=None):
@@ -143,7 +145,7 @@ def lister(collection, filters=None):
         items, truncated = rest.iterate(f"/{collection}", collection, query, params.get("max_results"),
                                         check=self.output_items(collection))
         return output(collection, items, truncated)
-    return action_class(run, f"List {collection}")
+    return action_class("List", collection, run, f"List {collection}")
 
 
 def getter(collection, kind, query=None):
@@ -151,7 +153,7 @@ def getter(collection, kind, query=None):
     def run(self, params):
         path = object_path(collection, params[f"{kind}_id"], kind)
         return {kind: unwrap(self.connection.rest.get(path, query(params) if query else None), kind)}
-    return action_class(run, f"Get a {kind}")
+    return action_class("Get", kind, run, f"Get a {kind}")
 
 
 def creator(collection, kind, fields, needs_from=False):
@@ -164,7 +166,7 @@ def creator(collection, kind, fields, needs_from=False):
         body = {kind: {"type": kind, **fields(rest, params)}}
         answer = rest.post(f"/{collection}", body, needs_from=needs_from, from_email=params.get("from_email"))
         return {kind: unwrap(answer, kind)}
-    return action_class(run, f"Create a {kind}")
+    return action_class("Create", kind, run, f"Create a {kind}")
 
 
 def updater(collection, kind, fields):
@@ -174,11 +176,11 @@ def updater(collection, kind, fields):
         path = object_path(collection, params[f"{kind}_id"], kind)
         changes = fields(self.connection.rest, params)
         return {kind: unwrap(self.connection.rest.put(path, {kind: {"type": kind, **changes}}), kind)}
-    return action_class(run, f"Update a {kind}")
+    return action_class("Update", kind, run, f"Update a {kind}")
 
 
 def deleter(collection, kind):
     def run(self, params):
         self.connection.rest.delete(object_path(collection, params[f"{kind}_id"], kind))
         return {"success": True}
-    return action_class(run, f"Delete a {kind}")
+    return action_class("Delete", kind, run, f"Delete a {kind}")
