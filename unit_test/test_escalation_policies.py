@@ -2,10 +2,7 @@
 name, partial updates, deletes, and the errors around them."""
 
 import pytest
-from test_services import (  # noqa: F401  (fixtures)
-    HOSTILE_IDS, api, assert_hostile_id_sends_nothing, assert_read_only_key_refused, first, policy, readonly, step,
-    users,
-)
+from test_services import HOSTILE_IDS, api, assert_hostile_id_sends_nothing, assert_read_only_key_refused, first  # helpers; the fixtures are conftest.py's
 
 
 def test_list_policies_with_query_sort_and_max_results(step):

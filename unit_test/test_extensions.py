@@ -2,9 +2,7 @@
 updates, and the errors around them."""
 
 import pytest
-from test_services import (  # noqa: F401  (fixtures)
-    HOSTILE_IDS, api, assert_hostile_id_sends_nothing, assert_read_only_key_refused, first, readonly, service, step,
-)
+from test_services import HOSTILE_IDS, api, assert_hostile_id_sends_nothing, assert_read_only_key_refused, first  # helpers; the fixtures are conftest.py's
 
 
 @pytest.fixture

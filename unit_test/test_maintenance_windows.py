@@ -4,9 +4,7 @@ and end from a duration, filters, deletes, and the errors around them."""
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from test_services import (  # noqa: F401  (fixtures)
-    HOSTILE_IDS, assert_hostile_id_sends_nothing, assert_read_only_key_refused, readonly, service, step, users,
-)
+from test_services import HOSTILE_IDS, assert_hostile_id_sends_nothing, assert_read_only_key_refused  # helpers; the fixtures are conftest.py's
 
 LATER = {"start_time": "2030-01-01T22:00:00Z", "end_time": "2030-01-01T23:00:00Z"}
 

@@ -5,9 +5,7 @@ test's own checks that the subscription made by the action really gets signed we
 import pytest
 import requests
 from conftest import invoke, start_message
-from test_services import (  # noqa: F401  (fixtures)
-    HOSTILE_IDS, api, assert_hostile_id_sends_nothing, assert_read_only_key_refused, readonly, step,
-)
+from test_services import HOSTILE_IDS, api, assert_hostile_id_sends_nothing, assert_read_only_key_refused  # helpers; the fixtures are conftest.py's
 from webhook_receiver import Receiver
 
 from pagerduty_plugin.logs import StepLog, keep_out_of_logs, step_logger
