@@ -7,9 +7,9 @@ import os
 
 import jsonschema
 import pytest
-import yaml
 
 from conftest import ROOT, invoke
+from pagerduty_plugin import constraints
 from pagerduty_plugin import spec as speclib
 
 INCIDENT = "PABC123"
@@ -64,6 +64,7 @@ def test_a_broken_rule_is_refused_before_any_request(act, journal, action, kind,
 @pytest.mark.parametrize("action, kind, values, fields", BROKEN, ids=[f"{b[0]}-{b[1]}" for b in BROKEN])
 def test_spec_action_json_schema_carries_the_rule(action, kind, values, fields):
     schema = invoke(["spec", action]).doc["input"]
+    jsonschema.Draft202012Validator.check_schema(schema)
     rules = [rule for rule in schema["allOf"] if all(f"'{field}'" in rule["description"] for field in fields)]
     assert rules, schema["allOf"]
     if kind != "ascending":  # no JSON Schema keyword compares two dates: its description says it
@@ -121,11 +122,15 @@ def test_both_names_with_different_values_are_refused(act, journal):
 # --- lint ------------------------------------------------------------------------------------------
 
 
-def lint_with(change):
-    raw = yaml.safe_load(open(os.path.join(ROOT, "plugin.spec.yaml"), encoding="utf-8"))
-    raw = copy.deepcopy(raw)
+def broken_spec(change):
+    raw = copy.deepcopy(speclib.load().raw)
     change(raw["python"])
-    return speclib.lint(raw)
+    return raw
+
+
+def test_spec_check_refuses_a_rule_naming_no_field():
+    raw = broken_spec(lambda p: p["constraints"]["get_on_call"].append({"one_of": ["since", "nope"]}))
+    assert "python.constraints.get_on_call[2]: one_of names no input field 'nope'" in speclib.lint(raw)
 
 
 @pytest.mark.parametrize("change, problem", [
@@ -146,4 +151,6 @@ def lint_with(change):
     (lambda p: p["aliases"].update(update_user={"description": ["name"]}), "'name' is an input field itself"),
 ])
 def test_lint_names_the_broken_rule(change, problem):
-    assert any(problem in found for found in lint_with(change)), lint_with(change)
+    raw = broken_spec(change)
+    found = constraints.lint(raw["actions"], raw["python"]["constraints"], raw["python"]["aliases"])
+    assert any(problem in line for line in found), found

@@ -49,7 +49,7 @@ def test_a_pooled_session_stays_warm_for_the_next_step(connection):
 
 
 def test_retry_facts_come_with_the_answer_not_on_the_response(sandbox):
-    sandbox.add_fault(method="GET", path="/abilities", count=1, status=429)
+    sandbox.add_fault(method="GET", path="/abilities", count=1, status=429, retry_after=0)
     transport = Transport(timeout=5, max_retries=2, log=step_log(), budget=5)
     headers = {"Authorization": f"Token token={sandbox.info['api_key']}",
                "Accept": "application/vnd.pagerduty+json;version=2"}
