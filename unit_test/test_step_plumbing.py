@@ -8,21 +8,11 @@ from conftest import invoke, start_message
 from pagerduty_plugin import runner
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.client.http import Reply, SessionPool, Transport
-
-
-class Lines(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
+from pagerduty_plugin.logs import StepLog, step_logger
 
 
 def step_log():
-    log = logging.Logger("test_step_plumbing", logging.DEBUG)
-    log.addHandler(Lines())
-    return log
+    return step_logger(StepLog(), debug=True)
 
 
 def open_pools(connection):
