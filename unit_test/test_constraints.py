@@ -11,6 +11,7 @@ import pytest
 from conftest import ROOT, invoke
 from pagerduty_plugin import constraints
 from pagerduty_plugin import spec as speclib
+from pagerduty_plugin.errors import PluginError
 
 INCIDENT = "PABC123"
 # (action, the kind of rule broken, an input that breaks only that rule, the fields the error names)
@@ -154,3 +155,17 @@ def test_lint_names_the_broken_rule(change, problem):
     raw = broken_spec(change)
     found = constraints.lint(raw["actions"], raw["python"]["constraints"], raw["python"]["aliases"])
     assert any(problem in line for line in found), found
+
+
+def test_required_if_asks_for_its_fields_only_when_the_value_matches():
+    rule = {"required_if": {"status": ["resolved", "closed"], "then": ["resolution"]}}
+    fields = {"status": {"type": "string"}, "resolution": {"type": "string"}}
+    constraints.check([rule], {"status": "acknowledged"}, fields)
+    constraints.check([rule], {"status": "resolved", "resolution": "fixed"}, fields)
+    with pytest.raises(PluginError) as caught:
+        constraints.check([rule], {"status": "closed"}, fields)
+    assert caught.value.cause == "When 'status' is resolved or closed, give 'resolution' too"
+    [schema] = constraints.schema([rule])
+    check = jsonschema.Draft202012Validator({"type": "object", "allOf": [schema]})
+    assert not check.is_valid({"status": "closed"}) and check.is_valid({"status": "open"})
+    assert schema["description"] == "when 'status' is resolved or closed, 'resolution' too"

@@ -6,7 +6,7 @@ import os
 from conftest import ROOT
 
 PACKAGE = os.path.join(ROOT, "pagerduty_plugin")
-GENERIC = ("spec", "runner", "errors", "cli", "validate", "cache", "logs", "helpdoc")
+GENERIC = ("spec", "constraints", "runner", "errors", "cli", "validate", "cache", "logs", "helpdoc")
 
 
 def imports_of(path):
