@@ -53,6 +53,7 @@ TOP_REQUIRED = ("name", "title", "description", "version", "vendor", "connection
 KINDS = ("actions", "triggers")
 # keys that earlier versions of this spec kept on actions and fields, and where they live now
 MOVED = {"implementation": "python.implementations", "env": "python.env",
+         "constraints": "python.constraints", "aliases": "python.aliases",
          **{k: "python.limits" for k in INPUT_CONSTRAINTS}}
 
 

@@ -129,6 +129,12 @@ def broken_spec(change):
     return raw
 
 
+def test_a_rule_on_the_action_itself_is_pointed_to_the_python_block():
+    raw = copy.deepcopy(speclib.load().raw)
+    raw["actions"]["get_on_call"]["constraints"] = [{"one_of": ["schedule_id", "escalation_policy_id"]}]
+    assert "action get_on_call: unknown key 'constraints' (it belongs in python.constraints)" in speclib.lint(raw)
+
+
 def test_spec_check_refuses_a_rule_naming_no_field():
     raw = broken_spec(lambda p: p["constraints"]["get_on_call"].append({"one_of": ["since", "nope"]}))
     assert "python.constraints.get_on_call[2]: one_of names no input field 'nope'" in speclib.lint(raw)
