@@ -4,7 +4,7 @@ import socket
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from pagerduty_plugin.client.events import EVENTS_HOSTS, EventsClient
+from pagerduty_plugin.client.events_api import EVENTS_HOSTS, EventsClient
 from pagerduty_plugin.client.http import SessionPool, Transport
 from pagerduty_plugin.client.rest import API_HOSTS, RestClient
 from pagerduty_plugin.errors import PluginError
@@ -38,6 +38,11 @@ class Connection:
         """requests' `verify`: False, True, or the ca_file to trust instead of the system's CAs."""
         verify = self.get("verify_tls", True)
         return self.get("ca_file") if verify and self.get("ca_file") else verify
+
+    def close(self):
+        """End of the step: its own HTTP session is closed (a pool's stays warm for the next step)."""
+        if "transport" in self.__dict__:  # built only when a client was used
+            self.transport.close()
 
     def digest(self):
         """A key naming these exact settings (secrets included, hashed), for the session pool."""

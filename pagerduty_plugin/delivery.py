@@ -235,7 +235,7 @@ def drainer_for(connection, log, extra_keys=(), **options):
         raise PluginError("The connection has no outbox to drain",
                           "Set outbox (PAGERDUTY_OUTBOX), e.g. sqlite:// or postgresql://USER@HOST/DB.",
                           {"field": "outbox"})
-    from pagerduty_plugin.client.events import EventsClient
+    from pagerduty_plugin.client.events_api import EventsClient
     from pagerduty_plugin.client.http import Transport
 
     transport = Transport(timeout=connection.get("timeout", 30), max_retries=0, verify_tls=connection.tls_verify(),

@@ -9,6 +9,7 @@ The layout is the one Rapid7's plugin validators read: their headings, their inp
 import json
 import sys
 
+from pagerduty_plugin import constraints
 from pagerduty_plugin import spec as speclib
 
 RUNNER = (
@@ -22,7 +23,8 @@ INPUT_HEAD = ["Name", "Type", "Default", "Required", "Description", "Enum", "Exa
 OUTPUT_HEAD = ["Name", "Type", "Required", "Description", "Example"]
 TYPE_HEAD = ["Name", "Type", "Default", "Required", "Description", "Example"]
 LIMIT_WORDS = {"minimum": "at least {}", "maximum": "at most {}", "minLength": "at least {} characters",
-               "maxLength": "at most {} characters", "maxItems": "at most {} items"}
+               "maxLength": "at most {} characters", "minItems": "at least {} items", "maxItems": "at most {} items",
+               "uniqueItems": "each item once", "pattern": "of the form {}"}
 
 
 def render(spec):
@@ -71,6 +73,8 @@ def component(spec, name, kind):
     if inputs:
         example_in = spec.sample_input(name) if kind == "actions" else speclib.examples(inputs)
         text += input_table(inputs) + limits_line((spec.limits.get(kind) or {}).get(name))
+        if kind == "actions":
+            text += rules_lines(spec, name)
         text += "\nExample input:\n\n" + code(example_in)
     else:
         text += f"*This {what} does not contain any inputs.*\n"
@@ -97,6 +101,17 @@ def limits_line(limits):
     said = [f"`{field}` " + ", ".join(LIMIT_WORDS[k].format(v) for k, v in rule.items())
             for field, rule in limits.items()]
     return "\nLimits: " + "; ".join(said) + ".\n"
+
+
+def rules_lines(spec, name):
+    """The action's rules between inputs (`python.constraints`) and earlier input names, in words."""
+    text = "".join(f"\nRule: {constraints.describe(rule)}" + (f". {rule['why']}" if rule.get("why") else "")
+                   + "\n" for rule in spec.constraints(name))
+    aliases = spec.aliases(name)
+    if aliases:
+        said = [f"`{field}` also as {', '.join(f'`{a}`' for a in earlier)}" for field, earlier in aliases.items()]
+        text += "\nEarlier names: " + "; ".join(said) + ".\n"
+    return text
 
 
 def type_section(spec, name):

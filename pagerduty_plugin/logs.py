@@ -37,14 +37,12 @@ class StepLog(logging.Handler):
 
 
 def step_logger(handler, debug=False):
-    """A logger of the step's own, wired to handler (and urllib3 at --debug): not the process's
-    registered logger, so concurrent steps in the HTTP server never write into each other's log."""
+    """A logger of the step's own, wired to handler: not the process's registered logger (nor
+    urllib3's, which it leaves alone), so concurrent steps in the HTTP server never write into each
+    other's log and a step changes no logging setting of the process. At --debug the transport
+    logs each request's method, path and status into it."""
     log = logging.Logger(LOGGER_NAME, logging.DEBUG if debug else logging.INFO)
     log.addHandler(handler)
-    if debug:
-        urllib3 = logging.getLogger("urllib3")
-        urllib3.handlers[:] = [handler]
-        urllib3.setLevel(logging.DEBUG)
     return log
 
 

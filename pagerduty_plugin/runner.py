@@ -5,11 +5,21 @@ which class implements each action (`python.actions` + its entry in `python.impl
 """
 
 import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from pagerduty_plugin import validate
+from pagerduty_plugin import constraints, validate
 from pagerduty_plugin.errors import PluginError
 
 BLANKS = ("", None, {}, [])
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What an action class is constructed with: everything it may use of the step."""
+    connection: Any  # the spec's connection class, opened on the step's settings
+    log: Any  # the step's own logger (logs.step_logger)
+    output_items: Callable  # field -> a checker of a batch of that list output, or None
 
 
 def load_object(ref):
@@ -83,19 +93,27 @@ def run_action(spec, name, raw_input, raw_connection, log, pool=None):
 
     pool: what a long-lived caller (the HTTP server) keeps warm between steps, handed to the
     connection class as is (its HTTP sessions); None for a one-shot step."""
-    action = spec.action(name)
-    values = prepare(spec, action.get("input") or {}, raw_input, "input")
-    values = validate.check(spec.input_schema(name), values, "input", name)
-    connection = open_connection(spec, raw_connection, log, pool)
+    values = checked_input(spec, name, raw_input)
     implementation = load_object(spec.implementation(name))
     streamed = validate.StreamedItems(spec.output_schema(name), name)
-    step = implementation(connection, log)
-    step.output_items = streamed.checker
-    output = step.run(values)
+    connection = open_connection(spec, raw_connection, log, pool)
+    try:
+        output = implementation(StepContext(connection, log, streamed.checker)).run(values)
+    finally:
+        connection.close()  # a one-shot step's HTTP session; a pool's stays open
     try:
         return validate.check(streamed.final_schema(output), output, "output", name)
     except PluginError as exc:
         raise validate.output_mismatch(name, exc.cause, exc.data) from None
+
+
+def checked_input(spec, name, raw_input):
+    """An action's input as its class gets it: earlier names renamed, blanks dropped, the spec's
+    rules between fields and then its schema checked, defaults filled in."""
+    fields = spec.action(name).get("input") or {}
+    values = prepare(spec, fields, constraints.apply_aliases(spec.aliases(name), raw_input), "input")
+    constraints.check(spec.constraints(name), values, fields, name)  # before the schema: clearer errors
+    return validate.check(spec.input_schema(name), values, "input", name)
 
 
 def open_connection(spec, raw_connection, log, pool=None):
@@ -110,4 +128,8 @@ def new_pool(spec):
 
 
 def test_connection(spec, raw_connection, log, pool=None):
-    return open_connection(spec, raw_connection, log, pool).test()
+    connection = open_connection(spec, raw_connection, log, pool)
+    try:
+        return connection.test()
+    finally:
+        connection.close()

@@ -7,8 +7,9 @@ keyed by the SHA-256 of the YAML text: a changed spec is parsed and linted again
 
 Actions and fields carry only the keys of InsightConnect's v2 format (Rapid7's validators refuse
 any other). What this project's runner needs beyond it lives in the top-level `python:` block:
-`implementations` (each action's class), `env` (each connection field's variable) and `limits`
-(JSON Schema limits on input fields), keyed like the sections they describe.
+`implementations` (each action's class), `env` (each connection field's variable), `limits`
+(JSON Schema limits on input fields), `constraints` (rules between an action's inputs) and
+`aliases` (earlier names of inputs), keyed like the sections they describe (constraints.py).
 """
 
 import hashlib
@@ -16,6 +17,7 @@ import json
 import os
 import re
 
+from pagerduty_plugin import constraints
 from pagerduty_plugin.cache import cache_dir, write_atomic
 from pagerduty_plugin.errors import PluginError
 
@@ -46,11 +48,12 @@ FIELD_KEYS = {
 }
 ACTION_KEYS = {"title", "description", "input", "output", "action_type"}
 # JSON Schema keywords `python.limits` may set on a field; they constrain input only (outputs stay open).
-INPUT_CONSTRAINTS = ("minimum", "maximum", "minLength", "maxLength", "maxItems")
+INPUT_CONSTRAINTS = ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "uniqueItems", "pattern")
 TOP_REQUIRED = ("name", "title", "description", "version", "vendor", "connection", "actions", "python")
 KINDS = ("actions", "triggers")
 # keys that earlier versions of this spec kept on actions and fields, and where they live now
 MOVED = {"implementation": "python.implementations", "env": "python.env",
+         "constraints": "python.constraints", "aliases": "python.aliases",
          **{k: "python.limits" for k in INPUT_CONSTRAINTS}}
 
 
@@ -117,11 +120,12 @@ class Spec:
         self.raw = raw
         self.schemas = {}  # (kind, action) -> JSON Schema, built once: callers must not change them
 
-    def __getattr__(self, key):
-        try:
-            return self.raw[key]
-        except KeyError:
-            raise AttributeError(key) from None
+    name = property(lambda self: self.raw["name"])
+    title = property(lambda self: self.raw["title"])
+    description = property(lambda self: self.raw["description"])
+    version = property(lambda self: self.raw["version"])
+    vendor = property(lambda self: self.raw["vendor"])
+    python = property(lambda self: self.raw["python"])
 
     @property
     def actions(self):
@@ -176,6 +180,14 @@ class Spec:
     def limits(self):
         return self.python.get("limits") or {}
 
+    def constraints(self, name):
+        """The rules between an action's inputs (`python.constraints`), enforced by the runner."""
+        return (self.python.get("constraints") or {}).get(name) or []
+
+    def aliases(self, name):
+        """{field: [its earlier names]} of an action's inputs (`python.aliases`)."""
+        return (self.python.get("aliases") or {}).get(name) or {}
+
     def input_schema(self, name):
         return self.schema("actions", name, "input")
 
@@ -201,8 +213,19 @@ class Spec:
             else:
                 fields = self.entry(section[:-1], self.raw.get(section) or {}, name).get(part) or {}
                 own = (self.limits.get(section) or {}).get(name) if part == "input" else None
-            self.schemas[key] = object_schema(fields, self.types, part, self.limits, own)
+            schema = object_schema(fields, self.types, part, self.limits, own)
+            if section == "actions" and part == "input":
+                self.add_rules(schema, name)
+            self.schemas[key] = schema
         return self.schemas[key]
+
+    def add_rules(self, schema, name):
+        """The action's constraints (allOf) and its fields' earlier names, in its input schema."""
+        for field, note in constraints.alias_annotations(self.aliases(name)).items():
+            schema["properties"][field].update(note)
+        rules = self.constraints(name)
+        if rules:
+            schema["allOf"] = constraints.schema(rules)
 
     def secret_fields(self, fields):
         return [n for n, f in (fields or {}).items() if f.get("type") in SECRET_TYPES]
@@ -250,7 +273,9 @@ class SchemaBuilder:
         if field.get("description"):
             schema["description"] = field["description"]
         if self.mode == "input":
-            if "enum" in field:
+            if "enum" in field and schema.get("type") == "array":  # on []X: the values allowed in the list
+                schema["items"] = {**schema["items"], "enum": field["enum"]}
+            elif "enum" in field:
                 schema["enum"] = field["enum"]
             if "default" in field:
                 schema["default"] = field["default"]
@@ -340,6 +365,7 @@ def lint_python(raw, python):
     for name, fields in (python.get("sample_omits") or {}).items():
         inputs = ((raw.get("actions") or {}).get(name) or {}).get("input") or {}
         problems += [f"python.sample_omits.{name}: names no action input {f!r}" for f in fields or [] if f not in inputs]
+    problems += constraints.lint(raw.get("actions"), python.get("constraints"), python.get("aliases"))
     return problems + lint_limits(raw, python.get("limits") or {})
 
 
@@ -428,7 +454,8 @@ def lint_values(at, field, types, limits, rule):
     problems = []
     values = [("example", field["example"])] if "example" in field else []
     values += [("default", field["default"])] if "default" in field else []
-    values += [("enum value", v) for v in field.get("enum") or []]
+    listed = field["type"].startswith("[]")  # an enum on []X lists the item values
+    values += [("enum value", [v] if listed else v) for v in field.get("enum") or []]
     for label, value in values:
         try:
             check(json.loads(json.dumps(value)))

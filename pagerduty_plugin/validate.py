@@ -111,6 +111,10 @@ def explain(exc, what):
         return f"The {subject} is too long: {len(value)} characters, at most {definition} allowed"
     if rule == "minLength":
         return f"The {subject} is too short: at least {definition} characters"
+    if rule == "minItems":
+        return f"The {subject} has {len(value)} items, at least {definition} needed"
+    if rule == "uniqueItems":
+        return f"The {subject} names an item more than once"
     if rule == "maxItems":
         return f"The {subject} has {len(value)} items, at most {definition} allowed"
     if rule in ("minimum", "maximum"):
@@ -118,6 +122,8 @@ def explain(exc, what):
         return f"The {subject} must be {bound} {definition}; got {short(value)}"
     if rule == "pattern" and definition == DATE_PATTERN:
         return f"The {subject} is not a valid date-time: {short(value)}"
+    if rule == "pattern":
+        return f"The {subject} does not have the form it needs: {short(value)}"
     return f"The {subject} is invalid: {exc.message}"
 
 
@@ -133,6 +139,8 @@ def assistance(exc, what, action):
         return f"Remove it or check its spelling. Known fields: {', '.join(known)}."
     if exc.rule == "pattern" and exc.rule_definition == DATE_PATTERN:
         return "Use ISO 8601 / RFC 3339, for example 2024-05-01T12:00:00Z."
+    if exc.rule == "pattern" and (exc.definition or {}).get("description"):
+        return f"Write it as its description says: {exc.definition['description']}."
     target = f"`pagerduty-plugin spec {action}`" if action else "`pagerduty-plugin spec`"
     return f"Correct the {what}; {target} shows every field with its type and limits."
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh sandbox per test, and the plugin run through its real CLI.
+"""Shared fixtures: a fresh sandbox per test (`sandbox`; one per module is sandbox_fixtures.py's
+`module_sandbox`), and the plugin run through its real CLI.
 
 Actions run through the runner (cli.main in-process, or the installed command in a
 subprocess) over real HTTP on 127.0.0.1 against the embedded sandbox. Every answer the
@@ -16,6 +17,9 @@ from dataclasses import dataclass
 import pytest
 
 from pagerduty_plugin import cli
+
+# Fixtures of other lifetimes live in fixtures modules, registered here so that no test imports a fixture.
+pytest_plugins = ["sandbox_fixtures"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
@@ -133,13 +137,18 @@ def sandbox(request):
             pytest.fail("sandbox answers that break the published contract:\n" + "\n".join(problems[:20]))
 
 
-@pytest.fixture
-def connection(sandbox):
-    """Connection settings for the sandbox (full-access key), as a platform would send them."""
-    info = sandbox.info
+def connection_for(server):
+    """Connection settings for a sandbox (full-access key), as a platform would send them."""
+    info = server.info
     return {"api_key": {"secretKey": info["api_key"]}, "routing_key": {"secretKey": info["routing_key"]},
             "from_email": info["from_email"], "api_url": info["api_url"], "events_url": info["events_url"],
             "timeout": 5, "max_retries": 3}
+
+
+@pytest.fixture
+def connection(sandbox):
+    """Connection settings for the test's sandbox (a module may point it at another of its own)."""
+    return connection_for(sandbox)
 
 
 @pytest.fixture
@@ -165,13 +174,57 @@ def act(connection):
 
 
 @pytest.fixture
-def journal(sandbox):
+def step(act, journal):
+    """step(action, **input) -> (result, the API requests that this step made)."""
+    def run(action, **values):
+        before = len(journal())
+        result = act(action, **values)
+        return result, journal()[before:]
+    return run
+
+
+@pytest.fixture
+def readonly(connection, sandbox):
+    """The connection with a read-only API key."""
+    return {**connection, "api_key": {"secretKey": sandbox.readonly_api_key}}
+
+
+def seed_objects(sandbox, collection):
+    """The sandbox's objects of a collection, read straight from it (test setup, not journaled by the plugin)."""
+    import requests
+
+    info = sandbox.info
+    headers = {"Authorization": f"Token token={info['api_key']}", "Accept": "application/vnd.pagerduty+json;version=2"}
+    return requests.get(f"{info['api_url']}/{collection}", headers=headers, timeout=5).json()[collection]
+
+
+@pytest.fixture
+def users(sandbox):
+    return seed_objects(sandbox, "users")
+
+
+@pytest.fixture
+def service(sandbox):
+    return seed_objects(sandbox, "services")[0]
+
+
+@pytest.fixture
+def policy(sandbox):
+    return seed_objects(sandbox, "escalation_policies")[0]
+
+
+def journal_of(server):
     """journal() -> the API requests the sandbox received so far (test hooks left out)."""
 
     def requests_made():
-        return [entry for entry in sandbox.journal() if not entry["path"].startswith("/_sandbox")]
+        return [entry for entry in server.journal() if not entry["path"].startswith("/_sandbox")]
 
     return requests_made
+
+
+@pytest.fixture
+def journal(sandbox):
+    return journal_of(sandbox)
 
 
 # --- the HTTP server ---------------------------------------------------------------------

@@ -1,9 +1,7 @@
 """Helpers for the incident tests: the sandbox's own API (bypassing the plugin) to look up
 seed objects and open incidents, and the journal's tail."""
 
-import pytest
 import requests
-from openapi_conformance import checking
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 
@@ -43,38 +41,3 @@ def since(journal, mark):
 def request_line(entry):
     """(method, path, query) of a journal entry, for compact assertions."""
     return entry["method"], entry["path"], entry["query"]
-
-
-# --- steps that must fail before any request: one sandbox for the whole module -------------------
-
-
-@pytest.fixture(scope="module")
-def quiet_sandbox():
-    from pagerduty_plugin.sandbox import Sandbox
-
-    with Sandbox(seed="demo") as server:
-        yield server
-
-
-@pytest.fixture
-def quiet_connection(quiet_sandbox):
-    info = quiet_sandbox.info
-    return {"api_key": {"secretKey": info["api_key"]}, "from_email": info["from_email"],
-            "api_url": info["api_url"], "timeout": 5, "max_retries": 0}
-
-
-@pytest.fixture
-def refuse(quiet_sandbox, quiet_connection, request):
-    """refuse(action, **input) -> the error {cause, assistance, data} of a step that must fail
-    (exit 1) without sending a single request (whatever is sent all the same is checked against the contract)."""
-    from conftest import invoke, start_message
-
-    def run(action, _connection=None, **values):
-        before = len(quiet_sandbox.journal())
-        result = invoke(["run"], start_message(action, values, _connection or quiet_connection))
-        assert result.code == 1, result.stdout
-        assert len(quiet_sandbox.journal()) == before, quiet_sandbox.journal()[before:]
-        return result.error
-
-    with checking(quiet_sandbox, request):
-        yield run

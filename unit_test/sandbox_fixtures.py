@@ -1,5 +1,6 @@
-"""Fixtures for the sandbox tests: one sandbox per test module, reset to the demo seed before each test;
-the answers it gives during each test are checked against the published contract."""
+"""Fixtures on one sandbox per test module (module_sandbox), reset to the demo seed before each test;
+the answers it gives during each test are checked against the published contract. Helpers (Api,
+error_code, ref, iso) are imported by the tests that use them; the fixtures never are."""
 import pytest
 import requests
 from openapi_conformance import checking
@@ -71,20 +72,53 @@ def iso(dt):
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Registered for every test module by conftest.py (pytest_plugins): request them by name, never import them.
+# Lifetimes: `sandbox` (conftest.py) is a fresh sandbox per test; `module_sandbox` is one sandbox per test
+# module, reset to the demo seed before each test (cheaper where many tests each make a few requests).
+
+
 @pytest.fixture(scope="module")
-def sandbox_server():
-    sandbox = Sandbox().start()
-    yield sandbox
-    sandbox.stop()
+def module_sandbox_server():
+    """The test module's one sandbox (use module_sandbox, which resets it before each test)."""
+    server = Sandbox().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def sandbox(sandbox_server, request):
-    sandbox_server.reset()
-    with checking(sandbox_server, request):
-        yield sandbox_server
+def module_sandbox(module_sandbox_server, request):
+    """The test module's sandbox, back at the demo seed; the answers it gives during the test are checked
+    against the published contract."""
+    module_sandbox_server.reset()
+    with checking(module_sandbox_server, request):
+        yield module_sandbox_server
 
 
 @pytest.fixture
-def api(sandbox):
-    return Api(sandbox)
+def api(module_sandbox):
+    """An Api on the module's sandbox."""
+    return Api(module_sandbox)
+
+
+@pytest.fixture
+def module_connection(module_sandbox):
+    """Connection settings for the module's sandbox: no routing key, and no retries."""
+    info = module_sandbox.info
+    return {"api_key": {"secretKey": info["api_key"]}, "from_email": info["from_email"],
+            "api_url": info["api_url"], "timeout": 5, "max_retries": 0}
+
+
+@pytest.fixture
+def refuse(module_sandbox, module_connection):
+    """refuse(action, **input) -> the error {cause, assistance, data} of a step that must fail
+    (exit 1) without sending a single request to the module's sandbox."""
+    from conftest import invoke, start_message
+
+    def run(action, _connection=None, **values):
+        before = len(module_sandbox.journal())
+        result = invoke(["run"], start_message(action, values, _connection or module_connection))
+        assert result.code == 1, result.stdout
+        assert len(module_sandbox.journal()) == before, module_sandbox.journal()[before:]
+        return result.error
+
+    return run

@@ -4,7 +4,6 @@ sending (its examples do not contradict each other)."""
 
 import pytest
 from conftest import invoke
-from openapi_conformance import checking
 
 from pagerduty_plugin import spec as speclib
 
@@ -33,32 +32,17 @@ def test_the_lists_are_found():
     assert len(LISTS) >= 15 and "list_notes" in LISTS
 
 
-@pytest.fixture(scope="module")
-def shared_sandbox():
-    from pagerduty_plugin.sandbox import Sandbox
-
-    with Sandbox(seed="demo") as server:
-        yield server
-
-
-@pytest.fixture
-def sandbox(shared_sandbox, request):
-    """The module's sandbox; the answers it gives during the test are checked against the contract."""
-    with checking(shared_sandbox, request):
-        yield shared_sandbox
-
-
-def seed_id(sandbox, kind):
-    ids = sandbox.seed_ids[kind]
+def seed_id(module_sandbox, kind):
+    ids = module_sandbox.seed_ids[kind]
     if isinstance(ids, dict):  # by role or by status
         ids = [i for values in ids.values() for i in (values if isinstance(values, list) else [values])]
     return ids[0]
 
 
-def sample(name, sandbox):
+def sample(name, module_sandbox):
     """The sample message for `name`, on the sandbox's connection, required ids filled from the seed."""
     message = invoke(["sample", name]).doc
-    info = sandbox.info
+    info = module_sandbox.info
     message["body"]["connection"] = {
         "api_key": {"secretKey": info["api_key"]}, "routing_key": {"secretKey": info["routing_key"]},
         "from_email": info["from_email"], "api_url": info["api_url"], "events_url": info["events_url"],
@@ -68,7 +52,7 @@ def sample(name, sandbox):
         if definition.get("required") and field not in values:
             if field not in SEEDS:
                 pytest.skip(f"{name}: required input {field} has no example and no obvious seed value")
-            values[field] = seed_id(sandbox, SEEDS[field])
+            values[field] = seed_id(module_sandbox, SEEDS[field])
     return message
 
 
@@ -93,21 +77,21 @@ def sample_cases():
 
 
 @pytest.mark.parametrize("name", sample_cases())
-def test_the_sample_of_every_action_runs_to_a_request(name, sandbox):
-    mark = len(sandbox.journal())
-    result = invoke(["run"], sample(name, sandbox))
+def test_the_sample_of_every_action_runs_to_a_request(name, module_sandbox):
+    mark = len(module_sandbox.journal())
+    result = invoke(["run"], sample(name, module_sandbox))
     body = result.doc["body"]
-    sent = sandbox.journal()[mark:]
+    sent = module_sandbox.journal()[mark:]
     # PagerDuty may refuse the example ids; the action itself must not refuse its own example
     assert body["status"] == "ok" or sent, f"{name} refused its sample before sending: {body['exception']}"
 
 
 @pytest.mark.parametrize("name", ["update_status", "manage_incidents", "update_incident", "create_status_update"])
-def test_samples_that_contradicted_themselves_now_succeed(name, sandbox):
+def test_samples_that_contradicted_themselves_now_succeed(name, module_sandbox):
     # the sample's example ids and emails made real; every other example kept as it is
-    message = sample(name, sandbox)
-    values, email = message["body"]["input"], sandbox.info["from_email"]
-    incident_ids = sandbox.seed_incidents(2)
+    message = sample(name, module_sandbox)
+    values, email = message["body"]["input"], module_sandbox.info["from_email"]
+    incident_ids = module_sandbox.seed_incidents(2)
     real = {"incident_id": incident_ids[0], "incident_ids": incident_ids, "from_email": email, "assignees": [email]}
     values.update({field: value for field, value in real.items() if field in values})
     result = invoke(["run"], message)

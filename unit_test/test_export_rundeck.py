@@ -77,15 +77,16 @@ def property_matches(field, prop, property_schema, connection=False):
             assert prop["description"].endswith(f"Default: {rundeck_text(field['default'])}")
     else:
         assert prop.get("default") == (rundeck_text(field["default"]) if "default" in field else None)
+    choices = "Options" if kind == "array" else "Select"  # Options: several values of a list
     if field.get("enum"):
-        assert prop["type"] == "Select" and prop["values"].split(",") == [rundeck_text(v) for v in field["enum"]]
+        assert prop["type"] == choices and prop["values"].split(",") == [rundeck_text(v) for v in field["enum"]]
     elif connection and kind == "boolean":  # an unticked checkbox would read as false
         assert prop["type"] == "Select" and prop["values"] == "true,false"
     else:
         assert prop["type"] == {"integer": "Integer", "boolean": "Boolean"}.get(kind, "String")
     if field["type"] in SECRET_TYPES:
         assert prop["renderingOptions"] == STORAGE  # a Key Storage path, read by Rundeck
-    elif kind in ("object", "array"):
+    elif kind in ("object", "array") and prop["type"] != "Options":
         assert prop["renderingOptions"] == {"displayType": "MULTI_LINE"}
     else:
         assert "renderingOptions" not in prop

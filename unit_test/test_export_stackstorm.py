@@ -98,11 +98,13 @@ def st2_parameter_matches(field, parameter, property_schema):
     assert parameter["required"] is bool(field.get("required"))
     assert parameter.get("secret", False) is (field["type"] in SECRET_TYPES)
     assert parameter.get("default") == field.get("default")
-    assert parameter.get("enum") == field.get("enum")
+    listed = field["type"].startswith("[]")  # an enum on []X lists the item values
+    assert parameter.get("enum") == (None if listed else field.get("enum"))
     for key in speclib.INPUT_CONSTRAINTS:
         assert parameter.get(key) == property_schema.get(key)
-    if field["type"].startswith("[]"):
+    if listed:
         assert parameter["items"]["type"] == json_type(property_schema["items"])
+        assert parameter["items"].get("enum") == field.get("enum")
 
 
 def test_every_parameter_and_config_attribute_matches_its_spec_field(pack):

@@ -3,8 +3,7 @@ sandbox: exact requests, PagerDuty's refusals, bad inputs that send nothing."""
 
 import pytest
 
-from incident_support import (api, first, open_incident, quiet_connection, quiet_sandbox, refuse,  # noqa: F401
-                              request_line, set_status, since)
+from incident_support import api, first, open_incident, request_line, set_status, since
 
 
 # --- notes -------------------------------------------------------------------------------------
@@ -41,8 +40,8 @@ def test_list_notes_max_results_cuts_on_our_side(act, sandbox, journal):
     assert [request_line(e)[2] for e in since(journal, mark)] == [{}, {}]
 
 
-def test_add_note_needs_a_from_address(refuse, quiet_connection):
-    settings = {k: v for k, v in quiet_connection.items() if k != "from_email"}
+def test_add_note_needs_a_from_address(refuse, module_connection):
+    settings = {k: v for k, v in module_connection.items() if k != "from_email"}
     assert "needs a From address" in refuse("add_note", _connection=settings, incident_id="PABC123", note="x")["cause"]
 
 
@@ -120,7 +119,7 @@ def test_add_responders_with_a_requester_id_needs_no_lookup(act, sandbox, journa
 
 
 @pytest.mark.parametrize("values, words", [
-    ({}, "No responders"),
+    ({}, "Give at least one of 'users' or 'escalation_policies'"),
     ({"users": ["../users"]}, "not a valid PagerDuty user id"),
     ({"users": ["PUSR001"], "requester": "P1?x=y"}, "not a valid PagerDuty user id"),
 ])
@@ -128,8 +127,8 @@ def test_add_responders_bad_inputs_send_nothing(refuse, values, words):
     assert words in refuse("add_responders", incident_id="PABC123", message="help", **values)["cause"]
 
 
-def test_add_responders_without_requester_or_from(refuse, quiet_connection):
-    settings = {k: v for k, v in quiet_connection.items() if k != "from_email"}
+def test_add_responders_without_requester_or_from(refuse, module_connection):
+    settings = {k: v for k, v in module_connection.items() if k != "from_email"}
     error = refuse("add_responders", _connection=settings, incident_id="PABC123", users=["PUSR001"], message="m")
     assert error["cause"] == "Choosing the requester needs a From address and none was given"
 

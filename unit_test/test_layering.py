@@ -6,8 +6,8 @@ import os
 from conftest import ROOT
 
 PACKAGE = os.path.join(ROOT, "pagerduty_plugin")
-GENERIC = ("spec", "runner", "errors", "cli", "validate", "cache", "logs", "helpdoc", "messages", "trigger_loop",
-           "dispatch")
+GENERIC = ("spec", "constraints", "runner", "errors", "cli", "validate", "cache", "logs", "helpdoc", "messages",
+           "trigger_loop", "dispatch")
 
 
 def imports_of(path):
@@ -90,3 +90,34 @@ def test_jmespath_stays_off_the_path_of_run_action():
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert done.stdout.strip() == "False", done.stdout + done.stderr
+
+
+# --- the suite's own fixtures ------------------------------------------------------------------------
+
+
+def fixtures_in(path):
+    """{name: scope} of the pytest fixtures a test file defines."""
+    found = {}
+    for node in ast.parse(open(path, encoding="utf-8").read()).body:
+        for decorator in getattr(node, "decorator_list", ()):
+            call = decorator if isinstance(decorator, ast.Call) else None
+            target = call.func if call else decorator
+            if isinstance(target, ast.Attribute) and target.attr == "fixture":
+                scopes = [k.value.value for k in (call.keywords if call else ()) if k.arg == "scope"]
+                found[node.name] = scopes[0] if scopes else "function"
+    return found
+
+
+def test_a_fixture_name_means_one_lifetime_and_no_test_imports_a_fixture():
+    folder = os.path.join(ROOT, "unit_test")
+    files = {name[:-3]: os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".py")}
+    fixtures = {module: fixtures_in(path) for module, path in files.items()}
+    scopes = {}
+    for module, found in fixtures.items():
+        for name, scope in found.items():
+            scopes.setdefault(name, set()).add(scope)
+    assert {name: s for name, s in scopes.items() if len(s) > 1} == {}
+    for module, path in files.items():
+        for imported in imports_of(path):
+            source, _, name = imported.rpartition(".")
+            assert name not in fixtures.get(source, {}), f"{module} imports the fixture {name} from {source}"

@@ -4,9 +4,7 @@ and end from a duration, filters, deletes, and the errors around them."""
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from test_services import (  # noqa: F401  (fixtures)
-    HOSTILE_IDS, assert_hostile_id_sends_nothing, assert_read_only_key_refused, readonly, service, step, users,
-)
+from test_services import HOSTILE_IDS, assert_hostile_id_sends_nothing, assert_read_only_key_refused  # helpers; the fixtures are conftest.py's
 
 LATER = {"start_time": "2030-01-01T22:00:00Z", "end_time": "2030-01-01T23:00:00Z"}
 
@@ -51,10 +49,11 @@ def test_create_window_with_times_and_a_from_of_its_own(step, service, sandbox, 
 
 
 @pytest.mark.parametrize("values, cause", [
-    ({}, "Give either end_time or duration_minutes (exactly one)"),
-    ({"end_time": "2030-01-01T00:00:00Z", "duration_minutes": 5}, "Give either end_time or duration_minutes (exactly one)"),
+    ({}, "Give one of 'end_time' or 'duration_minutes'"),
+    ({"end_time": "2030-01-01T00:00:00Z", "duration_minutes": 5}, "Give 'end_time' or 'duration_minutes', not both"),
     ({"start_time": "2030-01-01T00:00:00Z", "end_time": "2029-12-31T23:00:00Z"},
-     "The maintenance window would end before it starts"),
+     "'end_time' must come after 'start_time'"),
+    ({"end_time": "2020-01-01T00:00:00Z"}, "The maintenance window would end before now, when it starts"),
 ])
 def test_window_times_are_checked_before_any_request(step, values, cause):
     result, sent = step("create_maintenance_window", services=["Some Service"], **values)

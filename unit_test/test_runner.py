@@ -42,3 +42,17 @@ def test_items_checked_while_streaming_are_not_checked_twice_but_still_checked(s
     with pytest.raises(PluginError) as caught:
         runner.run_action(spec, "streamed", {"last": 7}, {}, None)  # a page with a bad item
     assert "does not match its spec" in caught.value.cause and caught.value.data == {"field": "items"}
+
+
+def test_the_action_gets_an_explicit_step_context_and_its_connection_is_closed_after(spec):
+    from stand_in_actions.doubles import Connection
+
+    for name, values in (("streamed", {}), ("streamed", {"last": 7}), ("bad_output", {})):
+        try:
+            runner.run_action(spec, name, values, {}, None)
+        except PluginError:
+            pass  # a failed step closes its connection too
+        assert Connection.opened[-1].closed, name
+    step = runner.StepContext(Connection({}, None), None, lambda field: None)
+    action = runner.load_object(spec.implementation("bad_output"))(step)
+    assert action.step is step and not hasattr(action, "output_items")  # nothing set on it from outside

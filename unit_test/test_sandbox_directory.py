@@ -4,11 +4,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sandbox_fixtures import api, error_code, iso, ref, sandbox, sandbox_server  # noqa: F401
+from sandbox_fixtures import error_code, iso, ref
 
 
-def test_services_and_a_new_integration_key_that_events_accept(sandbox, api):
-    ep = sandbox.seed_ids["escalation_policies"][0]
+def test_services_and_a_new_integration_key_that_events_accept(module_sandbox, api):
+    ep = module_sandbox.seed_ids["escalation_policies"][0]
     r = api.post("/services", json={"service": {"type": "service", "name": "Search",
                                                 "escalation_policy": ref(ep, "escalation_policy_reference")}})
     assert r.status_code == 201
@@ -29,18 +29,18 @@ def test_services_and_a_new_integration_key_that_events_accept(sandbox, api):
     assert api.trigger("gone", routing_key=integration["integration_key"]).status_code == 400
 
 
-def test_service_refusals_and_filters(sandbox, api):
+def test_service_refusals_and_filters(module_sandbox, api):
     assert api.post("/services", json={"service": {"type": "service", "name": "No EP"}}).status_code == 400
     dup = {"type": "service", "name": "platform web",
-           "escalation_policy": ref(sandbox.seed_ids["escalation_policies"][0], "escalation_policy_reference")}
+           "escalation_policy": ref(module_sandbox.seed_ids["escalation_policies"][0], "escalation_policy_reference")}
     assert api.post("/services", json={"service": dup}).status_code == 400
     names = [s["name"] for s in api.get("/services", params={"sort_by": "name:desc"}).json()["services"]]
     assert names == ["Platform Web", "Checkout API"]
     assert [s["name"] for s in api.get("/services", params={"query": "CHECK"}).json()["services"]] == ["Checkout API"]
 
 
-def test_escalation_policies(sandbox, api):
-    ids = sandbox.seed_ids
+def test_escalation_policies(module_sandbox, api):
+    ids = module_sandbox.seed_ids
     r = api.get(f"/escalation_policies/{ids['escalation_policies'][0]}").json()["escalation_policy"]
     assert [t["type"] for t in r["escalation_rules"][0]["targets"]] == ["schedule_reference"]
     assert [t["type"] for t in r["escalation_rules"][1]["targets"]] == ["user_reference"]
@@ -54,13 +54,13 @@ def test_escalation_policies(sandbox, api):
 
 
 @pytest.mark.no_conformance  # PagerDuty answers 400 for a policy in use; deleteEscalationPolicy lists no 400
-def test_an_escalation_policy_in_use_is_not_deleted(sandbox, api):
-    in_use = api.delete(f"/escalation_policies/{sandbox.seed_ids['escalation_policies'][0]}")
+def test_an_escalation_policy_in_use_is_not_deleted(module_sandbox, api):
+    in_use = api.delete(f"/escalation_policies/{module_sandbox.seed_ids['escalation_policies'][0]}")
     assert in_use.status_code == 400
 
 
-def test_schedule_rendering_overrides_and_users(sandbox, api):
-    ids = sandbox.seed_ids
+def test_schedule_rendering_overrides_and_users(module_sandbox, api):
+    ids = module_sandbox.seed_ids
     users = [ids["users"]["observer"], ids["users"]["owner"]]
     start = datetime(2030, 1, 7, tzinfo=timezone.utc)   # a Monday
     body = {"schedule": {"type": "schedule", "name": "Weekdays", "time_zone": "Etc/UTC", "schedule_layers": [{
@@ -89,8 +89,8 @@ def test_schedule_rendering_overrides_and_users(sandbox, api):
     assert api.delete(f"/schedules/{ids['schedules'][0]}").status_code == 400   # used by a policy
 
 
-def test_oncalls_follow_the_rotation(sandbox, api):
-    ids = sandbox.seed_ids
+def test_oncalls_follow_the_rotation(module_sandbox, api):
+    ids = module_sandbox.seed_ids
     day = datetime(2030, 3, 1, tzinfo=timezone.utc)
     params = {"since": iso(day), "until": iso(day + timedelta(days=3)),
               "escalation_policy_ids[]": ids["escalation_policies"][0]}
@@ -109,21 +109,21 @@ def test_oncalls_follow_the_rotation(sandbox, api):
     assert api.get("/oncalls", params={"since": iso(day), "until": iso(day + timedelta(days=91))}).status_code == 400
 
 
-def test_priorities_and_abilities(sandbox, api):
+def test_priorities_and_abilities(module_sandbox, api):
     names = [p["name"] for p in api.get("/priorities").json()["priorities"]]
     assert names == ["P1", "P2", "P3", "P4", "P5"]
     abilities = api.get("/abilities").json()["abilities"]
     assert "coordinated_responding" in abilities
     assert api.get("/abilities/teams").status_code == 204
     assert api.get("/abilities/teleportation").status_code == 404
-    sandbox.disable_ability("teams")
+    module_sandbox.disable_ability("teams")
     r = api.get("/abilities/teams")
     assert r.status_code == 402 and error_code(r) == 2014
     assert "teams" not in api.get("/abilities").json()["abilities"]
 
 
-def test_extensions(sandbox, api):
-    ids = sandbox.seed_ids
+def test_extensions(module_sandbox, api):
+    ids = module_sandbox.seed_ids
     assert len(api.get("/extension_schemas").json()["extension_schemas"]) == 2
     body = {"extension": {"name": "Hook", "endpoint_url": "https://hooks.example.com/x",
                           "extension_schema": ref(ids["extension_schemas"][0], "extension_schema_reference"),
@@ -140,8 +140,8 @@ def test_extensions(sandbox, api):
     assert api.delete(f"/extensions/{ext}").status_code == 204
 
 
-def test_maintenance_windows(sandbox, api):
-    service = sandbox.seed_ids["services"][0]
+def test_maintenance_windows(module_sandbox, api):
+    service = module_sandbox.seed_ids["services"][0]
     now = datetime.now(timezone.utc)
     body = {"maintenance_window": {"type": "maintenance_window", "description": "Patch night",
                                    "start_time": iso(now + timedelta(days=1)), "end_time": iso(now + timedelta(days=2)),
@@ -149,7 +149,7 @@ def test_maintenance_windows(sandbox, api):
     r = api.post("/maintenance_windows", json=body)
     assert r.status_code == 201
     mw = r.json()["maintenance_window"]
-    assert mw["created_by"]["id"] == sandbox.seed_ids["users"]["admin"]
+    assert mw["created_by"]["id"] == module_sandbox.seed_ids["users"]["admin"]
     future = api.get("/maintenance_windows", params={"filter": "future"}).json()["maintenance_windows"]
     assert mw["id"] in {m["id"] for m in future}
     assert api.get("/maintenance_windows", params={"filter": "ongoing"}).json()["maintenance_windows"] == []

@@ -3,21 +3,21 @@ import pytest
 
 from openapi_conformance import checking
 from pagerduty_plugin.sandbox import Sandbox
-from sandbox_fixtures import Api, api, sandbox, sandbox_server  # noqa: F401
+from sandbox_fixtures import Api
 
 
 def _incidents_with_key(api, key):
     return api.get("/incidents", params={"incident_key": key, "date_range": "all"}).json()["incidents"]
 
 
-def test_trigger_opens_incident_with_alert(sandbox, api):
+def test_trigger_opens_incident_with_alert(module_sandbox, api):
     r = api.trigger("CPU on fire", dedup_key="host-1/cpu", links=[{"href": "https://grafana.example.com"}],
                     images=[{"src": "https://img.example.com/cpu.png", "alt": "cpu"}])
     assert r.status_code == 202
     assert r.json() == {"status": "success", "message": "Event processed", "dedup_key": "host-1/cpu"}
     [incident] = _incidents_with_key(api, "host-1/cpu")
     assert incident["title"] == "CPU on fire" and incident["status"] == "triggered"
-    assert incident["service"]["id"] == sandbox.seed_ids["services"][0]
+    assert incident["service"]["id"] == module_sandbox.seed_ids["services"][0]
     assert incident["alert_counts"] == {"all": 1, "triggered": 1, "resolved": 0}
     [alert] = api.get(f"/incidents/{incident['id']}/alerts").json()["alerts"]
     assert alert["alert_key"] == "host-1/cpu" and alert["severity"] == "critical" and alert["status"] == "triggered"
@@ -37,10 +37,10 @@ def test_duplicate_trigger_is_deduplicated(api):
     assert incident["alert_counts"]["all"] == 1
 
 
-def test_routing_key_selects_the_service(sandbox, api):
-    api.trigger("payments", dedup_key="pay", routing_key=sandbox.seed_ids["second_routing_key"])
+def test_routing_key_selects_the_service(module_sandbox, api):
+    api.trigger("payments", dedup_key="pay", routing_key=module_sandbox.seed_ids["second_routing_key"])
     [incident] = _incidents_with_key(api, "pay")
-    assert incident["service"]["id"] == sandbox.seed_ids["services"][1]
+    assert incident["service"]["id"] == module_sandbox.seed_ids["services"][1]
 
 
 def test_acknowledge_then_resolve(api):
@@ -55,10 +55,10 @@ def test_acknowledge_then_resolve(api):
     assert types[:2] == ["resolve_log_entry", "acknowledge_log_entry"]
 
 
-def test_ack_or_resolve_with_nothing_open_is_accepted_and_changes_nothing(sandbox, api):
+def test_ack_or_resolve_with_nothing_open_is_accepted_and_changes_nothing(module_sandbox, api):
     before = api.get("/incidents", params={"total": "true"}).json()["total"]
     for action in ("acknowledge", "resolve"):
-        r = api.event({"routing_key": sandbox.info["routing_key"], "event_action": action, "dedup_key": "ghost"})
+        r = api.event({"routing_key": module_sandbox.info["routing_key"], "event_action": action, "dedup_key": "ghost"})
         assert r.status_code == 202 and r.json()["dedup_key"] == "ghost"
     assert api.get("/incidents", params={"total": "true"}).json()["total"] == before
 
@@ -95,8 +95,8 @@ def test_events_never_reopen_a_rest_resolved_incident(api):
     (lambda e: e["payload"].update(timestamp="yesterday"), "timestamp"),
     (lambda e: e.update(links=[{"text": "no href"}]), "href"),
 ])
-def test_invalid_events(sandbox, api, mutate, needle):
-    event = {"routing_key": sandbox.info["routing_key"], "event_action": "trigger",
+def test_invalid_events(module_sandbox, api, mutate, needle):
+    event = {"routing_key": module_sandbox.info["routing_key"], "event_action": "trigger",
              "payload": {"summary": "s", "source": "h", "severity": "info"}}
     mutate(event)
     r = api.event(event)
@@ -106,28 +106,28 @@ def test_invalid_events(sandbox, api, mutate, needle):
     assert any(needle in e for e in body["errors"]), body
 
 
-def test_not_json_and_too_large(sandbox, api):
+def test_not_json_and_too_large(module_sandbox, api):
     import requests
     r = requests.post(api.events_base + "/enqueue", data=b"{oops", timeout=5)
     assert r.status_code == 400 and r.json()["status"] == "invalid event"
-    big = {"routing_key": sandbox.info["routing_key"], "event_action": "trigger",
+    big = {"routing_key": module_sandbox.info["routing_key"], "event_action": "trigger",
            "payload": {"summary": "s", "source": "h", "severity": "info", "custom_details": {"x": "y" * 600000}}}
     assert api.event(big).status_code == 400
 
 
-def test_change_events(sandbox, api):
+def test_change_events(module_sandbox, api):
     before = api.get("/incidents", params={"total": "true"}).json()["total"]
-    r = api.event({"routing_key": sandbox.info["routing_key"],
+    r = api.event({"routing_key": module_sandbox.info["routing_key"],
                    "payload": {"summary": "Deployed v42", "source": "ci", "timestamp": "2026-01-01T00:00:00+0000"},
                    "links": [{"href": "https://ci.example.com/42"}]}, path="/change/enqueue")
     assert r.status_code == 202 and r.json()["status"] == "success"
     assert api.get("/incidents", params={"total": "true"}).json()["total"] == before
-    bad = api.event({"routing_key": sandbox.info["routing_key"], "payload": {}}, path="/change/enqueue")
+    bad = api.event({"routing_key": module_sandbox.info["routing_key"], "payload": {}}, path="/change/enqueue")
     assert bad.status_code == 400
 
 
-def test_service_in_maintenance_opens_nothing(sandbox, api):
-    service = sandbox.seed_ids["services"][0]
+def test_service_in_maintenance_opens_nothing(module_sandbox, api):
+    service = module_sandbox.seed_ids["services"][0]
     r = api.post("/maintenance_windows", json={"maintenance_window": {
         "type": "maintenance_window", "start_time": "2020-01-01T00:00:00Z", "end_time": "2099-01-01T00:00:00Z",
         "services": [{"id": service, "type": "service_reference"}]}})

@@ -12,7 +12,8 @@ from pagerduty_plugin.sandbox.documented import PATHS
 
 
 @pytest.fixture(scope="module")
-def sandbox():
+def fidelity_sandbox():
+    """One sandbox for the module: these tests only read."""
     with Sandbox(seed="demo") as server:
         yield server
 
@@ -23,18 +24,18 @@ def _get(sandbox, path, method="GET"):
                             headers={"Authorization": f"Token token={info['api_key']}"})
 
 
-def test_a_documented_path_it_does_not_imitate_says_so(sandbox):
-    answer = _get(sandbox, "/audit/records")
+def test_a_documented_path_it_does_not_imitate_says_so(fidelity_sandbox):
+    answer = _get(fidelity_sandbox, "/audit/records")
     assert answer.status_code == 404
     assert answer.json()["error"]["errors"] == [
         "GET /audit/records is in PagerDuty's REST API, but this sandbox does not imitate it"]
-    assert "does not imitate" in _get(sandbox, "/business_services/PABC123").json()["error"]["errors"][0]
+    assert "does not imitate" in _get(fidelity_sandbox, "/business_services/PABC123").json()["error"]["errors"][0]
 
 
-def test_a_path_pagerduty_does_not_have_is_named_so(sandbox):
+def test_a_path_pagerduty_does_not_have_is_named_so(fidelity_sandbox):
     for method, path in (("GET", "/no_such_things"), ("GET", "/users/PABC123/nothing"),
                          ("POST", "/audit/records")):
-        answer = _get(sandbox, path, method)
+        answer = _get(fidelity_sandbox, path, method)
         assert answer.status_code == 404
         assert answer.json()["error"]["errors"] == [f"{method} {path} is not a PagerDuty API path"]
 

@@ -1,12 +1,12 @@
 """Incidents over REST: creation rules, the status machine, reassignment, snooze, merge, notes, lists."""
 import pytest
 
-from sandbox_fixtures import api, error_code, ref, sandbox, sandbox_server  # noqa: F401
+from sandbox_fixtures import error_code, ref
 
 
 # Creating --------------------------------------------------------------------------------------
-def test_create_with_everything(sandbox, api):
-    ids = sandbox.seed_ids
+def test_create_with_everything(module_sandbox, api):
+    ids = module_sandbox.seed_ids
     incident = api.create_incident(
         "DB down", urgency="low", incident_key="db-1", priority=ref(ids["priorities"]["P1"], "priority_reference"),
         body={"type": "incident_body", "details": {"host": "db-1"}},
@@ -35,12 +35,12 @@ def test_incident_numbers_increase_and_name_the_incident_too(api):
     assert api.get(f"/incidents/{b['incident_number']}").json()["incident"]["id"] == b["id"]
 
 
-def test_incident_key_unique_among_open_incidents_of_a_service(sandbox, api):
+def test_incident_key_unique_among_open_incidents_of_a_service(module_sandbox, api):
     first = api.create_incident("a", incident_key="same")
     body = {"incident": {"type": "incident", "title": "b", "incident_key": "same",
-                         "service": ref(sandbox.seed_ids["services"][0], "service_reference")}}
+                         "service": ref(module_sandbox.seed_ids["services"][0], "service_reference")}}
     assert api.post("/incidents", json=body).status_code == 400
-    other_service = dict(body["incident"], service=ref(sandbox.seed_ids["services"][1], "service_reference"))
+    other_service = dict(body["incident"], service=ref(module_sandbox.seed_ids["services"][1], "service_reference"))
     assert api.post("/incidents", json={"incident": other_service}).status_code == 201
     api.update_incident(first["id"], status="resolved")
     assert api.post("/incidents", json=body).status_code == 201
@@ -55,15 +55,15 @@ def test_incident_key_unique_among_open_incidents_of_a_service(sandbox, api):
     (lambda i: i.update(escalation_policy={"id": "PNOPE00", "type": "escalation_policy_reference"}), 1014),
     (lambda i: i.update(body={"type": "incident_body", "details": 5}), 2001),
 ])
-def test_create_refusals(sandbox, api, change, code):
-    incident = {"type": "incident", "title": "t", "service": ref(sandbox.seed_ids["services"][0], "service_reference")}
+def test_create_refusals(module_sandbox, api, change, code):
+    incident = {"type": "incident", "title": "t", "service": ref(module_sandbox.seed_ids["services"][0], "service_reference")}
     change(incident)
     r = api.post("/incidents", json={"incident": incident})
     assert r.status_code == 400 and error_code(r) == code, r.text
 
 
-def test_assignments_or_escalation_policy_not_both(sandbox, api):
-    ids = sandbox.seed_ids
+def test_assignments_or_escalation_policy_not_both(module_sandbox, api):
+    ids = module_sandbox.seed_ids
     both = {"escalation_policy": ref(ids["escalation_policies"][1], "escalation_policy_reference"),
             "assignments": [{"assignee": ref(ids["users"]["owner"], "user_reference")}]}
     incident = {"type": "incident", "title": "t", "service": ref(ids["services"][0], "service_reference"), **both}
@@ -119,8 +119,8 @@ def test_request_must_name_the_incident_type(api):
     assert r.status_code == 400
 
 
-def test_reassign_and_escalate(sandbox, api):
-    ids = sandbox.seed_ids
+def test_reassign_and_escalate(module_sandbox, api):
+    ids = module_sandbox.seed_ids
     incident = api.create_incident("e")["id"]
     api.update_incident(incident, status="acknowledged")
     r = api.update_incident(incident, escalation_level=2)
@@ -145,15 +145,15 @@ def test_a_refused_update_changes_nothing(api):
     assert api.get(f"/incidents/{incident}").json()["incident"]["title"] == "keep me"
 
 
-def test_move_to_another_service(sandbox, api):
+def test_move_to_another_service(module_sandbox, api):
     incident = api.create_incident("mover", incident_key="k-move")["id"]
-    other = sandbox.seed_ids["services"][1]
+    other = module_sandbox.seed_ids["services"][1]
     r = api.update_incident(incident, service=ref(other, "service_reference"))
     assert r.json()["incident"]["service"]["id"] == other
     api.create_incident("same key, first service", incident_key="k-move")   # the key is free there now
 
 
-def test_update_title_priority_urgency(sandbox, api):
+def test_update_title_priority_urgency(module_sandbox, api):
     incident = api.create_incident("old")["id"]
     r = api.update_incident(incident, title="new", priority="P4", urgency="low")
     body = r.json()["incident"]
@@ -161,9 +161,9 @@ def test_update_title_priority_urgency(sandbox, api):
 
 
 @pytest.mark.no_conformance  # PagerDuty answers 400 here, though updateIncident does not list it
-def test_priority_null_is_refused(sandbox, api):
+def test_priority_null_is_refused(module_sandbox, api):
     # the contract takes a priority reference or name, and offers no null to clear one
-    p2 = ref(sandbox.seed_ids["priorities"]["P2"], "priority_reference")
+    p2 = ref(module_sandbox.seed_ids["priorities"]["P2"], "priority_reference")
     incident = api.create_incident("p", priority=p2)["id"]
     r = api.update_incident(incident, priority=None)
     assert r.status_code == 400 and error_code(r) == 2001
@@ -184,16 +184,16 @@ def test_snooze(api):
     assert r.json()["incident"]["pending_actions"][0]["type"] == "unacknowledge"
 
 
-def test_snooze_expiry_returns_to_triggered(sandbox, api):
+def test_snooze_expiry_returns_to_triggered(module_sandbox, api):
     incident = api.create_incident("z")["id"]
     api.update_incident(incident, status="acknowledged")
     api.post(f"/incidents/{incident}/snooze", json={"duration": 1})
-    with sandbox.store.lock:   # let the snooze end without waiting
-        sandbox.store.incidents[incident]["snoozed_until"] -= 5
+    with module_sandbox.store.lock:   # let the snooze end without waiting
+        module_sandbox.store.incidents[incident]["snoozed_until"] -= 5
     assert api.get(f"/incidents/{incident}").json()["incident"]["status"] == "triggered"
 
 
-def test_merge(sandbox, api):
+def test_merge(module_sandbox, api):
     target = api.create_incident("target")["id"]
     api.trigger("source alert", dedup_key="merge-me")
     source = api.get("/incidents", params={"incident_key": "merge-me"}).json()["incidents"][0]["id"]
@@ -209,18 +209,18 @@ def test_merge(sandbox, api):
 
 
 # Notes, status updates, responder requests ---------------------------------------------------------
-def test_notes(sandbox, api):
+def test_notes(module_sandbox, api):
     incident = api.create_incident("n")["id"]
     r = api.post(f"/incidents/{incident}/notes", json={"note": {"content": "first"}})
     assert r.status_code == 200
     note = r.json()["note"]
-    assert note["user"]["id"] == sandbox.seed_ids["users"]["admin"] and note["content"] == "first"
+    assert note["user"]["id"] == module_sandbox.seed_ids["users"]["admin"] and note["content"] == "first"
     r = api.put(f"/incidents/{incident}/notes/{note['id']}", json={"note": {"content": "edited"}})
     assert r.json()["note"]["content"] == "edited"
     assert set(api.get(f"/incidents/{incident}/notes").json()) == {"notes"}   # not paginated
     assert api.post(f"/incidents/{incident}/notes", json={"note": {"content": " "}}).status_code == 400
-    with sandbox.store.lock:
-        inc = sandbox.store.incidents[incident]
+    with module_sandbox.store.lock:
+        inc = module_sandbox.store.incidents[incident]
         inc["notes"].extend(dict(inc["notes"][0]) for _ in range(1999))
     assert api.post(f"/incidents/{incident}/notes", json={"note": {"content": "2001st"}}).status_code == 400
 
@@ -233,8 +233,8 @@ def test_status_updates(api):
 
 
 @pytest.mark.parametrize("wrapped", [False, True])
-def test_responder_requests_accept_both_target_shapes(sandbox, api, wrapped):
-    ids = sandbox.seed_ids
+def test_responder_requests_accept_both_target_shapes(module_sandbox, api, wrapped):
+    ids = module_sandbox.seed_ids
     incident = api.create_incident("help")["id"]
     targets = [ref(ids["users"]["owner"], "user_reference"),
                ref(ids["escalation_policies"][1], "escalation_policy_reference")]
@@ -252,8 +252,8 @@ def test_responder_requests_accept_both_target_shapes(sandbox, api, wrapped):
 
 
 @pytest.mark.no_conformance  # the 402 without the ability is PagerDuty's (README); the operation does not list it
-def test_responder_request_refusals(sandbox, api):
-    ids = sandbox.seed_ids
+def test_responder_request_refusals(module_sandbox, api):
+    ids = module_sandbox.seed_ids
     incident = api.create_incident("help")["id"]
     target = [ref(ids["users"]["owner"], "user_reference")]
     r = api.post(f"/incidents/{incident}/responder_requests", json={"message": "m", "responder_request_targets": target})
@@ -262,7 +262,7 @@ def test_responder_request_refusals(sandbox, api):
                  json={"requester_id": "PNOPE00", "message": "m", "responder_request_targets": target})
     assert r.status_code == 400 and error_code(r) == 1008
     import requests
-    hook = requests.post(sandbox.info["api_url"] + "/_sandbox/abilities", json={"disable": ["coordinated_responding"]})
+    hook = requests.post(module_sandbox.info["api_url"] + "/_sandbox/abilities", json={"disable": ["coordinated_responding"]})
     assert hook.json()["abilities"]["coordinated_responding"] is False
     r = api.post(f"/incidents/{incident}/responder_requests",
                  json={"requester_id": ids["users"]["admin"], "message": "m", "responder_request_targets": target})
@@ -271,7 +271,7 @@ def test_responder_request_refusals(sandbox, api):
 
 
 # Alerts and log entries -----------------------------------------------------------------------------
-def test_resolving_the_last_alert_resolves_the_incident(sandbox, api):
+def test_resolving_the_last_alert_resolves_the_incident(module_sandbox, api):
     api.trigger("a", dedup_key="al")
     incident = api.get("/incidents", params={"incident_key": "al"}).json()["incidents"][0]["id"]
     alert = api.get(f"/incidents/{incident}/alerts").json()["alerts"][0]["id"]
@@ -280,9 +280,9 @@ def test_resolving_the_last_alert_resolves_the_incident(sandbox, api):
     assert api.get(f"/incidents/{incident}").json()["incident"]["status"] == "resolved"
 
 
-def test_log_entries_everywhere(sandbox, api):
+def test_log_entries_everywhere(module_sandbox, api):
     incident = api.create_incident("l")["id"]
-    owner = ref(sandbox.seed_ids["users"]["owner"], "user_reference")
+    owner = ref(module_sandbox.seed_ids["users"]["owner"], "user_reference")
     changes = [
         lambda: api.update_incident(incident, status="acknowledged"),
         lambda: api.post(f"/incidents/{incident}/notes", json={"note": {"content": "n"}}),
@@ -297,7 +297,7 @@ def test_log_entries_everywhere(sandbox, api):
     assert [e["type"] for e in own["log_entries"]] == [
         "escalate_log_entry", "assign_log_entry", "urgency_change_log_entry", "snooze_log_entry",
         "annotate_log_entry", "acknowledge_log_entry", "assign_log_entry", "trigger_log_entry"]
-    assert own["log_entries"][2]["agent"]["id"] == sandbox.seed_ids["users"]["admin"]
+    assert own["log_entries"][2]["agent"]["id"] == module_sandbox.seed_ids["users"]["admin"]
     assert all(e["incident"]["id"] == incident for e in own["log_entries"])
     everything = api.get("/log_entries", params={"limit": 3}).json()
     assert [e["id"] for e in everything["log_entries"]] == [e["id"] for e in own["log_entries"][:3]]
@@ -306,7 +306,7 @@ def test_log_entries_everywhere(sandbox, api):
 
 
 # Bulk and lists ------------------------------------------------------------------------------------
-def test_bulk_update(sandbox, api):
+def test_bulk_update(module_sandbox, api):
     ids = [api.create_incident(f"b{i}")["id"] for i in range(3)]
     r = api.put("/incidents", json={"incidents": [{"id": i, "type": "incident_reference", "status": "resolved"}
                                                   for i in ids]})
@@ -322,8 +322,8 @@ def test_bulk_update(sandbox, api):
     assert api.put("/incidents", json={"incidents": too_many}).status_code == 413
 
 
-def test_list_filters(sandbox, api):
-    seed = sandbox.seed_ids
+def test_list_filters(module_sandbox, api):
+    seed = module_sandbox.seed_ids
     get = lambda **p: api.get("/incidents", params=p).json()["incidents"]  # noqa: E731
     assert {i["status"] for i in get(**{"statuses[]": ["triggered", "acknowledged"]})} == {"triggered", "acknowledged"}
     assert len(get(**{"statuses[]": "resolved"})) == 2
@@ -341,15 +341,15 @@ def test_list_filters(sandbox, api):
     assert api.get("/incidents", params={"statuses[]": "asleep"}).status_code == 400
 
 
-def test_the_default_window_is_the_last_month(sandbox, api):
+def test_the_default_window_is_the_last_month(module_sandbox, api):
     incident = api.create_incident("old news")["id"]
 
     def listed(**params):
         return {i["id"] for i in api.get("/incidents", params={"limit": 100, **params}).json()["incidents"]}
 
     assert incident in listed()
-    with sandbox.store.lock:   # created 32 days ago
-        sandbox.store.incidents[incident]["created"] -= 32 * 86400
+    with module_sandbox.store.lock:   # created 32 days ago
+        module_sandbox.store.incidents[incident]["created"] -= 32 * 86400
     assert incident not in listed()
     assert incident in listed(date_range="all")
     created = api.get(f"/incidents/{incident}").json()["incident"]["created_at"]
@@ -374,8 +374,8 @@ def test_date_window(api):
     assert api.get("/incidents", params={"since": "not a date"}).status_code == 400
 
 
-def test_pagination(sandbox, api):
-    sandbox.seed_incidents(120)
+def test_pagination(module_sandbox, api):
+    module_sandbox.seed_incidents(120)
     page = api.get("/incidents", params={"limit": 50, "offset": 100}).json()
     assert (page["limit"], page["offset"], page["more"], page["total"]) == (50, 100, False, None)
     assert len(page["incidents"]) == 26

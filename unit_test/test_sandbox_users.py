@@ -1,7 +1,7 @@
 """Users, contact methods, notification rules, teams and members."""
 import pytest
 
-from sandbox_fixtures import Api, api, sandbox, sandbox_server  # noqa: F401
+from sandbox_fixtures import Api
 
 ROLES = {"admin", "limited_user", "observer", "owner", "read_only_user", "read_only_limited_user",
          "restricted_access", "user"}
@@ -13,21 +13,21 @@ def new_user(api, name="Nora New", email="nora@example.com", **fields):
     return r.json()["user"]
 
 
-def test_demo_seed_has_every_role(sandbox, api):
+def test_demo_seed_has_every_role(module_sandbox, api):
     users = api.get("/users", params={"limit": 100}).json()["users"]
     assert ROLES <= {u["role"] for u in users}
-    assert set(sandbox.seed_ids["users"]) == ROLES
+    assert set(module_sandbox.seed_ids["users"]) == ROLES
 
 
-def test_empty_seed_has_one_admin(sandbox, api):
-    sandbox.reset(seed="empty")
+def test_empty_seed_has_one_admin(module_sandbox, api):
+    module_sandbox.reset(seed="empty")
     try:
         users = api.get("/users").json()["users"]
         assert [u["role"] for u in users] == ["admin"]
-        assert sandbox.info["routing_key"] is None
+        assert module_sandbox.info["routing_key"] is None
         assert api.get("/services").json()["services"] == [] and api.get("/incidents").json()["incidents"] == []
     finally:
-        sandbox.reset(seed="demo")
+        module_sandbox.reset(seed="demo")
 
 
 def test_create_get_update_delete(api):
@@ -56,10 +56,10 @@ def test_query_is_case_insensitive_substring_of_name_and_email(api):
     assert api.get("/users", params={"query": "zzz"}).json()["users"] == []
 
 
-def test_include_expands_references(sandbox, api):
-    admin = sandbox.seed_ids["users"]["admin"]
+def test_include_expands_references(module_sandbox, api):
+    admin = module_sandbox.seed_ids["users"]["admin"]
     user = api.get(f"/users/{admin}", params={"include[]": ["contact_methods", "teams"]}).json()["user"]
-    assert user["contact_methods"][0]["address"] == sandbox.info["from_email"]
+    assert user["contact_methods"][0]["address"] == module_sandbox.info["from_email"]
     assert user["teams"][0]["name"] == "Platform"
     # an included object carries its own type, as PagerDuty answers it (not the reference's)
     assert (user["teams"][0]["type"], user["contact_methods"][0]["type"]) == ("team", "email_contact_method")
@@ -67,14 +67,14 @@ def test_include_expands_references(sandbox, api):
     assert plain["teams"][0]["type"] == "team_reference"
 
 
-def test_team_ids_filter(sandbox, api):
-    users = api.get("/users", params={"team_ids[]": sandbox.seed_ids["teams"][1]}).json()["users"]
+def test_team_ids_filter(module_sandbox, api):
+    users = api.get("/users", params={"team_ids[]": module_sandbox.seed_ids["teams"][1]}).json()["users"]
     assert {u["name"] for u in users} == {"Olive Owner", "Nia Oncall", "Uma Manager", "Otto Observer"}
 
 
 @pytest.mark.no_conformance  # PagerDuty's 400 here is real (pagerduty-api/README.md); deleteUser lists no 400
-def test_delete_user_with_open_incidents_is_refused(sandbox, api):
-    nia = sandbox.seed_ids["responders"][1]   # assigned to the demo's open Payments incidents
+def test_delete_user_with_open_incidents_is_refused(module_sandbox, api):
+    nia = module_sandbox.seed_ids["responders"][1]   # assigned to the demo's open Payments incidents
     r = api.delete(f"/users/{nia}")
     assert r.status_code == 400 and r.json()["error"]["code"] == 2001
 
@@ -119,12 +119,12 @@ def test_notification_rules(api):
     assert api.delete(f"{base}/{created}").status_code == 204
 
 
-def test_teams_and_members(sandbox, api):
+def test_teams_and_members(module_sandbox, api):
     r = api.post("/teams", json={"team": {"type": "team", "name": "Databases", "description": "DBAs"}})
     assert r.status_code == 201
     team = r.json()["team"]["id"]
     assert api.post("/teams", json={"team": {"type": "team", "name": "databases"}}).status_code == 400
-    observer = sandbox.seed_ids["users"]["observer"]
+    observer = module_sandbox.seed_ids["users"]["observer"]
     assert api.put(f"/teams/{team}/users/{observer}", json={"role": "observer"}).status_code == 204
     assert api.put(f"/teams/{team}/users/{observer}", json={"role": "boss"}).status_code == 400
     members = api.get(f"/teams/{team}/members").json()
@@ -138,7 +138,7 @@ def test_teams_and_members(sandbox, api):
     assert api.get(f"/teams/{team}").status_code == 404
 
 
-def test_users_me_with_bearer_user_key(sandbox):
-    me = Api(sandbox, key=sandbox.user_api_key)
-    me.session.headers["Authorization"] = f"Bearer {sandbox.user_api_key}"
+def test_users_me_with_bearer_user_key(module_sandbox):
+    me = Api(module_sandbox, key=module_sandbox.user_api_key)
+    me.session.headers["Authorization"] = f"Bearer {module_sandbox.user_api_key}"
     assert me.get("/users/me").json()["user"]["role"] == "admin"

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from pagerduty_plugin.sandbox import Sandbox
-from sandbox_fixtures import Api, api, error_code, sandbox, sandbox_server  # noqa: F401
+from sandbox_fixtures import Api, error_code
 from webhook_receiver import Receiver
 
 ALL_INCIDENT_EVENTS = [
@@ -17,11 +17,11 @@ ALL_INCIDENT_EVENTS = [
 
 
 @pytest.fixture
-def receiver(sandbox):
-    sandbox.webhooks.policy.update(backoff=0.05, backoff_cap=0.2, max_attempts=5, timeout=5)
+def receiver(module_sandbox):
+    module_sandbox.webhooks.policy.update(backoff=0.05, backoff_cap=0.2, max_attempts=5, timeout=5)
     with Receiver() as server:
         yield server
-    sandbox.wait_webhooks(5)
+    module_sandbox.wait_webhooks(5)
 
 
 def subscribe(api, receiver, events=None, filter_=None, url=None, **fields):
@@ -60,8 +60,8 @@ def test_create_answers_the_secret_once(api, receiver):
                                  json={"webhook_subscription": {"description": "x"}}).text
 
 
-def test_list_filters_by_scope(api, receiver, sandbox):
-    service_id = sandbox.seed_ids["services"][1]
+def test_list_filters_by_scope(api, receiver, module_sandbox):
+    service_id = module_sandbox.seed_ids["services"][1]
     account = subscribe(api, receiver)
     on_service = subscribe(api, receiver, filter_={"type": "service_reference", "id": service_id})
 
@@ -73,7 +73,7 @@ def test_list_filters_by_scope(api, receiver, sandbox):
     assert ids() == [account["id"], on_service["id"]]
     assert ids(filter_type="service", filter_id=service_id) == [on_service["id"]]
     assert ids(filter_type="account") == [account["id"]]
-    assert ids(filter_type="team", filter_id=sandbox.seed_ids["teams"][0]) == []
+    assert ids(filter_type="team", filter_id=module_sandbox.seed_ids["teams"][0]) == []
     assert api.get("/webhook_subscriptions", params={"filter_type": "service"}).status_code == 400
     assert api.get("/webhook_subscriptions", params={"filter_type": "galaxy"}).status_code == 400
 
@@ -128,7 +128,7 @@ def test_create_refuses_bad_input(api, change, message):
     assert api.get("/webhook_subscriptions").json()["webhook_subscriptions"] == []
 
 
-def test_at_most_ten_per_scope(api, receiver, sandbox):
+def test_at_most_ten_per_scope(api, receiver, module_sandbox):
     for _ in range(10):
         subscribe(api, receiver)
     body = {"webhook_subscription": {"type": "webhook_subscription", "events": ["incident.triggered"],
@@ -136,19 +136,19 @@ def test_at_most_ten_per_scope(api, receiver, sandbox):
                                      "delivery_method": {"type": "http_delivery_method", "url": receiver.url}}}
     refused = api.post("/webhook_subscriptions", json=body)
     assert refused.status_code == 400 and "At most 10" in refused.json()["error"]["errors"][0]
-    body["webhook_subscription"]["filter"] = {"type": "service_reference", "id": sandbox.seed_ids["services"][0]}
+    body["webhook_subscription"]["filter"] = {"type": "service_reference", "id": module_sandbox.seed_ids["services"][0]}
     assert api.post("/webhook_subscriptions", json=body).status_code == 200   # another scope has room
 
 
-def test_read_only_key_cannot_write(sandbox):
-    readonly = Api(sandbox, key=sandbox.readonly_api_key)
+def test_read_only_key_cannot_write(module_sandbox):
+    readonly = Api(module_sandbox, key=module_sandbox.readonly_api_key)
     answer = readonly.post("/webhook_subscriptions", json={"webhook_subscription": {}})
     assert answer.status_code == 403
     assert readonly.get("/webhook_subscriptions").status_code == 200
 
 
 # --- deliveries ------------------------------------------------------------------------------------
-def test_trigger_through_events_delivers_a_signed_webhook(api, receiver, sandbox):
+def test_trigger_through_events_delivers_a_signed_webhook(api, receiver, module_sandbox):
     sub = subscribe(api, receiver)
     dedup = api.trigger("disk full on db-1", dedup_key="db-1/disk").json()["dedup_key"]
     [hook] = receiver.wait_for(1)
@@ -175,21 +175,21 @@ def test_trigger_through_events_delivers_a_signed_webhook(api, receiver, sandbox
     assert data["escalation_policy"]["id"] == incident["escalation_policy"]["id"]
     assert [t["id"] for t in data["teams"]] == [t["id"] for t in incident["teams"]]
     assert data["urgency"] == "high" and data["priority"] is None and data["resolve_reason"] is None
-    assert sandbox.wait_webhooks(5)
-    [record] = sandbox.webhook_deliveries()
+    assert module_sandbox.wait_webhooks(5)
+    [record] = module_sandbox.webhook_deliveries()
     assert record["status"] == "delivered" and record["webhook_id"] == hook.webhook_id
     assert record["attempts"][0]["status_code"] == 202
     assert sub["delivery_method"]["secret"] not in str(record)
 
 
-def test_trigger_through_rest_names_the_user(api, receiver, sandbox):
+def test_trigger_through_rest_names_the_user(api, receiver, module_sandbox):
     subscribe(api, receiver, events=["incident.triggered"])
     incident = api.create_incident("Checkout is down", urgency="low")
     [hook] = receiver.wait_for(1)
     assert hook.signed and hook.event["data"]["id"] == incident["id"]
     assert hook.event["data"]["urgency"] == "low"
     assert hook.event["agent"]["type"] == "user_reference"
-    assert hook.event["agent"]["id"] == sandbox.seed_ids["users"]["admin"]
+    assert hook.event["agent"]["id"] == module_sandbox.seed_ids["users"]["admin"]
 
 
 def test_acknowledge_note_and_resolve_each_deliver(api, receiver):
@@ -224,9 +224,9 @@ def test_events_api_acknowledge_and_resolve_deliver(api, receiver):
     assert hooks[1].event["agent"]["type"] == "service_reference"
 
 
-def test_every_change_the_api_makes_has_its_event(api, receiver, sandbox):
+def test_every_change_the_api_makes_has_its_event(api, receiver, module_sandbox):
     subscribe(api, receiver)
-    ids = sandbox.seed_ids
+    ids = module_sandbox.seed_ids
     incident = api.create_incident("Everything at once")
     path = f"/incidents/{incident['id']}"
     priority = api.get("/priorities").json()["priorities"][0]
@@ -281,8 +281,8 @@ def test_merge_resolves_the_sources_with_a_reason(api, receiver):
     assert hook.event["data"]["resolve_reason"]["incident"]["id"] == target["id"]
 
 
-def test_service_and_team_filters(api, receiver, sandbox):
-    services = sandbox.seed_ids["services"]
+def test_service_and_team_filters(api, receiver, module_sandbox):
+    services = module_sandbox.seed_ids["services"]
     first = api.get(f"/services/{services[0]}").json()["service"]
     second = next(s for s in api.get("/services").json()["services"]
                   if s["id"] != first["id"] and {t["id"] for t in s["teams"]} != {t["id"] for t in first["teams"]})
@@ -292,23 +292,23 @@ def test_service_and_team_filters(api, receiver, sandbox):
     on_first = api.create_incident("on the first service", service_id=first["id"])
     on_second = api.create_incident("on the second service", service_id=second["id"])
     hooks = receiver.wait_for(2)
-    sandbox.wait_webhooks(5)
+    module_sandbox.wait_webhooks(5)
     got = {(h.headers["X-Webhook-Subscription"], h.event["data"]["id"]) for h in receiver.received}
     subs = [s["id"] for s in api.get("/webhook_subscriptions").json()["webhook_subscriptions"]]
     assert got == {(subs[0], on_second["id"]), (subs[1], on_first["id"])}
     assert len(receiver.received) == 2 and all(h.signed for h in hooks)
 
 
-def test_only_the_subscribed_types_and_active_subscriptions(api, receiver, sandbox):
+def test_only_the_subscribed_types_and_active_subscriptions(api, receiver, module_sandbox):
     sub = subscribe(api, receiver, events=["incident.resolved"])
     incident = api.create_incident("quiet")
     api.put(f"/webhook_subscriptions/{sub['id']}", json={"webhook_subscription": {"active": False}})
     api.update_incident(incident["id"], status="resolved")
-    assert sandbox.wait_webhooks(5)
-    assert receiver.received == [] and sandbox.webhook_deliveries() == []
+    assert module_sandbox.wait_webhooks(5)
+    assert receiver.received == [] and module_sandbox.webhook_deliveries() == []
 
 
-def test_retry_on_500_then_success_keeps_the_webhook_id(api, receiver, sandbox):
+def test_retry_on_500_then_success_keeps_the_webhook_id(api, receiver, module_sandbox):
     subscribe(api, receiver, events=["incident.triggered"])
     receiver.answers = [500, 503, 429]
     api.create_incident("flaky receiver")
@@ -316,26 +316,26 @@ def test_retry_on_500_then_success_keeps_the_webhook_id(api, receiver, sandbox):
     assert [h.status for h in hooks] == [500, 503, 429, 202]
     assert len({h.webhook_id for h in hooks}) == 1 and len({h.event["id"] for h in hooks}) == 1
     assert all(h.raw == hooks[0].raw and h.signed for h in hooks)
-    sandbox.wait_webhooks(5)
-    [record] = sandbox.webhook_deliveries()
+    module_sandbox.wait_webhooks(5)
+    [record] = module_sandbox.webhook_deliveries()
     assert record["status"] == "delivered"
     assert [a["status_code"] for a in record["attempts"]] == [500, 503, 429, 202]
     gaps = [b["at"] - a["at"] for a, b in zip(record["attempts"], record["attempts"][1:])]
     assert gaps[0] >= 0.04 and gaps[1] >= 0.09, gaps   # back-off: 0.05 s, doubling
 
 
-def test_4xx_is_dropped_and_three_drops_disable(api, receiver, sandbox):
+def test_4xx_is_dropped_and_three_drops_disable(api, receiver, module_sandbox):
     sub = subscribe(api, receiver, events=["incident.triggered", "incident.acknowledged"])
     receiver.answers = [400, 410, 404]
     incidents = [api.create_incident(f"refused {i}") for i in range(3)]
     receiver.wait_for(3)
-    assert sandbox.wait_webhooks(5)
-    assert [r["status"] for r in sandbox.webhook_deliveries()] == ["dropped"] * 3
-    assert all(len(r["attempts"]) == 1 for r in sandbox.webhook_deliveries())   # no retry of a 4xx
+    assert module_sandbox.wait_webhooks(5)
+    assert [r["status"] for r in module_sandbox.webhook_deliveries()] == ["dropped"] * 3
+    assert all(len(r["attempts"]) == 1 for r in module_sandbox.webhook_deliveries())   # no retry of a 4xx
     shown = api.get(f"/webhook_subscriptions/{sub['id']}").json()["webhook_subscription"]
     assert shown["delivery_method"]["temporarily_disabled"] is True
     api.update_incident(incidents[0]["id"], status="acknowledged")   # not sent while disabled
-    assert sandbox.wait_webhooks(5) and len(receiver.received) == 3
+    assert module_sandbox.wait_webhooks(5) and len(receiver.received) == 3
     enabled = api.post(f"/webhook_subscriptions/{sub['id']}/enable")
     assert enabled.status_code == 200
     assert enabled.json()["webhook_subscription"]["delivery_method"]["temporarily_disabled"] is False
@@ -345,18 +345,18 @@ def test_4xx_is_dropped_and_three_drops_disable(api, receiver, sandbox):
     assert hook.event["event_type"] == "incident.acknowledged" and hook.status == 202
 
 
-def test_a_success_resets_the_drop_count(api, receiver, sandbox):
+def test_a_success_resets_the_drop_count(api, receiver, module_sandbox):
     sub = subscribe(api, receiver, events=["incident.triggered"])
     receiver.answers = [400, 400, 202, 400, 400]
     for i in range(5):
         api.create_incident(f"mixed {i}")
     receiver.wait_for(5)
-    sandbox.wait_webhooks(5)
+    module_sandbox.wait_webhooks(5)
     shown = api.get(f"/webhook_subscriptions/{sub['id']}").json()["webhook_subscription"]
     assert shown["delivery_method"]["temporarily_disabled"] is False
 
 
-def test_ping_delivers_pagey_ping(api, receiver, sandbox):
+def test_ping_delivers_pagey_ping(api, receiver, module_sandbox):
     sub = subscribe(api, receiver, events=["incident.resolved"])
     answer = api.post(f"/webhook_subscriptions/{sub['id']}/ping")
     assert answer.status_code == 202 and answer.content == b""
@@ -367,64 +367,64 @@ def test_ping_delivers_pagey_ping(api, receiver, sandbox):
     assert hook.event["data"] == {"message": "Hello from your friend Pagey!", "type": "ping"}
 
 
-def test_order_per_incident_survives_retries(api, receiver, sandbox):
+def test_order_per_incident_survives_retries(api, receiver, module_sandbox):
     subscribe(api, receiver)
     receiver.answers = [500, 500]          # the trigger is retried twice; what follows waits behind it
     incident = api.create_incident("in order")
     for status in ("acknowledged", "triggered", "acknowledged", "resolved"):
         assert api.update_incident(incident["id"], status=status).status_code == 200
-    sandbox.wait_webhooks(10)
+    module_sandbox.wait_webhooks(10)
     delivered = [h.event["event_type"] for h in receiver.received if h.status == 202]
     assert delivered == ["incident.triggered", "incident.acknowledged", "incident.unacknowledged",
                          "incident.acknowledged", "incident.resolved"]
     assert [h.status for h in receiver.received[:3]] == [500, 500, 202]
 
 
-def test_timeouts_and_refused_connections_are_retried(api, receiver, sandbox):
-    sandbox.webhooks.policy.update(timeout=0.3, max_attempts=5)
+def test_timeouts_and_refused_connections_are_retried(api, receiver, module_sandbox):
+    module_sandbox.webhooks.policy.update(timeout=0.3, max_attempts=5)
     subscribe(api, receiver, events=["incident.triggered"])
     receiver.delay = 0.6
     api.create_incident("slow receiver")
     time.sleep(0.5)
     receiver.delay = 0
-    assert sandbox.wait_webhooks(10)
-    [record] = sandbox.webhook_deliveries()
+    assert module_sandbox.wait_webhooks(10)
+    [record] = module_sandbox.webhook_deliveries()
     assert record["status"] == "delivered"
     assert record["attempts"][0]["status_code"] is None and "timed out" in record["attempts"][0]["error"]
     # nobody listening: every try refused, then given up (counted as a drop)
-    sandbox.reset()
-    sandbox.webhooks.policy.update(max_attempts=3)
+    module_sandbox.reset()
+    module_sandbox.webhooks.policy.update(max_attempts=3)
     dead = subscribe(api, receiver, events=["incident.triggered"], url="http://127.0.0.1:9/nobody")
     api.create_incident("nobody home")
-    assert sandbox.wait_webhooks(10)
-    [record] = sandbox.webhook_deliveries()
+    assert module_sandbox.wait_webhooks(10)
+    [record] = module_sandbox.webhook_deliveries()
     assert record["status"] == "failed" and len(record["attempts"]) == 3
     assert all(a["status_code"] is None and "Refused" in a["error"] for a in record["attempts"])
     assert api.get(f"/webhook_subscriptions/{dead['id']}").json()["webhook_subscription"]["active"] is True
 
 
-def test_other_hosts_are_never_contacted(api, receiver, sandbox):
+def test_other_hosts_are_never_contacted(api, receiver, module_sandbox):
     subscribe(api, receiver, events=["incident.triggered"], url="https://hooks.example.com/pagerduty")
     api.create_incident("stays on this machine")
-    assert sandbox.wait_webhooks(5)
-    [record] = sandbox.webhook_deliveries()
+    assert module_sandbox.wait_webhooks(5)
+    [record] = module_sandbox.webhook_deliveries()
     assert record["status"] == "skipped" and "loopback" in record["attempts"][0]["error"]
 
 
-def test_deleting_a_subscription_cancels_its_queue(api, receiver, sandbox):
+def test_deleting_a_subscription_cancels_its_queue(api, receiver, module_sandbox):
     sub = subscribe(api, receiver, events=["incident.triggered"])
-    sandbox.webhooks.policy.update(backoff=1.0)
+    module_sandbox.webhooks.policy.update(backoff=1.0)
     receiver.answers = [503]
     api.create_incident("never delivered")
     receiver.wait_for(1)
     assert api.delete(f"/webhook_subscriptions/{sub['id']}").status_code == 204
-    assert sandbox.wait_webhooks(5)
-    assert [r["status"] for r in sandbox.webhook_deliveries()] == ["cancelled"]
+    assert module_sandbox.wait_webhooks(5)
+    assert [r["status"] for r in module_sandbox.webhook_deliveries()] == ["cancelled"]
 
 
-def test_hook_lists_deliveries_and_sets_the_policy(api, receiver, sandbox):
+def test_hook_lists_deliveries_and_sets_the_policy(api, receiver, module_sandbox):
     import requests
-    base = sandbox.info["api_url"] + "/_sandbox/webhooks"
+    base = module_sandbox.info["api_url"] + "/_sandbox/webhooks"
     sub = subscribe(api, receiver, events=["incident.triggered"])
     api.create_incident("seen by the hook")
     listing = requests.get(base, params={"wait": "5"}, timeout=10).json()
@@ -451,13 +451,13 @@ def test_stopping_the_sandbox_stops_a_delivery_in_flight():
         assert not worker.is_alive()
 
 
-def test_seeded_incidents_send_nothing(api, receiver, sandbox):
+def test_seeded_incidents_send_nothing(api, receiver, module_sandbox):
     subscribe(api, receiver, events=["incident.triggered"])
-    sandbox.seed_incidents(20)
-    assert sandbox.wait_webhooks(5) and sandbox.webhook_deliveries() == []
+    module_sandbox.seed_incidents(20)
+    assert module_sandbox.wait_webhooks(5) and module_sandbox.webhook_deliveries() == []
 
 
-def test_service_changes_deliver_service_events(api, receiver, sandbox):
+def test_service_changes_deliver_service_events(api, receiver, module_sandbox):
     subscribe(api, receiver, events=["service.created", "service.updated", "service.deleted"])
     policy = api.get("/escalation_policies").json()["escalation_policies"][0]
     made = api.post("/services", json={"service": {"type": "service", "name": "Webhooked", "escalation_policy": {
@@ -473,21 +473,21 @@ def test_service_changes_deliver_service_events(api, receiver, sandbox):
     assert hooks[0].event["resource_type"] == "service" and all(h.signed for h in hooks)
 
 
-def test_the_journal_masks_custom_header_values(api, receiver, sandbox):
+def test_the_journal_masks_custom_header_values(api, receiver, module_sandbox):
     subscribe(api, receiver)
-    [entry] = [e for e in sandbox.journal() if e["path"] == "/webhook_subscriptions"]
+    [entry] = [e for e in module_sandbox.journal() if e["path"] == "/webhook_subscriptions"]
     assert entry["json"]["webhook_subscription"]["delivery_method"]["custom_headers"] == [
         {"name": "X-Test-Header", "value": "***"}]
 
 
-def test_user_and_password_in_the_url_are_sent_as_basic_auth(api, receiver, sandbox):
+def test_user_and_password_in_the_url_are_sent_as_basic_auth(api, receiver, module_sandbox):
     url = receiver.url.replace("http://", "http://hook%40user:s3cret@")
     subscribe(api, receiver, events=["incident.triggered"], url=url)
     api.create_incident("behind basic auth")
     [hook] = receiver.wait_for(1)
     assert hook.headers["Authorization"] == "Basic aG9va0B1c2VyOnMzY3JldA=="   # hook@user:s3cret
-    assert sandbox.wait_webhooks(5)
-    assert "s3cret" not in str(sandbox.webhook_deliveries())
+    assert module_sandbox.wait_webhooks(5)
+    assert "s3cret" not in str(module_sandbox.webhook_deliveries())
 
 
 @pytest.mark.parametrize("url", ["http://[::1]:9/hook", "https://hooks.example.com:8443/pd?x=1",

@@ -2,9 +2,7 @@
 the users on call, overrides, and the errors around them."""
 
 import pytest
-from test_services import (  # noqa: F401  (fixtures)
-    HOSTILE_IDS, api, assert_hostile_id_sends_nothing, assert_read_only_key_refused, readonly, step, users,
-)
+from test_services import HOSTILE_IDS, api, assert_hostile_id_sends_nothing, assert_read_only_key_refused  # helpers; the fixtures are conftest.py's
 
 WEEK = 604800
 

@@ -160,6 +160,16 @@ def test_every_action_has_an_implementation_with_run():
     for name in spec.actions:
         implementation = load_object(spec.implementation(name))
         assert callable(getattr(implementation, "run", None)), name
+        # factory-made classes too (GetService = getter(...)) carry their own name, not a shared one
+        assert implementation.__name__ == spec.implementation(name).rpartition(":")[2], name
+
+
+def test_the_spec_object_has_named_properties_not_attribute_magic():
+    spec = speclib.load()
+    assert "__getattr__" not in vars(speclib.Spec)
+    assert (spec.name, spec.version) == (spec.raw["name"], spec.raw["version"])
+    with pytest.raises(AttributeError):
+        spec.key_features  # noqa: B018 - read spec.raw for keys without a property
 
 
 def test_no_hand_kept_schema_copies():

@@ -240,7 +240,7 @@ def test_update_user_by_id_is_one_request(act, sandbox, journal):
 
 def test_update_user_with_nothing_to_change_sends_nothing(act, journal):
     result = act("update_user", user_id="someone@example.com")
-    assert result.code == 1 and "Nothing to change" in result.error["cause"]
+    assert result.code == 1 and "Give at least one of" in result.error["cause"]
     assert journal() == []
 
 

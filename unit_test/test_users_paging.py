@@ -6,7 +6,7 @@ import math
 
 import pytest
 import requests
-from conftest import _conformance
+from conftest import _conformance, connection_for, journal_of
 from test_users import api, new_team, new_user
 
 BULK = 1200
@@ -15,7 +15,7 @@ LOOKALIKES = 150  # users whose email ends in ann@example.com, listed before ann
 
 
 @pytest.fixture(scope="module")
-def sandbox():
+def paging_sandbox():
     from pagerduty_plugin.sandbox import Sandbox
 
     server = Sandbox(seed="demo").start()
@@ -36,10 +36,21 @@ def sandbox():
         assert not problems, "sandbox answers that break the published contract:\n" + "\n".join(problems[:20])
 
 
-def every_user(sandbox):
+@pytest.fixture
+def connection(paging_sandbox):
+    """act and the other steps of this module run against its one bulk-seeded sandbox."""
+    return connection_for(paging_sandbox)
+
+
+@pytest.fixture
+def journal(paging_sandbox):
+    return journal_of(paging_sandbox)
+
+
+def every_user(paging_sandbox):
     users, offset = [], 0
     while True:
-        page = api(sandbox, "GET", f"/users?limit=100&offset={offset}")
+        page = api(paging_sandbox, "GET", f"/users?limit=100&offset={offset}")
         users += page["users"]
         if not page["more"]:
             return users
@@ -47,8 +58,8 @@ def every_user(sandbox):
 
 
 @pytest.fixture(scope="module")
-def everyone(sandbox):
-    return every_user(sandbox)
+def everyone(paging_sandbox):
+    return every_user(paging_sandbox)
 
 
 def user_pages(entries):

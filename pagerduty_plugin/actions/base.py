@@ -1,16 +1,14 @@
-"""What every action gets: the connection (its clients) and the step's logger."""
+"""What every action gets from the runner's step context: the connection (its clients), the
+step's logger, and output_items(field): a callable that validates a batch of the list output
+`field` as it arrives (give it to RestClient.iterate as `check`), or None; pass it only objects
+that go into the output unchanged."""
 
 
 class Action:
-    def __init__(self, connection, log):
-        self.connection = connection
-        self.log = log
+    def __init__(self, step):
+        self.connection = step.connection
+        self.log = step.log
+        self.output_items = step.output_items
 
     def run(self, params):
         raise NotImplementedError
-
-    def output_items(self, field):
-        """A callable that validates a batch of the list output `field` as it arrives (give it
-        to RestClient.iterate as `check`), or None. The runner provides it; pass only objects
-        that go into the output unchanged."""
-        return None

@@ -27,16 +27,6 @@ def as_list(value):
     return [v for v in value if v not in (None, "")]
 
 
-def choices(values, allowed, field):
-    """values (a list or comma-separated text), each one of allowed."""
-    values = as_list(values)
-    wrong = [v for v in values if v not in allowed]
-    if wrong:
-        raise PluginError(f"{field} has {', '.join(map(repr, wrong))}, which is not one of {', '.join(allowed)}",
-                          f"Give {field} as a list of {', '.join(allowed)}.", {"field": field})
-    return values
-
-
 def looks_like_id(value):
     return bool(ID_SHAPE.fullmatch(value))
 
@@ -141,8 +131,10 @@ def references(rest, collection, values, kind, **lookup):
     return [reference(object_id, kind) for object_id in resolve_all(rest, collection, values, kind, **lookup)]
 
 
-def action_class(run, doc):
-    return type("ResourceAction", (Action,), {"run": run, "__doc__": doc})
+def action_class(verb, noun, run, doc):
+    """A class named as its module names it, e.g. GetService for getter("services", "service")."""
+    name = verb + "".join(part.capitalize() for part in noun.split("_"))
+    return type(name, (Action,), {"run": run, "__doc__": doc, "__qualname__": name})
 
 
 def lister(collection, filters=None):
@@ -153,7 +145,7 @@ def lister(collection, filters=None):
         items, truncated = rest.iterate(f"/{collection}", collection, query, params.get("max_results"),
                                         check=self.output_items(collection))
         return output(collection, items, truncated)
-    return action_class(run, f"List {collection}")
+    return action_class("List", collection, run, f"List {collection}")
 
 
 def getter(collection, kind, query=None):
@@ -161,7 +153,7 @@ def getter(collection, kind, query=None):
     def run(self, params):
         path = object_path(collection, params[f"{kind}_id"], kind)
         return {kind: unwrap(self.connection.rest.get(path, query(params) if query else None), kind)}
-    return action_class(run, f"Get a {kind}")
+    return action_class("Get", kind, run, f"Get a {kind}")
 
 
 def creator(collection, kind, fields, needs_from=False):
@@ -174,24 +166,21 @@ def creator(collection, kind, fields, needs_from=False):
         body = {kind: {"type": kind, **fields(rest, params)}}
         answer = rest.post(f"/{collection}", body, needs_from=needs_from, from_email=params.get("from_email"))
         return {kind: unwrap(answer, kind)}
-    return action_class(run, f"Create a {kind}")
+    return action_class("Create", kind, run, f"Create a {kind}")
 
 
 def updater(collection, kind, fields):
-    """PUT only the fields the step gave (PagerDuty keeps the others). The id is checked
-    before fields() makes any lookup, so a bad id costs no request."""
+    """PUT only the fields the step gave (PagerDuty keeps the others; the spec asks for at least
+    one). The id is checked before fields() makes any lookup, so a bad id costs no request."""
     def run(self, params):
         path = object_path(collection, params[f"{kind}_id"], kind)
         changes = fields(self.connection.rest, params)
-        if not changes:
-            raise PluginError(f"Nothing to change: the step gives no field of the {kind.replace('_', ' ')}",
-                              "Give at least one of the optional inputs.")
         return {kind: unwrap(self.connection.rest.put(path, {kind: {"type": kind, **changes}}), kind)}
-    return action_class(run, f"Update a {kind}")
+    return action_class("Update", kind, run, f"Update a {kind}")
 
 
 def deleter(collection, kind):
     def run(self, params):
         self.connection.rest.delete(object_path(collection, params[f"{kind}_id"], kind))
         return {"success": True}
-    return action_class(run, f"Delete a {kind}")
+    return action_class("Delete", kind, run, f"Delete a {kind}")

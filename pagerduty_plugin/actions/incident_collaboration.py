@@ -2,10 +2,8 @@
 reading its timeline (log entries) and alerts."""
 
 from pagerduty_plugin.actions.common import as_list, given, given_times, reference, resolve, resolve_user
-from pagerduty_plugin.actions.common import choices
 from pagerduty_plugin.actions.incidents import IncidentAction, incident_path, user_ids, user_values
 from pagerduty_plugin.actions.listing import cut, output
-from pagerduty_plugin.errors import PluginError
 
 
 class AddNote(IncidentAction):
@@ -26,9 +24,6 @@ class ListNotes(IncidentAction):
 class CreateStatusUpdate(IncidentAction):
     def run(self, params):
         path = incident_path(params["incident_id"], "/status_updates")
-        if ("subject" in params) != ("html_message" in params):
-            raise PluginError("subject and html_message go together (they make the update's custom email)",
-                              "Give both, or neither for the plain message.", {"field": "html_message"})
         body = {k: params[k] for k in ("message", "subject", "html_message") if k in params}
         answer = self.rest.post(path, body, from_email=self.sender(params), needs_from=True)
         return {"status_update": (answer or {}).get("status_update")}
@@ -42,10 +37,6 @@ class AddResponders(IncidentAction):
         path = incident_path(params["incident_id"], "/responder_requests")
         users = user_values(params.get("users"), "users")
         policies = as_list(params.get("escalation_policies"))
-        if not users and not policies:
-            raise PluginError("No responders: give users or escalation_policies",
-                              "Name at least one user (id or email) or escalation policy (id or name).",
-                              {"field": "users"})
         requester = user_values([params["requester"]], "requester")[0] if "requester" in params else None
         if requester is None:
             requester = self.rest.require_from(params.get("from_email"), "Choosing the requester")
@@ -74,6 +65,5 @@ class ListLogEntries(IncidentAction):
 class ListAlerts(IncidentAction):
     def run(self, params):
         path = incident_path(params["incident_id"], "/alerts")
-        statuses = choices(params.get("statuses"), ("triggered", "resolved"), "statuses")
-        query = {"statuses": statuses} if statuses else None
+        query = given(params, "statuses") or None
         return output("alerts", *self.rest.iterate(path, "alerts", query, params.get("max_results")))

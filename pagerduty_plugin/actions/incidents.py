@@ -2,22 +2,18 @@
 snooze and merge. Notes, status updates, responders, log entries and alerts are in
 incident_collaboration.py; on-call in oncall.py.
 
-Every step checks what it can before the first request (ids, the From address, choices),
-then resolves names (one lookup each), then sends its one write.
+The runner has checked the spec's rules (choices, fields that go together or exclude each
+other) before a step starts; each step checks what needs its own code before the first request
+(ids, the From address), then resolves names (one lookup each), then sends its one write.
 """
 
 from pagerduty_plugin.actions.base import Action
-from pagerduty_plugin.actions.common import as_list, choices, given, given_times, reference, resolve, resolve_user
+from pagerduty_plugin.actions.common import as_list, given, given_times, reference, resolve, resolve_user
 from pagerduty_plugin.actions.listing import output
 from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
 
 BULK_LIMIT = 250  # PUT /incidents answers 413 beyond this many incidents
-INCLUDES = ("acknowledgers", "agents", "assignees", "conference_bridge", "custom_fields", "escalation_policies",
-            "first_trigger_log_entries", "priorities", "services", "teams", "users")
-STATUSES = ("triggered", "acknowledged", "resolved")
-URGENCIES = ("high", "low")
-SORT_FIELDS = ("incident_number", "created_at", "resolved_at", "urgency")
 
 
 class IncidentAction(Action):
@@ -61,24 +57,6 @@ def user_ids(rest, values):
     return [resolve_user(rest, value) if "@" in value else value for value in values]
 
 
-def sort_by(value):
-    """sort_by as PagerDuty reads it: up to two `field[:asc|:desc]`, comma-separated."""
-    parts = as_list(value)
-    for part in parts:
-        field, _, direction = part.partition(":")
-        if field not in SORT_FIELDS or direction not in ("", "asc", "desc") or len(parts) > 2:
-            raise PluginError(f"sort_by {value!r} is not what PagerDuty sorts incidents by",
-                              f"Use up to two of {', '.join(SORT_FIELDS)}, each optionally with :asc or :desc, "
-                              "e.g. created_at:desc.", {"field": "sort_by"})
-    return ",".join(parts)
-
-
-def resolution_allowed(params):
-    if "resolution" in params and params.get("status") != "resolved":
-        raise PluginError("resolution is used only when the status is set to resolved",
-                          "Set status to resolved, or leave resolution empty.", {"field": "resolution"})
-
-
 # --- the incident fields of create and update ----------------------------------------------------
 
 
@@ -113,10 +91,6 @@ def one_incident(answer):
 
 class CreateIncident(IncidentAction):
     def run(self, params):
-        if "escalation_policy" in params and as_list(params.get("assignees")):
-            raise PluginError("Give escalation_policy or assignees, not both",
-                              "PagerDuty assigns a new incident either through an escalation policy or "
-                              "directly to users.", {"field": "assignees"})
         sender = self.sender(params)
         fields = incident_fields(self.rest, params)
         incident = {"type": "incident", "title": params["title"],
@@ -132,19 +106,18 @@ class CreateIncident(IncidentAction):
 class GetIncident(IncidentAction):
     def run(self, params):
         path = incident_path(params["incident_id"], what="incident id or number")
-        include = choices(params.get("include"), INCLUDES, "include")
+        include = params.get("include")
         return one_incident(self.rest.get(path, {"include": include} if include else None))
 
 
 class ListIncidents(IncidentAction):
     def run(self, params):
         query = {**given(params, "incident_key", "date_range"), **given_times(params, "since", "until")}
-        query["statuses"] = choices(params.get("statuses"), STATUSES, "statuses")
-        query["urgencies"] = choices(params.get("urgencies"), URGENCIES, "urgencies")
+        query.update(given(params, "statuses", "urgencies"))
         for field, what in (("service_ids", "service id"), ("team_ids", "team id"), ("user_ids", "user id")):
             query[field] = ids(params.get(field), what)
         if "sort_by" in params:
-            query["sort_by"] = sort_by(params["sort_by"])
+            query["sort_by"] = ",".join(as_list(params["sort_by"]))  # its form is checked by the spec
         query = {k: v for k, v in query.items() if v not in ([], "")}
         incidents, truncated = self.rest.iterate("/incidents", "incidents", query, params.get("max_results"),
                                                  check=self.output_items("incidents"))
@@ -152,15 +125,8 @@ class ListIncidents(IncidentAction):
 
 
 class UpdateIncident(IncidentAction):
-    CHANGES = ("status", "title", "priority", "urgency", "escalation_level", "escalation_policy", "assignees",
-               "conference_number", "conference_url")
-
     def run(self, params):
         path = incident_path(params["incident_id"])
-        if not any(k in params for k in self.CHANGES):
-            raise PluginError("Nothing to change: the step gives no field of the incident to update",
-                              f"Give at least one of {', '.join(self.CHANGES)}.")
-        resolution_allowed(params)
         sender = self.sender(params)
         return put_incident(self.rest, path, incident_fields(self.rest, params), sender)
 
@@ -168,7 +134,6 @@ class UpdateIncident(IncidentAction):
 class UpdateStatus(IncidentAction):
     def run(self, params):
         path = incident_path(params["incident_id"])
-        resolution_allowed(params)
         fields = {k: params[k] for k in ("status", "resolution") if k in params}
         return put_incident(self.rest, path, fields, self.sender(params))
 
@@ -196,7 +161,6 @@ class ManageIncidents(IncidentAction):
         if not incident_ids:
             raise PluginError("incident_ids names no incident", "Give at least one incident id.",
                               {"field": "incident_ids"})
-        resolution_allowed(params)
         sender = self.sender(params)
         change = {k: params[k] for k in ("status", "resolution") if k in params}
         updated = []

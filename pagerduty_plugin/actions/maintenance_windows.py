@@ -17,19 +17,16 @@ def window_filters(rest, params):
 
 
 def window_fields(rest, params):
-    """start_time (default now) and end_time or duration_minutes, checked before any lookup."""
-    if ("end_time" in params) == ("duration_minutes" in params):
-        raise PluginError("Give either end_time or duration_minutes (exactly one)",
-                          "end_time is when the window closes; duration_minutes counts from start_time.",
-                          {"field": "end_time"})
+    """start_time (default now) and end_time or duration_minutes (exactly one, and in order: the
+    spec's rules), the window checked to end in the future before any lookup."""
     start = as_time(params["start_time"]) if "start_time" in params else datetime.now(timezone.utc)
     if "end_time" in params:
         end = as_time(params["end_time"])
     else:
         end = start + timedelta(minutes=params["duration_minutes"])
-    if end <= start:
-        raise PluginError("The maintenance window would end before it starts",
-                          "Give an end_time after start_time (and in the future).", {"field": "end_time"})
+    if end <= start:  # only when start_time is now: the spec orders the times given
+        raise PluginError("The maintenance window would end before now, when it starts",
+                          "Give an end_time in the future, or a start_time before it.", {"field": "end_time"})
     return {**given(params, "description"), "start_time": rfc3339(start), "end_time": rfc3339(end),
             "services": references(rest, "services", params["services"], "service")}
 

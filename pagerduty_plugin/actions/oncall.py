@@ -13,7 +13,6 @@ from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import given_times
 from pagerduty_plugin.actions.listing import output
 from pagerduty_plugin.client.rest import segment
-from pagerduty_plugin.errors import PluginError
 
 FILTERS = (("schedule_id", "schedule_ids", "schedules", "schedule id"),
            ("escalation_policy_id", "escalation_policy_ids", "escalation_policies", "escalation policy id"))
@@ -29,10 +28,6 @@ class GetOnCall(Action):
                 object_id = segment(params[field], what)
                 query[key] = [object_id]
                 paths.append(f"/{collection}/{object_id}")
-        if not paths:
-            raise PluginError("Give schedule_id or escalation_policy_id (or both)",
-                              "Name the schedule or the escalation policy whose on-call users you want.",
-                              {"field": "schedule_id"})
         oncalls, truncated = rest.iterate("/oncalls", "oncalls", query, params.get("max_results"))
         if not oncalls:
             for path in paths:

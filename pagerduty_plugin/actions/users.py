@@ -1,8 +1,9 @@
-"""Users. The earlier generation's action names, inputs (id, email, user_email, user_description,
-from_email, license) and outputs are kept so that existing workflows keep working."""
+"""Users. The earlier generation's action names, inputs (id, email, from_email, license) and
+outputs are kept so that existing workflows keep working; its other input names (user_email,
+user_description, email for the From address) are aliases in the spec, renamed by the runner."""
 
 from pagerduty_plugin.actions.base import Action
-from pagerduty_plugin.actions.common import as_list, choices, find_user_by_email, given, object_path, user_id_of
+from pagerduty_plugin.actions.common import as_list, find_user_by_email, given, object_path, user_id_of
 from pagerduty_plugin.actions.listing import get_or_none, listed, output, unwrap
 from pagerduty_plugin.errors import PluginError
 
@@ -18,7 +19,6 @@ ROLE_TITLES = {
     "owner": "Account Owner",
 }
 ROLE_BY_TITLE = {title.lower(): role for role, title in ROLE_TITLES.items()}
-USER_INCLUDES = ("contact_methods", "notification_rules", "teams")
 USER_FIELDS = ("name", "email", "role", "time_zone", "color", "job_title", "description")
 
 
@@ -32,10 +32,8 @@ def titled(user):
 
 
 def user_fields(params):
-    """The user's fields given by the step (description also under its earlier name)."""
+    """The user's fields given by the step."""
     fields = given(params, *USER_FIELDS)
-    if "description" not in fields and "user_description" in params:
-        fields["description"] = params["user_description"]
     if "license" in params:
         fields["license"] = license_reference(params["license"])
     return fields
@@ -47,16 +45,6 @@ def license_reference(value):
                           'Give the license as {"id": "PTDVERC", "type": "license_reference"}; GET /licenses '
                           "(through api_request) lists the account's licenses.", {"field": "license"})
     return {"id": value["id"].strip(), "type": value.get("type") or "license_reference"}
-
-
-def one_of(params, *names):
-    """The value of the first of these equivalent inputs that the step gave."""
-    for name in names:
-        if name in params:
-            return params[name]
-    raise PluginError(f"Required input field '{names[0]}' is missing",
-                      f"Give '{names[0]}'" + (f" (or '{names[1]}', its earlier name)." if len(names) > 1 else "."),
-                      {"field": names[0]})
 
 
 class CreateUser(Action):
@@ -77,7 +65,7 @@ class GetUserById(Action):
 
 class GetUserByEmail(Action):
     def run(self, params):
-        user = find_user_by_email(self.connection.rest, one_of(params, "email", "user_email"))
+        user = find_user_by_email(self.connection.rest, params["email"])
         return {"found": False} if user is None else {"found": True, "user": titled(user)}
 
 
@@ -87,7 +75,7 @@ class DeleteUserById(Action):
         path = object_path("users", params["id"], "user")
         user = unwrap(rest.get(path), "user")
         try:
-            rest.delete(path, from_email=params.get("from_email") or params.get("email"))
+            rest.delete(path, from_email=params.get("from_email"))
         except PluginError as exc:
             if exc.data.get("status") == 400:
                 raise PluginError(exc.cause, "PagerDuty keeps a user who is assigned to open incidents: "
@@ -99,9 +87,6 @@ class DeleteUserById(Action):
 class UpdateUser(Action):
     def run(self, params):
         fields = user_fields(params)
-        if not fields:
-            raise PluginError("Nothing to change: the step gives no field of the user to update",
-                              "Give at least one of the optional inputs.")
         rest = self.connection.rest
         answer = rest.put(f"/users/{user_id_of(rest, params['user_id'])}", {"user": {"type": "user", **fields}})
         return {"user": titled(unwrap(answer, "user")), "success": True}
@@ -111,7 +96,7 @@ class ListUsers(Action):
     def run(self, params):
         roles = wanted_roles(params.get("roles"), self.log)
         filters = {**given(params, "query"), "team_ids": as_list(params.get("team_ids")),
-                   "include": choices(params.get("include"), USER_INCLUDES, "include")}
+                   "include": params.get("include") or []}
         keep = (lambda user: user.get("role") in roles) if roles else None
         users, truncated = listed(self.connection.rest, "/users", "users", filters, params.get("max_results"), keep)
         return output("users", [titled(user) for user in users], truncated)

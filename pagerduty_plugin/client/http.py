@@ -13,6 +13,7 @@
 import json
 import random
 import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
@@ -78,21 +79,32 @@ class SessionPool:
         return session
 
 
+@dataclass(frozen=True)
+class Reply:
+    """The answer to a call, with what it took to get it."""
+    response: requests.Response
+    retries: int = 0  # tries repeated before this answer
+    after_uncertain_try: bool = False  # an earlier try may have been carried out (timeout, dropped, 5xx)
+
+
 class Transport:
     def __init__(self, *, timeout=30, max_retries=3, verify_tls=True, log, budget=RETRY_BUDGET, session=None):
         self.timeout = timeout
         self.max_retries = max_retries
         self.budget = budget
         self.log = log
+        self.owns_session = session is None  # a pool's session outlives the step; our own does not
         self.session = session or new_session(verify_tls)  # keep-alive across the calls of a step
         if not verify_tls:
             log.warning("TLS certificate verification is off (verify_tls: false)")
-            import urllib3
 
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    def close(self):
+        """Close the session this transport made (a pool's session stays open for the next step)."""
+        if self.owns_session:
+            self.session.close()
 
     def request(self, method, url, *, safe_to_repeat, **kwargs):
-        """The response, after the retries that the rules allow; raises PluginError on
+        """The Reply, after the retries that the rules allow; raises PluginError on
         network failure. The caller maps non-2xx answers to errors."""
         deadline = time.monotonic() + self.budget
         attempt = 0
@@ -113,10 +125,10 @@ class Transport:
                 raise network_error(method, url, exc, attempt, safe_to_repeat or never_sent) from None
             except (requests.RequestException, ValueError, UnicodeError) as exc:
                 raise request_error(method, url, exc) from None  # a bad setting: no use repeating
+            self.log.debug(f"{method} {urlsplit(url).path} -> HTTP {response.status_code}")
             wait = retry_wait(response, attempt, safe_to_repeat)
             if wait is None or attempt >= self.max_retries or time.monotonic() + wait > deadline:
-                response.retries, response.after_uncertain_try = attempt, uncertain
-                return response
+                return Reply(response, attempt, uncertain)
             uncertain = uncertain or response.status_code >= 500
             self.note_retry(method, url, f"HTTP {response.status_code}", attempt, wait)
             response.close()

@@ -65,17 +65,18 @@ class RestClient:
             headers["Content-Type"] = "application/json"
         if safe_to_repeat is None:
             safe_to_repeat = method in ("GET", "PUT", "DELETE")
-        response = self.transport.request(
+        reply = self.transport.request(
             method, self.base_url + path, params=encode_params(params), json=body, headers=headers,
             safe_to_repeat=safe_to_repeat,
         )
+        response = reply.response
         if 200 <= response.status_code < 300:
             return response.status_code, json_body(response)
-        if method == "DELETE" and response.status_code == 404 and getattr(response, "after_uncertain_try", False):
+        if method == "DELETE" and response.status_code == 404 and reply.after_uncertain_try:
             # the try that timed out did delete it: the repeat finds it gone
             self.log.warning(f"DELETE {path}: gone on the repeat after an unanswered try; taken as deleted")
             return 204, None
-        raise rest_error(response, lenient_json(response), method, path)
+        raise rest_error(response, lenient_json(response), method, path, reply.retries)
 
     def require_from(self, from_email=None, what="This change"):
         """The From address for a write that needs one (the step's, else the connection's),
@@ -253,13 +254,13 @@ CAUSES = {  # PagerDuty's error code -> (cause, assistance)
 }
 
 
-def rest_error(response, answer, method, path):
+def rest_error(response, answer, method, path, retries=0):
     status = response.status_code
     error = (answer or {}).get("error") if isinstance(answer, dict) else None
     error = error if isinstance(error, dict) else {}
     data = {"status": status, "code": error.get("code"), "message": error.get("message"),
             "errors": error.get("errors") or []}
-    cause, assistance = explain(status, error, method, path, getattr(response, "retries", 0))
+    cause, assistance = explain(status, error, method, path, retries)
     if cause.startswith("The From address") and not getattr(response.request, "headers", {}).get("From"):
         cause = f"PagerDuty needs a From address for {method} {path} and none was sent"
     details = "; ".join(map(str, data["errors"]))

@@ -49,7 +49,7 @@ def value_kind(property_schema):
 
 def rundeck_type(field, kind):
     if field.get("enum"):
-        return "Select"
+        return "Options" if kind == "list" else "Select"  # Options: several of the values
     return {"integer": "Integer", "boolean": "Boolean"}.get(kind, "String")
 
 
@@ -70,7 +70,7 @@ def config_property(name, field, property_schema):
         prop["default"] = rundeck_text(field["default"])
     if field.get("type") in SECRET_TYPES:
         prop["renderingOptions"] = dict(STORAGE)
-    elif kind in ("json", "list"):
+    elif kind in ("json", "list") and prop["type"] != "Options":
         prop["renderingOptions"] = {"displayType": "MULTI_LINE"}
     return prop, kind
 

@@ -86,7 +86,8 @@ def parameter(field, property_schema):
              "required": bool(field.get("required"))}
     if field.get("type") in SECRET_TYPES:
         param["secret"] = True
-    param.update((k, v) for k, v in schema.items() if k not in param)
+    # st2's schema refuses unknown keys, so annotations of our own (x-aliases) stay out
+    param.update((k, v) for k, v in schema.items() if k not in param and not k.startswith("x-"))
     return param
 
 

@@ -11,7 +11,7 @@ Steps run only through the runner (never by importing an action), as `run ACTION
 
 from pagerduty_plugin.runbooks.check import check
 from pagerduty_plugin.runbooks.dry_run import plan
-from pagerduty_plugin.runbooks.events import load_dir, run_for_event
+from pagerduty_plugin.runbooks.event_runs import load_dir, run_for_event
 from pagerduty_plugin.runbooks.execute import run
 from pagerduty_plugin.runbooks.model import Runbook, RunbookError, load, parse, parse_file
 

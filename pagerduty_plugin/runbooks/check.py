@@ -58,12 +58,15 @@ def check_step(runbook, spec, step):
 
 def check_input_fields(runbook, spec, step):
     fields = spec.actions[step.action].get("input") or {}
+    aliases = spec.aliases(step.action)
+    earlier = {alias for names in aliases.values() for alias in names}
     for name in step.input:
-        if name not in fields:
+        if name not in fields and name not in earlier:
             runbook.note(f"the action {step.action} has no input '{name}'{suggest(name, fields)} "
                          f"(its inputs: {', '.join(fields) or 'none'})", step.id, f"input.{name}")
     for name, field in fields.items():
-        if field.get("required") and "default" not in field and name not in step.input:
+        given = name in step.input or any(alias in step.input for alias in aliases.get(name, ()))
+        if field.get("required") and "default" not in field and not given:
             runbook.note(f"missing required input '{name}' of {step.action}: {field.get('description', '')}",
                          step.id, f"input.{name}")
     schema = spec.input_schema(step.action)

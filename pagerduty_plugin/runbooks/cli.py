@@ -124,7 +124,7 @@ def read_text(path, what):
 def cmd_serve(args, io, handler, log):
     """Events from the inbox start the runbooks whose on: matches, at most once per event (the run is
     claimed in the runs store before its first step), across restarts."""
-    from pagerduty_plugin.runbooks.events import load_dir, run_for_event
+    from pagerduty_plugin.runbooks.event_runs import load_dir, run_for_event
     from pagerduty_plugin.state.runs import RunStore
     from pagerduty_plugin.trigger_loop import TriggerRun
 

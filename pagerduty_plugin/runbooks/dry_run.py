@@ -7,7 +7,6 @@ result or a foreach item is shown as written.
 
 from pagerduty_plugin import runner
 from pagerduty_plugin import spec as speclib
-from pagerduty_plugin import validate
 from pagerduty_plugin.errors import PluginError, mask_secrets
 from pagerduty_plugin.runbooks import expressions as expr
 from pagerduty_plugin.runbooks.execute import resolve_inputs
@@ -73,8 +72,7 @@ def input_problem(spec, action_name, values, secrets):
     action = spec.actions.get(action_name) or {}
     secrets.update(runner.secret_values(spec, action.get("input"), values))
     try:
-        prepared = runner.prepare(spec, action.get("input") or {}, values, "input")
-        validate.check(spec.input_schema(action_name), prepared, "input", action_name)
+        runner.checked_input(spec, action_name, values)
     except PluginError as exc:
         return exc.to_dict()
     return None

@@ -76,7 +76,7 @@ def check_arguments(args):
 
 def check_runbooks(directory):
     """Refuse to start with runbooks that could not run: better now than at the first event."""
-    from pagerduty_plugin.runbooks.events import load_dir
+    from pagerduty_plugin.runbooks.event_runs import load_dir
     from pagerduty_plugin.runbooks.model import describe
 
     books, problems = load_dir(directory, speclib.load())

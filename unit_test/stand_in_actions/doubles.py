@@ -2,21 +2,28 @@
 
 
 class Connection:
+    opened = []  # every connection the runner opened, in order
+
     def __init__(self, settings, log, pool=None):
         self.settings = settings
+        self.closed = False
+        Connection.opened.append(self)
+
+    def close(self):
+        self.closed = True
 
 
 class BadOutput:
-    def __init__(self, connection, log):
-        pass
+    def __init__(self, step):
+        self.step = step
 
     def run(self, params):
         return {"items": [{"id": 1}]}  # the spec says id is a string
 
 
 class Streamed:
-    def __init__(self, connection, log):
-        self.output_items = lambda field: None
+    def __init__(self, step):
+        self.output_items = step.output_items
 
     def run(self, params):
         check = self.output_items("items")

@@ -34,22 +34,22 @@ class EventsClient:
                 "Shorten the details (custom_details) or send large data elsewhere and link to it.",
                 {"bytes": len(body)},
             )
-        response = self.transport.request(
+        reply = self.transport.request(
             "POST", self.base_url + path, data=body, safe_to_repeat=True,
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
+        response = reply.response
         if 200 <= response.status_code < 300:
             answer = json_body(response)
             return answer if isinstance(answer, dict) else {}
         # an error answer may be a proxy's HTML page or empty: its status still says what happened
-        raise events_error(response, lenient_json(response), self.base_url + path)
+        raise events_error(response, lenient_json(response), self.base_url + path, reply.retries)
 
 
-def events_error(response, answer, url):
+def events_error(response, answer, url, retries=0):
     status, host = response.status_code, urlsplit(url).netloc
     answer = answer if isinstance(answer, dict) else {}
     data = {"status": status, "message": answer.get("message"), "errors": answer.get("errors") or []}
-    retries = getattr(response, "retries", 0)
     if status == 400:
         reasons = "; ".join(map(str, data["errors"])) or answer.get("message") or "no reason given"
         return PluginError(f"PagerDuty refused the event: {reasons}",
