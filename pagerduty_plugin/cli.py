@@ -13,7 +13,7 @@ import sys
 from pagerduty_plugin import __version__, runner
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.errors import (
-    EXIT_FAILED, EXIT_OK, EXIT_USAGE, PluginError, UsageError, bug, mask_secrets, redact, secret_spellings,
+    EXIT_FAILED, EXIT_OK, EXIT_USAGE, PluginError, UsageError, bug, contains_secret, mask_secrets, redact,
 )
 from pagerduty_plugin.logs import StepLog, step_logger
 
@@ -134,7 +134,7 @@ def parse_json(text, source="The input on stdin"):
 def dump_json(document, secrets):
     """One line of ASCII JSON (safe on any console encoding), secrets masked inside its strings."""
     text = compact_json(document)
-    if any(spelling in text for spelling in secret_spellings(secrets)):
+    if contains_secret(text, secrets):
         text = compact_json(mask_secrets(document, secrets))
     return text
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from pagerduty_plugin.client.events import EVENTS_HOSTS, EventsClient
 from pagerduty_plugin.client.http import Transport
 from pagerduty_plugin.client.rest import API_HOSTS, RestClient
-from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.errors import PluginError, shorten
 
 EXAMPLE_URLS = {"api_url": API_HOSTS["us"], "events_url": EVENTS_HOSTS["us"]}
 
@@ -23,8 +23,10 @@ class Connection:
 
     @cached_property
     def transport(self):
-        return Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
-                         verify_tls=self.get("verify_tls", True), log=self.log)
+        transport = Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
+                              verify_tls=self.get("verify_tls", True), log=self.log)
+        transport.secrets.update(filter(None, (self.get("api_key"), self.get("routing_key"))))
+        return transport
 
     @cached_property
     def events(self):
@@ -69,17 +71,31 @@ def check_settings(settings):
     """Settings that could never make a request, refused before any is tried."""
     for name in ("api_url", "events_url"):
         url = settings.get(name)
-        if url is not None:
-            if not http_url(url):
-                raise PluginError(f"The connection's {name} is not an http(s) URL: {url!r}",
-                                  f"Give a URL like {EXAMPLE_URLS[name]}, or leave it out to use the region's.",
-                                  {"field": name})
+        if url is None:
+            continue
+        if has_credentials(url):  # never sent, never quoted: the API key is the only credential
+            raise PluginError(f"The connection's {name} holds a user name or password (user:password@host)",
+                              f"Remove them: give a URL like {EXAMPLE_URLS[name]}; the API key and routing "
+                              "key are the only credentials the plugin sends.", {"field": name})
+        if not http_url(url):
+            raise PluginError(f"The connection's {name} is not an http(s) URL: {shorten(repr(url), 80)}",
+                              f"Give a URL like {EXAMPLE_URLS[name]}, or leave it out to use the region's.",
+                              {"field": name})
     for name, what in (("api_key", "API key"), ("routing_key", "routing key"), ("from_email", "From address")):
         value = settings.get(name)
         if value is not None and not plain_text(value):
             raise PluginError(f"The connection's {what} has spaces, line breaks or non-ASCII characters",
                               f"Copy the {what} again, without surrounding spaces or a trailing newline.",
                               {"field": name})
+
+
+def has_credentials(url):
+    """True when the URL's host part has a user:password@ (checked loosely, before any parsing,
+    so a malformed URL with credentials is not quoted back either)."""
+    authority = url.split("//", 1)[-1]
+    for end in "/?#":
+        authority = authority.split(end, 1)[0]
+    return "@" in authority
 
 
 def http_url(url):

@@ -70,7 +70,7 @@ class RestClient:
             safe_to_repeat=safe_to_repeat,
         )
         if 200 <= response.status_code < 300:
-            return response.status_code, json_body(response)
+            return response.status_code, json_body(response, self.transport.secrets)
         if method == "DELETE" and response.status_code == 404 and getattr(response, "after_uncertain_try", False):
             # the try that timed out did delete it: the repeat finds it gone
             self.log.warning(f"DELETE {path}: gone on the repeat after an unanswered try; taken as deleted")
