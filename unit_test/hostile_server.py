@@ -71,6 +71,8 @@ class HostileServer:
         head += [f"{k}: {v}" for k, v in reply.headers.items()]
         raw_head = ("\r\n".join(head) + "\r\n\r\n").encode()
         try:
+            if not (reply.drip or reply.drip_headers):  # one write: no delayed-ACK wait between parts
+                raw_head, body = raw_head + body, b""
             self.send_slowly(handler, raw_head, reply.drip_headers)
             self.send_slowly(handler, body, reply.drip)
         except OSError:  # the client gave up: that is what a hostile test expects

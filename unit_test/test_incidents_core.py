@@ -484,8 +484,9 @@ def test_merge_incidents(act, sandbox, journal):
     mark = len(journal())
     result = act("merge_incidents", target_incident_id=target["id"], source_incident_ids=[one["id"], two["id"]])
     assert result.code == 0, result.stdout
-    (sent,) = since(journal, mark)
+    sent, read_back = since(journal, mark)
     assert (sent["method"], sent["path"]) == ("PUT", f"/incidents/{target['id']}/merge")
+    assert (read_back["method"], read_back["path"]) == ("GET", f"/incidents/{target['id']}")
     assert sent["json"] == {"source_incidents": [{"id": one["id"], "type": "incident_reference"},
                                                  {"id": two["id"], "type": "incident_reference"}]}
     assert result.output["incident"]["id"] == target["id"]

@@ -4,7 +4,7 @@ import re
 from datetime import datetime, timezone
 
 from pagerduty_plugin.actions.base import Action
-from pagerduty_plugin.actions.listing import output, unwrap
+from pagerduty_plugin.actions.listing import output
 from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
 
@@ -160,7 +160,7 @@ def getter(collection, kind, query=None):
     """GET /collection/{kind_id}; query(params) -> its query parameters, if any."""
     def run(self, params):
         path = object_path(collection, params[f"{kind}_id"], kind)
-        return {kind: unwrap(self.connection.rest.get(path, query(params) if query else None), kind)}
+        return {kind: self.connection.rest.get(path, query(params) if query else None, key=kind)}
     return action_class(run, f"Get a {kind}")
 
 
@@ -172,8 +172,8 @@ def creator(collection, kind, fields, needs_from=False):
         if needs_from:
             rest.require_from(params.get("from_email"), f"Creating a {kind.replace('_', ' ')}")
         body = {kind: {"type": kind, **fields(rest, params)}}
-        answer = rest.post(f"/{collection}", body, needs_from=needs_from, from_email=params.get("from_email"))
-        return {kind: unwrap(answer, kind)}
+        return {kind: rest.post(f"/{collection}", body, needs_from=needs_from, from_email=params.get("from_email"),
+                                key=kind)}
     return action_class(run, f"Create a {kind}")
 
 
@@ -186,7 +186,7 @@ def updater(collection, kind, fields):
         if not changes:
             raise PluginError(f"Nothing to change: the step gives no field of the {kind.replace('_', ' ')}",
                               "Give at least one of the optional inputs.")
-        return {kind: unwrap(self.connection.rest.put(path, {kind: {"type": kind, **changes}}), kind)}
+        return {kind: self.connection.rest.put(path, {kind: {"type": kind, **changes}}, key=kind)}
     return action_class(run, f"Update a {kind}")
 
 

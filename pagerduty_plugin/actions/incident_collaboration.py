@@ -11,15 +11,14 @@ from pagerduty_plugin.errors import PluginError
 class AddNote(IncidentAction):
     def run(self, params):
         path = incident_path(params["incident_id"], "/notes")
-        answer = self.rest.post(path, {"note": {"content": params["note"]}}, from_email=self.sender(params),
-                                needs_from=True)
-        return {"note": (answer or {}).get("note")}
+        return {"note": self.rest.post(path, {"note": {"content": params["note"]}}, from_email=self.sender(params),
+                                       needs_from=True, key="note")}
 
 
 class ListNotes(IncidentAction):
     def run(self, params):
         # Not paginated: PagerDuty answers every note (at most 2000) at once; max_results trims it.
-        notes = (self.rest.get(incident_path(params["incident_id"], "/notes")) or {}).get("notes")
+        notes = self.rest.get(incident_path(params["incident_id"], "/notes"), key="notes", kind=list)
         return output("notes", *cut(notes, params.get("max_results")))
 
 
@@ -30,8 +29,8 @@ class CreateStatusUpdate(IncidentAction):
             raise PluginError("subject and html_message go together (they make the update's custom email)",
                               "Give both, or neither for the plain message.", {"field": "html_message"})
         body = {k: params[k] for k in ("message", "subject", "html_message") if k in params}
-        answer = self.rest.post(path, body, from_email=self.sender(params), needs_from=True)
-        return {"status_update": (answer or {}).get("status_update")}
+        return {"status_update": self.rest.post(path, body, from_email=self.sender(params), needs_from=True,
+                                                key="status_update")}
 
 
 class AddResponders(IncidentAction):
@@ -58,8 +57,8 @@ class AddResponders(IncidentAction):
             # PagerDuty's own example wraps each target; its schema shows them flat.
             "responder_request_targets": [{"responder_request_target": target} for target in targets],
         }
-        answer = self.rest.post(path, body, from_email=params.get("from_email"))
-        return {"responder_request": (answer or {}).get("responder_request")}
+        return {"responder_request": self.rest.post(path, body, from_email=params.get("from_email"),
+                                                    key="responder_request")}
 
 
 class ListLogEntries(IncidentAction):

@@ -38,5 +38,5 @@ class CreateServiceIntegration(Action):
     def run(self, params):
         path = object_path(COLLECTION, params["service_id"], KIND) + "/integrations"
         body = {"integration": {"type": EVENTS_V2, "name": params["name"]}}
-        integration = (self.connection.rest.post(path, body) or {}).get("integration") or {}
+        integration = self.connection.rest.post(path, body, key="integration")
         return {"integration": integration, "routing_key": integration.get("integration_key")}

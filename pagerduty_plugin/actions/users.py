@@ -3,7 +3,8 @@ from_email, license) and outputs are kept so that existing workflows keep workin
 
 from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import as_list, choices, find_user_by_email, given, object_path, user_id_of
-from pagerduty_plugin.actions.listing import get_or_none, listed, output, unwrap
+from pagerduty_plugin.actions.listing import get_or_none, listed, output
+from pagerduty_plugin.client.rest import unwrap
 from pagerduty_plugin.errors import PluginError
 
 # The names PagerDuty's web app shows for each role.
@@ -62,17 +63,18 @@ def one_of(params, *names):
 class CreateUser(Action):
     def run(self, params):
         fields = user_fields(params)
-        answer = self.connection.rest.post("/users", {"user": {"type": "user", **fields}},
-                                           from_email=params.get("from_email"), needs_from=True)
-        return {"user": titled(unwrap(answer, "user")), "success": True}
+        user = self.connection.rest.post("/users", {"user": {"type": "user", **fields}},
+                                         from_email=params.get("from_email"), needs_from=True, key="user")
+        return {"user": titled(user), "success": True}
 
 
 class GetUserById(Action):
     def run(self, params):
-        answer = get_or_none(self.connection.rest, object_path("users", params["id"], "user"))
+        path = object_path("users", params["id"], "user")
+        answer = get_or_none(self.connection.rest, path)
         if answer is None:
             return {"found": False}
-        return {"found": True, "user": titled(unwrap(answer, "user"))}
+        return {"found": True, "user": titled(unwrap(answer, "user", dict, f"GET {path}"))}
 
 
 class GetUserByEmail(Action):
@@ -85,7 +87,7 @@ class DeleteUserById(Action):
     def run(self, params):
         rest = self.connection.rest
         path = object_path("users", params["id"], "user")
-        user = unwrap(rest.get(path), "user")
+        user = rest.get(path, key="user")
         try:
             rest.delete(path, from_email=params.get("from_email") or params.get("email"))
         except PluginError as exc:
@@ -103,8 +105,9 @@ class UpdateUser(Action):
             raise PluginError("Nothing to change: the step gives no field of the user to update",
                               "Give at least one of the optional inputs.")
         rest = self.connection.rest
-        answer = rest.put(f"/users/{user_id_of(rest, params['user_id'])}", {"user": {"type": "user", **fields}})
-        return {"user": titled(unwrap(answer, "user")), "success": True}
+        user = rest.put(f"/users/{user_id_of(rest, params['user_id'])}", {"user": {"type": "user", **fields}},
+                        key="user")
+        return {"user": titled(user), "success": True}
 
 
 class ListUsers(Action):
