@@ -78,11 +78,32 @@ class RestClient:
         )
         if 200 <= response.status_code < 300:
             return response.status_code, json_body(response, self.transport.secrets)
-        if method == "DELETE" and response.status_code == 404 and getattr(response, "after_uncertain_try", False):
-            # the try that timed out did delete it: the repeat finds it gone
-            self.log.warning(f"DELETE {path}: gone on the repeat after an unanswered try; taken as deleted")
+        answer = lenient_json(response)
+        if getattr(response, "after_uncertain_try", False):
+            done = self.done_by_first_try(method, path, body, response.status_code, answer)
+            if done is not None:
+                return done
+        raise rest_error(response, answer, method, path)
+
+    def done_by_first_try(self, method, path, body, status, answer):
+        """(status, answer) when a repeat's refusal means the unanswered first try did the work,
+        checked by reading the object back; None otherwise."""
+        code = error_code(answer)
+        meaning = DONE_BY_FIRST_TRY.get((method, status, code)) or DONE_BY_FIRST_TRY.get((method, status, None))
+        if meaning is None:
+            return None
+        if method == "DELETE":
+            self.log.warning(f"DELETE {path}: {meaning} on the repeat after an unanswered try; taken as deleted")
             return 204, None
-        raise rest_error(response, lenient_json(response), method, path)
+        kind, asked = wrapped(body)
+        if kind is None or "status" not in asked:
+            return None
+        current = self.call("GET", path, key=kind)
+        if current.get("status") != asked["status"]:
+            return None
+        self.log.warning(f"{method} {path}: {meaning} on the repeat after an unanswered try; read back, it is "
+                         f"{asked['status']}, as asked")
+        return 200, {kind: current}
 
     def require_from(self, from_email=None, what="This change"):
         """The From address for a write that needs one (the step's, else the connection's),
@@ -291,6 +312,29 @@ def encode_params(params):
 
 
 # --- errors --------------------------------------------------------------------------------
+
+# A repeat after an unanswered (timed out, dropped, 5xx) first try may be refused *because* that
+# try was carried out. (method, HTTP status, PagerDuty's code or None for any) -> what it found.
+DONE_BY_FIRST_TRY = {
+    ("DELETE", 404, None): "gone",
+    ("PUT", 400, 1001): "already resolved",
+    ("PUT", 400, 1002): "already acknowledged",
+}
+
+
+def error_code(answer):
+    error = answer.get("error") if isinstance(answer, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def wrapped(body):
+    """(key, object) of a one-object request body like {"incident": {...}}, else (None, {})."""
+    if isinstance(body, dict) and len(body) == 1:
+        (key, value), = body.items()
+        if isinstance(value, dict):
+            return key, value
+    return None, {}
+
 
 CHECK_STATE = "Check the incident's current state (get_incident) and the input."
 CAUSES = {  # PagerDuty's error code -> (cause, assistance)
