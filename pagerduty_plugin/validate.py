@@ -36,10 +36,52 @@ def output_mismatch(action, cause, data):
 def check(schema, value, what="input", action=None):
     """value with defaults filled in, or a PluginError naming the field and the fix."""
     try:
-        return validator(schema)(value)
+        checked = validator(schema)(value)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise PluginError(explain(exc, what), assistance(exc, what, action),
                           {"field": field_path(exc.path), "rule": exc.rule}) from None
+    if what == "output":
+        return checked
+    return normalised(schema, checked, schema.get("definitions") or {}, what, "")
+
+
+def normalised(schema, value, definitions, what, path):
+    """value with what JSON Schema lets through but PagerDuty would refuse put right:
+    - an integral float in an integer field becomes an int: platforms (XSOAR, spreadsheets)
+      send 5.0 for 5, JSON Schema calls 5.0 an integer, PagerDuty answers 400 to it (a float
+      with a fraction never gets here: the validator refuses it);
+    - a date that matches the date pattern but does not exist (February 30, hour 24) is refused."""
+    while "$ref" in schema:
+        schema = definitions.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    kinds = schema.get("type")
+    if isinstance(value, float):
+        integer = kinds == "integer" or (isinstance(kinds, list) and "integer" in kinds and "number" not in kinds)
+        return int(value) if integer and value.is_integer() else value
+    if isinstance(value, str):
+        if schema.get("pattern") == DATE_PATTERN:
+            check_date(value, what, path)
+        return value
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        extra = extra if isinstance(extra, dict) else {}
+        return {k: normalised(properties.get(k, extra), v, definitions, what, f"{path}.{k}" if path else k)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items") or {}
+        return [normalised(items, v, definitions, what, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def check_date(text, what, path):
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise PluginError(f"The {what} field '{path}' is not a date that exists: {short(text)}",
+                          "Check the day of the month and the time (00:00 to 23:59); use ISO 8601 / RFC 3339, "
+                          "for example 2024-05-01T12:00:00Z.", {"field": path, "rule": "date"}) from None
 
 
 def validator(schema):

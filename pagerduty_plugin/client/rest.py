@@ -66,6 +66,7 @@ class RestClient:
             sender = self.require_from(from_email, f"{method} {path}")
         else:  # sent where known: PagerDuty records the change, or the request, against this user
             sender = (from_email or "").strip() or self.from_email
+            sender = checked_email(sender) if sender else None
         if sender:
             headers["From"] = sender
         if body is not None:
@@ -116,11 +117,7 @@ class RestClient:
                 "account, on whose behalf the change is made.",
                 {"field": "from_email"},
             )
-        if "@" not in sender or not sender.isascii() or any(c.isspace() for c in sender):
-            raise PluginError(f"The From address {sender!r} is not an email address",
-                              "Set from_email to the email of a user on the PagerDuty account.",
-                              {"field": "from_email"})
-        return sender
+        return checked_email(sender)
 
     # --- lists -------------------------------------------------------------------------
 
@@ -280,6 +277,18 @@ def unwrap(answer, key, kind=dict, request="the request"):
     raise PluginError(cause, "The server at api_url answered unlike PagerDuty's API: check that api_url points "
                       "at PagerDuty (not a proxy or another service) and run the step again.",
                       {"key": key, "answer_keys": keys})
+
+
+EMAIL = re.compile(r"[!-~]+@[!-~]+")  # printable ASCII, no spaces or control characters
+
+
+def checked_email(sender):
+    """A From address as a header may carry it: name@domain in printable ASCII, once."""
+    if not EMAIL.fullmatch(sender) or sender.count("@") != 1 or len(sender) > 254:
+        raise PluginError(f"The From address {shorten(repr(sender), 80)} is not an email address",
+                          "Set from_email to the email of a user on the PagerDuty account.",
+                          {"field": "from_email"})
+    return sender
 
 
 def segment(value, what="id"):
