@@ -18,7 +18,7 @@ class Sandbox:
     """
 
     def __init__(self, host="127.0.0.1", port=0, seed="demo", rate_limit=None, verbose=False,
-                 max_exchanges=20000):
+                 max_exchanges=20000, journal_bytes=64 * 2 ** 20):
         if seed not in ("demo", "empty"):
             raise ValueError(f"unknown seed {seed!r}: use demo or empty")
         if rate_limit is not None and int(rate_limit) < 1:
@@ -29,7 +29,7 @@ class Sandbox:
         self.rate_limit = rate_limit
         self.verbose = verbose
         self.store = Store()
-        self.journal_log = Journal(max_exchanges)
+        self.journal_log = Journal(max_exchanges, journal_bytes)
         self.faults = Faults()
         self.limiter = RateLimiter(rate_limit)
         self.event_limiter = RateLimiter(rate_limit)

@@ -135,7 +135,7 @@ class Dispatcher:
         if not request.body or not request.body.strip():
             return None
         try:
-            return json.loads(request.body)
+            return errors.strict_json(request.body)
         except (ValueError, RecursionError):
             raise ApiError(400, errors.INVALID_INPUT, "Invalid Input Provided",
                            ["The request body is not valid JSON"]) from None
