@@ -42,6 +42,10 @@ class Connection:
         return RestClient(self.transport, self.get("api_url") or API_HOSTS[region], self.get("api_key"),
                           self.get("auth_type", "token"), self.get("from_email"))
 
+    def writes_sent(self):
+        """The changes (method and path) this step has sent so far."""
+        return self.transport.writes_sent if "transport" in self.__dict__ else []
+
     def routing_key(self, override=None):
         key = override or self.get("routing_key")
         if not key:

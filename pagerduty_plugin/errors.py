@@ -32,6 +32,24 @@ class UsageError(PluginError):
     """The command line is wrong (exit 2), as opposed to the step failing (exit 1)."""
 
 
+class Interrupted(PluginError):
+    """The step was stopped by a signal (Ctrl-C, SIGTERM, SIGHUP) while it ran."""
+
+    def __init__(self, signal_name):
+        self.signal_name = signal_name
+        super().__init__(f"Interrupted by {signal_name} before any change was sent to PagerDuty",
+                         "Nothing was changed: run the step again.", {"signal": signal_name, "writes_sent": []})
+
+    def after(self, writes):
+        """The same error, knowing the changes (method and path) sent before it came."""
+        if writes:
+            self.cause = (f"Interrupted by {self.signal_name} after sending {', '.join(writes[-3:])}: "
+                          "that change may have been carried out")
+            self.assistance = "Check PagerDuty (the object's current state) before running the step again."
+            self.data["writes_sent"] = list(writes)
+        return self
+
+
 def shorten(text, limit=60):
     """text cut to limit characters for an error message (a 1 MB input is not quoted whole)."""
     return text if len(text) <= limit else text[: limit - 3] + "..."

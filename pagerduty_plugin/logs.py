@@ -24,8 +24,11 @@ class StepLog(logging.Handler):
             return
         self.lines.append(line)
         if self.stream is not None:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (OSError, ValueError, AttributeError):  # stderr full or closed: the step goes on
+                self.stream = None
 
     def text(self):
         return "\n".join(self.lines) + ("\n" if self.lines else "")

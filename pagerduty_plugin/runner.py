@@ -7,7 +7,7 @@ which class implements each action (`python.actions` + the action's `implementat
 import importlib
 
 from pagerduty_plugin import validate
-from pagerduty_plugin.errors import MIN_SECRET_LENGTH, PluginError
+from pagerduty_plugin.errors import MIN_SECRET_LENGTH, Interrupted, PluginError
 
 BLANKS = ("", None, {}, [])
 
@@ -92,7 +92,10 @@ def run_action(spec, name, raw_input, raw_connection, log):
     streamed = validate.StreamedItems(spec.output_schema(name), name)
     step = implementation(connection, log)
     step.output_items = streamed.checker
-    output = step.run(values)
+    try:
+        output = step.run(values)
+    except Interrupted as exc:
+        raise exc.after(getattr(connection, "writes_sent", list)()) from None
     try:
         return validate.check(streamed.final_schema(output), output, "output", name)
     except PluginError as exc:

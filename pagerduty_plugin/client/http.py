@@ -49,6 +49,7 @@ class Transport:
         self.budget = budget
         self.log = log
         self.secrets = set()  # masked in the excerpts of answers quoted in errors
+        self.writes_sent = []  # "METHOD /path" of every change sent, for an interrupted step's error
         self.session = requests.Session()  # keep-alive across the calls of one step
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.verify = verify_tls
@@ -99,6 +100,8 @@ class Transport:
         """One try, its whole answer read within `timeout` seconds and MAX_ANSWER_BYTES.
         Redirects are never followed: a 307 would resend the body (a routing key) elsewhere,
         a 301-303 would turn a write into a GET that reports success."""
+        if method not in ("GET", "HEAD"):
+            self.writes_sent.append(f"{method} {urlsplit(url).path}")
         with Watch(self.timeout) as watch:
             try:
                 response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False,

@@ -208,7 +208,7 @@ class Pages:
         # The threads share the step's requests.Session: its urllib3 connection pool is
         # thread-safe, and these GETs carry no per-request state (no cookies, no auth flow).
         pool = ThreadPoolExecutor(PARALLEL_PAGES, thread_name_prefix="pagerduty-page")
-        more = False
+        more = failed = False
         try:
             pending = deque(pool.submit(self.fetch, o) for o in islice(offsets, PARALLEL_PAGES))
             while pending:
@@ -224,8 +224,11 @@ class Pages:
                 if more and not self.full(page, batch):  # capped below the limit: offsets ahead are wrong
                     return False
                 pending.extend(pool.submit(self.fetch, o) for o in islice(offsets, 1))
+        except BaseException:  # an error or a signal: the pages in flight end at their deadline
+            failed = True
+            raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not failed, cancel_futures=True)
         if wanted > OFFSET_CAP:
             self.stop_at_cap()
         elif more:  # the list grew while it was read: say so rather than claim it is complete
