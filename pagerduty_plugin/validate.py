@@ -3,19 +3,19 @@
 fastjsonschema compiles a schema to Python code: it keeps JSON Schema semantics, imports in
 a fraction of jsonschema's time (most of what it loads, requests loads too), and validates
 an action's input in microseconds. It also fills in the spec's defaults. Compiling a schema
-costs about 6 ms, so the generated code is cached, compiled and marshalled (which works even
-where PYTHONDONTWRITEBYTECODE is set), keyed by the schema, fastjsonschema's version and Python's.
+costs about 6 ms, so the code for every schema the spec makes is generated at build time
+(pagerduty_plugin/prebuild.py, run by `make install` and the package build) into modules of
+the installed package, keyed by the schema and fastjsonschema's version, and imported from
+there like the rest of the plugin. A schema that was not built (a spec edited since) is
+compiled in memory for this process: no code is ever read from a cache a user could write.
 """
 
 import hashlib
+import importlib
 import json
-import marshal
-import os
-import sys
 
 import fastjsonschema
 
-from pagerduty_plugin.cache import cache_dir, write_atomic
 from pagerduty_plugin.errors import PluginError, shorten
 from pagerduty_plugin.spec import DATE_PATTERN
 
@@ -84,20 +84,44 @@ def check_date(text, what, path):
                           "for example 2024-05-01T12:00:00Z.", {"field": path, "rule": "date"}) from None
 
 
-def validator(schema):
-    """The compiled validation function for schema, from the cache when it is there."""
+PREBUILT = "pagerduty_plugin.prebuilt"
+_validators = {}  # schema key -> validation function, for this process
+
+
+def schema_key(schema):
+    """A name for the code of schema: the same schema and fastjsonschema version, the same key."""
     made_from = json.dumps([fastjsonschema.VERSION, schema], sort_keys=True)
-    key = hashlib.sha256(made_from.encode()).hexdigest()[:24]
-    path = os.path.join(cache_dir(), "validators", f"v_{key}.{sys.implementation.cache_tag}.bin")
-    try:
-        with open(path, "rb") as fh:
-            code = marshal.loads(fh.read())
-    except (OSError, ValueError, EOFError, TypeError):
-        code = compile(fastjsonschema.compile_to_code(schema), f"<validator {key}>", "exec")
-        write_atomic(path, marshal.dumps(code))
-    namespace = {}
-    exec(code, namespace)  # the code fastjsonschema generated for this schema, nothing else
-    return namespace["validate"]
+    return "v_" + hashlib.sha256(made_from.encode()).hexdigest()[:24]
+
+
+def validator(schema):
+    """The validation function for schema: the module built for it at install time, else
+    compiled now (in memory only)."""
+    key = schema_key(schema)
+    check = _validators.get(key)
+    if check is None:
+        try:
+            check = importlib.import_module(f"{PREBUILT}.{key}").validate
+        except ImportError:
+            check = fastjsonschema.compile(schema)
+        _validators[key] = check
+    return check
+
+
+def items_schema(schema, field):
+    """The schema of a list output's items, as a list, for checking pages as they arrive."""
+    prop = (schema.get("properties") or {}).get(field) or {}
+    if "items" not in prop:
+        return None
+    return {"type": "array", "items": prop["items"], "definitions": schema.get("definitions") or {}}
+
+
+def without_items(schema, fields):
+    """The output schema minus the item checks of list fields already checked page by page."""
+    properties = dict(schema["properties"])
+    for field in fields:
+        properties[field] = {k: v for k, v in properties[field].items() if k != "items"}
+    return {**schema, "properties": properties}
 
 
 def field_path(path):
@@ -185,12 +209,10 @@ class StreamedItems:
         self.checked = {}  # field -> {id: item} of the item objects already validated
 
     def checker(self, field):
-        prop = (self.schema.get("properties") or {}).get(field) or {}
-        if "items" not in prop:
+        schema = items_schema(self.schema, field)
+        if schema is None:
             return None
-        items_schema = {"type": "array", "items": prop["items"],
-                        "definitions": self.schema.get("definitions") or {}}
-        check, seen = validator(items_schema), self.checked.setdefault(field, {})
+        check, seen = validator(schema), self.checked.setdefault(field, {})
 
         def check_batch(batch):
             try:
@@ -209,7 +231,4 @@ class StreamedItems:
                 if isinstance(output.get(f), list) and all(id(item) in seen for item in output[f])]
         if not done:
             return self.schema
-        properties = dict(self.schema["properties"])
-        for field in done:
-            properties[field] = {k: v for k, v in properties[field].items() if k != "items"}
-        return {**self.schema, "properties": properties}
+        return without_items(self.schema, done)
