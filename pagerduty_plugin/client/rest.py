@@ -213,6 +213,7 @@ class Pages:
             pending = deque(pool.submit(self.fetch, o) for o in islice(offsets, PARALLEL_PAGES))
             while pending:
                 page, batch = pending.popleft().result()
+                pending.extend(pool.submit(self.fetch, o) for o in islice(offsets, 1))  # keep them all busy
                 state["fetched"] += 1
                 more = bool(page.get("more")) and bool(batch)
                 kept, done = self.trim(batch, state["seen"], more)
@@ -223,7 +224,6 @@ class Pages:
                     return True
                 if more and not self.full(page, batch):  # capped below the limit: offsets ahead are wrong
                     return False
-                pending.extend(pool.submit(self.fetch, o) for o in islice(offsets, 1))
         except BaseException:  # an error or a signal: the pages in flight end at their deadline
             failed = True
             raise
