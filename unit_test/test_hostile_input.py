@@ -17,7 +17,7 @@ def test_an_integral_float_inside_a_body_is_sent_as_an_integer(act, sandbox, jou
     set_status(sandbox, incident["id"], "acknowledged")
     result = act("snooze_incident", incident_id=incident["id"], duration=600.0)
     assert result.code == 0, result.stdout
-    sent = journal()[-1]
+    (sent,) = [e for e in journal() if e["path"].endswith("/snooze")]
     assert sent["json"] == {"duration": 600} and type(sent["json"]["duration"]) is int
 
 

@@ -204,6 +204,7 @@ def test_get_on_call_answers_who_is_on_call_now(act, sandbox, journal):
     assert result.output["count"] == len(oncalls)
 
 
+@pytest.mark.full_answers
 def test_get_on_call_names_the_users_with_their_email(act, sandbox):
     schedule = first(sandbox, "schedules")
     result = act("get_on_call", schedule_id=schedule["id"])

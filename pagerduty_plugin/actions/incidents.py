@@ -220,8 +220,10 @@ def partly_done(exc, incident_ids, done):
 class SnoozeIncident(IncidentAction):
     def run(self, params):
         path = incident_path(params["incident_id"], "/snooze")
-        return one_incident(self.rest.post(path, {"duration": params["duration"]}, from_email=self.sender(params),
-                                           needs_from=True, key="incident"))
+        self.rest.post(path, {"duration": params["duration"]}, from_email=self.sender(params), needs_from=True,
+                       key="incident")
+        # PagerDuty documents the answer without the incident's title: the whole incident is read back
+        return one_incident(self.rest.get(incident_path(params["incident_id"]), key="incident"))
 
 
 class MergeIncidents(IncidentAction):

@@ -3,6 +3,7 @@ import threading
 
 from . import seed as seeds, timeutil
 from .dispatch import Dispatcher
+from .contract import Contract
 from .faults import Faults
 from .journal import Journal
 from .ratelimit import RateLimiter
@@ -18,7 +19,7 @@ class Sandbox:
     """
 
     def __init__(self, host="127.0.0.1", port=0, seed="demo", rate_limit=None, verbose=False,
-                 max_exchanges=20000, journal_bytes=64 * 2 ** 20):
+                 max_exchanges=20000, journal_bytes=64 * 2 ** 20, contract=None):
         if seed not in ("demo", "empty"):
             raise ValueError(f"unknown seed {seed!r}: use demo or empty")
         if rate_limit is not None and int(rate_limit) < 1:
@@ -30,6 +31,8 @@ class Sandbox:
         self.verbose = verbose
         self.store = Store()
         self.journal_log = Journal(max_exchanges, journal_bytes)
+        # strict-contract mode: answers cut down to what PagerDuty's OpenAPI files in this folder promise
+        self.contract = Contract(contract) if contract else None
         self.faults = Faults()
         self.limiter = RateLimiter(rate_limit)
         self.event_limiter = RateLimiter(rate_limit)

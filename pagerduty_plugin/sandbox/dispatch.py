@@ -81,6 +81,7 @@ class Dispatcher:
             return json_response(404, {"status": "not found", "message": "Not Found"})
         rate = list(self.event_limiter.peek())
         status, payload = events.handle(self.sandbox, request.body, kind, self.event_limiter, rate)
+        payload = self._documented(request, status, payload)
         # PagerDuty's events 429 comes bare (no ratelimit headers): clients must cope with that
         return json_response(status, payload, self._rate_headers(rate) if status != 429 else ())
 
@@ -97,7 +98,11 @@ class Dispatcher:
             status, payload = self._route(request, key)
         except ApiError as exc:
             status, payload = exc.status, exc.body()
-        return json_response(status, payload, self._rate_headers(rate))
+        return json_response(status, self._documented(request, status, payload), self._rate_headers(rate))
+
+    def _documented(self, request, status, payload):
+        contract = self.sandbox.contract
+        return payload if contract is None else contract.documented(request.method, request.path, status, payload)
 
     @staticmethod
     def _rate_headers(rate):
