@@ -163,7 +163,7 @@ def test_a_connection_file_others_can_read_gets_a_warning(tmp_path):
         result = invoke(["run", "list_priorities", "--connection", str(path)], "{}")
         path.chmod(0o600)
         private = invoke(["run", "list_priorities", "--connection", str(path)], "{}")
-    assert result.code == 0 and f"can be read by other users (mode 644); it holds the API key" in result.stderr
+    assert result.code == 0 and "can be read by other users (mode 644); it holds the API key" in result.stderr
     assert private.code == 0 and "other users" not in private.stderr
 
 
