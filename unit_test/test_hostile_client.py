@@ -128,3 +128,16 @@ def test_retries_of_a_slow_drip_stay_bounded():
         took = time.monotonic() - started
     assert result.code == 1 and "after 3 tries" in result.error["cause"]
     assert len(api.requests) == 3 and took < 3 * 1 + 1.5 + 1.5  # three deadlines and two back-offs
+
+
+# --- 3. the bytes read per answer are capped ------------------------------------------------------------
+
+
+def test_an_answer_larger_than_any_of_pagerduty_s_is_refused_unread():
+    huge = b'{"priorities": [], "padding": "' + b"x" * (33 * 2 ** 20) + b'"}'
+    with HostileServer(lambda r: Reply(200, huge)) as api:
+        result = step("list_priorities", connection_to(api.url, timeout=20))
+    assert result.code == 1
+    assert result.error["cause"] == "127.0.0.1:%s sent more than 32 MiB in answer to GET /priorities; the rest was " \
+                                    "not read" % api.url.rsplit(":", 1)[1]
+    assert result.error["data"]["bytes_read"] <= 32 * 2 ** 20 + 64 * 1024
