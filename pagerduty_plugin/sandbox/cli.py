@@ -18,6 +18,9 @@ def _parser():
     parser.add_argument("--rate-limit", type=int, default=None, metavar="N",
                         help="answer 429 after N requests per minute per API key (or routing key)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each request on stderr")
+    parser.add_argument("--contract", metavar="FOLDER", default=None,
+                        help="strict-contract mode: answer only what PagerDuty's OpenAPI files in FOLDER "
+                             "(rest_openapiv3.json, events_v2_openapiv3.json) promise")
     return parser
 
 
@@ -33,8 +36,12 @@ def main(argv=None):
         print("pagerduty-plugin sandbox: --port must be from 0 to 65535", file=sys.stderr)
         return 2
     from .app import Sandbox
-    sandbox = Sandbox(host=args.host, port=args.port, seed=args.seed, rate_limit=args.rate_limit,
-                      verbose=args.verbose, max_exchanges=5000)
+    try:
+        sandbox = Sandbox(host=args.host, port=args.port, seed=args.seed, rate_limit=args.rate_limit,
+                          verbose=args.verbose, max_exchanges=5000, contract=args.contract)
+    except (OSError, ValueError) as exc:
+        print(f"pagerduty-plugin sandbox: cannot read the contract in {args.contract}: {exc}", file=sys.stderr)
+        return 2
     try:
         sandbox.start()
     except OSError as exc:
