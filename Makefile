@@ -6,13 +6,19 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test docs bench lint clean
 
-install: $(STAMP)
+PREBUILT := pagerduty_plugin/prebuilt/spec.json
+
+install: $(STAMP) $(PREBUILT)
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[test]'
-	$(BIN)/python -m compileall -q pagerduty_plugin  # bytecode, as a regular install has it
 	touch $(STAMP)
+
+# the spec parsed and linted, and its validators generated, as the package build does
+$(PREBUILT): $(STAMP) plugin.spec.yaml pagerduty_plugin/spec.py pagerduty_plugin/validate.py pagerduty_plugin/prebuild.py
+	$(BIN)/python -m pagerduty_plugin.prebuild
+	$(BIN)/python -m compileall -q pagerduty_plugin  # bytecode, as a regular install has it
 
 demo: install
 	$(BIN)/python examples/demo.py

@@ -1,7 +1,6 @@
-"""A per-user cache of work derived from the spec (parsed spec, compiled validators).
-
-Every entry is named by a hash of what it was made from, so a changed spec simply misses.
-A cache that cannot be written (read-only home) only costs the work again next time.
+"""A per-user cache of data derived from a spec edited since the build (the parsed spec as
+JSON; never code). Every entry is named by a hash of what it was made from, so a changed spec
+simply misses. A cache that cannot be written (read-only home) only costs the work again.
 """
 
 import os
@@ -18,7 +17,7 @@ def cache_dir():
 def write_atomic(path, content):
     """Write text or bytes so a concurrent reader sees the old file or the whole new one."""
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         binary = isinstance(content, bytes)
         with open(tmp, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:

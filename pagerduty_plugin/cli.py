@@ -13,12 +13,15 @@ import sys
 from pagerduty_plugin import __version__, messages, runner
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.errors import (
-    EXIT_FAILED, EXIT_OK, EXIT_USAGE, PluginError, UsageError, bug, mask_secrets, redact, secret_spellings,
+    EXIT_FAILED, EXIT_OK, EXIT_USAGE, Interrupted, PluginError, UsageError, bug, contains_secret, mask_secrets,
+    redact,
 )
 from pagerduty_plugin.exports import EXPORTERS
 from pagerduty_plugin.logs import StepLog, step_logger
 
 MAX_STDIN = 1024 * 1024  # a step's message is at most 1 MiB (PagerDuty caps an event at 512 KB)
+MAX_DEPTH = 100  # JSON nesting accepted on input; deeper would exhaust Python's recursion later
+STEP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 class Parser(argparse.ArgumentParser):
@@ -70,6 +73,8 @@ def build_parser():
 
 def main(argv=None, stdin=None, stdout=None, stderr=None):
     argv = sys.argv[1:] if argv is None else argv
+    if stdout is None:  # the process's own entry point: its warning filters are ours to set
+        quiet_insecure_warnings()
     # a platform may start the step with stdin closed: that reads as empty
     io = Streams(stdin or getattr(sys.stdin, "buffer", None), stdout or sys.stdout, stderr or sys.stderr)
     if argv[:1] == ["sandbox"]:
@@ -92,19 +97,74 @@ def main(argv=None, stdin=None, stdout=None, stderr=None):
     io.debug = getattr(args, "debug", False)
     log = step_logger(handler, io.debug)
     command = COMMANDS[args.command]
-    try:
-        return command(args, io, handler, log)
-    except PluginError as exc:
-        return io.fail({"error": exc.to_dict()}, EXIT_FAILED, handler.secrets)
-    except Exception as exc:  # a bug is reported as an error with its cause, never a traceback
-        io.debug_traceback(handler.secrets)
-        return io.fail({"error": bug(exc).to_dict()}, EXIT_FAILED, handler.secrets)
+    with interruptible(args.command, io):
+        try:
+            return command(args, io, handler, log)
+        except PluginError as exc:
+            return io.fail({"error": exc.to_dict()}, EXIT_FAILED, handler.secrets)
+        except Exception as exc:  # a bug is reported as an error with its cause, never a traceback
+            io.debug_traceback(handler.secrets)
+            return io.fail({"error": bug(exc).to_dict()}, EXIT_FAILED, handler.secrets)
+
+
+class Signals:
+    """While a run/test step works, Ctrl-C, SIGTERM and SIGHUP raise Interrupted once, so the step
+    answers with its one JSON error document; once the answer is being written they are ignored
+    (the answer is the truth). Previous handlers come back when the step ends."""
+
+    def __init__(self):
+        self.previous = {}
+        self.fired = self.answering = False
+
+    def __enter__(self):
+        import signal
+
+        for name in STEP_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None:
+                self.previous[number] = signal.signal(number, self.handle)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        return False
+
+    def handle(self, number, frame):
+        import signal
+
+        if self.fired or self.answering:
+            return
+        self.fired = True
+        raise Interrupted(signal.Signals(number).name)
+
+
+def interruptible(command, io):
+    """Signal handlers for the commands that run a step in this process (run, test), and only
+    from the main thread: a server running steps in-process keeps its own handlers."""
+    import contextlib
+    import threading
+
+    if command not in ("run", "test") or threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
+    io.signals = Signals()
+    return io.signals
+
+
+def quiet_insecure_warnings():
+    """With verify_tls false, urllib3 warns on every request; the step's log says it once instead."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Unverified HTTPS request")
 
 
 class Streams:
     def __init__(self, stdin, stdout, stderr):
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.debug = False
+        self.signals = None
 
     def read_json(self, empty):
         """stdin as JSON; `empty` is what an empty stdin means (None: not allowed)."""
@@ -124,13 +184,29 @@ class Streams:
         return parse_json(text)
 
     def write(self, document, secrets=()):
+        """Write the one document. Stdout that cannot take it (closed, a reader gone, a full disk)
+        never turns the step's result into a failure: it is said on stderr when that can be."""
+        if self.signals is not None:
+            self.signals.answering = True
+        text = dump_json(document, secrets)
         try:
-            self.stdout.write(dump_json(document, secrets))
+            self.stdout.write(text)
             self.stdout.write("\n")  # apart: a listing's output may be tens of MB, not worth a copy
             self.stdout.flush()
-        except BrokenPipeError:
-            # the reader went away (`| head`): nothing more to say, and no traceback at exit
+        except (OSError, ValueError, AttributeError) as exc:  # ValueError: closed; AttributeError: no stdout
+            self.lost_stdout(exc)
+
+    def lost_stdout(self, exc):
+        reason = getattr(exc, "strerror", None) or "it is closed"
+        try:
+            self.stderr.write(f"WARNING the output could not be written to stdout ({reason})\n")
+            self.stderr.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+        try:  # later flushes (at exit) go nowhere instead of failing again
             os.dup2(os.open(os.devnull, os.O_WRONLY), self.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
 
     def fail(self, document, code, secrets=()):
         self.write(document, secrets)
@@ -144,7 +220,10 @@ class Streams:
         if self.debug:
             import traceback
 
-            self.stderr.write(redact(traceback.format_exc(), secrets))
+            try:
+                self.stderr.write(redact(traceback.format_exc(), secrets))
+            except (OSError, ValueError, AttributeError):
+                pass
 
 
 def parse_json(text, source="The input on stdin"):
@@ -153,18 +232,35 @@ def parse_json(text, source="The input on stdin"):
         raise ValueError(f"{name} is not a JSON value")
 
     try:
-        return json.loads(text, parse_constant=refuse)
+        value = json.loads(text, parse_constant=refuse)
     except RecursionError:
-        raise PluginError(f"{source} is nested too deeply", "Send a flatter JSON object.") from None
+        value = None
     except ValueError as exc:
         raise PluginError(f"{source} is not valid JSON: {exc}",
                           "Check the quoting and commas; it must be one JSON object.") from None
+    if value is None and text.strip() != "null" or too_deep(value):
+        raise PluginError(f"{source} is nested too deeply (more than {MAX_DEPTH} levels)",
+                          "Send a flatter JSON object.", {"max_depth": MAX_DEPTH})
+    return value
+
+
+def too_deep(value):
+    """True when value nests objects and lists more than MAX_DEPTH levels (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def dump_json(document, secrets):
     """One line of ASCII JSON (safe on any console encoding), secrets masked inside its strings."""
     text = compact_json(document)
-    if any(spelling in text for spelling in secret_spellings(secrets)):
+    if contains_secret(text, secrets):
         text = compact_json(mask_secrets(document, secrets))
     return text
 
@@ -180,6 +276,11 @@ def compact_json(document):
 def cmd_run(args, io, handler, log):
     if args.action:
         return run_plain(args, io, handler, log)
+    if args.connection is not None:
+        return io.fail({"error": UsageError(
+            "--connection is for plain mode (run ACTION); in message mode the connection comes in the message",
+            "Put the settings in the message's body.connection, or name the action: "
+            "`pagerduty-plugin run ACTION --connection FILE`.").to_dict()}, EXIT_USAGE)
     return run_message(io, handler, log, args.state)
 
 
@@ -188,7 +289,7 @@ def cmd_trigger(args, io, handler, log):
     from pagerduty_plugin.trigger_loop import TriggerRun
 
     spec = speclib.load()
-    connection = connection_from_file(args.connection) if args.connection else connection_from_env(spec)
+    connection = connection_settings(spec, args.connection, log)
     values = io.read_json(empty={})
     handler.secrets.update(runner.secret_values(spec, spec.connection, connection))
     run = TriggerRun(spec, args.name, values, connection, log, args.state)
@@ -230,7 +331,7 @@ class stop_on_signals:
 
 def run_plain(args, io, handler, log):
     spec = speclib.load()
-    connection = connection_from_file(args.connection) if args.connection else connection_from_env(spec)
+    connection = connection_settings(spec, args.connection, log)
     output = runner.run_step(spec, args.action, io.read_json(empty={}), connection, handler.secrets, log)
     io.write(output, handler.secrets)
     return EXIT_OK
@@ -336,7 +437,7 @@ def add_outbox_parser(commands):
 
 def cmd_outbox(args, io, handler, log):
     spec = speclib.load()
-    settings = connection_from_file(args.connection) if args.connection else connection_from_env(spec)
+    settings = connection_settings(spec, args.connection, log)
     handler.secrets.update(runner.secret_values(spec, spec.connection, settings))
     connection = runner.open_connection(spec, settings, log)
     command = runner.load_object(spec.python["commands"]["outbox"])
@@ -404,13 +505,38 @@ def read_spec_text():
         raise PluginError(f"Cannot read the plugin spec: {exc.strerror}", "Check PAGERDUTY_PLUGIN_SPEC.")
 
 
-def connection_from_file(path):
+def connection_settings(spec, path, log):
+    """Plain mode's connection: the --connection file when one is named (an empty name is an
+    error, not a silent fall-back), else the PAGERDUTY_* variables."""
+    return connection_from_file(path, log) if path is not None else connection_from_env(spec)
+
+
+def connection_from_file(path, log):
+    """The settings in a regular file of at most 1 MiB: a FIFO or a device (/dev/zero) would
+    block or never end, so they are refused before a byte is read. A file that other users may
+    read is used, with a warning: it holds the API key."""
+    import stat
+
+    assistance = "Give --connection the path of a UTF-8 JSON file of connection settings."
+    if not path.strip():
+        raise PluginError("--connection names no file (the path is empty)", assistance, {"field": "connection"})
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens without waiting
+        with os.fdopen(fd, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise PluginError(f"The connection file {path} is not a regular file", assistance,
+                                  {"field": "connection"})
+            data = fh.read(MAX_STDIN + 1)
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PluginError(f"Cannot read the connection file {path}: {getattr(exc, 'strerror', None) or exc}",
-                          "Give --connection the path of a UTF-8 JSON file of connection settings.") from None
+                          assistance, {"field": "connection"}) from None
+    if len(data) > MAX_STDIN:
+        raise PluginError(f"The connection file {path} is larger than 1 MiB", assistance, {"field": "connection"})
+    if mode & 0o044:
+        log.warning(f"The connection file {path} can be read by other users (mode {stat.S_IMODE(mode):o}); "
+                    f"it holds the API key: chmod 600 {path}")
     return parse_json(text, f"The connection file {path}")
 
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from pagerduty_plugin.client.events_api import EVENTS_HOSTS, EventsClient
 from pagerduty_plugin.client.http import SessionPool, Transport
 from pagerduty_plugin.client.rest import API_HOSTS, RestClient
-from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.errors import PluginError, shorten
 
 EXAMPLE_URLS = {"api_url": API_HOSTS["us"], "events_url": EVENTS_HOSTS["us"]}
 
@@ -31,8 +31,10 @@ class Connection:
     def transport(self):
         verify = self.tls_verify()
         session = self.pool.session(self.digest(), verify) if self.pool else None
-        return Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
-                         verify_tls=verify, log=self.log, session=session)
+        transport = Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
+                              verify_tls=verify, log=self.log, session=session)
+        transport.secrets.update(filter(None, (self.get("api_key"), self.get("routing_key"))))
+        return transport
 
     def tls_verify(self):
         """requests' `verify`: False, True, or the ca_file to trust instead of the system's CAs."""
@@ -80,6 +82,10 @@ class Connection:
             return send_durably(self, event, action, self.log)
         return self.events.change(event) if action == "change" else self.events.enqueue(event)
 
+    def writes_sent(self):
+        """The changes (method and path) this step has sent so far."""
+        return self.transport.writes_sent if "transport" in self.__dict__ else []
+
     def routing_key(self, override=None):
         key = override or self.get("routing_key")
         if not key:
@@ -109,11 +115,16 @@ def check_settings(settings):
     """Settings that could never make a request, refused before any is tried."""
     for name in ("api_url", "events_url"):
         url = settings.get(name)
-        if url is not None:
-            if not http_url(url):
-                raise PluginError(f"The connection's {name} is not an http(s) URL: {url!r}",
-                                  f"Give a URL like {EXAMPLE_URLS[name]}, or leave it out to use the region's.",
-                                  {"field": name})
+        if url is None:
+            continue
+        if has_credentials(url):  # never sent, never quoted: the API key is the only credential
+            raise PluginError(f"The connection's {name} holds a user name or password (user:password@host)",
+                              f"Remove them: give a URL like {EXAMPLE_URLS[name]}; the API key and routing "
+                              "key are the only credentials the plugin sends.", {"field": name})
+        if not http_url(url):
+            raise PluginError(f"The connection's {name} is not an http(s) URL: {shorten(repr(url), 80)}",
+                              f"Give a URL like {EXAMPLE_URLS[name]}, or leave it out to use the region's.",
+                              {"field": name})
     if settings.get("outbox"):
         from pagerduty_plugin.state.outbox import check_url
 
@@ -129,6 +140,15 @@ def check_settings(settings):
             raise PluginError(f"The connection's {what} has spaces, line breaks or non-ASCII characters",
                               f"Copy the {what} again, without surrounding spaces or a trailing newline.",
                               {"field": name})
+
+
+def has_credentials(url):
+    """True when the URL's host part has a user:password@ (checked loosely, before any parsing,
+    so a malformed URL with credentials is not quoted back either)."""
+    authority = url.split("//", 1)[-1]
+    for end in "/?#":
+        authority = authority.split(end, 1)[0]
+    return "@" in authority
 
 
 def http_url(url):

@@ -4,6 +4,12 @@
 `data` carries PagerDuty's own error (code, message, errors) when there is one.
 """
 
+import base64
+import functools
+import json
+import re
+from urllib.parse import quote, quote_plus
+
 EXIT_OK = 0
 EXIT_FAILED = 1  # the step failed: bad message or input, PagerDuty refused, network
 EXIT_USAGE = 2  # the command line itself is wrong
@@ -26,6 +32,24 @@ class UsageError(PluginError):
     """The command line is wrong (exit 2), as opposed to the step failing (exit 1)."""
 
 
+class Interrupted(PluginError):
+    """The step was stopped by a signal (Ctrl-C, SIGTERM, SIGHUP) while it ran."""
+
+    def __init__(self, signal_name):
+        self.signal_name = signal_name
+        super().__init__(f"Interrupted by {signal_name} before any change was sent to PagerDuty",
+                         "Nothing was changed: run the step again.", {"signal": signal_name, "writes_sent": []})
+
+    def after(self, writes):
+        """The same error, knowing the changes (method and path) sent before it came."""
+        if writes:
+            self.cause = (f"Interrupted by {self.signal_name} after sending {', '.join(writes[-3:])}: "
+                          "that change may have been carried out")
+            self.assistance = "Check PagerDuty (the object's current state) before running the step again."
+            self.data["writes_sent"] = list(writes)
+        return self
+
+
 def shorten(text, limit=60):
     """text cut to limit characters for an error message (a 1 MB input is not quoted whole)."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -39,28 +63,73 @@ def bug(exc):
     )
 
 
-def secret_spellings(secrets):
-    """Each secret as it may appear in text: as is, and as JSON writes it (escaped, ASCII)."""
-    import json
+MIN_SECRET_LENGTH = 8  # shorter is no real key, and masking it would mask ordinary words
+PREFIX_LENGTH = 6  # a secret's start this long or longer is masked too (a cut or truncated echo)
 
-    return {spelling for secret in secrets if secret
-            for spelling in (secret, json.dumps(secret)[1:-1])}
+
+def secret_spellings(secret):
+    """A secret as it may appear in text: as is, as JSON writes it, URL-encoded, and inside
+    base64 (at each of the 3 alignments, the characters that depend on the secret alone)."""
+    spellings = {secret, json_spelling(secret), quote(secret, safe=""), quote_plus(secret)}
+    raw = secret.encode("utf-8")
+    for pad in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(b"\0" * pad + raw).decode("ascii")
+            spellings.add(encoded[-(-4 * pad // 3): 8 * (pad + len(raw)) // 6])
+    return {s for s in spellings if len(s) >= MIN_SECRET_LENGTH}
+
+
+def prefix_pattern(text):
+    """A regex matching text's first PREFIX_LENGTH characters and as many more as follow."""
+    head, rest = text[:PREFIX_LENGTH], text[PREFIX_LENGTH:]
+    tail = ""
+    for char in reversed(rest):
+        tail = f"(?:{re.escape(char)}{tail})?"
+    return re.escape(head) + tail
+
+
+@functools.lru_cache(maxsize=16)
+def masker(secrets):
+    """(literal heads that any masked text contains, compiled pattern) for a frozenset of secrets."""
+    secrets = [s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH]
+    if not secrets:
+        return (), None
+    whole = set().union(*map(secret_spellings, secrets))
+    starts = {s for secret in secrets for s in (secret, json_spelling(secret))}
+    encoded = sorted(whole - starts, key=len, reverse=True)
+    alternatives = [re.escape(s) for s in encoded] + [prefix_pattern(s) for s in sorted(starts, key=len, reverse=True)]
+    heads = tuple(sorted(set(encoded) | {s[:PREFIX_LENGTH] for s in starts}))
+    return heads, re.compile("|".join(alternatives))
+
+
+def json_spelling(secret):
+    return json.dumps(secret)[1:-1]
+
+
+def contains_secret(text, secrets):
+    heads, pattern = masker(frozenset(secrets))
+    return pattern is not None and any(head in text for head in heads) and pattern.search(text) is not None
 
 
 def redact(text, secrets):
-    """Replace every known secret in a text (a log line, a traceback) with a mask."""
-    for spelling in sorted(secret_spellings(secrets), key=len, reverse=True):
-        text = text.replace(spelling, MASK)
-    return text
+    """Replace every known secret in a text (a log line, a traceback) with a mask: in any of its
+    spellings, and any start of it of PREFIX_LENGTH characters or more."""
+    heads, pattern = masker(frozenset(secrets))
+    if pattern is None or not any(head in text for head in heads):
+        return text
+    return pattern.sub(MASK, text)
+
+
+def mask_excerpt(text, secrets, limit):
+    """The start of a text to quote in an error: masked first, then cut."""
+    return redact(text, secrets)[:limit]
 
 
 def mask_secrets(value, secrets):
     """value (decoded JSON) with every secret masked inside its strings and keys: masking the
     serialised text instead could break the JSON (a secret "true", or one with quotes)."""
     if isinstance(value, str):
-        for secret in sorted(filter(None, secrets), key=len, reverse=True):
-            value = value.replace(secret, MASK)
-        return value
+        return redact(value, secrets)
     if isinstance(value, dict):
         return {mask_secrets(k, secrets): mask_secrets(v, secrets) for k, v in value.items()}
     if isinstance(value, list):

@@ -25,8 +25,11 @@ class StepLog(logging.Handler):
             return
         self.lines.append(line)
         if self.stream is not None:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (OSError, ValueError, AttributeError):  # stderr full or closed: the step goes on
+                self.stream = None
 
     def clear(self):
         """Forget the lines so far (a trigger's next event carries only the lines logged after it)."""

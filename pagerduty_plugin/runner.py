@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from pagerduty_plugin import constraints, validate
-from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.errors import MIN_SECRET_LENGTH, Interrupted, PluginError
 
 BLANKS = ("", None, {}, [])
 
@@ -46,6 +46,16 @@ def unwrap_secret(value):
     return value
 
 
+def check_secret_length(name, value, what):
+    """A secret too short to be real is refused: masking it would hide every copy of its few
+    letters in the output, and it cannot be a working key anyway. Its value is never quoted."""
+    if isinstance(value, str) and value.strip() and len(value) < MIN_SECRET_LENGTH:
+        raise PluginError(
+            f"The {what} field '{name}' is {len(value)} characters long, too short to be a real secret",
+            f"Give the whole value (at least {MIN_SECRET_LENGTH} characters); PagerDuty's API keys are 20 "
+            "characters and routing keys 32.", {"field": name})
+
+
 def split_text_list(text):
     """A list of strings given as comma-separated text, as runbook tools (Rundeck) write lists."""
     return [part.strip() for part in text.split(",") if part.strip()]
@@ -65,6 +75,7 @@ def prepare(spec, fields, values, what):
     for name, value in values.items():
         if name in secret:
             value = unwrap_secret(value)
+            check_secret_length(name, value, what)
         if isinstance(value, str) and fields.get(name, {}).get("type") == "[]string":
             value = split_text_list(value)
         if isinstance(value, str) and name in fields and not value.strip():
@@ -99,6 +110,8 @@ def run_action(spec, name, raw_input, raw_connection, log, pool=None):
     connection = open_connection(spec, raw_connection, log, pool)
     try:
         output = implementation(StepContext(connection, log, streamed.checker)).run(values)
+    except Interrupted as exc:
+        raise exc.after(connection.writes_sent() if hasattr(connection, "writes_sent") else []) from None
     finally:
         connection.close()  # a one-shot step's HTTP session; a pool's stays open
     try:

@@ -2,8 +2,11 @@
 
 The spec is the single source of truth: the input, output and connection schemas are built
 from it on demand, never kept by hand. Parsing YAML is slow (PyYAML's pure-Python loader
-takes about 120 ms for a 2,000-line spec), so the parsed and linted spec is cached as JSON,
-keyed by the SHA-256 of the YAML text: a changed spec is parsed and linted again.
+takes about 120 ms for a 2,000-line spec, linting more), so it is done at build time: the
+package carries the parsed, linted spec as prebuilt/spec.json with the SHA-256 of the YAML it
+was made from (pagerduty_plugin/prebuild.py). A spec edited since (or given by
+PAGERDUTY_PLUGIN_SPEC) is parsed and linted at run time and cached as JSON in the user's cache,
+keyed by that SHA-256, and read back only from a file and folder that no other user may write.
 
 Actions and fields carry only the keys of InsightConnect's v2 format (Rapid7's validators refuse
 any other). What this project's runner needs beyond it lives in the top-level `python:` block:
@@ -85,10 +88,15 @@ def load(path=None):
     except OSError as exc:
         raise PluginError(f"Cannot read the plugin spec {path}: {exc.strerror}",
                           "Reinstall the plugin, or point PAGERDUTY_PLUGIN_SPEC at plugin.spec.yaml.")
-    cache = os.path.join(cache_dir(), f"spec-{hashlib.sha256(text).hexdigest()[:24]}.json")
+    digest = hashlib.sha256(text).hexdigest()
+    built = prebuilt_spec(digest)
+    if built is not None:
+        return Spec(built)
+    cache = os.path.join(cache_dir(), f"spec-{digest[:24]}.json")
     try:
-        with open(cache, encoding="utf-8") as fh:
-            return Spec(json.load(fh))
+        if private(cache):
+            with open(cache, encoding="utf-8") as fh:
+                return Spec(json.load(fh))
     except (OSError, ValueError):
         pass
     raw = parse_yaml(text)
@@ -100,6 +108,31 @@ def load(path=None):
     except (TypeError, ValueError):
         pass  # a value JSON cannot hold (lint reports it where it matters): no cache
     return Spec(raw)
+
+
+PREBUILT_SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prebuilt", "spec.json")
+
+
+def prebuilt_spec(digest):
+    """The spec parsed and linted at build time, when it was built from this very YAML."""
+    try:
+        with open(PREBUILT_SPEC, encoding="utf-8") as fh:
+            built = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return built.get("spec") if isinstance(built, dict) and built.get("yaml_sha256") == digest else None
+
+
+def private(path):
+    """True when path and its folder belong to this user and no one else may write them:
+    anything else in a cache could have been planted to change what the plugin checks."""
+    if not hasattr(os, "getuid"):
+        return True
+    for where in (path, os.path.dirname(path)):
+        info = os.stat(where)
+        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return False
+    return True
 
 
 def parse_yaml(text):

@@ -3,19 +3,19 @@
 fastjsonschema compiles a schema to Python code: it keeps JSON Schema semantics, imports in
 a fraction of jsonschema's time (most of what it loads, requests loads too), and validates
 an action's input in microseconds. It also fills in the spec's defaults. Compiling a schema
-costs about 6 ms, so the generated code is cached, compiled and marshalled (which works even
-where PYTHONDONTWRITEBYTECODE is set), keyed by the schema, fastjsonschema's version and Python's.
+costs about 6 ms, so the code for every schema the spec makes is generated at build time
+(pagerduty_plugin/prebuild.py, run by `make install` and the package build) into modules of
+the installed package, keyed by the schema and fastjsonschema's version, and imported from
+there like the rest of the plugin. A schema that was not built (a spec edited since) is
+compiled in memory for this process: no code is ever read from a cache a user could write.
 """
 
 import hashlib
+import importlib
 import json
-import marshal
-import os
-import sys
 
 import fastjsonschema
 
-from pagerduty_plugin.cache import cache_dir, write_atomic
 from pagerduty_plugin.errors import PluginError, shorten
 from pagerduty_plugin.spec import DATE_PATTERN
 
@@ -36,43 +36,103 @@ def output_mismatch(action, cause, data):
 def check(schema, value, what="input", action=None):
     """value with defaults filled in, or a PluginError naming the field and the fix."""
     try:
-        return validator(schema)(value)
+        checked = validator(schema)(value)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise PluginError(explain(exc, what), assistance(exc, what, action),
                           {"field": field_path(exc.path), "rule": exc.rule}) from None
+    if what == "output":
+        return checked
+    return normalised(schema, checked, schema.get("definitions") or {}, what, "")
+
+
+def normalised(schema, value, definitions, what, path):
+    """value with what JSON Schema lets through but PagerDuty would refuse put right:
+    - an integral float in an integer field becomes an int: platforms (XSOAR, spreadsheets)
+      send 5.0 for 5, JSON Schema calls 5.0 an integer, PagerDuty answers 400 to it (a float
+      with a fraction never gets here: the validator refuses it);
+    - a date that matches the date pattern but does not exist (February 30, hour 24) is refused."""
+    while "$ref" in schema:
+        schema = definitions.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    kinds = schema.get("type")
+    if isinstance(value, float):
+        integer = kinds == "integer" or (isinstance(kinds, list) and "integer" in kinds and "number" not in kinds)
+        return int(value) if integer and value.is_integer() else value
+    if isinstance(value, str):
+        if schema.get("pattern") == DATE_PATTERN:
+            check_date(value, what, path)
+        return value
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        extra = extra if isinstance(extra, dict) else {}
+        return {k: normalised(properties.get(k, extra), v, definitions, what, f"{path}.{k}" if path else k)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items") or {}
+        return [normalised(items, v, definitions, what, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def check_date(text, what, path):
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise PluginError(f"The {what} field '{path}' is not a date that exists: {short(text)}",
+                          "Check the day of the month and the time (00:00 to 23:59); use ISO 8601 / RFC 3339, "
+                          "for example 2024-05-01T12:00:00Z.", {"field": path, "rule": "date"}) from None
+
+
+PREBUILT = "pagerduty_plugin.prebuilt"
+_validators = {}  # schema key -> validation function, for this process
+
+
+def schema_key(schema):
+    """A name for the code of schema: the same schema and fastjsonschema version, the same key."""
+    made_from = json.dumps([fastjsonschema.VERSION, schema], sort_keys=True)
+    return "v_" + hashlib.sha256(made_from.encode()).hexdigest()[:24]
 
 
 _loaded = {}  # id(schema) -> (schema, its validation function), for the life of this process
 
 
 def validator(schema):
-    """The compiled validation function for schema: from memory when this process has loaded it
-    for this very schema object (a Spec builds each schema once, so a long-lived process such as
-    the HTTP server loads each validator once per worker), else from the disk cache, else compiled.
-    Schemas are never changed once built."""
+    """The validation function for schema: from memory when this process has it for this very
+    schema object (a Spec builds each schema once, so the HTTP server finds it without hashing),
+    else the module built for it at install time, else compiled now (in memory only). Schemas are
+    never changed once built."""
     known = _loaded.get(id(schema))
     if known is not None and known[0] is schema:  # the entry keeps schema alive: its id is not reused
         return known[1]
-    function = load_validator(schema)
+    key = schema_key(schema)
+    check = _validators.get(key)
+    if check is None:
+        try:
+            check = importlib.import_module(f"{PREBUILT}.{key}").validate
+        except ImportError:
+            check = fastjsonschema.compile(schema)
+        _validators[key] = check
     if len(_loaded) >= 256:  # one-off schemas (a list's item checks) must not pile up
         _loaded.clear()
-    _loaded[id(schema)] = (schema, function)
-    return function
+    _loaded[id(schema)] = (schema, check)
+    return check
 
 
-def load_validator(schema):
-    made_from = json.dumps([fastjsonschema.VERSION, schema], sort_keys=True)
-    key = hashlib.sha256(made_from.encode()).hexdigest()[:24]
-    path = os.path.join(cache_dir(), "validators", f"v_{key}.{sys.implementation.cache_tag}.bin")
-    try:
-        with open(path, "rb") as fh:
-            code = marshal.loads(fh.read())
-    except (OSError, ValueError, EOFError, TypeError):
-        code = compile(fastjsonschema.compile_to_code(schema), f"<validator {key}>", "exec")
-        write_atomic(path, marshal.dumps(code))
-    namespace = {}
-    exec(code, namespace)  # the code fastjsonschema generated for this schema, nothing else
-    return namespace["validate"]
+def items_schema(schema, field):
+    """The schema of a list output's items, as a list, for checking pages as they arrive."""
+    prop = (schema.get("properties") or {}).get(field) or {}
+    if "items" not in prop:
+        return None
+    return {"type": "array", "items": prop["items"], "definitions": schema.get("definitions") or {}}
+
+
+def without_items(schema, fields):
+    """The output schema minus the item checks of list fields already checked page by page."""
+    properties = dict(schema["properties"])
+    for field in fields:
+        properties[field] = {k: v for k, v in properties[field].items() if k != "items"}
+    return {**schema, "properties": properties}
 
 
 def field_path(path):
@@ -168,12 +228,10 @@ class StreamedItems:
         self.checked = {}  # field -> {id: item} of the item objects already validated
 
     def checker(self, field):
-        prop = (self.schema.get("properties") or {}).get(field) or {}
-        if "items" not in prop:
+        schema = items_schema(self.schema, field)
+        if schema is None:
             return None
-        items_schema = {"type": "array", "items": prop["items"],
-                        "definitions": self.schema.get("definitions") or {}}
-        check, seen = validator(items_schema), self.checked.setdefault(field, {})
+        check, seen = validator(schema), self.checked.setdefault(field, {})
 
         def check_batch(batch):
             try:
@@ -192,7 +250,4 @@ class StreamedItems:
                 if isinstance(output.get(f), list) and all(id(item) in seen for item in output[f])]
         if not done:
             return self.schema
-        properties = dict(self.schema["properties"])
-        for field in done:
-            properties[field] = {k: v for k, v in properties[field].items() if k != "items"}
-        return {**self.schema, "properties": properties}
+        return without_items(self.schema, done)

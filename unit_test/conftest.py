@@ -123,11 +123,29 @@ def _conformance():
     return openapi_conformance
 
 
+def pytest_generate_tests(metafunc):
+    """Every test of the plugin that uses the sandbox runs twice: against its full answers
+    ("published") and with the sandbox in strict-contract mode ("documented": answers cut down to
+    what PagerDuty's OpenAPI files promise). The sandbox's own tests, and tests that read fields
+    the contract does not promise (marked full_answers), run against the full answers only."""
+    if "sandbox" not in metafunc.fixturenames or metafunc.module.__name__.startswith("test_sandbox"):
+        return
+    if metafunc.definition.get_closest_marker("full_answers") is None:
+        metafunc.parametrize("sandbox", ["published", "documented"], indirect=True)
+
+
 @pytest.fixture
 def sandbox(request):
     from pagerduty_plugin.sandbox import Sandbox
 
-    server = Sandbox(seed="demo").start()
+    contract = None
+    if getattr(request, "param", "published") == "documented":
+        checker = _conformance()
+        if checker is None or checker.SKIP_REASON is not None:
+            pytest.skip(f"strict-contract mode needs PagerDuty's OpenAPI files: "
+                        f"{checker.SKIP_REASON if checker else 'openapi_conformance unavailable'}")
+        contract = checker.contract_folder()
+    server = Sandbox(seed="demo", contract=contract).start()
     yield server
     server.stop()
     checker = _conformance()

@@ -441,7 +441,7 @@ class Checker:
 
     # checks -----------------------------------------------------------------------------------
     def check(self, exchange):
-        if exchange.get("hook") or exchange.get("fault"):
+        if exchange.get("hook") or exchange.get("fault") or exchange.get("bodies_dropped"):
             return []
         method, path, status = exchange["method"], exchange["path"], exchange["status"]
         head = f"{method} {path} -> {status}"

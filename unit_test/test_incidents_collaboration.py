@@ -190,8 +190,8 @@ def test_get_on_call_answers_who_is_on_call_now(act, sandbox, journal):
     result = act("get_on_call", schedule_id=schedule["id"])
     assert result.code == 0, result.stdout
     (sent,) = since(journal, mark)
-    assert request_line(sent) == ("GET", "/oncalls", {"schedule_ids[]": [schedule["id"]], "limit": ["100"],
-                                                      "offset": ["0"]})
+    assert request_line(sent) == ("GET", "/oncalls", {"schedule_ids[]": [schedule["id"]], "include[]": ["users"],
+                                                      "limit": ["100"], "offset": ["0"]})
     oncalls = result.output["oncalls"]
     assert oncalls and all(o["schedule"]["id"] == schedule["id"] for o in oncalls)
     assert all(o["escalation_level"] >= 1 and o["user"]["id"] for o in oncalls)
@@ -203,6 +203,18 @@ def test_get_on_call_answers_who_is_on_call_now(act, sandbox, journal):
     assert result.output["count"] == len(oncalls)
 
 
+@pytest.mark.full_answers
+def test_get_on_call_names_the_users_with_their_email(act, sandbox):
+    schedule = first(sandbox, "schedules")
+    result = act("get_on_call", schedule_id=schedule["id"])
+    users = result.output["users"]
+    assert users and all(u["name"] and "@" in u["email"] for u in users)
+    for entry in result.output["oncalls"]:  # each entry keeps its level, schedule and shift
+        assert entry["user"]["email"] and entry["escalation_level"] >= 1 and "start" in entry and "end" in entry
+    directory = {u["id"]: u["email"] for u in api(sandbox, "GET", "/users", limit=100)["users"]}
+    assert all(directory[u["id"]] == u["email"] for u in users)
+
+
 def test_get_on_call_for_an_escalation_policy_and_a_window(act, sandbox, journal):
     policy = first(sandbox, "escalation_policies")
     mark = len(journal())
@@ -211,7 +223,7 @@ def test_get_on_call_for_an_escalation_policy_and_a_window(act, sandbox, journal
     assert result.code == 0, result.stdout
     assert request_line(since(journal, mark)[0]) == ("GET", "/oncalls", {
         "escalation_policy_ids[]": [policy["id"]], "since": ["2030-01-01T00:00:00Z"],
-        "until": ["2030-01-02T00:00:00Z"], "limit": ["100"], "offset": ["0"]})
+        "until": ["2030-01-02T00:00:00Z"], "include[]": ["users"], "limit": ["100"], "offset": ["0"]})
     assert all(o["escalation_policy"]["id"] == policy["id"] for o in result.output["oncalls"])
     assert len({u["id"] for u in result.output["users"]}) == len(result.output["users"])
 

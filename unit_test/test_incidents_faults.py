@@ -126,6 +126,7 @@ def test_dropped_connection_on_a_write_is_not_repeated(act, sandbox, journal):
 # --- pagination ----------------------------------------------------------------------------------
 
 
+@pytest.mark.full_answers
 def test_2500_incidents_are_listed_in_25_requests(act, sandbox, journal):
     already = api(sandbox, "GET", "/incidents", date_range="all", total="true", limit=1, **{"statuses[]": "triggered"})
     sandbox.seed_incidents(2500 - already["total"])

@@ -431,7 +431,7 @@ def test_a_list_that_grows_while_it_is_read_is_reported_truncated():
 
         def get(self, path, params):
             offset = params["offset"]
-            return {"items": [{"n": offset + i} for i in range(100)], "more": True,
+            return {"items": [{"n": offset + i} for i in range(100)], "more": True, "limit": params["limit"],
                     "total": 300 if params.get("total") else None}
 
     pages = Pages(GrowingList(), "/items", "items", {}, None, 100)

@@ -26,7 +26,7 @@ def test_not_quite_json_is_refused(raw, act, journal):
     assert result.code == 1 and result.error["cause"] and journal() == []
 
 
-@pytest.mark.parametrize("secret", ["true", '"q"', "null", "1", "\\"])
+@pytest.mark.parametrize("secret", ['"quoted"', "back\\slash\\", 'true,"x":null', "12345678"])
 def test_masking_never_breaks_the_json(secret, sandbox, connection):
     settings = {**connection, "routing_key": secret}
     result = invoke(["run"], start_message("list_priorities", {}, settings))
@@ -46,7 +46,7 @@ def test_a_secret_inside_output_strings_is_masked(sandbox, connection):
     ({"api_url": "http://[::1"}, "api_url is not an http(s) URL"),
     ({"events_url": "ftp://x"}, "events_url is not an http(s) URL"),
     ({"api_key": "key-with-newline\n"}, "API key has spaces"),
-    ({"api_key": "ключ"}, "API key has spaces"),
+    ({"api_key": "ключ-ключ-ключ"}, "API key has spaces"),
     ({"from_email": "李@example.com"}, "From address has spaces"),
 ])
 def test_settings_that_cannot_work_are_refused_before_any_request(bad, words, act, connection, journal):

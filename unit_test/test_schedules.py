@@ -109,10 +109,17 @@ def test_create_override_for_a_user_by_email(step, rota, users):
 
 def test_an_override_pagerduty_refuses_is_an_error(step, rota, users):
     # 201 for the request, 400 for the one override inside it
-    result, sent = step("create_schedule_override", schedule_id=rota["id"], user=users[0]["id"],
-                        start="2024-05-02T00:00:00Z", end="2024-05-01T00:00:00Z")
+    result, sent = step("create_schedule_override", schedule_id=rota["id"], user="PNOUSR9",
+                        start="2024-05-01T00:00:00Z", end="2024-05-02T00:00:00Z")
     assert result.code == 1 and result.error["cause"].startswith("PagerDuty did not create the override")
     assert result.error["data"]["status"] == 400 and [e["status"] for e in sent] == [201]
+
+
+def test_an_override_that_ends_before_it_starts_sends_nothing(step, rota, users):
+    result, sent = step("create_schedule_override", schedule_id=rota["id"], user=users[0]["id"],
+                        start="2024-05-02T00:00:00Z", end="2024-05-01T00:00:00Z")
+    assert result.code == 1 and sent == []
+    assert result.error["cause"] == "'end' (2024-05-01T00:00:00Z) is before 'start' (2024-05-02T00:00:00Z)"
 
 
 def test_an_override_for_nobody(step, rota):

@@ -67,6 +67,7 @@ def test_delete_contact_method(act, sandbox, journal, user):
     assert again.code == 1 and "not found" in again.error["cause"]
 
 
+@pytest.mark.full_answers
 def test_list_notification_rules(act, journal, user):
     mark = len(journal())
     output = act("list_notification_rules", user_id=user["id"], include_contact_methods=True).output

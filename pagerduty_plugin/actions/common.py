@@ -4,7 +4,7 @@ import re
 from datetime import datetime, timezone
 
 from pagerduty_plugin.actions.base import Action
-from pagerduty_plugin.actions.listing import output, unwrap
+from pagerduty_plugin.actions.listing import output
 from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
 
@@ -116,9 +116,21 @@ def rfc3339(moment):
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+# (first, second, whether they may be equal): an on-call "since..until" may be one moment
+ORDERED_TIMES = (("since", "until", True), ("start", "end", False))
+
+
 def given_times(params, *names):
-    """given() for date inputs, each sent as RFC 3339 (a bare date is midnight UTC)."""
-    return {name: rfc3339(as_time(value)) for name, value in given(params, *names).items()}
+    """given() for date inputs, each sent as RFC 3339 (a bare date is midnight UTC); a range
+    that ends before it starts is refused before any request."""
+    times = {name: as_time(value) for name, value in given(params, *names).items()}
+    for first, second, may_equal in ORDERED_TIMES:
+        if first in times and second in times and (times[second] < times[first] or
+                                                   (times[second] == times[first] and not may_equal)):
+            raise PluginError(f"'{second}' ({params[second]}) is before '{first}' ({params[first]})"
+                              if times[second] < times[first] else f"'{second}' is the same time as '{first}'",
+                              f"Give a {second} later than {first}.", {"field": second})
+    return {name: rfc3339(moment) for name, moment in times.items()}
 
 
 def resolve_all(rest, collection, values, kind, **lookup):
@@ -152,7 +164,7 @@ def getter(collection, kind, query=None):
     """GET /collection/{kind_id}; query(params) -> its query parameters, if any."""
     def run(self, params):
         path = object_path(collection, params[f"{kind}_id"], kind)
-        return {kind: unwrap(self.connection.rest.get(path, query(params) if query else None), kind)}
+        return {kind: self.connection.rest.get(path, query(params) if query else None, key=kind)}
     return action_class("Get", kind, run, f"Get a {kind}")
 
 
@@ -164,8 +176,8 @@ def creator(collection, kind, fields, needs_from=False):
         if needs_from:
             rest.require_from(params.get("from_email"), f"Creating a {kind.replace('_', ' ')}")
         body = {kind: {"type": kind, **fields(rest, params)}}
-        answer = rest.post(f"/{collection}", body, needs_from=needs_from, from_email=params.get("from_email"))
-        return {kind: unwrap(answer, kind)}
+        return {kind: rest.post(f"/{collection}", body, needs_from=needs_from, from_email=params.get("from_email"),
+                                key=kind)}
     return action_class("Create", kind, run, f"Create a {kind}")
 
 
@@ -175,7 +187,7 @@ def updater(collection, kind, fields):
     def run(self, params):
         path = object_path(collection, params[f"{kind}_id"], kind)
         changes = fields(self.connection.rest, params)
-        return {kind: unwrap(self.connection.rest.put(path, {kind: {"type": kind, **changes}}), kind)}
+        return {kind: self.connection.rest.put(path, {kind: {"type": kind, **changes}}, key=kind)}
     return action_class("Update", kind, run, f"Update a {kind}")
 
 

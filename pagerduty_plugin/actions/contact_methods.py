@@ -4,7 +4,7 @@ lists in one piece, without pages: max_results trims that answer."""
 
 from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import user_id_of
-from pagerduty_plugin.actions.listing import cut, output, unwrap
+from pagerduty_plugin.actions.listing import cut, output
 from pagerduty_plugin.client.rest import segment
 
 PHONES = ("phone", "sms", "whatsapp")
@@ -25,8 +25,8 @@ def method_type(value):
 def user_list(rest, params, collection, query=None):
     """{collection: [...], count, truncated}: one answer, trimmed to max_results."""
     base, _ = for_user(rest, params)
-    answer = rest.get(f"{base}/{collection}", query) or {}
-    return output(collection, *cut(answer.get(collection), params.get("max_results")))
+    items = rest.get(f"{base}/{collection}", query, key=collection, kind=list)
+    return output(collection, *cut(items, params.get("max_results")))
 
 
 class ListContactMethods(Action):
@@ -44,8 +44,8 @@ class CreateContactMethod(Action):
             method["send_short_email"] = params["send_short_email"]
         rest = self.connection.rest
         base, _ = for_user(rest, params)
-        answer = rest.post(f"{base}/contact_methods", {"contact_method": method})
-        return {"contact_method": unwrap(answer, "contact_method"), "success": True}
+        answer = rest.post(f"{base}/contact_methods", {"contact_method": method}, key="contact_method")
+        return {"contact_method": answer, "success": True}
 
 
 class ListNotificationRules(Action):
@@ -60,13 +60,13 @@ class CreateNotificationRule(Action):
         rest = self.connection.rest
         base, method_id = for_user(rest, params, "contact_method_id")
         # The rule names its contact method by id and type: read the type from PagerDuty.
-        method = unwrap(rest.get(f"{base}/contact_methods/{method_id}"), "contact_method")
+        method = rest.get(f"{base}/contact_methods/{method_id}", key="contact_method")
         rule = {"type": "assignment_notification_rule", "urgency": params["urgency"],
                 "start_delay_in_minutes": params["start_delay_in_minutes"],
                 "contact_method": {"id": method["id"],
                                    "type": method["type"].removesuffix("_reference") + "_reference"}}
-        answer = rest.post(f"{base}/notification_rules", {"notification_rule": rule})
-        return {"notification_rule": unwrap(answer, "notification_rule"), "success": True}
+        answer = rest.post(f"{base}/notification_rules", {"notification_rule": rule}, key="notification_rule")
+        return {"notification_rule": answer, "success": True}
 
 
 class DeleteUserItem(Action):

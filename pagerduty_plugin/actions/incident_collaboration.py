@@ -9,15 +9,14 @@ from pagerduty_plugin.actions.listing import cut, output
 class AddNote(IncidentAction):
     def run(self, params):
         path = incident_path(params["incident_id"], "/notes")
-        answer = self.rest.post(path, {"note": {"content": params["note"]}}, from_email=self.sender(params),
-                                needs_from=True)
-        return {"note": (answer or {}).get("note")}
+        return {"note": self.rest.post(path, {"note": {"content": params["note"]}}, from_email=self.sender(params),
+                                       needs_from=True, key="note")}
 
 
 class ListNotes(IncidentAction):
     def run(self, params):
         # Not paginated: PagerDuty answers every note (at most 2000) at once; max_results trims it.
-        notes = (self.rest.get(incident_path(params["incident_id"], "/notes")) or {}).get("notes")
+        notes = self.rest.get(incident_path(params["incident_id"], "/notes"), key="notes", kind=list)
         return output("notes", *cut(notes, params.get("max_results")))
 
 
@@ -25,8 +24,8 @@ class CreateStatusUpdate(IncidentAction):
     def run(self, params):
         path = incident_path(params["incident_id"], "/status_updates")
         body = {k: params[k] for k in ("message", "subject", "html_message") if k in params}
-        answer = self.rest.post(path, body, from_email=self.sender(params), needs_from=True)
-        return {"status_update": (answer or {}).get("status_update")}
+        return {"status_update": self.rest.post(path, body, from_email=self.sender(params), needs_from=True,
+                                                key="status_update")}
 
 
 class AddResponders(IncidentAction):
@@ -49,8 +48,8 @@ class AddResponders(IncidentAction):
             # PagerDuty's own example wraps each target; its schema shows them flat.
             "responder_request_targets": [{"responder_request_target": target} for target in targets],
         }
-        answer = self.rest.post(path, body, from_email=params.get("from_email"))
-        return {"responder_request": (answer or {}).get("responder_request")}
+        return {"responder_request": self.rest.post(path, body, from_email=params.get("from_email"),
+                                                    key="responder_request")}
 
 
 class ListLogEntries(IncidentAction):

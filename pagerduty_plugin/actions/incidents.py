@@ -82,8 +82,8 @@ def escalation_policy(rest, value):
     return reference(resolve(rest, "escalation_policies", value, "escalation_policy"), "escalation_policy")
 
 
-def one_incident(answer):
-    return {"incident": (answer or {}).get("incident")}
+def one_incident(incident):
+    return {"incident": incident}
 
 
 # --- actions --------------------------------------------------------------------------------------
@@ -100,14 +100,15 @@ class CreateIncident(IncidentAction):
             incident["body"] = {"type": "incident_body", "details": params["details"]}
         if "incident_key" in params:
             incident["incident_key"] = params["incident_key"]
-        return one_incident(self.rest.post("/incidents", {"incident": incident}, from_email=sender, needs_from=True))
+        return one_incident(self.rest.post("/incidents", {"incident": incident}, from_email=sender, needs_from=True,
+                                           key="incident"))
 
 
 class GetIncident(IncidentAction):
     def run(self, params):
         path = incident_path(params["incident_id"], what="incident id or number")
         include = params.get("include")
-        return one_incident(self.rest.get(path, {"include": include} if include else None))
+        return one_incident(self.rest.get(path, {"include": include} if include else None, key="incident"))
 
 
 class ListIncidents(IncidentAction):
@@ -148,9 +149,8 @@ class UpdateIncidentEscalationPolicy(IncidentAction):
 
 def put_incident(rest, path, fields, sender):
     # A PUT that sets fields to given values: repeating it after a timeout is safe.
-    answer = rest.put(path, {"incident": {"type": "incident_reference", **fields}}, from_email=sender,
-                      needs_from=True)
-    return one_incident(answer)
+    return one_incident(rest.put(path, {"incident": {"type": "incident_reference", **fields}}, from_email=sender,
+                                 needs_from=True, key="incident"))
 
 
 class ManageIncidents(IncidentAction):
@@ -167,10 +167,10 @@ class ManageIncidents(IncidentAction):
         for start in range(0, len(incident_ids), BULK_LIMIT):
             batch = [{"id": i, "type": "incident_reference", **change} for i in incident_ids[start:start + BULK_LIMIT]]
             try:
-                answer = self.rest.put("/incidents", {"incidents": batch}, from_email=sender, needs_from=True)
+                updated += self.rest.put("/incidents", {"incidents": batch}, from_email=sender, needs_from=True,
+                                         key="incidents", kind=list)
             except PluginError as exc:
                 raise partly_done(exc, incident_ids, start) from None
-            updated += (answer or {}).get("incidents") or []
         return {"incidents": updated, "count": len(updated)}
 
 
@@ -184,9 +184,10 @@ def partly_done(exc, incident_ids, done):
 class SnoozeIncident(IncidentAction):
     def run(self, params):
         path = incident_path(params["incident_id"], "/snooze")
-        answer = self.rest.post(path, {"duration": params["duration"]}, from_email=self.sender(params),
-                                needs_from=True)
-        return one_incident(answer)
+        self.rest.post(path, {"duration": params["duration"]}, from_email=self.sender(params), needs_from=True,
+                       key="incident")
+        # PagerDuty documents the answer without the incident's title: the whole incident is read back
+        return one_incident(self.rest.get(incident_path(params["incident_id"]), key="incident"))
 
 
 class MergeIncidents(IncidentAction):
@@ -199,6 +200,13 @@ class MergeIncidents(IncidentAction):
                               {"field": "source_incident_ids"})
         body = {"source_incidents": [reference(source, "incident") for source in sources]}
         # Not repeated after a timeout: a merge that went through would then fail as "already merged".
-        answer = self.rest.put(f"/incidents/{target}/merge", body, from_email=self.sender(params), needs_from=True,
-                               safe_to_repeat=False)
-        return one_incident(answer)
+        self.rest.put(f"/incidents/{target}/merge", body, from_email=self.sender(params), needs_from=True,
+                      safe_to_repeat=False, key="incident")
+        # PagerDuty documents the answer as a reference ({id, type, summary, self, html_url}) only:
+        # the full incident is read back with one GET.
+        try:
+            return one_incident(self.rest.get(f"/incidents/{target}", key="incident"))
+        except PluginError as exc:
+            raise PluginError(f"The incidents were merged into {target}, but reading it back failed: {exc.cause}",
+                              f"The merge is done: do not run the step again. {exc.assistance}",
+                              {**exc.data, "merged": True}) from None

@@ -39,11 +39,3 @@ def get_or_none(rest, path, params=None):
         raise
 
 
-def unwrap(answer, key):
-    """The object under `key` in PagerDuty's answer envelope."""
-    value = answer.get(key) if isinstance(answer, dict) else None
-    if not isinstance(value, dict):
-        raise PluginError(f"PagerDuty's answer has no {key.replace('_', ' ')}",
-                          "PagerDuty or a proxy answered unexpectedly; run the step again, and report it "
-                          "if it persists.", {"key": key})
-    return value

@@ -21,7 +21,8 @@ FILTERS = (("schedule_id", "schedule_ids", "schedules", "schedule id"),
 class GetOnCall(Action):
     def run(self, params):
         rest = self.connection.rest
-        query = given_times(params, "since", "until")
+        # include[]=users: each entry's user comes with name and email, as a runbook that pages needs
+        query = {**given_times(params, "since", "until"), "include": ["users"]}
         paths = []
         for field, key, collection, what in FILTERS:
             if field in params:

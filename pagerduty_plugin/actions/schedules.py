@@ -49,7 +49,7 @@ class ListScheduleUsers(Action):
 
     def run(self, params):
         path = object_path(COLLECTION, params["schedule_id"], KIND) + "/users"
-        users = (self.connection.rest.get(path, window(params)) or {}).get("users")
+        users = self.connection.rest.get(path, window(params), key="users", kind=list)
         return output("users", *cut(users, params.get("max_results")))
 
 

@@ -4,6 +4,7 @@ from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import (
     creator, deleter, getter, given, lister, object_path, reference, resolve, resolve_all, updater,
 )
+from pagerduty_plugin.client.rest import segment
 
 COLLECTION, KIND = "services", "service"
 EVENTS_V2 = "events_api_v2_inbound_integration"
@@ -38,5 +39,14 @@ class CreateServiceIntegration(Action):
     def run(self, params):
         path = object_path(COLLECTION, params["service_id"], KIND) + "/integrations"
         body = {"integration": {"type": EVENTS_V2, "name": params["name"]}}
-        integration = (self.connection.rest.post(path, body) or {}).get("integration") or {}
-        return {"integration": integration, "routing_key": integration.get("integration_key")}
+        rest = self.connection.rest
+        integration = rest.post(path, body, key="integration")
+        key = integration.get("integration_key")
+        if not key and isinstance(integration.get("id"), str):
+            # PagerDuty's contract never names integration_key (it answers it in practice): ask once more
+            integration = rest.get(f"{path}/{segment(integration['id'], 'integration id')}", key="integration")
+            key = integration.get("integration_key")
+        if not key:
+            self.log.warning(f"PagerDuty answered integration {integration.get('id')} without its integration key: "
+                             "copy it from the service's Integrations page")
+        return {"integration": integration, "routing_key": key or None}

@@ -3,7 +3,6 @@ A team is given by id or exact name, a user by id or email."""
 
 from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import given, lister, object_path, resolve, user_id_of
-from pagerduty_plugin.actions.listing import unwrap
 from pagerduty_plugin.client.rest import segment
 
 
@@ -27,7 +26,7 @@ class GetTeam(Action):
     def run(self, params):
         rest = self.connection.rest
         path = object_path("teams", team_id_of(rest, params["team_id"]), "team")
-        result = {"team": unwrap(rest.get(path), "team")}
+        result = {"team": rest.get(path, key="team")}
         if params.get("include_members"):
             members, truncated = rest.iterate(f"{path}/members", "members")
             result.update(members=members, members_truncated=truncated)

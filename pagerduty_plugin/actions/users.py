@@ -4,7 +4,8 @@ user_description, email for the From address) are aliases in the spec, renamed b
 
 from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import as_list, find_user_by_email, given, object_path, user_id_of
-from pagerduty_plugin.actions.listing import get_or_none, listed, output, unwrap
+from pagerduty_plugin.actions.listing import get_or_none, listed, output
+from pagerduty_plugin.client.rest import unwrap
 from pagerduty_plugin.errors import PluginError
 
 # The names PagerDuty's web app shows for each role.
@@ -50,17 +51,18 @@ def license_reference(value):
 class CreateUser(Action):
     def run(self, params):
         fields = user_fields(params)
-        answer = self.connection.rest.post("/users", {"user": {"type": "user", **fields}},
-                                           from_email=params.get("from_email"), needs_from=True)
-        return {"user": titled(unwrap(answer, "user")), "success": True}
+        user = self.connection.rest.post("/users", {"user": {"type": "user", **fields}},
+                                         from_email=params.get("from_email"), needs_from=True, key="user")
+        return {"user": titled(user), "success": True}
 
 
 class GetUserById(Action):
     def run(self, params):
-        answer = get_or_none(self.connection.rest, object_path("users", params["id"], "user"))
+        path = object_path("users", params["id"], "user")
+        answer = get_or_none(self.connection.rest, path)
         if answer is None:
             return {"found": False}
-        return {"found": True, "user": titled(unwrap(answer, "user"))}
+        return {"found": True, "user": titled(unwrap(answer, "user", dict, f"GET {path}"))}
 
 
 class GetUserByEmail(Action):
@@ -73,7 +75,7 @@ class DeleteUserById(Action):
     def run(self, params):
         rest = self.connection.rest
         path = object_path("users", params["id"], "user")
-        user = unwrap(rest.get(path), "user")
+        user = rest.get(path, key="user")
         try:
             rest.delete(path, from_email=params.get("from_email"))
         except PluginError as exc:
@@ -88,8 +90,9 @@ class UpdateUser(Action):
     def run(self, params):
         fields = user_fields(params)
         rest = self.connection.rest
-        answer = rest.put(f"/users/{user_id_of(rest, params['user_id'])}", {"user": {"type": "user", **fields}})
-        return {"user": titled(unwrap(answer, "user")), "success": True}
+        user = rest.put(f"/users/{user_id_of(rest, params['user_id'])}", {"user": {"type": "user", **fields}},
+                        key="user")
+        return {"user": titled(user), "success": True}
 
 
 class ListUsers(Action):

@@ -12,7 +12,6 @@ from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import (
     deleter, getter, given, lister, object_path, reference, resolve,
 )
-from pagerduty_plugin.actions.listing import unwrap
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.logs import keep_out_of_logs
 
@@ -75,7 +74,7 @@ class CreateWebhookSubscription(Action):
         if "custom_headers" in params:
             method["custom_headers"] = custom_headers(params["custom_headers"])
         body = {KIND: {"type": KIND, "delivery_method": method, **subscription_fields(rest, params, creating=True)}}
-        subscription = unwrap(rest.post(f"/{COLLECTION}", body), KIND)
+        subscription = rest.post(f"/{COLLECTION}", body, key=KIND)
         delivery = subscription.get("delivery_method")
         secret = delivery.get("secret") if isinstance(delivery, dict) else None
         if not isinstance(secret, str) or not secret:
@@ -91,13 +90,13 @@ class UpdateWebhookSubscription(Action):
     def run(self, params):
         path = object_path(COLLECTION, params[f"{KIND}_id"], KIND)
         changes = subscription_fields(self.connection.rest, params)
-        return {KIND: unwrap(self.connection.rest.put(path, {KIND: changes}), KIND)}
+        return {KIND: self.connection.rest.put(path, {KIND: changes}, key=KIND)}
 
 
 class EnableWebhookSubscription(Action):
     def run(self, params):
         path = object_path(COLLECTION, params[f"{KIND}_id"], KIND)
-        return {KIND: unwrap(self.connection.rest.post(f"{path}/enable", safe_to_repeat=True), KIND)}
+        return {KIND: self.connection.rest.post(f"{path}/enable", safe_to_repeat=True, key=KIND)}
 
 
 class PingWebhookSubscription(Action):

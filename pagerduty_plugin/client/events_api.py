@@ -6,9 +6,8 @@ PagerDuty's guidance is still to retry them, at the risk of a duplicate change r
 """
 
 import json
-from urllib.parse import urlsplit
 
-from pagerduty_plugin.client.http import json_body, lenient_json, told_wait
+from pagerduty_plugin.client.http import host_of, json_body, lenient_json, told_wait
 from pagerduty_plugin.errors import PluginError
 
 EVENTS_HOSTS = {"us": "https://events.pagerduty.com/v2", "eu": "https://events.eu.pagerduty.com/v2"}
@@ -40,14 +39,14 @@ class EventsClient:
         )
         response = reply.response
         if 200 <= response.status_code < 300:
-            answer = json_body(response)
+            answer = json_body(response, self.transport.secrets)
             return answer if isinstance(answer, dict) else {}
         # an error answer may be a proxy's HTML page or empty: its status still says what happened
         raise events_error(response, lenient_json(response), self.base_url + path, reply.retries)
 
 
 def events_error(response, answer, url, retries=0):
-    status, host = response.status_code, urlsplit(url).netloc
+    status, host = response.status_code, host_of(url)
     answer = answer if isinstance(answer, dict) else {}
     data = {"status": status, "message": answer.get("message"), "errors": answer.get("errors") or []}
     if status == 400:

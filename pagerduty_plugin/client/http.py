@@ -17,14 +17,30 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
+import requests.auth
 
 from pagerduty_plugin import __version__
-from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.client.deadline import DeadlineAdapter, Watch
+from pagerduty_plugin.errors import PluginError, mask_excerpt, shorten
 
 USER_AGENT = f"pagerduty-plugin/{__version__} python-requests/{requests.__version__}"
 BACKOFF_BASE = 0.5  # seconds before the first retry of a bare 429 or a 5xx
 BACKOFF_CAP = 30.0
 RETRY_BUDGET = 120.0  # seconds a call may spend waiting between tries, all retries together
+MAX_ANSWER_BYTES = 32 * 2 ** 20  # an answer larger than this is not PagerDuty's
+CHUNK_BYTES = 64 * 1024
+
+
+class PassThrough(requests.auth.AuthBase):
+    """Auth that adds nothing: with it set, requests takes no credentials from ~/.netrc or from
+    the URL, so the API key (in the headers the client sets) is the only credential sent."""
+
+    def __call__(self, request):
+        return request
+
+
+class DeadlinePassed(requests.Timeout):
+    """The whole exchange took longer than the timeout (a slow-drip answer)."""
 
 
 class Session(requests.Session):
@@ -57,6 +73,10 @@ def new_session(verify_tls=True):
     session = Session()
     session.headers["User-Agent"] = USER_AGENT
     session.verify = verify_tls  # True, False, or the path of a CA bundle (the connection's ca_file)
+    session.auth = PassThrough()  # no credentials from ~/.netrc or the URL: the API key is the only one
+    adapter = DeadlineAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session
 
 
@@ -93,6 +113,8 @@ class Transport:
         self.max_retries = max_retries
         self.budget = budget
         self.log = log
+        self.secrets = set()  # masked in the excerpts of answers quoted in errors
+        self.writes_sent = []  # "METHOD /path" of every change sent, for an interrupted step's error
         self.owns_session = session is None  # a pool's session outlives the step; our own does not
         self.session = session or new_session(verify_tls)  # keep-alive across the calls of a step
         if not verify_tls:
@@ -111,7 +133,7 @@ class Transport:
         uncertain = False  # an earlier try may have been carried out (timeout, dropped, 5xx)
         while True:
             try:
-                response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+                response = self.exchange(method, url, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 never_sent = not_sent(exc)
                 if attempt < self.max_retries and (safe_to_repeat or never_sent):
@@ -126,18 +148,85 @@ class Transport:
             except (requests.RequestException, ValueError, UnicodeError) as exc:
                 raise request_error(method, url, exc) from None  # a bad setting: no use repeating
             self.log.debug(f"{method} {urlsplit(url).path} -> HTTP {response.status_code}")
+            if 300 <= response.status_code < 400:
+                raise redirect_error(method, url, response)
             wait = retry_wait(response, attempt, safe_to_repeat)
             if wait is None or attempt >= self.max_retries or time.monotonic() + wait > deadline:
                 return Reply(response, attempt, uncertain)
             uncertain = uncertain or response.status_code >= 500
             self.note_retry(method, url, f"HTTP {response.status_code}", attempt, wait)
-            response.close()
             time.sleep(wait)
             attempt += 1
+
+    def exchange(self, method, url, **kwargs):
+        """One try, its whole answer read within `timeout` seconds and MAX_ANSWER_BYTES.
+        Redirects are never followed: a 307 would resend the body (a routing key) elsewhere,
+        a 301-303 would turn a write into a GET that reports success."""
+        if method not in ("GET", "HEAD"):
+            self.writes_sent.append(f"{method} {urlsplit(url).path}")
+        with Watch(self.timeout) as watch:
+            try:
+                response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False,
+                                                stream=True, **kwargs)
+                with response:
+                    response._content = read_capped(response, method, url)
+            except requests.RequestException as exc:
+                if watch.expired:
+                    raise DeadlinePassed(f"no complete answer within {self.timeout} s") from exc
+                raise
+        return response
 
     def note_retry(self, method, url, what, attempt, wait):
         self.log.warning(f"{method} {urlsplit(url).path} got {what}; retry {attempt + 1} of "
                          f"{self.max_retries} in {wait:.1f} s")
+
+
+def read_capped(response, method, url):
+    """The body, refused beyond MAX_ANSWER_BYTES (a page of 100 incidents is about 0.3 MB)."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(CHUNK_BYTES):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise PluginError(
+                f"{host_of(url)} sent more than {MAX_ANSWER_BYTES // 2 ** 20} MiB in answer to {method} "
+                f"{urlsplit(url).path}; the rest was not read",
+                "PagerDuty's answers are far smaller: check api_url/events_url (a proxy or another server "
+                "may be answering).", {"status": response.status_code, "bytes_read": size})
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def host_of(url):
+    """host[:port] of a URL, never its user:password part."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
+
+
+def shown_url(url):
+    """A URL as an error may show it: scheme, host and path; no credentials, query or fragment."""
+    parts = urlsplit(url)
+    return shorten(f"{parts.scheme}://{host_of(url)}{parts.path}" if parts.scheme else parts.path, 120)
+
+
+def redirect_error(method, url, response):
+    from urllib.parse import urljoin
+
+    location = response.headers.get("Location")
+    target = shown_url(urljoin(url, location)) if location else "nowhere (no Location header)"
+    status = response.status_code
+    return PluginError(
+        f"{host_of(url)} answered {method} {urlsplit(url).path} with a redirect (HTTP {status}) to {target}; "
+        "redirects are not followed",
+        "PagerDuty's APIs never redirect: set api_url/events_url to the final https:// address (a redirect "
+        "could carry the API key or routing key to another host, or turn a change into a read).",
+        {"status": status, "location": target},
+    )
 
 
 def retry_wait(response, attempt, safe_to_repeat):
@@ -204,7 +293,7 @@ def describe(exc):
 
 
 def network_error(method, url, exc, attempts, repeatable):
-    host = urlsplit(url).netloc
+    host = host_of(url)
     tries = f" after {attempts + 1} tries" if attempts else ""
     data = {"host": host, "method": method, "path": urlsplit(url).path, "attempts": attempts + 1}
     if isinstance(exc, requests.exceptions.SSLError):
@@ -238,18 +327,19 @@ def strict_json(content):
     return json.loads(content, parse_constant=refuse)
 
 
-def json_body(response):
-    """The answer's JSON, or a clear error when PagerDuty sent something else."""
+def json_body(response, secrets=()):
+    """The answer's JSON, or a clear error when PagerDuty sent something else (its start
+    quoted with the secrets masked first, so the cut can never leave part of one)."""
     if not response.content:
         return None
     try:
         return strict_json(response.content)
     except (ValueError, RecursionError):
-        host = urlsplit(response.url).netloc
+        host = host_of(response.url)
         raise PluginError(
             f"{host} answered HTTP {response.status_code} with a body that is not JSON",
             "PagerDuty or a proxy in between sent a malformed answer; check events_url/api_url and try again.",
-            {"status": response.status_code, "body_start": response.text[:200]},
+            {"status": response.status_code, "body_start": mask_excerpt(response.text, secrets, 200)},
         ) from None
 
 

@@ -33,23 +33,30 @@ class RestClient:
 
     # --- requests ---------------------------------------------------------------------
 
-    def get(self, path, params=None):
-        return self.call("GET", path, params=params)
+    # `key` names what PagerDuty's answer wraps ({"incident": {...}}): given, the value under it
+    # is answered (an object, or a list for kind=list), and its absence is a clear error.
 
-    def post(self, path, body=None, *, from_email=None, needs_from=False, safe_to_repeat=False):
+    def get(self, path, params=None, *, key=None, kind=dict):
+        return self.call("GET", path, params=params, key=key, kind=kind)
+
+    def post(self, path, body=None, *, from_email=None, needs_from=False, safe_to_repeat=False, key=None,
+             kind=dict):
         return self.call("POST", path, body=body, from_email=from_email, needs_from=needs_from,
-                         safe_to_repeat=safe_to_repeat)
+                         safe_to_repeat=safe_to_repeat, key=key, kind=kind)
 
-    def put(self, path, body=None, *, from_email=None, needs_from=False, safe_to_repeat=True):
+    def put(self, path, body=None, *, from_email=None, needs_from=False, safe_to_repeat=True, key=None,
+            kind=dict):
         return self.call("PUT", path, body=body, from_email=from_email, needs_from=needs_from,
-                         safe_to_repeat=safe_to_repeat)
+                         safe_to_repeat=safe_to_repeat, key=key, kind=kind)
 
     def delete(self, path, *, from_email=None):
         return self.call("DELETE", path, from_email=from_email)
 
-    def call(self, method, path, **options):
-        """The decoded JSON answer (None for an empty 2xx body) or a PluginError."""
-        return self.exchange(method, path, **options)[1]
+    def call(self, method, path, key=None, kind=dict, **options):
+        """The decoded JSON answer (None for an empty 2xx body), or the value under its `key`;
+        or a PluginError."""
+        answer = self.exchange(method, path, **options)[1]
+        return answer if key is None else unwrap(answer, key, kind, f"{method} {path}")
 
     def exchange(self, method, path, *, params=None, body=None, from_email=None, needs_from=False,
                  safe_to_repeat=None):
@@ -59,6 +66,7 @@ class RestClient:
             sender = self.require_from(from_email, f"{method} {path}")
         else:  # sent where known: PagerDuty records the change, or the request, against this user
             sender = (from_email or "").strip() or self.from_email
+            sender = checked_email(sender) if sender else None
         if sender:
             headers["From"] = sender
         if body is not None:
@@ -71,12 +79,33 @@ class RestClient:
         )
         response = reply.response
         if 200 <= response.status_code < 300:
-            return response.status_code, json_body(response)
-        if method == "DELETE" and response.status_code == 404 and reply.after_uncertain_try:
-            # the try that timed out did delete it: the repeat finds it gone
-            self.log.warning(f"DELETE {path}: gone on the repeat after an unanswered try; taken as deleted")
+            return response.status_code, json_body(response, self.transport.secrets)
+        answer = lenient_json(response)
+        if reply.after_uncertain_try:
+            done = self.done_by_first_try(method, path, body, response.status_code, answer)
+            if done is not None:
+                return done
+        raise rest_error(response, answer, method, path, reply.retries)
+
+    def done_by_first_try(self, method, path, body, status, answer):
+        """(status, answer) when a repeat's refusal means the unanswered first try did the work,
+        checked by reading the object back; None otherwise."""
+        code = error_code(answer)
+        meaning = DONE_BY_FIRST_TRY.get((method, status, code)) or DONE_BY_FIRST_TRY.get((method, status, None))
+        if meaning is None:
+            return None
+        if method == "DELETE":
+            self.log.warning(f"DELETE {path}: {meaning} on the repeat after an unanswered try; taken as deleted")
             return 204, None
-        raise rest_error(response, lenient_json(response), method, path, reply.retries)
+        kind, asked = wrapped(body)
+        if kind is None or "status" not in asked:
+            return None
+        current = self.call("GET", path, key=kind)
+        if current.get("status") != asked["status"]:
+            return None
+        self.log.warning(f"{method} {path}: {meaning} on the repeat after an unanswered try; read back, it is "
+                         f"{asked['status']}, as asked")
+        return 200, {kind: current}
 
     def require_from(self, from_email=None, what="This change"):
         """The From address for a write that needs one (the step's, else the connection's),
@@ -89,11 +118,7 @@ class RestClient:
                 "account, on whose behalf the change is made.",
                 {"field": "from_email"},
             )
-        if "@" not in sender or not sender.isascii() or any(c.isspace() for c in sender):
-            raise PluginError(f"The From address {sender!r} is not an email address",
-                              "Set from_email to the email of a user on the PagerDuty account.",
-                              {"field": "from_email"})
-        return sender
+        return checked_email(sender)
 
     # --- lists -------------------------------------------------------------------------
 
@@ -111,14 +136,17 @@ class RestClient:
 
 
 class Pages:
-    """Classic offset pagination. Every page asks for the same `limit`: PagerDuty may round
-    an offset that is not a multiple of the limit, so the last page is trimmed here instead.
+    """Classic offset pagination, trusting nothing the server says about the pages.
 
-    The second page asks for `total`; once it is known, the remaining offsets are known too and
-    up to PARALLEL_PAGES of them are fetched at once (in order of yield), so a long listing
-    costs a few round trips' latency instead of one per page. The first page never asks for
-    the total (PagerDuty computes it only on request, as it is slower), so a one-page list
-    costs exactly what it did; every page is requested exactly once."""
+    Every page asks for the same `limit`; the next offset is always where the items actually
+    received end (a server may cap pages below the limit asked: 50 of 100). Once two full
+    pages have come back with the limit echoed as asked, and the second told the `total`, the
+    remaining offsets are known and up to PARALLEL_PAGES of them are fetched at once (in order
+    of yield); a page that comes back short there ends the parallel run and reading goes on
+    one page at a time from where the items end. The first page never asks for the total
+    (PagerDuty computes it only on request, as it is slower), so a one-page list costs exactly
+    what it did. Whatever `more` and `total` claim, no more pages are read than max_results and
+    the 10,000 cap need (at half the page size asked, at worst)."""
 
     def __init__(self, rest, path, key, params, max_results, page_limit, check=None):
         self.rest, self.path, self.key, self.check = rest, path, key, check
@@ -126,63 +154,89 @@ class Pages:
         self.max_results = max_results
         self.limit = page_limit if max_results is None else max(1, min(page_limit, max_results))
         self.truncated = False
+        needed = OFFSET_CAP if max_results is None else min(max_results, OFFSET_CAP)
+        self.page_budget = 2 * -(-needed // self.limit) + 1
 
     def fetch(self, offset, total=False):
         extra = {"total": True} if total else {}
-        page = self.rest.get(self.path, {**self.params, **extra, "limit": self.limit, "offset": offset}) or {}
-        batch = page.get(self.key) or []
+        request = f"GET {self.path}"
+        page = unwrap(self.rest.get(self.path, {**self.params, **extra, "limit": self.limit, "offset": offset}),
+                      None, dict, request)
+        batch = unwrap(page, self.key, list, request)
         if self.check is not None:
             self.check(batch)  # in the paging thread, while other pages are on the wire
         return page, batch
 
+    def full(self, page, batch):
+        return len(batch) == self.limit and page.get("limit") == self.limit
+
     def __iter__(self):
-        offset, seen, self.truncated = 0, 0, False
+        self.truncated = False
+        state = {"offset": 0, "seen": 0, "fetched": 0, "trusted": 0}
         while True:
-            if offset + self.limit > OFFSET_CAP:
+            if state["offset"] + self.limit > OFFSET_CAP:
                 self.stop_at_cap()
                 return
-            page, batch = self.fetch(offset, total=offset > 0)
+            if state["fetched"] >= self.page_budget:
+                self.stop_short_pages()
+                return
+            page, batch = self.fetch(state["offset"], total=state["offset"] > 0)
+            state["fetched"] += 1
             more = bool(page.get("more")) and bool(batch)
-            batch, done = self.trim(batch, seen, more)
-            yield batch
-            seen += len(batch)
-            offset += len(batch)
+            state["trusted"] = state["trusted"] + 1 if self.full(page, batch) else 0
+            kept, done = self.trim(batch, state["seen"], more)
+            yield kept
+            state["seen"] += len(kept)
+            state["offset"] += len(batch)
             if done or not more:
                 return
-            if isinstance(page.get("total"), int):
-                yield from self.in_parallel(offset, page["total"], seen)
-                return
+            total = page.get("total")
+            if state["trusted"] >= 2 and type(total) is int and total > state["offset"]:
+                finished = yield from self.in_parallel(total, state)
+                if finished:
+                    return
+                state["trusted"] = 0
 
-    def in_parallel(self, offset, total, seen):
+    def in_parallel(self, total, state):
+        """Yields the pages from state["offset"] on, fetched several at a time; True when the
+        list is done, False when a short page means going on one page at a time."""
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
         from itertools import islice
 
         wanted = total if self.max_results is None else min(total, self.max_results)
-        offsets = iter(range(offset, min(wanted, OFFSET_CAP - self.limit + 1), self.limit))
+        offsets = iter(range(state["offset"], min(wanted, OFFSET_CAP - self.limit + 1), self.limit))
         # The threads share the step's requests.Session: its urllib3 connection pool is
         # thread-safe, and these GETs carry no per-request state (no cookies, no auth flow).
         pool = ThreadPoolExecutor(PARALLEL_PAGES, thread_name_prefix="pagerduty-page")
-        more = False
+        more = failed = False
         try:
             pending = deque(pool.submit(self.fetch, o) for o in islice(offsets, PARALLEL_PAGES))
             while pending:
                 page, batch = pending.popleft().result()
-                pending.extend(pool.submit(self.fetch, o) for o in islice(offsets, 1))
+                pending.extend(pool.submit(self.fetch, o) for o in islice(offsets, 1))  # keep them all busy
+                state["fetched"] += 1
                 more = bool(page.get("more")) and bool(batch)
-                batch, done = self.trim(batch, seen, more)
-                yield batch
-                seen += len(batch)
+                kept, done = self.trim(batch, state["seen"], more)
+                yield kept
+                state["seen"] += len(kept)
+                state["offset"] += len(batch)
                 if done:
-                    return
+                    return True
+                if more and not self.full(page, batch):  # capped below the limit: offsets ahead are wrong
+                    return False
+        except BaseException:  # an error or a signal: the pages in flight end at their deadline
+            failed = True
+            raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not failed, cancel_futures=True)
         if wanted > OFFSET_CAP:
             self.stop_at_cap()
         elif more:  # the list grew while it was read: say so rather than claim it is complete
             self.truncated = True
             self.rest.log.warning(f"GET {self.path}: more results appeared while listing; run the step again "
                                   "for a complete list")
+        return True
 
     def trim(self, batch, seen, more):
         """(the part of batch within max_results, whether max_results is reached)."""
@@ -197,11 +251,48 @@ class Pages:
         self.rest.log.warning(f"GET {self.path} stopped at PagerDuty's limit of {OFFSET_CAP} results; "
                               "narrow the filters (for example since/until) to see the rest")
 
+    def stop_short_pages(self):
+        self.truncated = True
+        self.rest.log.warning(f"GET {self.path} stopped after {self.page_budget} pages: the server answers "
+                              f"far fewer than the {self.limit} items a page asked for")
+
     def collect(self):
         items = []
         for batch in self:
             items.extend(batch)
         return items
+
+
+def unwrap(answer, key, kind=dict, request="the request"):
+    """The value under `key` in PagerDuty's answer envelope ({"incident": {...}},
+    {"incidents": [...]}), or the answer itself for key None. A missing key or a value of
+    another kind is PagerDuty's (or a proxy's) odd answer, said so, never read as empty."""
+    value = answer.get(key) if isinstance(answer, dict) and key is not None else answer
+    if isinstance(value, kind):
+        return value
+    shape = "a list" if kind is list else "an object"
+    if key is None:
+        cause = f"The answer to {request} is not {shape} as PagerDuty sends"
+    elif not isinstance(answer, dict) or key not in answer:
+        cause = f"The answer to {request} has no '{key}' (PagerDuty's answers carry it)"
+    else:
+        cause = f"The answer to {request} has '{key}' that is not {shape}"
+    keys = sorted(answer)[:10] if isinstance(answer, dict) else []
+    raise PluginError(cause, "The server at api_url answered unlike PagerDuty's API: check that api_url points "
+                      "at PagerDuty (not a proxy or another service) and run the step again.",
+                      {"key": key, "answer_keys": keys})
+
+
+EMAIL = re.compile(r"[!-~]+@[!-~]+")  # printable ASCII, no spaces or control characters
+
+
+def checked_email(sender):
+    """A From address as a header may carry it: name@domain in printable ASCII, once."""
+    if not EMAIL.fullmatch(sender) or sender.count("@") != 1 or len(sender) > 254:
+        raise PluginError(f"The From address {shorten(repr(sender), 80)} is not an email address",
+                          "Set from_email to the email of a user on the PagerDuty account.",
+                          {"field": "from_email"})
+    return sender
 
 
 def segment(value, what="id"):
@@ -234,6 +325,29 @@ def encode_params(params):
 
 
 # --- errors --------------------------------------------------------------------------------
+
+# A repeat after an unanswered (timed out, dropped, 5xx) first try may be refused *because* that
+# try was carried out. (method, HTTP status, PagerDuty's code or None for any) -> what it found.
+DONE_BY_FIRST_TRY = {
+    ("DELETE", 404, None): "gone",
+    ("PUT", 400, 1001): "already resolved",
+    ("PUT", 400, 1002): "already acknowledged",
+}
+
+
+def error_code(answer):
+    error = answer.get("error") if isinstance(answer, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def wrapped(body):
+    """(key, object) of a one-object request body like {"incident": {...}}, else (None, {})."""
+    if isinstance(body, dict) and len(body) == 1:
+        (key, value), = body.items()
+        if isinstance(value, dict):
+            return key, value
+    return None, {}
+
 
 CHECK_STATE = "Check the incident's current state (get_incident) and the input."
 CAUSES = {  # PagerDuty's error code -> (cause, assistance)

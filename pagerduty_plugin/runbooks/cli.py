@@ -85,7 +85,7 @@ def cmd_run(args, io, handler, log):
         io.write({"status": "skipped", "reason": "the event does not match the runbook's on: block",
                   "steps": [], "outputs": {}})
         return EXIT_OK
-    connection = cli.connection_from_file(args.connection) if args.connection else cli.connection_from_env(spec)
+    connection = cli.connection_settings(spec, args.connection, log)
     from pagerduty_plugin.state.runs import RunStore
 
     store = RunStore(args.state)
@@ -139,7 +139,7 @@ def cmd_serve(args, io, handler, log):
     if not started:
         raise PluginError(f"No runbook in {args.directory} has an on: block",
                           "Add `on: {trigger: incident_event, event_types: [...]}` to the runbooks to start by events.")
-    connection = cli.connection_from_file(args.connection) if args.connection else cli.connection_from_env(spec)
+    connection = cli.connection_settings(spec, args.connection, log)
     store = RunStore(args.state)
     stop = threading.Event()
     triggers = {name: TriggerRun(spec, name, {}, connection, log, args.state, consumer_prefix="runbooks:", stop=stop)

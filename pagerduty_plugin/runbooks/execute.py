@@ -12,7 +12,7 @@ import time
 from pagerduty_plugin import runner
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin import validate
-from pagerduty_plugin.errors import PluginError, bug, mask_secrets, secret_spellings
+from pagerduty_plugin.errors import PluginError, bug, contains_secret, mask_secrets
 from pagerduty_plugin.runbooks import expressions as expr
 from pagerduty_plugin.runbooks.model import INPUT_TYPES, SECRET_INPUT_TYPES
 
@@ -62,8 +62,7 @@ def run(runbook, inputs=None, connection=None, event=None, log=None, secrets=Non
 def masked(answer, secrets):
     """answer with every secret masked; walked only when its JSON text holds one (the C encoder
     finds out in a fraction of the walk's time)."""
-    text = json.dumps(answer, default=str)
-    if any(spelling in text for spelling in secret_spellings(secrets)):
+    if contains_secret(json.dumps(answer, default=str), secrets):
         return mask_secrets(answer, secrets)
     return answer
 

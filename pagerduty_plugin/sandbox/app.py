@@ -4,6 +4,7 @@ import threading
 from . import publicurl, seed as seeds, timeutil
 from .delivery import DROPS_TO_DISABLE, Deliverer, Policy
 from .dispatch import Dispatcher
+from .contract import Contract
 from .faults import Faults
 from .journal import Journal
 from .ratelimit import RateLimiter
@@ -19,8 +20,11 @@ class Sandbox:
     """
 
     def __init__(self, host="127.0.0.1", port=0, seed="demo", rate_limit=None, verbose=False,
-                 max_exchanges=20000, webhook_policy=None, webhook_hosts="loopback", tls=False, public_url=None):
-        """webhook_policy: the retry schedule of webhook deliveries (delivery.Policy, or a dict of its
+                 max_exchanges=20000, journal_bytes=64 * 2 ** 20, contract=None, webhook_policy=None,
+                 webhook_hosts="loopback", tls=False, public_url=None):
+        """journal_bytes: the request journal's budget; contract: a folder of PagerDuty's OpenAPI
+        files to answer only what they document (strict-contract mode).
+        webhook_policy: the retry schedule of webhook deliveries (delivery.Policy, or a dict of its
         settings); webhook_hosts: "loopback" (default: webhooks go to loopback URLs only) or "any".
         tls: serve HTTPS with a certificate from a throwaway CA (`info["ca_file"]`; needs trustme).
         public_url: the base written into self links and html_urls (e.g. a TLS front's), by default
@@ -38,7 +42,9 @@ class Sandbox:
         self.rate_limit = rate_limit
         self.verbose = verbose
         self.store = Store()
-        self.journal_log = Journal(max_exchanges)
+        self.journal_log = Journal(max_exchanges, journal_bytes)
+        # strict-contract mode: answers cut down to what PagerDuty's OpenAPI files in this folder promise
+        self.contract = Contract(contract) if contract else None
         self.faults = Faults()
         self.limiter = RateLimiter(rate_limit)
         self.event_limiter = RateLimiter(rate_limit)

@@ -28,6 +28,9 @@ def _parser():
                         help="the base written into self links and html_urls, when clients reach the sandbox "
                              "through another address (a TLS front, a container name); default: what it serves")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each request on stderr")
+    parser.add_argument("--contract", metavar="FOLDER", default=None,
+                        help="strict-contract mode: answer only what PagerDuty's OpenAPI files in FOLDER "
+                             "(rest_openapiv3.json, events_v2_openapiv3.json) promise")
     return parser
 
 
@@ -51,9 +54,13 @@ def main(argv=None):
             return 2
     from .app import Sandbox
     from .tls import TlsUnavailable
-    sandbox = Sandbox(host=args.host, port=args.port, seed=args.seed, rate_limit=args.rate_limit,
-                      verbose=args.verbose, max_exchanges=5000, webhook_hosts=args.webhook_hosts,
-                      tls=args.tls, public_url=args.public_url)
+    try:
+        sandbox = Sandbox(host=args.host, port=args.port, seed=args.seed, rate_limit=args.rate_limit,
+                          verbose=args.verbose, max_exchanges=5000, webhook_hosts=args.webhook_hosts,
+                          tls=args.tls, public_url=args.public_url, contract=args.contract)
+    except (OSError, ValueError) as exc:
+        print(f"pagerduty-plugin sandbox: cannot read the contract in {args.contract}: {exc}", file=sys.stderr)
+        return 2
     try:
         sandbox.start()
     except TlsUnavailable as exc:

@@ -83,6 +83,7 @@ class Dispatcher:
             return json_response(404, {"status": "not found", "message": "Not Found"})
         rate = list(self.event_limiter.peek())
         status, payload = events_api.handle(self.sandbox, request.body, kind, self.event_limiter, rate)
+        payload = self._documented(request, status, payload)
         # the Events API sends none of the REST API's ratelimit-* headers, not even on its 429
         return json_response(status, payload)
 
@@ -99,7 +100,11 @@ class Dispatcher:
             status, payload = self._route(request, key)
         except ApiError as exc:
             status, payload = exc.status, exc.body()
-        return json_response(status, payload, self._rate_headers(rate))
+        return json_response(status, self._documented(request, status, payload), self._rate_headers(rate))
+
+    def _documented(self, request, status, payload):
+        contract = self.sandbox.contract
+        return payload if contract is None else contract.documented(request.method, request.path, status, payload)
 
     @staticmethod
     def _rate_headers(rate):
@@ -141,7 +146,7 @@ class Dispatcher:
         if not request.body or not request.body.strip():
             return None
         try:
-            return json.loads(request.body)
+            return errors.strict_json(request.body)
         except (ValueError, RecursionError):
             raise ApiError(400, errors.INVALID_INPUT, "Invalid Input Provided",
                            ["The request body is not valid JSON"]) from None

@@ -49,3 +49,14 @@ def not_found(what=None):
 
 def missing(*errors):
     return ApiError(400, MISSING_ARGUMENTS, "Missing Arguments", errors)
+
+
+def strict_json(raw):
+    """A request body as PagerDuty reads it: RFC 8259 JSON, so NaN and Infinity are refused
+    (kept, they would later be served back as invalid JSON)."""
+    import json
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(raw, parse_constant=refuse)

@@ -1,7 +1,7 @@
 """Events API v2: /v2/enqueue (alerts grouped into incidents) and /v2/change/enqueue."""
-import json
 
 from . import change_events, lifecycle, log_entries, render, timeutil
+from .errors import strict_json
 
 MAX_BYTES = 512 * 1024
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -26,7 +26,7 @@ def handle(sandbox, raw, kind, limiter, rate):
     if len(raw) > MAX_BYTES:
         return _invalid(f"Event is {len(raw)} bytes; the maximum is {MAX_BYTES} (512 KB)")
     try:
-        event = json.loads(raw) if raw else None
+        event = strict_json(raw) if raw else None
     except (ValueError, RecursionError):
         return _invalid("JSON parse error", message="Event object is invalid")
     if not isinstance(event, dict):

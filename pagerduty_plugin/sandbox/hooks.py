@@ -2,7 +2,7 @@
 import json
 
 from .account import ABILITIES
-from .errors import ApiError, invalid
+from .errors import ApiError, invalid, strict_json
 from .server import Response
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -14,13 +14,17 @@ def _answer(status, payload):
     return Response(status, [("Content-Type", JSON_TYPE)], json.dumps(payload).encode())
 
 
-def _body(request):
+def _body(request, lists=False):
+    """The hook's JSON object (or, where `lists`, a list of objects); anything else is a 400."""
     if not request.body or not request.body.strip():
         return {}
     try:
-        return json.loads(request.body)
+        body = strict_json(request.body)
     except (ValueError, RecursionError):
         raise invalid("The request body is not valid JSON") from None
+    if isinstance(body, dict) or (lists and isinstance(body, list)):
+        return body
+    raise invalid("The request body must be a JSON object" + (" or a list of them" if lists else ""))
 
 
 def handle(sandbox, request):
@@ -52,7 +56,7 @@ def reset(sandbox, request):
 
 
 def add_faults(sandbox, request):
-    body = _body(request)
+    body = _body(request, lists=True)
     specs = body if isinstance(body, list) else [body]
     for spec in specs:
         sandbox.faults.add(spec)

@@ -1,4 +1,8 @@
-"""Every handled request, kept raw; decoded (and masked for the journal) only when read."""
+"""Every handled request, kept raw; decoded (and masked for the journal) only when read.
+
+Bounded twice: by the number of exchanges, and by the bytes of the bodies kept. Beyond that
+budget the oldest exchanges keep their method, path, status and headers but lose their bodies
+(`bodies_dropped`), so a long-running sandbox fed large events stays small."""
 import json
 import threading
 import time
@@ -73,7 +77,7 @@ class Exchange:
     """One request and its answer."""
 
     __slots__ = ("seq", "time", "method", "path", "query", "request_headers", "request_body",
-                 "status", "response_headers", "response_body", "fault", "hook", "_view")
+                 "status", "response_headers", "response_body", "fault", "hook", "bodies_dropped", "_view")
 
     def __init__(self, seq, request, response, fault, hook):
         self.seq = seq
@@ -88,7 +92,19 @@ class Exchange:
         self.response_body = response.body
         self.fault = fault
         self.hook = hook
+        self.bodies_dropped = False
         self._view = None
+
+    @property
+    def size(self):
+        return len(self.request_body or b"") + len(self.response_body or b"")
+
+    def drop_bodies(self):
+        """Forget the bodies (and their decoded view); the bytes freed."""
+        freed = self.size
+        self.request_body = self.response_body = self._view = None
+        self.bodies_dropped = True
+        return freed
 
     def view(self):
         """The unmasked dict `Sandbox.exchanges` lists (decoded once, then cached)."""
@@ -105,6 +121,7 @@ class Exchange:
                 "response_json": _decode_json(self.response_body),
                 "fault": self.fault,
                 "hook": self.hook,
+                "bodies_dropped": self.bodies_dropped,
             }
         return self._view
 
@@ -122,29 +139,44 @@ class Exchange:
         }
         if self.fault is not None:
             entry["fault"] = self.fault
+        if self.bodies_dropped:
+            entry["bodies_dropped"] = True
         return entry
 
 
 class Journal:
     """Bounded: beyond `limit` exchanges the oldest are forgotten (seq numbers keep counting)."""
 
-    def __init__(self, limit=20000):
+    def __init__(self, limit=20000, body_bytes=64 * 2 ** 20):
         self._lock = threading.Lock()
         self._records = []
         self._start = 0   # index of the first record the journal shows (moved by reset)
         self._seq = 0
+        self._bytes = 0   # body bytes kept
+        self._shed = 0    # index of the first record that still has its bodies
         self.limit = limit
+        self.body_bytes = body_bytes
 
     def record(self, request, response, fault=None, hook=False):
         with self._lock:
             self._seq += 1
             entry = Exchange(self._seq, request, response, fault, hook)
             self._records.append(entry)
+            self._bytes += entry.size
             overflow = len(self._records) - self.limit
             if self.limit and overflow > max(1, self.limit // 10):
+                self._bytes -= sum(r.size for r in self._records[:overflow])
                 del self._records[:overflow]
                 self._start = max(0, self._start - overflow)
+                self._shed = max(0, self._shed - overflow)
+            while self._bytes > self.body_bytes and self._shed < len(self._records) - 1:
+                self._bytes -= self._records[self._shed].drop_bodies()  # the newest is always kept whole
+                self._shed += 1
         return entry
+
+    @property
+    def bytes_kept(self):
+        return self._bytes
 
     def exchanges(self, after=0):
         with self._lock:

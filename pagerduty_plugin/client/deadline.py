@@ -1,0 +1,98 @@
+"""A deadline for one whole HTTP exchange, not for each read.
+
+requests' `timeout` bounds each socket read: a server that drips a byte a second never trips
+it, and a 2 s step ran for minutes. Here a timer shuts the exchange's socket down when its
+deadline passes, whatever phase it is in (headers or body); the blocked read then returns at
+once and the transport reports the deadline. Works for the threads that fetch pages in
+parallel too: each exchange watches only the connection it took from the pool.
+"""
+
+import socket
+import threading
+
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+_current = threading.local()  # the Watch of the exchange running on this thread
+RECHECK = 0.05  # seconds between looks for a socket that was still being opened at the deadline
+
+
+class Watch:
+    """Shuts down the sockets of this exchange's connections once `seconds` have passed."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.connections = []
+        self.expired = False
+        self.done = False
+        self.lock = threading.Lock()
+        self.timer = None
+
+    def __enter__(self):
+        _current.watch = self
+        self.arm(self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        with self.lock:
+            self.done = True
+            if self.timer is not None:
+                self.timer.cancel()
+        _current.watch = None
+        return False
+
+    def arm(self, delay):
+        self.timer = threading.Timer(delay, self.fire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def fire(self):
+        with self.lock:
+            if self.done:
+                return
+            self.expired = True
+            unopened = False
+            for connection in self.connections:
+                sock = getattr(connection, "sock", None)
+                if sock is None:
+                    unopened = True
+                    continue
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            if unopened:  # still connecting (bounded by the connect timeout): look again shortly
+                self.arm(RECHECK)
+
+    def add(self, connection):
+        with self.lock:
+            self.connections.append(connection)
+
+
+def watched(pool_class):
+    class WatchedPool(pool_class):
+        def _get_conn(self, timeout=None):
+            connection = super()._get_conn(timeout)
+            watch = getattr(_current, "watch", None)
+            if watch is not None:
+                watch.add(connection)
+            return connection
+
+    WatchedPool.__name__ = "Watched" + pool_class.__name__
+    return WatchedPool
+
+
+WATCHED_POOLS = {"http": watched(HTTPConnectionPool), "https": watched(HTTPSConnectionPool)}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose pools (direct or through a proxy) report to the thread's Watch."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy, **kwargs):
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = WATCHED_POOLS
+        return manager
