@@ -86,7 +86,7 @@ def test_list_change_events_action(act, sandbox):
 def test_incident_id_with_other_filters_is_refused_before_any_request(act, journal):
     result = act("list_change_events", incident_id="PABC123", service="Web")
     assert result.code == 1
-    assert "incident_id cannot be combined with service" in result.error["cause"]
+    assert result.error["data"]["fields"] == ["incident_id", "service"]  # the spec's rule, named
     assert journal() == []
     bad = act("list_change_events", integration_ids=["../users"])
     assert bad.code == 1 and journal() == []

@@ -43,6 +43,9 @@ BROKEN = [
                                                     "team": "B"}, ["service", "team"]),
     ("update_webhook_subscription", "at_least_one", {"webhook_subscription_id": "PWEBH01"}, ["events"]),
     ("api_request", "only_if", {"path": "/users", "body": {"a": 1}}, ["body"]),
+    ("list_change_events", "at_most_one", {"incident_id": INCIDENT, "teams": ["PTEAM01"]}, ["incident_id", "teams"]),
+    ("list_change_events", "ascending", {"since": "2030-01-02T00:00:00Z", "until": "2030-01-01T00:00:00Z"},
+     ["since", "until"]),
 ]
 
 

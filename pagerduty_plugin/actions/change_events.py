@@ -4,9 +4,7 @@ from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import as_list, given_times, resolve, resolve_all
 from pagerduty_plugin.actions.listing import cut, output
 from pagerduty_plugin.client.rest import segment
-from pagerduty_plugin.errors import PluginError
 
-FILTERS = ("service", "teams", "integration_ids", "since", "until")
 RELATED_LIMIT = 100   # /incidents/{id}/related_change_events is not paged: one answer of up to 100
 
 
@@ -28,13 +26,8 @@ class ListChangeEvents(Action):
         return output("change_events", items, truncated)
 
     def related(self, params):
-        mixed = [name for name in FILTERS if name in params]
-        if mixed:
-            raise PluginError(f"incident_id cannot be combined with {', '.join(mixed)}",
-                              "PagerDuty relates change events to an incident by itself: give incident_id alone, "
-                              "or leave it out to filter all change events.", {"field": "incident_id"})
+        """Alone (the spec's constraints keep the other filters away): PagerDuty picks them itself."""
         path = f"/incidents/{segment(params['incident_id'], 'incident id')}/related_change_events"
         limit = min(params.get("max_results") or RELATED_LIMIT, RELATED_LIMIT)
-        answer = self.connection.rest.get(path, {"limit": limit})
-        events = answer.get("change_events") if isinstance(answer, dict) else None
+        events = self.connection.rest.get(path, {"limit": limit}, key="change_events", kind=list)
         return output("change_events", *cut(events, params.get("max_results")))
