@@ -48,5 +48,5 @@ def test_readme_shows_measured_figures_not_placeholders():
     assert not placeholders, placeholders
     assert re.search(r"\*\*1\.\d\d\*\*", performance), "the measured ratios are shown"
     for bench in ("bench/coldstart.py", "bench/pagination.py", "bench/sandbox.py", "bench/runbook.py",
-                  "bench/outbox.py", "bench/webhooks.py", "bench/http.py"):
+                  "bench/outbox.py", "bench/webhooks.py", "bench/http_mode.py"):
         assert bench in performance

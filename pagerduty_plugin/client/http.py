@@ -13,7 +13,6 @@
 import json
 import random
 import time
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
@@ -99,12 +98,16 @@ class SessionPool:
         return session
 
 
-@dataclass(frozen=True)
 class Reply:
-    """The answer to a call, with what it took to get it."""
-    response: requests.Response
-    retries: int = 0  # tries repeated before this answer
-    after_uncertain_try: bool = False  # an earlier try may have been carried out (timeout, dropped, 5xx)
+    """The answer to a call, with what it took to get it. (A plain class: dataclasses is not on
+    `run`'s import path otherwise.)"""
+
+    __slots__ = ("response", "retries", "after_uncertain_try")
+
+    def __init__(self, response, retries=0, after_uncertain_try=False):
+        self.response = response  # the requests.Response
+        self.retries = retries  # tries repeated before this answer
+        self.after_uncertain_try = after_uncertain_try  # an earlier try may have been carried out (timeout, 5xx)
 
 
 class Transport:

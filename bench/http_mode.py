@@ -1,6 +1,6 @@
 """HTTP mode (`pagerduty-plugin http`) against the sandbox on loopback (a benchmark, not a test).
 
-    .venv/bin/python bench/http.py [--calls 300] [--duration 4] [--rounds 3] [--events 500]
+    .venv/bin/python bench/http_mode.py [--calls 300] [--duration 4] [--rounds 3] [--events 500]
                                    [--workers 2] [--threads 4]
 
 (a) latency: ours `POST /run/get_incident` against a bare `requests.Session` GET of the same incident
@@ -27,7 +27,7 @@ server shares a GIL with the clients. Prints human-readable lines, then one JSON
 import os
 import sys
 
-# `python bench/http.py` puts bench/ first on sys.path, where this file would shadow the standard
+# `python bench/http_mode.py` puts bench/ first on sys.path, where this file would shadow the standard
 # library's `http` package (which requests imports too): take that entry out before importing it.
 if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]
@@ -108,7 +108,7 @@ RUNTIME_PLUGIN = textwrap.dedent('''
     class BenchPlugin(runtime.Plugin):
         def __init__(self):
             super().__init__(name="pagerduty_bench", vendor="bench", version="1.0.0",
-                             description="bench/http.py's baseline plugin", connection=Connection())
+                             description="bench/http_mode.py's baseline plugin", connection=Connection())
             self.add_action(GetIncident())
 
 
