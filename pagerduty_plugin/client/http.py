@@ -55,15 +55,17 @@ class Session(requests.Session):
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         if verify is None and self.verify is not True:
             verify = self.verify
-        if proxies or stream is not None or verify is not None or cert is not None:
+        if proxies or verify is not None or cert is not None:
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         parts = urlsplit(url)
         known = self.__dict__.setdefault("environment_settings", {})
         settings = known.get((parts.scheme, parts.netloc))
         if settings is None:
-            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            settings = super().merge_environment_settings(url, proxies, None, verify, cert)
             known[(parts.scheme, parts.netloc)] = settings
-        return {**settings, "proxies": dict(settings["proxies"])}  # the caller's own copy
+        # the caller's own copy; `stream` is the request's (every exchange streams, to cap its size)
+        return {**settings, "proxies": dict(settings["proxies"]),
+                "stream": settings["stream"] if stream is None else stream}
 
 
 def new_session(verify_tls=True):
