@@ -7,14 +7,50 @@ once and the transport reports the deadline. Works for the threads that fetch pa
 parallel too: each exchange watches only the connection it took from the pool.
 """
 
+import heapq
+import itertools
+import os
 import socket
 import threading
+import time
 
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 _current = threading.local()  # the Watch of the exchange running on this thread
 RECHECK = 0.05  # seconds between looks for a socket that was still being opened at the deadline
+
+
+class Watchdog:
+    """One thread per process that fires the Watches whose time has come: a thread per exchange
+    (threading.Timer) cost more than the warm HTTP server's whole step. Started on first use in
+    each process (a forked gunicorn worker starts its own)."""
+
+    def __init__(self):
+        self.condition = threading.Condition()
+        self.due = []  # heap of (deadline, sequence, watch)
+        self.sequence = itertools.count()
+        self.pid = None
+
+    def schedule(self, delay, watch):
+        with self.condition:
+            if self.pid != os.getpid():  # first use here, or a fork copied a parent's stopped thread
+                self.pid, self.due = os.getpid(), []
+                threading.Thread(target=self.run, name="pagerduty-deadlines", daemon=True).start()
+            heapq.heappush(self.due, (time.monotonic() + delay, next(self.sequence), watch))
+            self.condition.notify()
+
+    def run(self):
+        while True:
+            with self.condition:
+                while not self.due or self.due[0][0] > time.monotonic():
+                    wait = self.due[0][0] - time.monotonic() if self.due else None
+                    self.condition.wait(wait)
+                _, _, watch = heapq.heappop(self.due)
+            watch.fire()  # a watch whose exchange ended meanwhile does nothing
+
+
+WATCHDOG = Watchdog()
 
 
 class Watch:
@@ -26,7 +62,6 @@ class Watch:
         self.expired = False
         self.done = False
         self.lock = threading.Lock()
-        self.timer = None
 
     def __enter__(self):
         _current.watch = self
@@ -36,15 +71,12 @@ class Watch:
     def __exit__(self, *exc):
         with self.lock:
             self.done = True
-            if self.timer is not None:
-                self.timer.cancel()
+            self.connections = []  # its entry waits in the watchdog's heap until the deadline: hold nothing
         _current.watch = None
         return False
 
     def arm(self, delay):
-        self.timer = threading.Timer(delay, self.fire)
-        self.timer.daemon = True
-        self.timer.start()
+        WATCHDOG.schedule(delay, self)
 
     def fire(self):
         with self.lock:
