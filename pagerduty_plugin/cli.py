@@ -100,8 +100,9 @@ def main(argv=None, stdin=None, stdout=None, stderr=None):
     with interruptible(args.command, io):
         try:
             return command(args, io, handler, log)
-        except PluginError as exc:
-            return io.fail({"error": exc.to_dict()}, EXIT_FAILED, handler.secrets)
+        except PluginError as exc:  # a command line its own checks find wrong is a usage error (exit 2)
+            return io.fail({"error": exc.to_dict()}, EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED,
+                           handler.secrets)
         except Exception as exc:  # a bug is reported as an error with its cause, never a traceback
             io.debug_traceback(handler.secrets)
             return io.fail({"error": bug(exc).to_dict()}, EXIT_FAILED, handler.secrets)
@@ -288,6 +289,9 @@ def cmd_trigger(args, io, handler, log):
     """Plain mode: one JSON line per event on stdout, each marked taken once written and flushed."""
     from pagerduty_plugin.trigger_loop import TriggerRun
 
+    if args.interval is not None and not args.interval >= 1:
+        raise UsageError(f"--interval {args.interval} is too short", "Give at least 1 second (polling triggers: "
+                         "PagerDuty's rate limit is shared with every other client of the account).")
     spec = speclib.load()
     connection = connection_settings(spec, args.connection, log)
     values = io.read_json(empty={})

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from pagerduty_plugin import messages, runner
 from pagerduty_plugin import spec as speclib
-from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.errors import PluginError, bug
 
 FIRST_WAIT, MAX_WAIT = 0.25, 30.0  # seconds between two tries of a POST to the dispatcher
 POST_TIMEOUT = 10.0
@@ -45,6 +45,10 @@ def run_trigger_message(message, handler, log, state=None):
             delivered = run.run(dispatcher.deliver)
         except Stopped:
             delivered = dispatcher.delivered
+        except Exception as exc:  # the inbox failed: one error envelope, as for a failed start
+            error = exc if isinstance(exc, PluginError) else bug(exc)
+            return messages.Answer(messages.envelope("trigger_event", messages.error_body(error, meta, handler.text())),
+                                   "step" if error is exc else "bug")
     return messages.Answer(messages.envelope("trigger_event", {
         "status": "ok", "meta": meta, "output": {"stopped": True, "delivered": delivered}, "log": handler.text()}))
 

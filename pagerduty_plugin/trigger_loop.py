@@ -39,18 +39,25 @@ class TriggerRun:
         Returns how many events were delivered."""
         delivered = 0
         while not self.stop.is_set():
-            delivered += self.round(deliver, interval)
+            delivered += self.round(deliver, interval, keep_going=not once)
             if once:
                 return delivered
             self.stop.wait(max(0.0, min(self.next_poll - time.monotonic(), INBOX_PERIOD)))
         return delivered
 
-    def round(self, deliver, interval=None):
+    def round(self, deliver, interval=None, keep_going=False):
         """Poll PagerDuty when the trigger's interval (or `interval`) has passed, then hand over
-        what the inbox holds for this consumer."""
+        what the inbox holds for this consumer. keep_going: a failed poll is logged and tried again
+        at the next interval (a long-running consumer outlives PagerDuty's outages); else it raises."""
         if time.monotonic() >= self.next_poll:
-            self.trigger.poll(self.inbox)
             self.next_poll = time.monotonic() + (self.trigger.interval if interval is None else interval)
+            try:
+                self.trigger.poll(self.inbox)
+            except PluginError as exc:
+                if not keep_going:
+                    raise
+                self.log.warning(f"{self.name}: the poll failed ({exc.cause}); trying again in "
+                                 f"{self.next_poll - time.monotonic():.0f} s")
         return self.hand_over(deliver)
 
     def hand_over(self, deliver):

@@ -197,3 +197,9 @@ def test_the_server_is_not_imported_by_run():
     result = run_command(["run", "no_such_action"], env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert "import time:" in result.stderr
     assert "gunicorn" not in result.stderr and "pagerduty_plugin.server" not in result.stderr
+
+
+def test_an_outbox_without_a_routing_key_to_drain_with_is_refused(tmp_path):
+    result = run_command(["http", "--port", "0"], env={"PAGERDUTY_OUTBOX": f"sqlite:///{tmp_path / 'o.sqlite'}",
+                                                       "XDG_STATE_HOME": str(tmp_path)})
+    assert result.code == 2 and "no routing key" in result.doc["error"]["cause"]

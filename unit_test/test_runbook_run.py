@@ -337,3 +337,21 @@ def test_unreadable_files_are_errors_not_tracebacks(tmp_path, connection):
     assert event.code == 1 and "Cannot read the event file" in event.error["cause"]
     usage = runbook(tmp_path, "run")
     assert usage.code == 2
+
+
+@pytest.mark.full_answers  # the contract's example create answer shows no signing secret
+def test_a_secret_a_step_was_answered_is_never_kept_or_printed(tmp_path, connection, sandbox):
+    result = run_book(tmp_path, connection, """
+        name: subscribe
+        steps:
+          - id: hook
+            action: create_webhook_subscription
+            input: {url: "http://127.0.0.1:9/webhooks/pagerduty", events: [incident.triggered]}
+        """)
+    assert result.code == 0, result.stdout
+    secret = next(iter(sandbox.store.webhook_subscriptions.values()))["secret"]
+    assert secret and secret not in result.stdout + result.stderr
+    assert secret not in runbook(tmp_path, "runs").stdout
+    for name in os.listdir(tmp_path / "state"):
+        assert secret.encode() not in (tmp_path / "state" / name).read_bytes(), name
+        assert os.stat(tmp_path / "state" / name).st_mode & 0o077 == 0, name  # private to its owner

@@ -328,3 +328,52 @@ def test_the_webhook_secret_never_leaves_the_server(plugin_server, state):
             seen += fh.read()
     assert canary.encode() not in seen
     assert len(take(state)) == 1
+
+
+def test_a_signature_that_is_not_hex_is_unusable_400(receiver):
+    assert deliver(receiver, webhook_body(), signature="v1=" + "é" * 64).status_code == 400
+
+
+def test_an_interval_under_a_second_is_refused(state):
+    result = run_command(["trigger", "new_incident", "--interval", "0", "--state", state], "{}")
+    assert result.code == 2 and "--interval" in result.doc["error"]["cause"]
+
+
+def test_a_long_running_trigger_outlives_a_failed_poll(state):
+    """PagerDuty unreachable: the trigger_start keeps going (the poll is retried at its interval)."""
+    dispatcher = Dispatcher()
+    unreachable = {"api_key": "k" * 20, "api_url": "http://127.0.0.1:9", "max_retries": 0, "timeout": 2}
+    message = trigger_start("new_incident", {"interval": 5}, dispatcher.url, connection=unreachable)
+    try:
+        received, out, err, code = run_trigger_message_until(message, state, dispatcher, count=1, timeout=2)
+    finally:
+        dispatcher.close()
+    assert code == 0 and received == [] and b"the poll failed" in err
+    assert check_envelope(json.loads(out))["body"]["output"] == {"stopped": True, "delivered": 0}
+    once = run_command(["trigger", "new_incident", "--once", "--state", state], "{}",
+                       env={"PAGERDUTY_API_KEY": "k" * 20, "PAGERDUTY_API_URL": "http://127.0.0.1:9",
+                            "PAGERDUTY_MAX_RETRIES": "0"})
+    assert once.code == 1 and "error" in once.doc  # cron's --once says the poll failed
+
+
+def test_a_dead_companion_is_started_again(plugin_server, state, tmp_path):
+    runbooks = tmp_path / "runbooks"
+    runbooks.mkdir()
+    (runbooks / "a.yaml").write_text("name: a\non: {trigger: incident_event}\nsteps:\n"
+                                     "  - {id: t, action: list_teams, input: {}}\n")
+    server = plugin_server(["--state", state, "--runbooks", str(runbooks)], env={"PAGERDUTY_WEBHOOK_SECRETS": SECRET})
+
+    def companions():
+        found = subprocess.run(["pgrep", "-P", str(server.process.pid), "-f", "runbook serve"],
+                               capture_output=True, text=True).stdout.split()
+        return [int(pid) for pid in found]
+
+    deadline = time.monotonic() + 10
+    while not companions() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [first] = companions()
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and companions() in ([], [first]):
+        time.sleep(0.3)
+    assert companions() and first not in companions()

@@ -148,8 +148,12 @@ def cmd_serve(args, io, handler, log):
     def start_runbooks(trigger):
         def deliver(event):
             for book in started:
-                result = run_for_event(book, trigger, event["event"], connection, store, log=log,
-                                       secrets=handler.secrets, spec=spec)
+                try:
+                    result = run_for_event(book, trigger, event["event"], connection, store, log=log,
+                                           secrets=handler.secrets, spec=spec)
+                except Exception as exc:  # a bug in one run must not stop the others (it stays claimed)
+                    log.error(f"runbook {book.name}: event {event['event'].get('id')}: {bug(exc).cause}")
+                    continue
                 if result is not None:
                     run_id, answer = result
                     io.stdout.write(cli.dump_json({"runbook": book.name, "event": event["event"]["id"],
@@ -161,7 +165,7 @@ def cmd_serve(args, io, handler, log):
     with cli.stop_on_signals(stop):
         while not stop.is_set():
             for name, run in triggers.items():
-                run.round(start_runbooks(name))
+                run.round(start_runbooks(name), keep_going=not args.once)
             if args.once:
                 break
             stop.wait(1.0)

@@ -190,7 +190,10 @@ def attempt(spec, step, context, connection, log, secrets, sleep):
     tries = 1 + step.retry_count
     for number in range(1, tries + 1):
         try:
-            return runner.run_action(spec, step.action, values, connection, log), number
+            output = runner.run_action(spec, step.action, values, connection, log)
+            # a secret the step was answered (a webhook signing secret) is never kept in the runs store
+            secrets.update(runner.secret_values(spec, action.get("output"), output))
+            return output, number
         except PluginError as exc:
             error = exc
         except Exception as exc:  # a bug in an action fails the step with its cause, not the process

@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 
 from gunicorn.app.base import BaseApplication
 
@@ -36,6 +37,8 @@ def build_parser():
                         "(default: PAGERDUTY_WEBHOOK_SECRETS, comma-separated)")
     parser.add_argument("--runbooks", metavar="DIR", help="also start the runbooks of DIR whose on: matches the "
                         "events received (as `runbook serve DIR`, in a companion process)")
+    parser.add_argument("--outbox-keys", metavar="F", help="with an outbox (PAGERDUTY_OUTBOX): more routing keys the "
+                        "background drainer may send with, one a line (the steps' own service_key values)")
     parser.add_argument("--debug", action="store_true", help="every step's log on stderr (secrets masked)")
     return parser
 
@@ -46,18 +49,20 @@ def main(argv, stdout, stderr):
         check_arguments(args)
         if args.runbooks:
             check_runbooks(args.runbooks)
+        if args.outbox_keys and not os.path.isfile(args.outbox_keys):
+            raise UsageError(f"--outbox-keys {args.outbox_keys} is not a file", "Give a file of routing keys, one a line.")
         options = Options(token=read_token(args.token_file, stderr) if args.token_file else None,
                           connection=connection_from_env(speclib.load()), debug=args.debug,
                           workers=args.workers, threads=args.threads, state=state_dir(args.state),
                           webhook_secrets=webhook_secrets(args.webhook_secrets_file, stderr))
+        companions = [runbook_companion(args)] if args.runbooks else []
+        if options.connection.get("outbox"):  # the steps' queued events leave as soon as PagerDuty takes them
+            companions.append(drain_companion(args, options.connection))
     except SystemExit as exc:  # --help
         return exc.code or 0
     except PluginError as exc:
         stdout.write(json.dumps({"error": exc.to_dict()}) + "\n")
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
-    companions = [runbook_companion(args)] if args.runbooks else []
-    if options.connection.get("outbox"):  # the steps' queued events leave as soon as PagerDuty takes them
-        companions.append([sys.executable, "-m", "pagerduty_plugin", "outbox", "drain", "--forever"])
     Server(options, args.host, args.port, stdout, companions).run()  # returns only by exiting
     return 0
 
@@ -86,6 +91,17 @@ def check_runbooks(directory):
                           {"problems": problems})
     if not any(book.on for book in books):
         raise PluginError(f"No runbook in {directory} has an on: block", "Add one, or leave out --runbooks.")
+
+
+def drain_companion(args, connection):
+    """`outbox drain --forever` with the routing keys it may send with; refused up front when it
+    would have none (it would stop at once and the queued events would wait for ever)."""
+    if not connection.get("routing_key") and not args.outbox_keys:
+        raise UsageError("An outbox is set (PAGERDUTY_OUTBOX) but the server has no routing key to drain it with",
+                         "Set PAGERDUTY_ROUTING_KEY, or give --outbox-keys FILE (one routing key a line): the outbox "
+                         "stores no routing key, only its fingerprint.")
+    command = [sys.executable, "-m", "pagerduty_plugin", "outbox", "drain", "--forever"]
+    return command + (["--keys", os.path.abspath(args.outbox_keys)] if args.outbox_keys else [])
 
 
 def runbook_companion(args):
@@ -145,6 +161,11 @@ def webhook_secrets(path, stderr):
     return secrets
 
 
+def start_companion(command):
+    # a companion's JSON lines (one per runbook run) go to stderr: stdout holds the ready line only
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno())
+
+
 class Server(BaseApplication):
     """gunicorn, configured in code: each worker builds its own warm App (no preload)."""
 
@@ -152,6 +173,7 @@ class Server(BaseApplication):
         self.options, self.host, self.port, self.stdout = options, host, port, stdout
         self.companions = list(companions)  # commands run beside the workers, stopped with the server
         self.processes = []
+        self.stopping = threading.Event()
         super().__init__()
 
     def load_config(self):
@@ -170,15 +192,31 @@ class Server(BaseApplication):
 
     def announce(self, arbiter):
         """The ready line, once the socket listens (connections wait in its backlog for the workers)."""
-        # a companion's JSON lines (one per runbook run) go to stderr: stdout holds the ready line only
-        self.processes = [subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno())
-                          for command in self.companions]
+        self.processes = [start_companion(command) for command in self.companions]
+        if self.processes:
+            threading.Thread(target=self.supervise, name="companions", daemon=True).start()
         address = arbiter.LISTENERS[0].sock.getsockname()
         host = f"[{address[0]}]" if ":" in address[0] else address[0]
         self.stdout.write(json.dumps({"url": f"http://{host}:{address[1]}"}) + "\n")
         self.stdout.flush()
 
+    def supervise(self):
+        """A companion that died (a bug, a disk) is started again, after 2 s doubling to 60 s: the
+        server keeps answering webhooks, and the runbooks and the drain must go on with it."""
+        waits = [2.0] * len(self.processes)
+        while not self.stopping.wait(1.0):
+            for number, process in enumerate(self.processes):
+                if process.poll() is None:
+                    continue
+                sys.stderr.write(f"warning: {' '.join(self.companions[number][3:5])} exited with {process.returncode};"
+                                 f" starting it again in {waits[number]:.0f} s\n")
+                if self.stopping.wait(waits[number]):
+                    return
+                self.processes[number] = start_companion(self.companions[number])
+                waits[number] = min(waits[number] * 2, 60.0)
+
     def stop_companions(self, arbiter):
+        self.stopping.set()
         for process in self.processes:
             process.terminate()
         for process in self.processes:

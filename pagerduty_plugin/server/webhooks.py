@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import queue
-import sqlite3
 import threading
 
 from pagerduty_plugin.errors import PluginError
@@ -84,7 +83,7 @@ class InboxWriter:
 
     def start(self):
         with self.lock:  # started in the worker process, after gunicorn's fork
-            if self.thread is None:
+            if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self.loop, name="inbox-writer", daemon=True)
                 self.thread.start()
 
@@ -101,7 +100,7 @@ class InboxWriter:
                 inbox = inbox or Inbox(self.state, busy_timeout=INBOX_WAIT)
                 for receipt, new in zip(batch, inbox.add_each(WEBHOOK_SOURCE, [(r.key, r.event) for r in batch])):
                     receipt.new = new
-            except (sqlite3.Error, PluginError) as exc:
+            except Exception as exc:  # sqlite, the lock file, the disk: this batch answers 503, the next retries
                 inbox = None  # opened again for the next batch
                 for receipt in batch:
                     receipt.error = exc
@@ -115,8 +114,9 @@ def check_signature(header, body, secrets):
                       "Only signed v3 webhooks are accepted: create the subscription with the plugin's "
                       "create_webhook_subscription action or in PagerDuty's web app.")
     given = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
+    given = [value for value in given if len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)]
     if not given:
-        raise Refused(400, "The X-PagerDuty-Signature header has no v1= signature",
+        raise Refused(400, "The X-PagerDuty-Signature header has no usable v1= signature (64 hex digits)",
                       "PagerDuty signs with v1=<hex HMAC-SHA256>.")
     expected = [hmac.new(secret, body, hashlib.sha256).hexdigest().encode() for secret in secrets]
     # every pair is compared, in constant time, whatever matches first

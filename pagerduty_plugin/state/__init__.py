@@ -31,10 +31,11 @@ def open_sqlite(path, busy_timeout=30.0):
     commit survives a power cut as well as a kill -9.
     """
     try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # private from the start (WAL files follow it)
         db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise PluginError(f"Cannot open the state file {path}: {exc}",
                           "Check that the state directory is on a local disk and writable.") from None
     return db
