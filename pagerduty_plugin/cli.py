@@ -516,32 +516,18 @@ def connection_settings(spec, path, log):
 
 
 def connection_from_file(path, log):
-    """The settings in a regular file of at most 1 MiB: a FIFO or a device (/dev/zero) would
-    block or never end, so they are refused before a byte is read. A file that other users may
-    read is used, with a warning: it holds the API key."""
-    import stat
+    """The settings in a regular file of at most 1 MiB (files.read_text). A file that other users
+    may read is used, with a warning: it holds the API key."""
+    from pagerduty_plugin import files
 
     assistance = "Give --connection the path of a UTF-8 JSON file of connection settings."
     if not path.strip():
         raise PluginError("--connection names no file (the path is empty)", assistance, {"field": "connection"})
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens without waiting
-        with os.fdopen(fd, "rb") as fh:
-            mode = os.fstat(fh.fileno()).st_mode
-            if not stat.S_ISREG(mode):
-                raise PluginError(f"The connection file {path} is not a regular file", assistance,
-                                  {"field": "connection"})
-            data = fh.read(MAX_STDIN + 1)
-        text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PluginError(f"Cannot read the connection file {path}: {getattr(exc, 'strerror', None) or exc}",
-                          assistance, {"field": "connection"}) from None
-    if len(data) > MAX_STDIN:
-        raise PluginError(f"The connection file {path} is larger than 1 MiB", assistance, {"field": "connection"})
-    if mode & 0o044:
-        log.warning(f"The connection file {path} can be read by other users (mode {stat.S_IMODE(mode):o}); "
-                    f"it holds the API key: chmod 600 {path}")
-    return parse_json(text, f"The connection file {path}")
+    found = files.read_text(path, "connection file", assistance, data={"field": "connection"})
+    if found.shared:
+        log.warning(f"The connection file {path} can be read by other users (mode {found.mode:o}); it holds the "
+                    f"API key: chmod 600 {path}")
+    return parse_json(found.text, f"The connection file {path}")
 
 
 def connection_from_env(spec):

@@ -82,12 +82,9 @@ def parse_duration(text):
 
 def read_keys(path):
     """Routing keys, one a line (blank lines and # comments skipped)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PluginError(f"Cannot read the keys file {path}: {getattr(exc, 'strerror', None) or exc}",
-                          "Give --keys a UTF-8 file with one routing key a line.") from None
+    from pagerduty_plugin.files import read_text
+
+    lines = read_text(path, "keys file", "Give --keys a UTF-8 file with one routing key a line.").text.splitlines()
     keys = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
     for number, key in enumerate(keys, 1):
         if len(key) != 32 or not key.isalnum():

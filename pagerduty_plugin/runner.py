@@ -113,7 +113,7 @@ def run_action(spec, name, raw_input, raw_connection, log, pool=None):
     try:
         output = implementation(StepContext(connection, log, streamed.checker)).run(values)
     except Interrupted as exc:
-        raise exc.after(connection.writes_sent() if hasattr(connection, "writes_sent") else []) from None
+        raise exc.after(connection.writes_sent()) from None
     finally:
         connection.close()  # a one-shot step's HTTP session; a pool's stays open
     try:

@@ -292,3 +292,15 @@ def test_the_readme_runbook_passes_the_check(tmp_path):
     path.write_text(block)
     result = runbook(tmp_path, "check", str(path))
     assert result.code == 0, result.doc
+
+
+def test_a_fifo_named_as_a_runbook_or_an_event_is_refused_not_waited_on(tmp_path):
+    import os
+
+    from conftest import run_command
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    for argv in (["runbook", "check", str(fifo)], ["runbook", "run", str(fifo)]):
+        result = run_command(argv, timeout=20)
+        assert result.code == 1 and "not a regular file" in result.stdout

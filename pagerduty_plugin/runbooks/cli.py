@@ -3,7 +3,7 @@
 import os
 import threading
 
-from pagerduty_plugin import cli
+from pagerduty_plugin import cli, files
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.errors import EXIT_FAILED, EXIT_OK, PluginError, bug
 from pagerduty_plugin.runbooks import model
@@ -113,12 +113,7 @@ def read_event(path):
 
 
 def read_text(path, what):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PluginError(f"Cannot read the {what} file {path}: {getattr(exc, 'strerror', None) or exc}",
-                          f"Give the path of a UTF-8 JSON {what} file.") from None
+    return files.read_text(path, f"{what} file", f"Give the path of a UTF-8 JSON {what} file.").text
 
 
 def cmd_serve(args, io, handler, log):

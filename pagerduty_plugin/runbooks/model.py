@@ -92,13 +92,9 @@ def evaluate(value, context):
 
 
 def parse_file(path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PluginError(f"Cannot read the runbook {path}: {getattr(exc, 'strerror', None) or exc}",
-                          "Give the path of a UTF-8 YAML runbook file.") from None
-    return parse(text, path)
+    from pagerduty_plugin.files import read_text
+
+    return parse(read_text(path, "runbook", "Give the path of a UTF-8 YAML runbook file.").text, path)
 
 
 def parse(text, path="<runbook>"):

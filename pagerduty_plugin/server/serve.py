@@ -8,7 +8,6 @@ port. SIGTERM lets the steps in flight finish, then exits 0 (gunicorn's graceful
 import ipaddress
 import json
 import os
-import stat
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from gunicorn.app.base import BaseApplication
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.cli import Parser, connection_from_env
 from pagerduty_plugin.errors import EXIT_FAILED, EXIT_USAGE, PluginError, UsageError
+from pagerduty_plugin.files import read_text
 from pagerduty_plugin.server.app import App, Options
 from pagerduty_plugin.state import state_dir
 
@@ -127,22 +127,12 @@ def read_token(path, stderr):
     return token
 
 
-def read_private_file(path, what, stderr, limit=65536):
+def read_private_file(path, what, stderr):
     """A small secret file's text; a warning when other users can read it."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise UsageError(f"The {what} {path} is not a regular file", f"Give the path of the {what}.")
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read(limit + 1)
-        mode = os.stat(path).st_mode
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"Cannot read the {what} {path}: {getattr(exc, 'strerror', None) or exc}",
-                         f"Give a readable UTF-8 {what}.") from None
-    if len(text) > limit:
-        raise UsageError(f"The {what} {path} is larger than {limit} bytes", f"Give the right {what}.")
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
+    found = read_text(path, what, f"Give a readable UTF-8 {what}.", error=UsageError, limit=65536)
+    if found.shared:
         stderr.write(f"warning: the {what} {path} is readable by other users; chmod 600 it\n")
-    return text
+    return found.text
 
 
 def webhook_secrets(path, stderr):
