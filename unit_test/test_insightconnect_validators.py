@@ -1,7 +1,7 @@
 """Rapid7's own plugin validators (PyPI insight-plugin 1.11.0, `icon_validator.rules.VALIDATORS`)
 accept the repository as a clone has it: a `git archive` of HEAD, so commit before running this.
 
-They run from a throwaway venv, built once and kept in the temp directory; the test skips, saying
+They run from a venv built once and cached outside the clone (cached_env); the test skips, saying
 why, when PyPI cannot be reached. Every validator that needs no network passes, except
 RuntimeValidator's demand that setup.py install Rapid7's SDK: this plugin brings its own runner.
 """
@@ -9,17 +9,14 @@ RuntimeValidator's demand that setup.py install Rapid7's SDK: this plugin brings
 import io
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tarfile
-import tempfile
 
+import cached_env
 import pytest
 from conftest import ROOT
 
 INSIGHT_PLUGIN = "insight-plugin==1.11.0"
-VENV = os.path.join(tempfile.gettempdir(), "pagerduty-plugin-tests", "insight-plugin-1.11.0")
 # these ask Rapid7's extension API (VersionValidator, UnapprovedKeywordsValidator) or a git remote
 NEEDS_NETWORK = {"VersionValidator", "UnapprovedKeywordsValidator", "VersionBumpValidator"}
 SDK_RULE = "Use insightconnect-plugin-runtime instead"
@@ -52,34 +49,7 @@ pytestmark = pytest.mark.slow  # the first run builds the venv (about a minute);
 
 @pytest.fixture(scope="module")
 def validators_python():
-    python = os.path.join(VENV, "bin", "python")
-    if os.path.exists(os.path.join(VENV, ".complete")):
-        return python
-    build = f"{VENV}.{os.getpid()}.tmp"
-    shutil.rmtree(build, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", build], check=True, capture_output=True)
-    pip = [os.path.join(build, "bin", "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    download = run(pip + ["download", "--no-deps", "--dest", os.path.join(build, "download"), INSIGHT_PLUGIN])
-    if download.returncode:
-        shutil.rmtree(build, ignore_errors=True)
-        pytest.skip(f"PyPI is unreachable (`pip download {INSIGHT_PLUGIN}` failed: {last_line(download.stderr)})")
-    install = run(pip + ["install", INSIGHT_PLUGIN])
-    assert install.returncode == 0, f"pip install {INSIGHT_PLUGIN} failed:\n{install.stderr[-3000:]}"
-    open(os.path.join(build, ".complete"), "w").close()
-    try:
-        os.rename(build, VENV)  # whole or not at all; the venv's python finds its prefix wherever it is
-    except OSError:
-        shutil.rmtree(build, ignore_errors=True)  # a concurrent run got there first
-    return python
-
-
-def run(command):
-    return subprocess.run(command, capture_output=True, text=True, timeout=900)
-
-
-def last_line(text):
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("WARNING")]
-    return lines[-1] if lines else "no message"
+    return cached_env.venv("insight-plugin", [INSIGHT_PLUGIN])
 
 
 @pytest.fixture
