@@ -45,7 +45,7 @@ def action_id_of(rest, value):
         cause = (f"No automation action is named {value!r}" if not matches
                  else f"{len(matches)} automation actions are named {value!r}")
         raise PluginError(cause, "Give the automation action's id; `list_automation_actions` shows them.",
-                          {"field": "action", "value": value})
+                          {"field": "automation_action", "value": value})
     return segment(matches[0]["id"], "automation action id")
 
 
@@ -64,7 +64,7 @@ class InvokeAutomationAction(Action):
         if "alert_id" in params:
             metadata["alert_id"] = segment(params["alert_id"], "alert id")
         rest = self.connection.rest
-        action_id = action_id_of(rest, params["action"])
+        action_id = action_id_of(rest, params["automation_action"])
         # Not repeated after a timeout: the action would run twice.
         invocation = rest.post(f"{ACTIONS_PATH}/{action_id}/invocations", {"invocation": {"metadata": metadata}},
                                key="invocation")
