@@ -39,8 +39,17 @@ class GetIncidentType(Action):
 
 
 def type_fields(rest, incident_type):
-    return rest.get(type_path(incident_type, "/custom_fields"), {"include": ["field_options"]}, key="fields",
-                    kind=list)
+    """The type's fields with their options. include[]=field_options asks for them in the list, but
+    PagerDuty's contract does not promise them there: a fixed field answered without its options
+    has them read from its own field_options endpoint (one request each)."""
+    fields = rest.get(type_path(incident_type, "/custom_fields"), {"include": ["field_options"]}, key="fields",
+                      kind=list)
+    for field in fields:
+        if str(field.get("field_type", "")).endswith("_fixed") and "field_options" not in field:
+            path = type_path(incident_type, f"/custom_fields/{segment(field.get('id'), 'custom field id')}"
+                                            "/field_options")
+            field["field_options"] = rest.get(path, key="field_options", kind=list)
+    return fields
 
 
 class ListIncidentCustomFields(Action):

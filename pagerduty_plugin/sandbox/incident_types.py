@@ -34,10 +34,14 @@ def type_named(store, value, where):
 
 def type_json(store, rec):
     parent = store.incident_types.get(rec.get("parent_id"))
-    return {"id": rec["id"], "type": "incident_type", "name": rec["name"], "display_name": rec["display_name"],
-            "description": rec["description"], "enabled": rec["enabled"],
-            "parent": {"id": parent["id"], "type": "incident_type_reference"} if parent else None,
-            "created_at": iso(rec["created"]), "updated_at": iso(rec["created"])}
+    out = {"id": rec["id"], "type": "incident_type", "name": rec["name"], "display_name": rec["display_name"],
+           "enabled": rec["enabled"], "created_at": iso(rec["created"]), "updated_at": iso(rec["created"])}
+    # PagerDuty's example shows null for these; its schema does not allow null: left out when unset
+    if rec["description"] is not None:
+        out["description"] = rec["description"]
+    if parent:
+        out["parent"] = {"id": parent["id"], "type": "incident_type_reference"}
+    return out
 
 
 def field_json(store, type_rec, field, options=False):
@@ -83,6 +87,15 @@ def list_fields(call):
     if any(i != "field_options" for i in include):
         raise invalid("include[] may only be field_options")
     return 200, {"fields": [field_json(call.store, rec, f, "field_options" in include) for f in rec["fields"]]}
+
+
+@route("GET", "/incidents/types/{type_id_or_name}/custom_fields/{field_id}/field_options")
+def list_field_options(call):
+    rec = _type(call)
+    field = next((f for f in rec["fields"] if f["id"] == call.params["field_id"]), None)
+    if field is None:
+        raise not_found(f"custom field {call.params['field_id']}")
+    return 200, {"field_options": field_json(call.store, rec, field, True)["field_options"]}
 
 
 # --- values on an incident -----------------------------------------------------------------------
