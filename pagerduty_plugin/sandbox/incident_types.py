@@ -86,22 +86,29 @@ def list_fields(call):
     include = q.many(call.query, "include")
     if any(i != "field_options" for i in include):
         raise invalid("include[] may only be field_options")
-    return 200, {"fields": [field_json(call.store, rec, f, "field_options" in include) for f in rec["fields"]]}
+    return 200, {"fields": [field_json(call.store, rec, f, "field_options" in include)
+                            for f in type_fields(call.store, rec)]}
 
 
 @route("GET", "/incidents/types/{type_id_or_name}/custom_fields/{field_id}/field_options")
 def list_field_options(call):
     rec = _type(call)
-    field = next((f for f in rec["fields"] if f["id"] == call.params["field_id"]), None)
+    field = next((f for f in type_fields(call.store, rec) if f["id"] == call.params["field_id"]), None)
     if field is None:
         raise not_found(f"custom field {call.params['field_id']}")
     return 200, {"field_options": field_json(call.store, rec, field, True)["field_options"]}
 
 
 # --- values on an incident -----------------------------------------------------------------------
+def type_fields(store, rec):
+    """A type's fields: its parent's (inherited, first), then its own."""
+    parent = store.incident_types.get(rec.get("parent_id"))
+    return (type_fields(store, parent) if parent else []) + rec["fields"]
+
+
 def incident_fields(store, inc):
     rec = find_type(store, inc.get("incident_type") or DEFAULT_TYPE)
-    return rec["fields"] if rec else []
+    return type_fields(store, rec) if rec else []
 
 
 def value_json(field, value):
@@ -199,25 +206,32 @@ def change_type(store, inc, type_name, now, agent):
 
 
 # --- the demo seed ---------------------------------------------------------------------------------
+# (type, name, display name, field type, data type, default, options)
+SEED_FIELDS = (
+    (DEFAULT_TYPE, "diagnostic_result", "Diagnostic Result", "single_value", "string", None, ()),
+    ("security", "environment", "Environment", "single_value_fixed", "string", None, ("production", "staging")),
+    ("security", "affected_regions", "Affected Regions", "multi_value_fixed", "string", None, ("us", "eu", "apac")),
+    ("security", "tags", "Tags", "multi_value", "string", None, ()),
+    ("security", "customer_impact", "Customer Impact", "single_value", "boolean", False, ()),
+    ("security", "affected_users", "Affected Users", "single_value", "integer", None, ()),
+    ("security", "error_rate", "Error Rate", "single_value", "float", None, ()),
+    ("security", "detected_at", "Detected At", "single_value", "datetime", None, ()),
+    ("security", "dashboard", "Dashboard", "single_value", "url", None, ()),
+)
+
+
 def seed(store, now):
-    """incident_default (no fields) and `security` with one field of each field type and of each data type."""
+    """incident_default with one field (every type inherits it) and `security` with a field of each field type
+    and each data type."""
     base = _add_type(store, DEFAULT_TYPE, "Base Incident", None, None, now)
-    security = _add_type(store, "security", "Security", "Security related incidents", base["id"], now)
-    for name, display, field_type, data_type, default, options in (
-            ("environment", "Environment", "single_value_fixed", "string", None, ["production", "staging"]),
-            ("affected_regions", "Affected Regions", "multi_value_fixed", "string", None, ["us", "eu", "apac"]),
-            ("tags", "Tags", "multi_value", "string", None, []),
-            ("diagnostic_result", "Diagnostic Result", "single_value", "string", None, []),
-            ("customer_impact", "Customer Impact", "single_value", "boolean", False, []),
-            ("affected_users", "Affected Users", "single_value", "integer", None, []),
-            ("error_rate", "Error Rate", "single_value", "float", None, []),
-            ("detected_at", "Detected At", "single_value", "datetime", None, []),
-            ("dashboard", "Dashboard", "single_value", "url", None, [])):
-        security["fields"].append({"id": store.new_id(), "name": name, "display_name": display,
-                                   "description": f"{display} of the incident", "field_type": field_type,
-                                   "data_type": data_type, "default": default, "created": now,
-                                   "options": [{"id": store.new_id(), "value": o} for o in options]})
-    return [base["id"], security["id"]]
+    types = {DEFAULT_TYPE: base,
+             "security": _add_type(store, "security", "Security", "Security related incidents", base["id"], now)}
+    for type_name, name, display, field_type, data_type, default, options in SEED_FIELDS:
+        types[type_name]["fields"].append({
+            "id": store.new_id(), "name": name, "display_name": display, "description": f"{display} of the incident",
+            "field_type": field_type, "data_type": data_type, "default": default, "created": now,
+            "options": [{"id": store.new_id(), "value": o} for o in options]})
+    return [base["id"], types["security"]["id"]]
 
 
 def _add_type(store, name, display, description, parent_id, now):
