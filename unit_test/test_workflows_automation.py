@@ -93,3 +93,12 @@ def test_an_action_name_is_looked_up_never_pasted_into_a_path(act, journal):
     result = act("invoke_automation_action", automation_action="../actions", incident_id="PABC123")
     assert result.code == 1 and "No automation action is named '../actions'" in result.error["cause"]
     assert [(e["method"], e["path"]) for e in journal()] == [("GET", "/automation_actions/actions")]
+
+
+def test_the_pace_is_set_over_http_too(sandbox):
+    import requests
+
+    url = sandbox.info["api_url"] + "/_sandbox/automation"
+    answer = requests.post(url, json={"step_seconds": 0, "stall": False}, timeout=5)
+    assert answer.json()["automation"] == {"step": 0.0, "stall": False}
+    assert requests.post(url, json={"step_seconds": "fast"}, timeout=5).status_code == 400

@@ -84,6 +84,8 @@ class UpdateStatusPagePost(Action):
 
 
 class CreateStatusPagePostUpdate(Action):
+    """The post is read first: its post_type says which of the page's statuses and severities apply."""
+
     def run(self, params):
         path = post_path(params, "/post_updates")
         rest = self.connection.rest
