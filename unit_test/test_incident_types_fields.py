@@ -73,7 +73,7 @@ def test_a_value_the_field_does_not_take_is_refused_before_any_write(act, journa
 
 def test_set_values_reads_the_incident_type_when_not_given(act, journal, security_incident):
     result = act("set_incident_custom_field_values", incident_id=security_incident, values={"environment": "qa"})
-    assert result.code == 1
+    assert result.code == 1 and "one of its options: production, staging" in result.error["cause"]
     assert [e["method"] for e in journal() if "custom_fields" in e["path"] or e["path"].endswith(
         security_incident)][-2:] == ["GET", "GET"]
 
