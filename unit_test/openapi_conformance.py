@@ -94,6 +94,41 @@ def _contact_method_reference_with_bare_types(node, doc):
     return reference
 
 
+def _not_requiring(name):
+    def fix(node, doc):
+        schema = copy.deepcopy(_deref(doc, node))
+        schema["required"] = [field for field in schema.get("required", []) if field != name]
+        return schema
+    return fix
+
+
+_FIELD_VALUE = "#/components/schemas/CustomFieldsFieldValue/properties/value"
+
+
+def _plain_custom_field_values(schemas, doc):
+    """The six kinds of a custom field value unwrapped to the value itself and read as anyOf, and every
+    oneOf of them (default_value, the editable value by id or by name: six places) read as anyOf too."""
+    moved = {f"{_FIELD_VALUE}/oneOf/{n}": f"{_FIELD_VALUE}/anyOf/{n}" for n in range(6)}
+
+    def walk(node):
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        node = {key: walk(value) for key, value in node.items()}
+        if node.get("$ref") in moved:
+            node["$ref"] = moved[node["$ref"]]
+        alternatives = node.get("oneOf")
+        if alternatives and all(isinstance(a, dict) and a.get("$ref") in moved.values() for a in alternatives):
+            node["anyOf"] = node.pop("oneOf")
+        return node
+
+    fixed = walk(schemas)
+    value = fixed["CustomFieldsFieldValue"]["properties"]["value"]
+    value["anyOf"] = [dict(kind["properties"]["value"], title=kind.get("title")) for kind in value.pop("oneOf")]
+    editable = fixed["CustomFieldsEditableFieldValue"]
+    editable["anyOf"] = editable.pop("oneOf")   # by name or by id: with neither required, both fit
+    return fixed
 INCIDENT = "#/components/schemas/Incident/allOf/1/properties"
 ONCALL = "#/components/schemas/Oncall/properties"
 
@@ -108,6 +143,10 @@ RESPONSE_FIXES = [
     (f"{ONCALL}/end", _nullable),
     ("#/components/schemas/Channel", _one_of_as_any_of),          # ambiguous oneOfs
     ("#/components/schemas/Service/allOf/1/properties/alert_grouping_parameters", _one_of_as_any_of),
+    # an invocation's metadata.agent: two of its four oneOf alternatives are the same free {id, type}, so no
+    # agent can match exactly one. Not yet in the README: issue 20 asks for it.
+    ("#/components/schemas/AutomationActionsInvocation/allOf/1/properties/metadata/properties/agent",
+     _one_of_as_any_of),
     # the schema says acknowledgement_log_entry; real entries are acknowledge_log_entry
     ("#/components/schemas/AcknowledgeLogEntry/allOf/1/properties/type", _add_enum("acknowledge_log_entry")),
 ]
@@ -122,6 +161,17 @@ SHARED_FIXES = [
     # date-time matches it (their format, date-time, still applies). Not yet in the README: issue 13 adds it.
     ("#/components/parameters/change_since/schema", _without("pattern")),
     ("#/components/parameters/change_until/schema", _without("pattern")),
+    # A custom field's value: the file wraps each kind once more ({"value": {"value": "production"}}) where its own
+    # examples, and PagerDuty, send the value itself ({"value": "production"}); and its oneOfs cannot hold (a
+    # string is a String, a Datetime and a Url alike; null fits every kind; a value named by neither id nor name
+    # fits both of the editable value's forms). Not yet in the README: issue 20 asks for it.
+    ("#/components/schemas", _plain_custom_field_values),
+    # a field option's data: its discriminator maps to a path the file does not have (the deprecated
+    # /incidents/custom_fields answer, since reshaped). Not yet in the README: issue 20 asks for it.
+    ("#/components/schemas/CustomFieldsEditableFieldOption/properties/data", _without("discriminator")),
+    # a new post's first updates: the schema requires their `post`, which does not exist yet; PagerDuty's own
+    # example of the request leaves it out. Not yet in the README: issue 20 asks for it.
+    ("#/components/schemas/StatusPagePostPostRequest/properties/updates/items", _not_requiring("post")),
 ]
 
 # An object that include[] puts where the file types a reference carries its own type (`team`, not

@@ -703,6 +703,87 @@ def tour_webhook_subscriptions(t, ids, service):
     t.call("DELETE", "/webhook_subscriptions/PNOPE00", 404)
 
 
+def tour_newer_families(t, ids):
+    """Incident workflows, automation actions, incident types and custom fields, past and related incidents,
+    status pages (PagerDuty 2025–2026)."""
+    incident = ids["incidents"]["triggered"][0]
+    workflow, action = ids["incident_workflows"][0], ids["automation_actions"][0]
+    t.call("GET", "/incident_workflows", 200, params={"query": "kickoff", "include[]": ["steps"], "limit": 5})
+    t.call("GET", "/incident_workflows", 400, params={"include[]": ["nope"]})
+    t.call("GET", f"/incident_workflows/{workflow}", 201)   # as the contract documents it
+    t.call("GET", "/incident_workflows/PNOPE00", 404)
+    instance = {"incident_workflow_instance": {"incident": {"id": incident, "type": "incident_reference"}}}
+    t.call("POST", f"/incident_workflows/{workflow}/instances", 201, instance)
+    t.call("POST", "/incident_workflows/PNOPE00/instances", 404, instance)
+    t.call("POST", f"/incident_workflows/{workflow}/instances", 400,
+           {"incident_workflow_instance": {"incident": {"id": "PNOPE00", "type": "incident_reference"}}})
+    t.call("GET", "/automation_actions/actions", 200, params={"limit": 1, "classification": "diagnostic"})
+    t.call("GET", "/automation_actions/actions", 400, params={"classification": "nope"})
+    t.call("GET", f"/automation_actions/actions/{action}", 200)
+    t.call("GET", "/automation_actions/actions/01NOPE0000000000000000000", 404)
+    invocation = t.created("POST", f"/automation_actions/actions/{action}/invocations", 201,
+                           {"invocation": {"metadata": {"incident_id": incident}}}, "invocation")
+    t.call("POST", f"/automation_actions/actions/{action}/invocations", 400, {"invocation": {"metadata": {}}})
+    t.call("POST", "/automation_actions/actions/01NOPE0000000000000000000/invocations", 404,
+           {"invocation": {"metadata": {"incident_id": incident}}})
+    t.call("GET", "/automation_actions/invocations", 200, params={"incident_id": incident, "action_id": action})
+    t.call("GET", "/automation_actions/invocations", 400, params={"invocation_state": "nope"})
+    t.call("GET", f"/automation_actions/invocations/{invocation}", 200)
+    t.call("GET", "/automation_actions/invocations/01NOPE0000000000000000000", 404)
+    t.call("GET", "/incidents/types", 200, params={"filter": "all"})
+    t.call("GET", "/incidents/types", 400, params={"filter": "nope"})
+    t.call("GET", "/incidents/types/security", 200)
+    t.call("GET", "/incidents/types/nope", 404)
+    fields = t.call("GET", "/incidents/types/security/custom_fields", 200, params={"include[]": ["field_options"]})
+    t.call("GET", "/incidents/types/nope/custom_fields", 404)
+    field = ((fields.get("fields") or [{}])[0]).get("id", "PFAILED")
+    t.call("GET", f"/incidents/types/security/custom_fields/{field}/field_options", 200)
+    t.call("GET", "/incidents/types/security/custom_fields/PNOPE00/field_options", 404)
+    typed = t.created("POST", "/incidents", 201, {"incident": {
+        "type": "incident", "title": "Tour security", "incident_type": {"name": "security"},
+        "service": {"id": ids["services"][0], "type": "service_reference"}}}, "incident")
+    t.call("GET", f"/incidents/{typed}/custom_fields/values", 200)
+    t.call("GET", "/incidents/PNOPE00/custom_fields/values", 404)
+    t.call("PUT", f"/incidents/{typed}/custom_fields/values", 201,
+           {"custom_fields": [{"name": "environment", "value": "production"}, {"name": "affected_users", "value": 3},
+                              {"name": "affected_regions", "value": ["eu", "us"]}]})
+    t.call("PUT", "/incidents/PNOPE00/custom_fields/values", 404, {"custom_fields": [{"name": "x", "value": 1}]})
+    t.call("GET", f"/incidents/{incident}/past_incidents", 200, params={"limit": 5, "total": "true"})
+    t.call("GET", "/incidents/PNOPE00/past_incidents", 404)
+    t.call("GET", f"/incidents/{incident}/related_incidents", 200, params={"additional_details[]": ["incident"]})
+    t.call("GET", "/incidents/PNOPE00/related_incidents", 404)
+    tour_status_pages(t, ids)
+
+
+def tour_status_pages(t, ids):
+    page = ids["status_pages"][0]
+    t.call("GET", "/status_pages", 200, params={"status_page_type": "public"})
+    t.call("GET", "/status_pages", 400, params={"status_page_type": "nope"})
+    choices = {}
+    for collection in ("statuses", "severities", "impacts"):
+        answer = t.call("GET", f"/status_pages/{page}/{collection}", 200, params={"post_type": "incident"})
+        choices[collection] = ((answer.get(collection) or [{}])[0]).get("id", "PFAILED")
+        t.call("GET", f"/status_pages/PNOPE00/{collection}", 404)
+    update = {"type": "status_page_post_update", "message": "Investigating", "update_frequency_ms": None,
+              "notify_subscribers": False, "impacted_services": [],
+              "status": {"id": choices["statuses"], "type": "status_page_status"},
+              "severity": {"id": choices["severities"], "type": "status_page_severity"}}
+    post_body = {"post": {"type": "status_page_post", "title": "Tour post", "post_type": "incident", "starts_at": None,
+                          "ends_at": None, "status_page": {"id": page, "type": "status_page"}, "updates": [update]}}
+    post = t.created("POST", f"/status_pages/{page}/posts", 201, post_body, "post")
+    t.call("POST", f"/status_pages/{page}/posts", 400, {"post": {**post_body["post"], "updates": []}})
+    t.call("GET", f"/status_pages/{page}/posts/{post}", 200)
+    t.call("GET", f"/status_pages/{page}/posts/PNOPE00", 404)
+    t.call("PUT", f"/status_pages/{page}/posts/{post}", 200,
+           {"post": {"type": "status_page_post", "title": "Tour post 2", "status_page": {"id": page}}})
+    t.call("PUT", f"/status_pages/{page}/posts/PNOPE00", 404, {"post": {"type": "status_page_post", "title": "x"}})
+    t.call("POST", f"/status_pages/{page}/posts/{post}/post_updates", 201,
+           {"post_update": {**update, "post": {"id": post, "type": "status_page_post"}}})
+    t.call("POST", f"/status_pages/{page}/posts/{post}/post_updates", 400, {"post_update": {"message": ""}})
+    t.call("GET", f"/status_pages/{page}/posts/{post}/post_updates", 200, params={"reviewed_status": "approved"})
+    t.call("GET", f"/status_pages/{page}/posts/PNOPE00/post_updates", 404)
+
+
 @pytest.fixture(scope="module")
 def tour():
     from pagerduty_plugin.sandbox import Sandbox
@@ -720,6 +801,7 @@ def tour():
         tour_webhook_subscriptions(t, ids, service)
         tour_incidents(t, ids, service)
         tour_events_and_alerts(t, ids)
+        tour_newer_families(t, ids)
         t.call("DELETE", f"/services/{service}", 204)
         t.call("DELETE", f"/escalation_policies/{policy}", 204)
         t.call("DELETE", "/escalation_policies/PNOPE00", 404)

@@ -46,6 +46,15 @@ BROKEN = [
     ("list_change_events", "at_most_one", {"incident_id": INCIDENT, "teams": ["PTEAM01"]}, ["incident_id", "teams"]),
     ("list_change_events", "ascending", {"since": "2030-01-02T00:00:00Z", "until": "2030-01-01T00:00:00Z"},
      ["since", "until"]),
+    ("cancel_responder_requests", "at_least_one", {"incident_id": INCIDENT}, ["users", "escalation_policies"]),
+    ("create_status_page_post", "required_if", {"status_page_id": "PPAGE01", "title": "t", "post_type": "maintenance",
+                                                "message": "m", "status": "s", "severity": "v"},
+     ["starts_at", "ends_at"]),
+    ("create_status_page_post", "ascending", {"status_page_id": "PPAGE01", "title": "t", "post_type": "maintenance",
+                                              "message": "m", "status": "s", "severity": "v",
+                                              "starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"},
+     ["ends_at", "starts_at"]),
+    ("update_status_page_post", "at_least_one", {"status_page_id": "PPAGE01", "post_id": "PPOST01"}, ["title"]),
 ]
 
 

@@ -26,7 +26,7 @@ def test_the_examples_pass_the_check(tmp_path):
     import glob
 
     files = sorted(glob.glob(f"{EXAMPLES}/*.yaml"))
-    assert len(files) == 4
+    assert len(files) == 5
     result = runbook(tmp_path, "check", *files)
     assert result.code == 0 and result.doc["ok"], result.doc
 

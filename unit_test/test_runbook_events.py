@@ -63,7 +63,7 @@ def test_load_dir_keeps_the_runbooks_that_pass_and_reports_the_others(tmp_path):
     assert [b.name for b in books] == ["on-event"]
     assert problems[0]["file"].endswith("bad.yml") and problems[0]["step"] == "a"
     examples, none = runbooks.load_dir(EXAMPLES, speclib.load())
-    assert len(examples) == 4 and none == []
+    assert len(examples) == 5 and none == []
 
 
 def claimed(state):

@@ -70,6 +70,8 @@ def incident_fields(rest, params):
                                        "priority")
     if "escalation_policy" in params:
         fields["escalation_policy"] = escalation_policy(rest, params["escalation_policy"])
+    if "incident_type" in params:  # by name, as PagerDuty's incident type reference names it
+        fields["incident_type"] = {"name": params["incident_type"]}
     if assignees:
         fields["assignments"] = [{"assignee": reference(user_id, "user")} for user_id in user_ids(rest, assignees)]
     bridge = {k: params[k] for k in ("conference_number", "conference_url") if k in params}
@@ -129,7 +131,10 @@ class UpdateIncident(IncidentAction):
     def run(self, params):
         path = incident_path(params["incident_id"])
         sender = self.sender(params)
-        return put_incident(self.rest, path, incident_fields(self.rest, params), sender)
+        fields = incident_fields(self.rest, params)
+        if "service" in params:  # moves the incident to another service (PagerDuty, 2025-10-01)
+            fields["service"] = reference(resolve(self.rest, "services", params["service"], "service"), "service")
+        return put_incident(self.rest, path, fields, sender)
 
 
 class UpdateStatus(IncidentAction):

@@ -23,6 +23,9 @@ INCIDENT_EVENTS = (
     "incident.priority_updated", "incident.reassigned", "incident.reopened", "incident.resolved",
     "incident.responder.added", "incident.responder.replied", "incident.status_update_published",
     "incident.triggered", "incident.unacknowledged",
+    # 2025–2026
+    "incident.custom_field_values.updated", "incident.incident_type.changed", "incident.workflow.completed",
+    "incident.workflow.started",
 )
 SECRET_NOTE = ("PagerDuty shows this signing secret only once, in this answer (reading the subscription "
                "later answers null): store it now with the receiver that checks X-PagerDuty-Signature.")

@@ -3,7 +3,8 @@
 Things about PagerDuty's REST API that bite (see ../shared/pagerduty-api/README.md):
 - Thirteen write operations require a `From: <user email>` header; the caller says which.
 - Lists are classic offset pages (limit ≤ 100); offset + limit beyond 10,000 is a 400, so
-  iteration stops there and reports it instead of failing.
+  iteration stops there and reports it instead of failing. Newer lists (automation actions…)
+  are cursor pages: `cursor` in, `next_cursor` out (null on the last page).
 - Array filters go as repeated `key[]=value` parameters.
 - Success codes vary (POST notes answers 200, snooze 201): any 2xx is success.
 """
@@ -122,17 +123,18 @@ class RestClient:
 
     # --- lists -------------------------------------------------------------------------
 
-    def iterate(self, path, key, params=None, max_results=None, page_limit=PAGE_LIMIT, check=None):
-        """(items, truncated): every page of a classic offset list, up to max_results,
-        stopping at PagerDuty's 10,000 offset cap with a warning instead of an error.
-        `check(batch)`, when given, is called on each page as it arrives."""
-        listing = self.pages(path, key, params, max_results, page_limit, check)
+    def iterate(self, path, key, params=None, max_results=None, page_limit=PAGE_LIMIT, check=None, cursor=False):
+        """(items, truncated): every page of a list, up to max_results, stopping at PagerDuty's
+        10,000 offset cap with a warning instead of an error. `check(batch)`, when given, is
+        called on each page as it arrives. cursor=True: the list is cursor-paged."""
+        listing = self.pages(path, key, params, max_results, page_limit, check, cursor)
         return listing.collect(), listing.truncated
 
-    def pages(self, path, key, params=None, max_results=None, page_limit=PAGE_LIMIT, check=None):
-        """An iterator over the pages (lists of objects) of a classic offset list; its
-        `truncated` is set once it is exhausted."""
-        return Pages(self, path, key, params, max_results, page_limit, check)
+    def pages(self, path, key, params=None, max_results=None, page_limit=PAGE_LIMIT, check=None, cursor=False):
+        """An iterator over the pages (lists of objects) of a classic offset list (or, with
+        cursor=True, a cursor list); its `truncated` is set once it is exhausted."""
+        kind = CursorPages if cursor else Pages
+        return kind(self, path, key, params, max_results, page_limit, check)
 
 
 class Pages:
@@ -261,6 +263,56 @@ class Pages:
         for batch in self:
             items.extend(batch)
         return items
+
+
+class CursorPages(Pages):
+    """Cursor pagination (`cursor` in, `next_cursor` out, null on the last page), with the same
+    distrust as offset pages: a next_cursor that comes back again, an empty page that claims
+    more, or an answer without next_cursor is an error that says so, never an endless loop or a
+    list silently cut short; and no more pages are read than max_results needs (at half the page
+    size asked, at worst) or than OFFSET_CAP items would fill."""
+
+    def fetch(self, offset, total=False):  # `offset` is the cursor here (None: the first page)
+        request = f"GET {self.path}"
+        query = {**self.params, "limit": self.limit, **({"cursor": offset} if offset is not None else {})}
+        page = unwrap(self.rest.get(self.path, query), None, dict, request)
+        batch = unwrap(page, self.key, list, request)
+        if "next_cursor" not in page:
+            raise odd_page(request, "has no 'next_cursor' (PagerDuty's cursor lists carry it, null on the last page)")
+        following = page["next_cursor"]
+        if following is not None and (not isinstance(following, str) or not following):
+            raise odd_page(request, "has a next_cursor that is not a cursor")
+        if following is not None and not batch:
+            raise odd_page(request, "answered an empty page that claims more (a next_cursor)")
+        if self.check is not None:
+            self.check(batch)
+        return following, batch
+
+    def __iter__(self):
+        self.truncated = False
+        cursor, seen, fetched, used = None, 0, 0, set()
+        while True:
+            if fetched >= self.page_budget:
+                self.stop_short_pages()
+                return
+            following, batch = self.fetch(cursor)
+            fetched += 1
+            kept, done = self.trim(batch, seen, following is not None)
+            yield kept
+            seen += len(kept)
+            if done or following is None:
+                return
+            if following in used or following == cursor:
+                raise odd_page(f"GET {self.path}", f"gave the cursor {shorten(following, 40)!r} a second time "
+                               "(reading on would repeat pages without end)")
+            used.add(following)
+            cursor = following
+
+
+def odd_page(request, what):
+    return PluginError(f"The answer to {request} {what}",
+                       "The server at api_url answered unlike PagerDuty's API: check that api_url points at "
+                       "PagerDuty (not a proxy or another service) and run the step again.", {"request": request})
 
 
 def unwrap(answer, key, kind=dict, request="the request"):

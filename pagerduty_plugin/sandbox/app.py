@@ -207,6 +207,16 @@ class Sandbox:
         with self.store.lock:
             self.store.abilities[name] = True
 
+    def automation_pace(self, step_seconds=None, stall=None):
+        """How new automation action invocations move on: one state every step_seconds (0: completed
+        at once); stall=True: no runner picks them up, so they stay `sent` (a wait meets its deadline)."""
+        with self.store.lock:
+            if step_seconds is not None:
+                self.store.automation["step"] = float(step_seconds)
+            if stall is not None:
+                self.store.automation["stall"] = bool(stall)
+            return dict(self.store.automation)
+
     def seed_incidents(self, n, service_id=None, status="triggered"):
         """Insert n incidents directly (no HTTP); returns their ids."""
         with self.store.lock:

@@ -1,4 +1,5 @@
-"""Test hooks under /_sandbox/ (no auth): journal, reset, faults, abilities, info, webhook deliveries."""
+"""Test hooks under /_sandbox/ (no auth): journal, reset, faults, abilities, info, webhook deliveries, the pace of
+automation action invocations."""
 import json
 
 from .account import ABILITIES
@@ -139,6 +140,17 @@ def webhook_policy(sandbox, request):
     return _answer(200, {"policy": sandbox.webhooks.policy.view()})
 
 
+def automation(sandbox, request):
+    """{"step_seconds": S, "stall": bool}: how new automation action invocations move on (Sandbox.automation_pace)."""
+    body = _body(request)
+    step, stall = body.get("step_seconds"), body.get("stall")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 <= step <= 3600):
+        raise invalid("step_seconds must be a number from 0 to 3600")
+    if stall is not None and not isinstance(stall, bool):
+        raise invalid("stall must be true or false")
+    return _answer(200, {"automation": sandbox.automation_pace(step, stall)})
+
+
 ROUTES = {
     ("GET", "/_sandbox/requests"): requests,
     ("POST", "/_sandbox/reset"): reset,
@@ -150,4 +162,5 @@ ROUTES = {
     ("POST", "/_sandbox/incidents"): seed_incidents,
     ("GET", "/_sandbox/webhooks"): webhooks,
     ("POST", "/_sandbox/webhooks/policy"): webhook_policy,
+    ("POST", "/_sandbox/automation"): automation,
 }

@@ -27,7 +27,7 @@ def incident(store, inc, include=(), with_body=False):
         "first_trigger_log_entry": _first_log(store, inc, include),
         "alert_counts": _alert_counts(store, inc),
         "is_mergeable": inc["status"] != "resolved",
-        "incident_type": {"name": "incident_default"},
+        "incident_type": {"name": inc.get("incident_type") or "incident_default"},
         "escalation_policy": (render.escalation_policy(store, ep) if "escalation_policies" in include and ep
                               else store.ref("escalation_policy", inc["ep_id"])),
         "teams": [render.team(store, store.teams[t]) if "teams" in include else store.ref("team", t)

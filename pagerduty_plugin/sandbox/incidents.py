@@ -1,7 +1,7 @@
 """Incidents over REST: list, create, show, update (one or in bulk), merge, snooze."""
 import json
 
-from . import incident_view, lifecycle, outbound, query as q, render, timeutil, validate as v
+from . import incident_types, incident_view, lifecycle, outbound, query as q, render, timeutil, validate as v
 from .errors import ApiError, invalid, CANNOT_ESCALATE, INVALID_STATUS, INVALID_ID, EP_NOT_FOUND, ALREADY_MERGED, \
     ALREADY_RESOLVED, ALREADY_ACKNOWLEDGED, INVALID_INPUT, INVALID_SNOOZE, NOT_FOUND
 from .routing import route
@@ -122,9 +122,13 @@ def create_incident(call):
     bridge = _bridge(body.get("conference_bridge"))
     channel = {"type": "web_trigger", "summary": title, "subject": title,
                "details": details if isinstance(details, str) or details is None else json.dumps(details)}
+    type_name = (incident_types.type_named(store, body["incident_type"], "incident.incident_type")
+                 if body.get("incident_type") is not None else None)
     inc = lifecycle.new_incident(store, service, title, call.now, call.agent(), channel, urgency=urgency,
                                  key=key, priority_id=None if priority_id is NOT_GIVEN else priority_id,
                                  ep_id=ep_id, user_ids=user_ids, details=details, conference_bridge=bridge)
+    if type_name is not None:
+        inc["incident_type"] = type_name
     return 201, {"incident": incident_view.incident(store, inc, with_body=True)}
 
 
@@ -218,6 +222,8 @@ def plan_update(store, body, where):
         "level": v.integer(body, "escalation_level", 1, 100, where=where),
         "bridge": _bridge(body.get("conference_bridge")) if "conference_bridge" in body else NOT_GIVEN,
         "service_id": None,
+        "incident_type": (incident_types.type_named(store, body["incident_type"], f"{where}.incident_type")
+                          if body.get("incident_type") is not None else None),
     }
     if plan["title"] is not None and not plan["title"].strip():
         raise invalid(f"{where}.title can't be blank")
@@ -264,6 +270,8 @@ def apply_update(store, inc, plan, now, agent):
         inc["conference_bridge"] = plan["bridge"]
     if plan["service_id"] and plan["service_id"] != inc["service_id"]:
         _move(store, inc, store.services[plan["service_id"]])
+    if plan.get("incident_type"):
+        incident_types.change_type(store, inc, plan["incident_type"], now, agent)
     if plan["urgency"]:
         lifecycle.change_urgency(store, inc, plan["urgency"], now, agent)
     status = plan["status"]

@@ -16,6 +16,9 @@ INCIDENT_EVENTS = (
     "incident.priority_updated", "incident.reassigned", "incident.reopened", "incident.resolved",
     "incident.responder.added", "incident.responder.replied", "incident.status_update_published",
     "incident.triggered", "incident.unacknowledged",
+    # 2025–2026
+    "incident.custom_field_values.updated", "incident.incident_type.changed", "incident.workflow.completed",
+    "incident.workflow.started",
 )
 SERVICE_EVENTS = ("service.created", "service.deleted", "service.updated")
 EVENT_TYPES = INCIDENT_EVENTS + SERVICE_EVENTS

@@ -53,3 +53,5 @@ def load():
                    schedules, oncalls, account, extensions, maintenance_windows,
                    incidents, incident_collaboration, log_entries, alerts, webhook_subscriptions,
                    change_events)
+    from . import (incident_workflows, automation_actions, incident_types, status_pages,  # noqa: F401
+                   incident_relations)

@@ -1,7 +1,7 @@
 """The two starting accounts: `demo` (a small, complete organisation) and `empty` (one admin)."""
 import hashlib
 
-from . import account, events_api, lifecycle, services, users
+from . import account, events_api, incident_types, lifecycle, services, status_pages, users
 from .timeutil import DAY
 
 API_KEY = "u+sbxDemo_Key-7QfZ2w"        # 20 characters with _, + and -, like a real key
@@ -116,6 +116,33 @@ def _demo(store, ids, admin, now):
     store.maintenance_windows[mw["id"]] = mw
     ids["maintenance_windows"] = [mw["id"]]
     ids["incidents"] = _incidents(store, admin, web, checkout, ids, now)
+    _newer_families(store, ids, (web, checkout), platform, now)
+
+
+def _newer_families(store, ids, demo_services, team, now):
+    """An incident workflow, two automation actions, incident types with custom fields, a status page."""
+    workflow = {"id": store.new_id(), "name": "Major incident kickoff", "enabled": True, "created": now - 30 * DAY,
+                "description": "Opens the war room and tells the responders", "team_id": team["id"],
+                "steps": [{"id": store.new_id(), "name": "Add a note", "description": "Adds a note to the incident",
+                           "action_id": "pagerduty.com:incident-workflows:add-note:1",
+                           "message": "Incident workflow {{workflow}} started: war room opened."}]}
+    store.incident_workflows[workflow["id"]] = workflow
+    ids["incident_workflows"] = [workflow["id"]]
+    ids["automation_actions"] = []
+    runner = "01COQFFNVWIONSLY8C66YTU2O5"
+    for name, description, classification, unresolved_only, data in (
+            ("Collect diagnostics", "Collects disk, memory and error-rate figures from the service's hosts",
+             "diagnostic", False, {"script": "collect-diagnostics --all", "invocation_command": "/bin/sh"}),
+            ("Restart web tier", "Restarts the web tier's processes", "remediation", True,
+             {"script": "systemctl restart web", "invocation_command": "/bin/sh"})):
+        action = {"id": store.new_ulid(), "name": name, "description": description, "action_type": "script",
+                  "classification": classification, "runner_id": runner, "data": data,
+                  "service_ids": [s["id"] for s in demo_services], "team_ids": [team["id"]],
+                  "unresolved_only": unresolved_only, "created": now - 20 * DAY}
+        store.automation_actions[action["id"]] = action
+        ids["automation_actions"].append(action["id"])
+    ids["incident_types"] = incident_types.seed(store, now - 60 * DAY)
+    ids["status_pages"] = status_pages.seed(store, now)
 
 
 def _phone(store, user, number):

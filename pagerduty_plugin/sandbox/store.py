@@ -27,6 +27,12 @@ KINDS = {
     "vendor": ("vendors", "vendors", "name"),
     "webhook_subscription": ("webhook_subscriptions", "webhook_subscriptions", "description"),
     "change_event": ("change_events", "change_events", "summary"),
+    # 2025–2026 families
+    "incident_workflow": ("incident_workflows", "incident_workflows", "name"),
+    "automation_action": ("automation_actions", "automation_actions/actions", "name"),
+    "invocation": ("invocations", "automation_actions/invocations", None),
+    "incident_type": ("incident_types", "incidents/types", "display_name"),
+    "status_page": ("status_pages", "status_pages", "name"),
 }
 
 
@@ -60,10 +66,13 @@ class Store:
         self.abilities = {}        # ability name -> enabled
         self.seed_ids = {}
         self.snoozed = set()       # incident ids with a pending snooze expiry
+        self.workflow_instances = []  # incident workflow instances started, oldest first
         self._numbers = {}         # sequence name -> next number (incident numbers...)
         self._id_counter = 0
         self._issued = set()
         self._urls = {}            # (kind, id) -> (self, html_url): references are rendered a lot
+        # automation invocations move one state every `step` seconds; `stall`: no runner ever picks them up
+        self.automation = {"step": 1.0, "stall": False}
 
     # ids -------------------------------------------------------------------------------------
     def new_id(self):
@@ -91,6 +100,10 @@ class Store:
         """32 lowercase hex characters, deterministic (routing keys, incident keys)."""
         self._id_counter += 1
         return hashlib.blake2b(f"{label}:{self._id_counter}".encode(), digest_size=16).hexdigest()
+
+    def new_ulid(self):
+        """26 characters, '01' then 24 uppercase alphanumerics (automation action and invocation ids)."""
+        return "01" + self.hex_key("ulid")[:24].upper()
 
     @staticmethod
     def unique_key():
