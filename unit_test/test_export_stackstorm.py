@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from conftest import invoke
+import st2_rules
 from export_support import connection_of, data_file, export, tree_bytes
+from test_triggers import SECRET, deliver, webhook_body
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.exports import json_type
 from pagerduty_plugin.exports.stackstorm_action import ACTION_PARAMETER
@@ -204,7 +206,7 @@ def test_an_unknown_config_setting_is_refused_not_ignored(pack, action_class, sa
 # --- sensors, run as st2's sensor container runs them -------------------------------------------
 
 
-def test_each_trigger_becomes_a_sensor_carrying_its_output_schema(pack):
+def test_each_trigger_becomes_a_sensor_whose_payload_schema_st2_accepts(pack):
     directory, summary = pack
     spec = speclib.load()
     assert summary["sensors"] == len(spec.triggers) >= 3
@@ -213,7 +215,26 @@ def test_each_trigger_becomes_a_sensor_carrying_its_output_schema(pack):
         assert_valid("sensor", sensor)
         trigger_type = sensor["trigger_types"][0]
         assert trigger_type["name"] == name
-        assert trigger_type["payload_schema"] == spec.trigger_output_schema(name)
+        schema = trigger_type["payload_schema"]
+        st2_rules.CustomValidator.check_schema(st2_rules.allow_default_none(schema))
+        assert "$ref" not in json.dumps(schema) and "definitions" not in schema
+        assert schema["properties"]["event"]["required"] is True
+        assert set(schema["properties"]["event"]["properties"]) == set(spec.types["webhook_event"])
+
+
+def test_st2_payload_rules_refuse_their_broken_controls(pack):
+    """The restated validator is st2's dialect, not plain draft 4: each control is refused."""
+    directory, _ = pack
+    schema = read_yaml(directory / "sensors" / "new_incident.yaml")["trigger_types"][0]["payload_schema"]
+    event = {"id": "E1", "event_type": "incident.triggered", "resource_type": "incident",
+             "occurred_at": "2026-11-26T07:00:00Z", "agent": None, "client": None, "data": {"id": "P1"}}
+    assert st2_rules.trigger_payload_errors({"event": event}, schema) == []
+    listed = {**schema, "required": ["event"]}  # the old export: a draft-4 required list
+    assert st2_rules.trigger_payload_errors({"event": event}, listed) == ["['event'] is not of type 'boolean'"]
+    untyped = {"type": "object", "properties": {"event": {"description": "no type"}}}  # made [string, null]
+    assert st2_rules.trigger_payload_errors({"event": event}, untyped)
+    assert st2_rules.trigger_payload_errors({}, schema)  # required: true on the property
+    assert st2_rules.trigger_payload_errors({"event": {**event, "id": 7}}, schema)
 
 
 @pytest.fixture
@@ -240,15 +261,21 @@ def sensor_classes(pack, monkeypatch):
 
 
 class SensorService:
-    def __init__(self):
-        self.dispatched = []
+    """st2's sensor service as far as dispatch goes: each payload is validated against its trigger type's
+    payload_schema as validate_trigger_payload does, and one that fails is dropped."""
+
+    def __init__(self, directory):
+        self.schemas = {f"pagerduty_plugin.{name}": read_yaml(directory / "sensors" / f"{name}.yaml")
+                        ["trigger_types"][0]["payload_schema"] for name in speclib.load().triggers}
+        self.dispatched, self.dropped = [], []
 
     def dispatch(self, trigger, payload=None, trace_tag=None):
-        self.dispatched.append((trigger, payload))
+        errors = st2_rules.trigger_payload_errors(payload, self.schemas[trigger])
+        (self.dropped if errors else self.dispatched).append((trigger, payload, errors))
 
 
-def test_a_sensor_dispatches_each_new_incident_once(sensor_classes, sandbox, act, tmp_path):
-    service = SensorService()
+def test_a_sensor_dispatches_each_new_incident_once(sensor_classes, pack, sandbox, act, tmp_path):
+    service = SensorService(pack[0])
     config = {**connection_of(sandbox), "state_dir": str(tmp_path),
               "sensors": {"new_incident": {"services": [sandbox.seed_ids["services"][0]]}}}
     sensor = sensor_classes["new_incident"](service, config)
@@ -256,8 +283,37 @@ def test_a_sensor_dispatches_each_new_incident_once(sensor_classes, sandbox, act
     incident = act("create_incident", title="for st2", service="Platform Web").output["incident"]["id"]
     sensor.poll()
     sensor.poll()  # nothing new: nothing dispatched twice
-    assert [(ref, payload["event"]["data"]["id"]) for ref, payload in service.dispatched] == \
+    assert [(ref, payload["event"]["data"]["id"]) for ref, payload, _ in service.dispatched] == \
         [("pagerduty_plugin.new_incident", incident)]
+
+
+def test_every_event_the_three_sensors_produce_passes_st2s_payload_validation(
+        sensor_classes, pack, sandbox, act, plugin_server, tmp_path):
+    """Each sensor driven as st2's container drives it, against the sandbox (polled) and a real webhook
+    receiver (incident_event): every payload passes validate_trigger_payload; none is dropped."""
+    state = str(tmp_path / "state")
+    receiver = plugin_server(["--state", state], env={"PAGERDUTY_WEBHOOK_SECRETS": SECRET})
+    service = SensorService(pack[0])
+    config = {**connection_of(sandbox), "state_dir": state,
+              "sensors": {"incident_changed": {"event_types": ["incident.acknowledged", "incident.resolved"]}}}
+    sensors = {name: cls(service, config) for name, cls in sensor_classes.items()}
+    for sensor in sensors.values():
+        sensor.setup()
+    sensors["incident_changed"].poll()  # what happened before
+    service.dispatched.clear()
+    created = [act("create_incident", title=f"st2 {n}", service="Platform Web").output["incident"]["id"]
+               for n in range(3)]
+    for incident in created:
+        assert act("update_status", incident_id=incident, status="acknowledged").code == 0
+        assert act("update_status", incident_id=incident, status="resolved").code == 0
+    for n in range(3):
+        assert deliver(receiver, webhook_body(incident_id=f"PINC00{n}")).status_code == 202
+    for sensor in sensors.values():
+        sensor.poll()
+    assert service.dropped == []
+    kinds = sorted(ref.rsplit(".", 1)[1] for ref, _, _ in service.dispatched)
+    assert kinds.count("incident_event") == 3 and kinds.count("incident_changed") == 6
+    assert kinds.count("new_incident") >= 3  # and the sandbox's seeded incidents
 
 
 def test_a_bad_platform_is_a_usage_error_and_an_unwritable_directory_a_failure(tmp_path):

@@ -116,6 +116,30 @@ def pack_metadata(spec):
             "version": spec.version, "python_versions": ["3"], "author": spec.vendor}
 
 
+ANY_TYPE = ["object", "array", "string", "number", "boolean", "null"]
+
+
+def payload_schema(schema, definitions=None):
+    """A schema built by spec.py in st2's dialect for trigger payloads (st2common util/schema CustomValidator,
+    applied by validate_trigger_payload): draft 4 with a boolean `required` on each property instead of a
+    `required` list, $refs written out (st2 keeps $ref's siblings, and a property without `type` is made
+    [string, null] by modify_schema_allow_default_none), and an explicit type list where any value goes."""
+    definitions = schema.get("definitions", {}) if definitions is None else definitions
+    if "$ref" in schema:
+        target = definitions[schema["$ref"].rsplit("/", 1)[-1]]
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    converted = {k: v for k, v in schema.items() if k not in ("definitions", "required") and not k.startswith("x-")}
+    converted.setdefault("type", list(ANY_TYPE))
+    if "properties" in schema:
+        wanted = schema.get("required") or []
+        converted["properties"] = {}
+        for name, prop in schema["properties"].items():
+            converted["properties"][name] = {**payload_schema(prop, definitions), "required": name in wanted}
+    if isinstance(schema.get("items"), dict):
+        converted["items"] = payload_schema(schema["items"], definitions)
+    return converted
+
+
 def sensor_metadata(spec, name):
     """Sensor metadata for a trigger (st2 keys: class_name, entry_point, description,
     poll_interval, trigger_types); the classes are in SENSOR_MODULE."""
@@ -125,7 +149,8 @@ def sensor_metadata(spec, name):
         "class_name": sensor_class_name(name), "entry_point": SENSOR_MODULE, "description": trigger["description"],
         "poll_interval": POLL_INTERVAL if polls_pagerduty else INBOX_POLL_INTERVAL,
         "trigger_types": [{"name": name, "description": trigger["description"],
-                           "payload_schema": object_schema(trigger.get("output") or {}, spec.types, "output")}],
+                           "payload_schema": payload_schema(object_schema(trigger.get("output") or {}, spec.types,
+                                                                         "output"))}],
     }
 
 

@@ -32,5 +32,7 @@ class SensorPoll:
         self.service = sensor_service
 
     def poll(self):
-        """One round: returns how many events were dispatched."""
-        return self.run.run(lambda event: self.service.dispatch(trigger=self.trigger_ref, payload=event), once=True)
+        """One round: returns how many events were dispatched. st2 calls it every poll_interval, so each call
+        asks PagerDuty (interval 0: the trigger's own interval would skip a call that comes a little early)."""
+        return self.run.run(lambda event: self.service.dispatch(trigger=self.trigger_ref, payload=event), once=True,
+                            interval=0)
