@@ -13,7 +13,7 @@ import yaml
 
 from conftest import invoke
 import st2_rules
-from export_support import connection_of, data_file, export, tree_bytes
+from export_support import connection_of, data_file, export, plugin_wheel, tree_bytes
 from test_triggers import SECRET, deliver, webhook_body
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.exports import json_type
@@ -67,6 +67,8 @@ def test_every_action_is_exported_and_two_runs_give_the_same_bytes(pack, tmp_pat
 def test_every_file_is_valid_against_the_published_schemas(pack):
     directory, summary = pack
     for path in summary["files"]:
+        if path.endswith(".whl"):
+            continue
         text = (directory / path).read_text()
         assert "&id0" not in text and "*id0" not in text, f"{path}: YAML aliases"
     assert_valid("pack", read_yaml(directory / "pack.yaml"))
@@ -79,8 +81,12 @@ def test_every_file_is_valid_against_the_published_schemas(pack):
             assert_valid("action", metadata)
             assert metadata["runner_type"] == "python-script"
             assert (directory / "actions" / metadata["entry_point"]).is_file()
-    requirements = (directory / "requirements.txt").read_text()
-    assert requirements == f"pagerduty-plugin=={__import__('pagerduty_plugin').__version__}\n"
+    requirements = [line for line in (directory / "requirements.txt").read_text().splitlines()
+                    if line and not line.startswith("#")]
+    version = __import__("pagerduty_plugin").__version__
+    assert requirements == ["--find-links wheels", f"pagerduty-plugin=={version}"]
+    assert [p for p in summary["files"] if p.startswith("wheels/")] == \
+        [f"wheels/pagerduty_plugin-{version}-py3-none-any.whl"]
     compile((directory / "actions" / "pagerduty_action.py").read_text(), "pagerduty_action.py", "exec")
 
 
@@ -321,6 +327,17 @@ def test_a_bad_platform_is_a_usage_error_and_an_unwritable_directory_a_failure(t
     assert result.code == 2 and "jenkins" in result.doc["error"]["cause"]
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = invoke(["export", "stackstorm", str(blocker / "pack")])
+    result = invoke(["export", "stackstorm", str(blocker / "pack"), "--wheel", plugin_wheel()])
     assert result.code == 1 and "Cannot write" in result.doc["error"]["cause"]
     assert os.listdir(tmp_path) == ["file"]
+
+
+def test_the_pack_needs_this_versions_wheel(tmp_path):
+    for extra, cause in (([], "--wheel FILE is missing"), (["--wheel", str(tmp_path / "x.whl")], "not a wheel of"),
+                         (["--wheel", str(tmp_path / "pagerduty_plugin-0.1-py3-none-any.whl")], "not a wheel of")):
+        result = invoke(["export", "stackstorm", str(tmp_path / "pack"), *extra])
+        assert result.code == 1 and cause in result.doc["error"]["cause"], result.stdout
+        assert "pip wheel --no-deps -w dist ." in result.doc["error"]["assistance"]
+    result = invoke(["export", "rundeck", str(tmp_path / "rd"), "--wheel", plugin_wheel()])
+    assert result.code == 2
+    assert not (tmp_path / "pack").exists() and not (tmp_path / "rd").exists()
