@@ -1,11 +1,12 @@
-"""`export stackstorm DIR`: the StackStorm pack `pagerduty_plugin`, written into DIR.
+"""`export stackstorm DIR --wheel FILE`: the StackStorm pack `pagerduty_plugin`, written into DIR.
 
 pack.yaml, config.schema.yaml (the spec's connection, secrets `secret: true`), one
 actions/<action>.yaml per action (runner python-script, all sharing the entry point
-pagerduty_action.py, which runs the action in-process through the runner), requirements.txt
-that installs this package from the wheel the pack carries (wheels/), and one sensors/<trigger>.yaml per trigger of the spec, its trigger type
-carrying the trigger's output schema as payload_schema. Action refs are
-`pagerduty_plugin.<action>`, the spec's action names, which exported workflows call.
+pagerduty_action.py, which runs the action in-process through the runner), runbook_step.yaml (the
+action exported Orquesta workflows run), requirements.txt that installs this package from the wheel
+the pack carries (wheels/), and one sensors/<trigger>.yaml per trigger of the spec, its trigger type
+carrying the trigger's output schema as payload_schema, in st2's dialect. Action refs are
+`pagerduty_plugin.<action>`, the spec's action names.
 """
 
 import os
@@ -13,7 +14,8 @@ import os
 from pagerduty_plugin import __version__
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.exports import dump_yaml, flat_schema, json_type, write_file
-from pagerduty_plugin.exports.stackstorm_action import ACTION_PARAMETER
+from pagerduty_plugin.exports.stackstorm_action import ACTION_PARAMETER, INPUT_PARAMETER
+from pagerduty_plugin.exports.stackstorm_sensor import EVENT_JSON
 from pagerduty_plugin.spec import SECRET_TYPES, object_schema
 
 PACK = "pagerduty_plugin"
@@ -106,8 +108,9 @@ def parameter(field, property_schema):
 def action_metadata(spec, name):
     action = spec.action(name)
     fields = action.get("input") or {}
-    if ACTION_PARAMETER in fields:
-        raise ValueError(f"action {name}: the input name {ACTION_PARAMETER} is reserved by the StackStorm export")
+    for reserved in (ACTION_PARAMETER, INPUT_PARAMETER):
+        if reserved in fields:
+            raise ValueError(f"action {name}: the input name {reserved} is reserved by the StackStorm export")
     schema = spec.input_schema(name)["properties"]
     parameters = {field: parameter(fields[field], schema[field]) for field in fields}
     parameters[ACTION_PARAMETER] = {
@@ -116,6 +119,22 @@ def action_metadata(spec, name):
     }
     return {"name": name, "pack": PACK, "runner_type": "python-script", "description": action["description"],
             "enabled": True, "entry_point": ACTION_MODULE, "parameters": parameters}
+
+
+STEP_ACTION = "runbook_step"
+
+
+def step_action_metadata(spec):
+    """The action exported Orquesta workflows run (runbooks/orquesta.py): any action, its input URL-encoded."""
+    if STEP_ACTION in spec.actions:
+        raise ValueError(f"the action name {STEP_ACTION} is reserved by the StackStorm export")
+    return {"name": STEP_ACTION, "pack": PACK, "runner_type": "python-script", "enabled": True,
+            "description": "Runs one step of a runbook exported with `pagerduty-plugin runbook export --to orquesta`",
+            "entry_point": ACTION_MODULE, "parameters": {
+                ACTION_PARAMETER: {"type": "string", "description": "The PagerDuty action to run",
+                                   "required": True, "enum": list(spec.actions)},
+                INPUT_PARAMETER: {"type": "string", "required": True,
+                                  "description": "The action's input, an object as URL-encoded JSON"}}}
 
 
 def config_schema(spec):
@@ -156,13 +175,16 @@ def sensor_metadata(spec, name):
     """Sensor metadata for a trigger (st2 keys: class_name, entry_point, description,
     poll_interval, trigger_types); the classes are in SENSOR_MODULE."""
     trigger = spec.trigger(name)
+    schema = payload_schema(object_schema(trigger.get("output") or {}, spec.types, "output"))
+    schema["properties"][EVENT_JSON] = {
+        "type": "string", "required": True,
+        "description": "The event as JSON holding no expression delimiter: pass it to an exported Orquesta workflow"}
     polls_pagerduty = "interval" in (trigger.get("input") or {})
     return {
         "class_name": sensor_class_name(name), "entry_point": SENSOR_MODULE, "description": trigger["description"],
         "poll_interval": POLL_INTERVAL if polls_pagerduty else INBOX_POLL_INTERVAL,
         "trigger_types": [{"name": name, "description": trigger["description"],
-                           "payload_schema": payload_schema(object_schema(trigger.get("output") or {}, spec.types,
-                                                                         "output"))}],
+                           "payload_schema": schema}],
     }
 
 
@@ -176,6 +198,7 @@ def pack_files(spec):
     }
     for name in spec.actions:
         files[f"actions/{name}.yaml"] = dump_yaml(action_metadata(spec, name))
+    files[f"actions/{STEP_ACTION}.yaml"] = dump_yaml(step_action_metadata(spec))
     for name in spec.triggers:
         files[f"sensors/{name}.yaml"] = dump_yaml(sensor_metadata(spec, name))
     if spec.triggers:
