@@ -18,6 +18,7 @@ from test_triggers import SECRET, deliver, webhook_body
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.exports import json_type
 from pagerduty_plugin.exports.stackstorm_action import ACTION_PARAMETER
+from pagerduty_plugin.exports.stackstorm_sensor import inert_json
 from pagerduty_plugin.spec import SECRET_TYPES
 
 SCHEMAS = data_file("stackstorm_schemas.yaml")
@@ -234,13 +235,14 @@ def test_st2_payload_rules_refuse_their_broken_controls(pack):
     schema = read_yaml(directory / "sensors" / "new_incident.yaml")["trigger_types"][0]["payload_schema"]
     event = {"id": "E1", "event_type": "incident.triggered", "resource_type": "incident",
              "occurred_at": "2026-11-26T07:00:00Z", "agent": None, "client": None, "data": {"id": "P1"}}
-    assert st2_rules.trigger_payload_errors({"event": event}, schema) == []
+    payload = {"event": event, "event_json": inert_json(event)}
+    assert st2_rules.trigger_payload_errors(payload, schema) == []
     listed = {**schema, "required": ["event"]}  # the old export: a draft-4 required list
-    assert st2_rules.trigger_payload_errors({"event": event}, listed) == ["['event'] is not of type 'boolean'"]
+    assert st2_rules.trigger_payload_errors(payload, listed) == ["['event'] is not of type 'boolean'"]
     untyped = {"type": "object", "properties": {"event": {"description": "no type"}}}  # made [string, null]
-    assert st2_rules.trigger_payload_errors({"event": event}, untyped)
-    assert st2_rules.trigger_payload_errors({}, schema)  # required: true on the property
-    assert st2_rules.trigger_payload_errors({"event": {**event, "id": 7}}, schema)
+    assert st2_rules.trigger_payload_errors(payload, untyped)
+    assert st2_rules.trigger_payload_errors({"event_json": "{}"}, schema)  # required: true on the property
+    assert st2_rules.trigger_payload_errors({**payload, "event": {**event, "id": 7}}, schema)
 
 
 @pytest.fixture

@@ -230,3 +230,12 @@ def test_the_step_input_reaches_the_action_as_text_without_an_expression():
     assert stackstorm_action.step_input(encoded) == {"note": HOSTILE}
     ok, result = stackstorm_action.run({}, {"pagerduty_action": "add_note", "pagerduty_input": "not json"})
     assert ok is False and "pagerduty_input" in result["error"]["cause"]
+
+
+def test_the_event_reaches_a_workflow_as_json_holding_no_expression():
+    """What the pack's sensors dispatch beside each event (event_json), and how scenarios give inputs: JSON in
+    which no delimiter of Jinja or YAQL appears, read back as the same value."""
+    event = {**EVENT, "data": {"title": HOSTILE + " {{{ x }}} %> {%- y -%} <%", "nested": [{"a": {}}]}}
+    text = inert_json(event)
+    assert not any(d in text for d in ("{{", "{%", "{#", "<%")) and json.loads(text) == event
+    assert "{{" in json.dumps(event)  # the control: plain JSON would hold one
