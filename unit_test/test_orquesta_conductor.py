@@ -239,3 +239,44 @@ def test_the_event_reaches_a_workflow_as_json_holding_no_expression():
     text = inert_json(event)
     assert not any(d in text for d in ("{{", "{%", "{#", "<%")) and json.loads(text) == event
     assert "{{" in json.dumps(event)  # the control: plain JSON would hold one
+
+
+def content_problems(workflow, pack):
+    """st2's inspect_task_contents (st2common/st2common/services/workflows.py), which st2 runs with Orquesta's
+    inspection before a start: each task's action is registered, given its required inputs and nothing else
+    (action_param_utils.validate_action_parameters; a python-script runner adds no required parameter)."""
+    problems = []
+    for name, task in workflow["tasks"].items():
+        if "action" not in task:
+            continue
+        pack_name, _, action = task["action"].partition(".")
+        metadata = pack.get(f"actions/{action}.yaml") if pack_name == "pagerduty_plugin" else None
+        if metadata is None:
+            problems.append(f"{name}: the action {task['action']} is not registered")
+            continue
+        parameters = yaml.safe_load(metadata)["parameters"]
+        given = task.get("input") or {}
+        problems += [f"{name}: missing {p}" for p, schema in parameters.items()
+                     if schema.get("required") and "default" not in schema and p not in given]
+        problems += [f"{name}: unexpected {p}" for p in given if p not in parameters]
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(EXAMPLES)))
+def test_every_example_exports_to_what_st2_accepts_or_is_refused_naming_the_step(name):
+    from pagerduty_plugin.exports.stackstorm import pack_files
+
+    spec = speclib.load()
+    book = runbooks.load(os.path.join(EXAMPLES, name), spec)
+    try:
+        text, _ = orquesta.export(book, spec)
+    except Exception as exc:  # a refusal names the step and the field
+        assert "cannot be exported to Orquesta" in exc.cause and set(exc.data) == {"step", "field"}
+        assert name not in {book_name for _, book_name, _, _, _ in SCENARIOS}
+        return
+    assert name in {book_name for _, book_name, _, _, _ in SCENARIOS}, "every exported example is driven above"
+    workflow, pack = yaml.safe_load(text), pack_files(spec)
+    assert content_problems(workflow, pack) == []
+    broken = {**workflow, "tasks": {**workflow["tasks"], "extra": {"action": orquesta.STEP_ACTION, "input": {"x": 1}}}}
+    assert content_problems(broken, pack) == ["extra: missing pagerduty_action", "extra: missing pagerduty_input",
+                                              "extra: unexpected x"]
