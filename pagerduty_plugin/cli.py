@@ -64,6 +64,8 @@ def build_parser():
     export = commands.add_parser("export", help="write the native package of a platform into DIR")
     export.add_argument("platform", choices=sorted(EXPORTERS))
     export.add_argument("directory", metavar="DIR")
+    export.add_argument("--wheel", metavar="FILE", help="stackstorm: the plugin's wheel, carried in the pack "
+                                                         "(pip wheel --no-deps -w dist . in this repository)")
     runbook = commands.add_parser("runbook", help="workflow files: check, run, runs, export", add_help=False,
                                   prefix_chars="\0")  # every argument goes to the runbook command's own parser
     runbook.add_argument("argv", nargs=argparse.REMAINDER)
@@ -456,8 +458,14 @@ def cmd_outbox(args, io, handler, log):
 def cmd_export(args, io, handler, log):
     """Generate the platform's package from the spec; one JSON line says what was written."""
     spec = speclib.load()
+    options = {}
+    if args.wheel is not None:
+        if args.platform != "stackstorm":
+            raise UsageError(f"--wheel is for the stackstorm export, not {args.platform}",
+                             "Leave --wheel out: the Rundeck plugin runs the plugin installed on its server.")
+        options["wheel"] = args.wheel
     try:
-        written = runner.load_object(EXPORTERS[args.platform])(spec, args.directory)
+        written = runner.load_object(EXPORTERS[args.platform])(spec, args.directory, **options)
     except OSError as exc:
         raise PluginError(f"Cannot write the {args.platform} export into {args.directory}: "
                           f"{exc.strerror or exc}", "Give a directory you can write to.") from None

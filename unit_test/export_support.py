@@ -1,7 +1,13 @@
 """Shared by the export tests: exporting through the CLI, and the platforms' published schemas."""
 
+import functools
+import glob
 import os
+import subprocess
+import sys
+import tempfile
 
+import pytest
 import yaml
 
 from conftest import ROOT, invoke
@@ -9,10 +15,23 @@ from conftest import ROOT, invoke
 DATA = os.path.join(ROOT, "unit_test", "data")
 
 
-def export(platform, directory):
-    result = invoke(["export", platform, str(directory)])
+def export(platform, directory, *extra):
+    if platform == "stackstorm" and "--wheel" not in extra:
+        extra = (*extra, "--wheel", plugin_wheel())
+    result = invoke(["export", platform, str(directory), *extra])
     assert result.code == 0, result.stdout
     return result.doc
+
+
+@functools.lru_cache(maxsize=None)
+def plugin_wheel():
+    """The plugin's wheel, built once per test session as the README says: `pip wheel --no-deps -w dist .`."""
+    out = tempfile.mkdtemp(prefix="pagerduty-plugin-wheel-")
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", out, ROOT],
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode:
+        pytest.fail(f"pip wheel of the repository failed:\n{done.stderr[-3000:]}")
+    return glob.glob(os.path.join(out, "pagerduty_plugin-*.whl"))[0]
 
 
 def data_file(name):

@@ -1,6 +1,6 @@
-"""`export rundeck DIR`: the script-plugin zip, checked against Rundeck's documented plugin.yaml
-format, walked against the spec, and its step script run with the environment Rundeck gives it
-(RD_CONFIG_* variables) against the sandbox."""
+"""`export rundeck DIR`: the script-plugin zip, checked against the rules of Rundeck's loader (restated
+from its source in rundeck_loader), walked against the spec, and its step script run with the
+environment Rundeck gives it (RD_CONFIG_* variables) against the sandbox."""
 
 import json
 import os
@@ -8,11 +8,11 @@ import subprocess
 import sys
 import zipfile
 
-import jsonschema
 import pytest
 import yaml
 
-from export_support import connection_of, data_file, export
+import rundeck_loader
+from export_support import connection_of, export
 from test_events import incidents_with_key
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.exports import env_variable, json_type
@@ -54,17 +54,78 @@ def test_the_zip_is_complete_deterministic_and_laid_out_as_rundeck_loads_it(plug
         assert {info.date_time for info in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
 
-def test_plugin_yaml_follows_the_documented_format(plugin):
-    _, root, metadata = plugin
-    schema = data_file("rundeck_plugin_yaml.yaml")
-    errors = list(jsonschema.Draft7Validator(schema).iter_errors(metadata))
-    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
-    assert metadata["rundeckPluginVersion"] == 2.0
-    for provider in metadata["providers"]:
+RUNDECK_VERSIONS = ("4.0.0", "4.17.6", "5.0.0", "5.11.1")  # the majors the plugin claims
+
+
+def test_rundeck_4_and_5_load_the_zip_as_their_loader_reads_it(plugin):
+    """Every rule of Rundeck's loader (restated in rundeck_loader from its source) accepts the zip."""
+    archive, root, _ = plugin
+    meta, problems = rundeck_loader.load_meta(str(archive))
+    assert problems == [] and meta["rundeckPluginVersion"] == "2.0"
+    for version in RUNDECK_VERSIONS:
+        assert rundeck_loader.validate_plugin_meta(meta, version) == ("VALID", []), version
+    for provider in meta["providers"]:
         assert (provider["service"], provider["plugin-type"]) == ("WorkflowStep", "script")
         assert (root / "contents" / provider["script-file"]).is_file()
-    broken = {**metadata, "providers": [{**metadata["providers"][0], "config": [{"name": "x", "type": "Select"}]}]}
-    assert list(jsonschema.Draft7Validator(schema).iter_errors(broken)), "a Select without values must be refused"
+        for prop in provider["config"]:
+            assert rundeck_loader.property_problems(prop) == [], (provider["name"], prop)
+
+
+BROKEN_METADATA = [  # (what changes in plugin.yaml, the state Rundeck gives it)
+    ({"targetHostCompatibility": None}, "INVALID"),       # the issue's finding: both fields were missing
+    ({"rundeckCompatibilityVersion": None}, "INVALID"),
+    ({"targetHostCompatibility": "linux"}, "INVALID"),
+    ({"rundeckCompatibilityVersion": "6.x"}, "INCOMPATIBLE"),
+    ({"rundeckPluginVersion": "3.0"}, "INVALID"),
+    ({"version": None}, "INVALID"),
+]
+
+
+@pytest.mark.parametrize("change, state", BROKEN_METADATA)
+def test_each_loader_rule_refuses_its_broken_control(plugin, change, state):
+    _, root, _ = plugin
+    meta, _ = rundeck_loader.meta_bean((root / "plugin.yaml").read_text())
+    broken = {k: v for k, v in {**meta, **change}.items() if v is not None}
+    assert rundeck_loader.validate_plugin_meta(broken, "5.0.0")[0] == state, change
+
+
+def test_the_loader_rules_are_not_vacuous(plugin):
+    """Controls for the rules every generated plugin passes: layout, unknown keys, providers, properties."""
+    archive, root, metadata = plugin
+    text = (root / "plugin.yaml").read_text()
+    assert rundeck_loader.meta_bean(text + "homepage: x\n")[0] is None  # not a PluginMeta property
+    assert rundeck_loader.validate_plugin_meta(rundeck_loader.meta_bean(text)[0], "3.4.10")[0] == "INCOMPATIBLE"
+    assert rundeck_loader.target_host("unix", "Windows Server 2019")[0] == "INCOMPATIBLE"
+    assert rundeck_loader.rundeck_compatibility("4.0.0-SNAPSHOT", "3.0.14+")[0] == "VALID"  # Rundeck's own case
+    provider = metadata["providers"][0]
+    for key in ("plugin-type", "name", "service", "script-file"):
+        assert rundeck_loader.provider_problems({**provider, key: None}), key
+    assert rundeck_loader.provider_problems({**provider, "name": 7})  # not a string: read as missing
+    prop = provider["config"][0]
+    assert rundeck_loader.property_problems({**prop, "type": "Text"})
+    assert rundeck_loader.property_problems({**prop, "scope": "Step"})
+    renamed = zipfile.ZipFile(archive).namelist()
+    assert all(n.startswith(archive.stem + "/") for n in renamed)  # basename of the zip = its top directory
+    moved = archive.parent / "other-plugin.zip"
+    moved.write_bytes(archive.read_bytes())
+    assert rundeck_loader.load_meta(str(moved))[1], "a zip whose top directory is not its basename is skipped"
+
+
+def test_choices_and_variables_are_read_as_rundeck_reads_them(plugin):
+    """A Select's values are split on commas (an enum value holding one would break it), and each property
+    reaches the step script as DataContextUtils names it."""
+    _, root, metadata = plugin
+    spec = speclib.load()
+    step_source = (root / "contents" / "pagerduty_step.py").read_text()
+    assert '"RD_CONFIG_" + name.upper()' in step_source
+    for provider, (name, action) in zip(metadata["providers"], spec.actions.items()):
+        for prop in provider["config"]:
+            assert rundeck_loader.env_var_name(prop["name"]) == "RD_CONFIG_" + prop["name"].upper(), prop["name"]
+            field = (action.get("input") or {}).get(prop["name"])
+            if field and field.get("enum"):
+                assert rundeck_loader.property_values(prop) == [rundeck_text(v) for v in field["enum"]]
+    assert rundeck_loader.env_var_name("connection-api.key") == "RD_CONFIG_CONNECTION_API_KEY"  # control
+    assert rundeck_loader.property_values({"values": "a, b,c"}) == ["a", "b", "c"]
 
 
 def property_matches(field, prop, property_schema, connection=False):

@@ -12,10 +12,13 @@ import pytest
 import yaml
 
 from conftest import invoke
-from export_support import connection_of, data_file, export, tree_bytes
+import st2_rules
+from export_support import connection_of, data_file, export, plugin_wheel, tree_bytes
+from test_triggers import SECRET, deliver, webhook_body
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.exports import json_type
 from pagerduty_plugin.exports.stackstorm_action import ACTION_PARAMETER
+from pagerduty_plugin.exports.stackstorm_sensor import inert_json
 from pagerduty_plugin.spec import SECRET_TYPES
 
 SCHEMAS = data_file("stackstorm_schemas.yaml")
@@ -65,6 +68,8 @@ def test_every_action_is_exported_and_two_runs_give_the_same_bytes(pack, tmp_pat
 def test_every_file_is_valid_against_the_published_schemas(pack):
     directory, summary = pack
     for path in summary["files"]:
+        if path.endswith(".whl"):
+            continue
         text = (directory / path).read_text()
         assert "&id0" not in text and "*id0" not in text, f"{path}: YAML aliases"
     assert_valid("pack", read_yaml(directory / "pack.yaml"))
@@ -77,8 +82,12 @@ def test_every_file_is_valid_against_the_published_schemas(pack):
             assert_valid("action", metadata)
             assert metadata["runner_type"] == "python-script"
             assert (directory / "actions" / metadata["entry_point"]).is_file()
-    requirements = (directory / "requirements.txt").read_text()
-    assert requirements == f"pagerduty-plugin=={__import__('pagerduty_plugin').__version__}\n"
+    requirements = [line for line in (directory / "requirements.txt").read_text().splitlines()
+                    if line and not line.startswith("#")]
+    version = __import__("pagerduty_plugin").__version__
+    assert requirements == ["--find-links wheels", f"pagerduty-plugin=={version}"]
+    assert [p for p in summary["files"] if p.startswith("wheels/")] == \
+        [f"wheels/pagerduty_plugin-{version}-py3-none-any.whl"]
     compile((directory / "actions" / "pagerduty_action.py").read_text(), "pagerduty_action.py", "exec")
 
 
@@ -204,7 +213,7 @@ def test_an_unknown_config_setting_is_refused_not_ignored(pack, action_class, sa
 # --- sensors, run as st2's sensor container runs them -------------------------------------------
 
 
-def test_each_trigger_becomes_a_sensor_carrying_its_output_schema(pack):
+def test_each_trigger_becomes_a_sensor_whose_payload_schema_st2_accepts(pack):
     directory, summary = pack
     spec = speclib.load()
     assert summary["sensors"] == len(spec.triggers) >= 3
@@ -213,7 +222,27 @@ def test_each_trigger_becomes_a_sensor_carrying_its_output_schema(pack):
         assert_valid("sensor", sensor)
         trigger_type = sensor["trigger_types"][0]
         assert trigger_type["name"] == name
-        assert trigger_type["payload_schema"] == spec.trigger_output_schema(name)
+        schema = trigger_type["payload_schema"]
+        st2_rules.CustomValidator.check_schema(st2_rules.allow_default_none(schema))
+        assert "$ref" not in json.dumps(schema) and "definitions" not in schema
+        assert schema["properties"]["event"]["required"] is True
+        assert set(schema["properties"]["event"]["properties"]) == set(spec.types["webhook_event"])
+
+
+def test_st2_payload_rules_refuse_their_broken_controls(pack):
+    """The restated validator is st2's dialect, not plain draft 4: each control is refused."""
+    directory, _ = pack
+    schema = read_yaml(directory / "sensors" / "new_incident.yaml")["trigger_types"][0]["payload_schema"]
+    event = {"id": "E1", "event_type": "incident.triggered", "resource_type": "incident",
+             "occurred_at": "2026-11-26T07:00:00Z", "agent": None, "client": None, "data": {"id": "P1"}}
+    payload = {"event": event, "event_json": inert_json(event)}
+    assert st2_rules.trigger_payload_errors(payload, schema) == []
+    listed = {**schema, "required": ["event"]}  # the old export: a draft-4 required list
+    assert st2_rules.trigger_payload_errors(payload, listed) == ["['event'] is not of type 'boolean'"]
+    untyped = {"type": "object", "properties": {"event": {"description": "no type"}}}  # made [string, null]
+    assert st2_rules.trigger_payload_errors(payload, untyped)
+    assert st2_rules.trigger_payload_errors({"event_json": "{}"}, schema)  # required: true on the property
+    assert st2_rules.trigger_payload_errors({**payload, "event": {**event, "id": 7}}, schema)
 
 
 @pytest.fixture
@@ -240,15 +269,21 @@ def sensor_classes(pack, monkeypatch):
 
 
 class SensorService:
-    def __init__(self):
-        self.dispatched = []
+    """st2's sensor service as far as dispatch goes: each payload is validated against its trigger type's
+    payload_schema as validate_trigger_payload does, and one that fails is dropped."""
+
+    def __init__(self, directory):
+        self.schemas = {f"pagerduty_plugin.{name}": read_yaml(directory / "sensors" / f"{name}.yaml")
+                        ["trigger_types"][0]["payload_schema"] for name in speclib.load().triggers}
+        self.dispatched, self.dropped = [], []
 
     def dispatch(self, trigger, payload=None, trace_tag=None):
-        self.dispatched.append((trigger, payload))
+        errors = st2_rules.trigger_payload_errors(payload, self.schemas[trigger])
+        (self.dropped if errors else self.dispatched).append((trigger, payload, errors))
 
 
-def test_a_sensor_dispatches_each_new_incident_once(sensor_classes, sandbox, act, tmp_path):
-    service = SensorService()
+def test_a_sensor_dispatches_each_new_incident_once(sensor_classes, pack, sandbox, act, tmp_path):
+    service = SensorService(pack[0])
     config = {**connection_of(sandbox), "state_dir": str(tmp_path),
               "sensors": {"new_incident": {"services": [sandbox.seed_ids["services"][0]]}}}
     sensor = sensor_classes["new_incident"](service, config)
@@ -256,8 +291,37 @@ def test_a_sensor_dispatches_each_new_incident_once(sensor_classes, sandbox, act
     incident = act("create_incident", title="for st2", service="Platform Web").output["incident"]["id"]
     sensor.poll()
     sensor.poll()  # nothing new: nothing dispatched twice
-    assert [(ref, payload["event"]["data"]["id"]) for ref, payload in service.dispatched] == \
+    assert [(ref, payload["event"]["data"]["id"]) for ref, payload, _ in service.dispatched] == \
         [("pagerduty_plugin.new_incident", incident)]
+
+
+def test_every_event_the_three_sensors_produce_passes_st2s_payload_validation(
+        sensor_classes, pack, sandbox, act, plugin_server, tmp_path):
+    """Each sensor driven as st2's container drives it, against the sandbox (polled) and a real webhook
+    receiver (incident_event): every payload passes validate_trigger_payload; none is dropped."""
+    state = str(tmp_path / "state")
+    receiver = plugin_server(["--state", state], env={"PAGERDUTY_WEBHOOK_SECRETS": SECRET})
+    service = SensorService(pack[0])
+    config = {**connection_of(sandbox), "state_dir": state,
+              "sensors": {"incident_changed": {"event_types": ["incident.acknowledged", "incident.resolved"]}}}
+    sensors = {name: cls(service, config) for name, cls in sensor_classes.items()}
+    for sensor in sensors.values():
+        sensor.setup()
+    sensors["incident_changed"].poll()  # what happened before
+    service.dispatched.clear()
+    created = [act("create_incident", title=f"st2 {n}", service="Platform Web").output["incident"]["id"]
+               for n in range(3)]
+    for incident in created:
+        assert act("update_status", incident_id=incident, status="acknowledged").code == 0
+        assert act("update_status", incident_id=incident, status="resolved").code == 0
+    for n in range(3):
+        assert deliver(receiver, webhook_body(incident_id=f"PINC00{n}")).status_code == 202
+    for sensor in sensors.values():
+        sensor.poll()
+    assert service.dropped == []
+    kinds = sorted(ref.rsplit(".", 1)[1] for ref, _, _ in service.dispatched)
+    assert kinds.count("incident_event") == 3 and kinds.count("incident_changed") == 6
+    assert kinds.count("new_incident") >= 3  # and the sandbox's seeded incidents
 
 
 def test_a_bad_platform_is_a_usage_error_and_an_unwritable_directory_a_failure(tmp_path):
@@ -265,6 +329,17 @@ def test_a_bad_platform_is_a_usage_error_and_an_unwritable_directory_a_failure(t
     assert result.code == 2 and "jenkins" in result.doc["error"]["cause"]
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = invoke(["export", "stackstorm", str(blocker / "pack")])
+    result = invoke(["export", "stackstorm", str(blocker / "pack"), "--wheel", plugin_wheel()])
     assert result.code == 1 and "Cannot write" in result.doc["error"]["cause"]
     assert os.listdir(tmp_path) == ["file"]
+
+
+def test_the_pack_needs_this_versions_wheel(tmp_path):
+    for extra, cause in (([], "--wheel FILE is missing"), (["--wheel", str(tmp_path / "x.whl")], "not a wheel of"),
+                         (["--wheel", str(tmp_path / "pagerduty_plugin-0.1-py3-none-any.whl")], "not a wheel of")):
+        result = invoke(["export", "stackstorm", str(tmp_path / "pack"), *extra])
+        assert result.code == 1 and cause in result.doc["error"]["cause"], result.stdout
+        assert "pip wheel --no-deps -w dist ." in result.doc["error"]["assistance"]
+    result = invoke(["export", "rundeck", str(tmp_path / "rd"), "--wheel", plugin_wheel()])
+    assert result.code == 2
+    assert not (tmp_path / "pack").exists() and not (tmp_path / "rd").exists()

@@ -1,6 +1,8 @@
 """`runbook export --to orquesta`: an Orquesta workflow of the same meaning, or a refusal naming the step."""
 
+import json
 import re
+import urllib.parse
 
 import pytest
 import yaml
@@ -22,14 +24,18 @@ def test_triage_exports_as_an_orquesta_workflow(tmp_path):
     result, workflow = export(tmp_path, f"{EXAMPLES}/triage.yaml")
     assert result.code == 0, result.stdout
     assert result.doc["tasks"] == len(workflow["tasks"])
+    assert result.doc["action_refs"] == ["pagerduty_plugin.runbook_step"]
     assert workflow["version"] == 1.0
-    assert {"incident_id": None} in workflow["input"] and {"event": None} in workflow["input"]
+    assert workflow["input"] == [{"input_json": "{}"}, {"event_json": None}]  # JSON: no expression in it
     tasks = workflow["tasks"]
-    assert {"incident", "oncall", "note", "responders"} <= set(tasks)
+    assert {"start", "incident", "oncall", "note__if", "note", "responders__init", "responders__loop",
+            "responders"} <= set(tasks)
     for name, task in tasks.items():
-        assert set(task) <= {"action", "input", "next", "with", "retry", "delay", "join"}, name
+        assert set(task) <= {"action", "input", "next", "retry"}, name
         if "action" in task:
-            assert re.fullmatch(r"pagerduty_plugin\.[a-z_]+", task["action"]) and isinstance(task["input"], dict)
+            assert task["action"] == "pagerduty_plugin.runbook_step"
+            assert set(task["input"]) == {"pagerduty_action", "pagerduty_input"}
+            assert task["input"]["pagerduty_input"].endswith("| tojson | urlencode }}")
         for transition in task.get("next", []):
             assert set(transition) <= {"when", "publish", "do"}
             targets = transition.get("do", [])
@@ -37,12 +43,11 @@ def test_triage_exports_as_an_orquesta_workflow(tmp_path):
                 assert target in tasks or target in ENGINE_COMMANDS, (name, target)
             for item in transition.get("publish", []):
                 assert isinstance(item, dict) and len(item) == 1
-    assert tasks["incident"]["action"] == "pagerduty_plugin.get_incident"
-    assert tasks["note"]["retry"] == {"count": 3, "delay": 2.0}
-    assert tasks["responders"]["with"]["items"] == "{{ ctx()['step_oncall_output']['users'] }}"
-    assert [t["when"] for t in tasks["responders"]["next"]] == ["{{ succeeded() }}", "{{ failed() }}"]
-    assert {"step_note_status": "skipped"} in tasks["note_if"]["next"][1]["publish"]
-    assert {o for entry in workflow["output"] for o in entry} == {"noted", "on_call"}
+    assert tasks["note"]["input"]["pagerduty_action"] == "add_note"
+    assert tasks["note"]["retry"] == {"count": 3, "delay": 2}  # an int: a float fails Orquesta's TaskRetrySpec
+    assert "with" not in tasks["responders"]  # a loop: with-items stops at a failed item and retries them all
+    assert {"step_note_status": "skipped"} in workflow["vars"]
+    assert [list(entry) for entry in workflow["output"]] == [["steps"], ["outputs"]]
 
 
 def test_the_deploy_pipeline_exports_with_its_failure_path(tmp_path):
@@ -50,12 +55,25 @@ def test_the_deploy_pipeline_exports_with_its_failure_path(tmp_path):
     assert result.code == 0, result.stdout
     health = workflow["tasks"]["health"]
     failed = health["next"][1]
-    assert failed["when"] == "{{ failed() }}" and failed["do"] == "alert_if"
-    assert workflow["tasks"]["alert_if"]["next"][0]["when"] == "{{ (ctx()['step_health_status'] == 'failed') }}"
+    assert failed["when"] == "{{ failed() }}" and failed["do"] == "alert__if"
+    assert health["retry"] == {"count": 2, "delay": 1}
+    assert workflow["tasks"]["change"]["next"][1]["do"] == "fail"  # on_failure: fail
+
+
+def test_a_delay_orquesta_cannot_wait_is_refused(tmp_path):
+    path = write_runbook(tmp_path, """
+        name: t
+        steps:
+          - id: a
+            action: list_teams
+            retry: {count: 1, delay: 1.5}
+        """)
+    result, _ = export(tmp_path, path)
+    assert result.code == 1 and result.error["data"] == {"step": "a", "field": "retry.delay"}, result.stdout
 
 
 @pytest.mark.parametrize("name, step, field", [
-    ("resolve-stale.yaml", "note", "if"),             # an if per foreach item
+    ("resolve-stale.yaml", "note", "if"),             # hours_since()
     ("access-review.yaml", None, "outputs.admins"),   # a [?filter]
 ])
 def test_what_cannot_be_translated_faithfully_is_refused_naming_the_step(tmp_path, name, step, field):
@@ -67,8 +85,8 @@ def test_what_cannot_be_translated_faithfully_is_refused_naming_the_step(tmp_pat
     assert not (tmp_path / "workflow.yaml").exists()
 
 
-@pytest.mark.parametrize("expression", ["hours_since(inputs.when)", "steps.a.error.cause", "index", "inputs.xs[1:]",
-                                        "{a: inputs.x}", "max(inputs.xs)"])
+@pytest.mark.parametrize("expression", ["hours_since(inputs.when)", "steps.a.error.cause", "inputs.x || inputs.when",
+                                        "inputs.xs[1:]", "inputs.xs[-1]", "{a: inputs.x}", "max(inputs.xs)"])
 def test_refused_expressions(tmp_path, expression):
     path = write_runbook(tmp_path, f"""
         name: t
@@ -93,13 +111,9 @@ jinja2 = pytest.importorskip("jinja2")
 
 
 def jinja_value(code, context, item=None):
-    """An exported value as Orquesta renders it: one whole {{ }} keeps its type, else text."""
-    env = jinja2.Environment()
-    names = {"ctx": lambda: context, "item": lambda: item}
-    whole = re.fullmatch(r"\{\{(.*)\}\}", code, re.S)
-    if whole and "{{" not in whole.group(1):
-        return env.compile_expression(whole.group(1).strip())(**names)
-    return env.from_string(code).render(**names)
+    """An exported value as Orquesta renders it: one whole {{ }} keeps its type."""
+    body = re.fullmatch(r"\{\{(.*)\}\}", code, re.S).group(1)
+    return jinja2.Environment().compile_expression(body.strip())(ctx=lambda: context, item=lambda: item)
 
 
 def test_translations_give_what_jmespath_gives(tmp_path):
@@ -124,6 +138,7 @@ def test_translations_give_what_jmespath_gives(tmp_path):
           count: "${{ length(steps.a.output.users) }}"
           missing: "${{ steps.a.output.oncalls[].schedule.summary }}"
           name: '${{ steps.a.output.oncalls[0].user."summary" }}'
+          beyond: "${{ steps.a.output.oncalls[7].user.id }}"
         """)
     book = runbooks.load(path)
     user = {"id": "PU1", "type": "user_reference", "summary": "Nia Oncall"}
@@ -133,13 +148,12 @@ def test_translations_give_what_jmespath_gives(tmp_path):
               "users": [user], "count": 2, "truncated": False}
     inputs = {"incident_id": "PABC123", "n": 2}
     jmes = {"inputs": inputs, "steps": {"a": {"status": "ok", "output": output, "error": None}}, "event": None}
-    ctx = {**inputs, "step_a_status": "ok", "step_a_output": output}
+    ctx = {"runbook_inputs": inputs, "step_a_status": "ok", "step_a_output": output}
     result, workflow = export(tmp_path, path)
     assert result.code == 0, result.stdout
-    gate = workflow["tasks"]["b_if"]["next"][0]["when"]
+    gate = workflow["tasks"]["b__if"]["next"][0]["when"]
     assert jinja_value(gate, ctx) is expressions.truthy(book.step("b").condition.render(jmes))
-    for name, value in book.step("b").input.items():
-        assert jinja_value(workflow["tasks"]["b"]["input"][name], ctx) == expressions.render(value, jmes), name
-    for entry in workflow["output"]:
-        (name, code), = entry.items()
-        assert jinja_value(code, ctx) == expressions.render(book.outputs[name], jmes), name
+    sent = json.loads(urllib.parse.unquote(jinja_value(workflow["tasks"]["b"]["input"]["pagerduty_input"], ctx)))
+    assert sent == expressions.render(book.step("b").input, jmes)
+    outputs = jinja_value(workflow["output"][1]["outputs"], ctx)
+    assert outputs == {name: expressions.render(value, jmes) for name, value in book.outputs.items()}

@@ -26,6 +26,9 @@ CONNECTION_PREFIX = "connection_"
 COMMAND_PROPERTY = "pagerduty_command"  # not a spec field: where the plugin is installed
 EXTRA_PROPERTIES = (COMMAND_PROPERTY,)
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same spec gives the same bytes
+# rundeckPluginVersion 2.0 makes both required (rundeck/rundeck core PluginMetadataValidator): 4.x loads on
+# Rundeck 4 and 5 (a later major than the one named is accepted); the step is a python3 script, tried on unix
+COMPATIBILITY = {"rundeckCompatibilityVersion": "4.x", "targetHostCompatibility": "unix"}
 STORAGE = {"selectionAccessor": "STORAGE_PATH", "storage-path-root": "keys",
            "valueConversion": "STORAGE_PATH_AUTOMATIC_READ", "valueConversionFailure": "remove"}
 KIND_HINTS = {"json": " (JSON)", "list": " (one item per line, or a JSON array)"}
@@ -122,7 +125,8 @@ def plugin_files(spec):
         providers.append(entry)
         table[name] = {"inputs": kinds}
     metadata = {
-        "name": PLUGIN_NAME, "version": spec.version, "rundeckPluginVersion": 2.0, "author": spec.vendor,
+        "name": PLUGIN_NAME, "version": spec.version, "rundeckPluginVersion": "2.0", **COMPATIBILITY,
+        "author": spec.vendor,
         "description": spec.description, "url": (spec.raw.get("resources") or {}).get("source_url", ""),
         "tags": ["pagerduty", "WorkflowStep", "script"], "providers": providers,
     }

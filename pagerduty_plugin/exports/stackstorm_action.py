@@ -14,6 +14,7 @@ from pagerduty_plugin.errors import PluginError, bug, mask_secrets
 from pagerduty_plugin.logs import StepLog, step_logger
 
 ACTION_PARAMETER = "pagerduty_action"  # the immutable parameter naming the action in each action YAML
+INPUT_PARAMETER = "pagerduty_input"  # runbook_step's: the step's input as URL-encoded JSON (see runbooks/orquesta.py)
 
 
 def run(config, parameters, stream=None):
@@ -22,6 +23,8 @@ def run(config, parameters, stream=None):
     values = dict(parameters)
     name = values.pop(ACTION_PARAMETER, None)
     try:
+        if INPUT_PARAMETER in values:
+            values = step_input(values.pop(INPUT_PARAMETER))
         spec = speclib.load()
         if not isinstance(name, str) or not name:
             raise PluginError(f"The action's metadata has no {ACTION_PARAMETER} parameter",
@@ -31,3 +34,19 @@ def run(config, parameters, stream=None):
         error = exc if isinstance(exc, PluginError) else bug(exc)
         return False, {"error": mask_secrets(error.to_dict(), handler.secrets)}
     return True, mask_secrets(output, handler.secrets)
+
+
+def step_input(encoded):
+    """A step's input as an exported Orquesta workflow passes it: an object as URL-encoded JSON, a text in
+    which st2 and Orquesta find no expression to evaluate."""
+    import json
+    from urllib.parse import unquote
+
+    try:
+        values = json.loads(unquote(encoded)) if isinstance(encoded, str) else None
+    except ValueError:
+        values = None
+    if not isinstance(values, dict):
+        raise PluginError(f"{INPUT_PARAMETER} is not an object as URL-encoded JSON",
+                          "Export the workflow again with `pagerduty-plugin runbook export --to orquesta`.")
+    return values

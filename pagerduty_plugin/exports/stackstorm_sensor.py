@@ -7,6 +7,8 @@ machine) and dispatches every new event as the trigger type `pagerduty_plugin.<t
 event is marked taken only after dispatch() returned, as with every consumer.
 """
 
+import json
+import re
 import sys
 
 from pagerduty_plugin import runner
@@ -14,6 +16,7 @@ from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.logs import StepLog, step_logger
 
 PACK = "pagerduty_plugin"
+EVENT_JSON = "event_json"  # beside the event in each payload: what a rule passes to an exported workflow
 STATE_SETTING = "state_dir"  # pack config: the state directory (default: the user's, as for the CLI)
 
 
@@ -32,5 +35,19 @@ class SensorPoll:
         self.service = sensor_service
 
     def poll(self):
-        """One round: returns how many events were dispatched."""
-        return self.run.run(lambda event: self.service.dispatch(trigger=self.trigger_ref, payload=event), once=True)
+        """One round: returns how many events were dispatched. st2 calls it every poll_interval, so each call
+        asks PagerDuty (interval 0: the trigger's own interval would skip a call that comes a little early)."""
+        return self.run.run(lambda event: self.service.dispatch(trigger=self.trigger_ref, payload=payload(event)),
+                            once=True, interval=0)
+
+
+def payload(event):
+    return {**event, EVENT_JSON: inert_json(event.get("event"))}
+
+
+def inert_json(value):
+    """value as JSON in which `{{`, `{%`, `{#` and `<%` cannot appear (a structural `{` is never followed
+    by `{`, `%` or `#`; inside strings they become \\u escapes): passed to an exported Orquesta workflow, it is
+    data that neither st2's parameter rendering nor Orquesta's input rendering finds an expression in."""
+    text = json.dumps(value, ensure_ascii=True).replace("%", "\\u0025").replace("#", "\\u0023")
+    return re.sub(r"\{(?=\{)", r"\\u007b", text)

@@ -193,7 +193,7 @@ def cmd_export(args, io, handler, log):
     except OSError as exc:
         raise PluginError(f"Cannot write {out}: {exc.strerror}", "Give --out a path this user can write.") from None
     io.write({"written": out, "to": "orquesta", "runbook": runbook.name, "tasks": tasks,
-              "action_refs": sorted({f"{orquesta.PACK}.{s.action}" for s in runbook.steps})})
+              "action_refs": [orquesta.STEP_ACTION], "actions": sorted({s.action for s in runbook.steps})})
     return EXIT_OK
 
 
