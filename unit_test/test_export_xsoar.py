@@ -334,3 +334,41 @@ def test_an_unknown_command_is_an_error_entry(xsoar):
 
 def test_test_module_answers_ok(xsoar):
     assert xsoar.run("test-module")["results"] == ["ok"]
+
+
+# --- the README's steps --------------------------------------------------------------------
+
+
+def readme_block(heading):
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    section = text.split(heading, 1)[1]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.slow
+def test_the_readme_steps_build_an_uploadable_pack(demisto_sdk, tmp_path):
+    """The README's XSOAR block, line by line, in a copy of the repository as a clone has it; `docker
+    build` is left out (no Docker engine here): its Dockerfile and the wheel it copies are checked."""
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "dist",
+                                                               "__pycache__"))
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "demisto-sdk").write_text(f"#!/bin/sh\nexec {' '.join(demisto_sdk)} \"$@\"\n")
+    (tools / "demisto-sdk").chmod(0o755)
+    env = {**os.environ, "PATH": os.pathsep.join([str(tools), os.path.dirname(sys.executable), os.environ["PATH"]]),
+           "DEMISTO_SDK_IGNORE_CONTENT_WARNING": "1", "HTTP_PROXY": "http://127.0.0.1:9",
+           "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@example.com")
+    block = readme_block("### In XSOAR")
+    assert "\ndocker build " in block
+    script = "\n".join(line for line in block.splitlines() if not line.startswith("docker build "))
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=clone, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    docker = clone / "dist" / "xsoar" / "docker"
+    assert "COPY pagerduty_plugin-*.whl" in (docker / "Dockerfile").read_text()
+    assert [p.name for p in docker.glob("pagerduty_plugin-*.whl")]
+    assert (clone / "dist" / "xsoar" / "uploadable_packs" / "PagerDutyPlugin.zip").exists()

@@ -221,6 +221,14 @@ def sentence(text):
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
+def dockerfile():
+    return (f"# The integration's docker image: XSOAR's Python image with pagerduty-plugin installed from the wheel\n"
+            f"# beside this file (pip wheel --no-deps -w DIR/docker . in pagerduty-plugin's repository).\n"
+            f"FROM {DOCKER_IMAGE}\n"
+            "COPY pagerduty_plugin-*.whl /tmp/\n"
+            "RUN pip install --no-cache-dir /tmp/pagerduty_plugin-*.whl && rm /tmp/pagerduty_plugin-*.whl\n")
+
+
 def pack_files(spec, icon):
     base = f"Packs/{PACK}"
     where = f"{base}/Integrations/{INTEGRATION}"
@@ -233,6 +241,7 @@ def pack_files(spec, icon):
         f"{where}/{INTEGRATION}.py": SOURCE,
         f"{where}/{INTEGRATION}_description.md": description_md(),
         f"{where}/README.md": readme(spec),
+        "docker/Dockerfile": dockerfile(),
     }
     if icon is not None:
         files[f"{where}/{INTEGRATION}_image.png"] = icon
@@ -247,7 +256,7 @@ def icon_bytes():
 
 
 def export(spec, directory):
-    """Write the pack under directory/Packs; returns what was written."""
+    """Write the pack under directory/Packs, and the Dockerfile of its image under directory/docker."""
     files = pack_files(spec, icon_bytes())
     written = [write_file(directory, path, files[path]) for path in sorted(files)]
     return {"files": written, "pack": PACK, "commands": len(spec.actions), "prefix": COMMAND_PREFIX}
