@@ -35,7 +35,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["pagerduty_plugin", "pagerduty_plugin.*"]),
-    package_data={"pagerduty_plugin.sandbox": ["web/*.html", "web/*.js", "web/*.css"]},
+    package_data={"pagerduty_plugin.sandbox": ["web/*.html", "web/*.js", "web/*.css"],
+                  "pagerduty_plugin.exports": ["*.png"]},
     install_requires=["requests>=2.28,<3", "fastjsonschema>=2.18,<3", "PyYAML>=6,<7", "gunicorn>=22,<28",
                       "jmespath>=1.0,<2"],
     extras_require={

@@ -1,4 +1,4 @@
-"""Native packages for other platforms (Rundeck, StackStorm), generated from the spec.
+"""Native packages for other platforms (Rundeck, StackStorm, XSOAR), generated from the spec.
 
 Everything a generator needs is read through pagerduty_plugin.spec; nothing here keeps a list
 of fields. Each export is deterministic: the same spec gives the same bytes.
@@ -9,6 +9,7 @@ import os
 EXPORTERS = {
     "rundeck": "pagerduty_plugin.exports.rundeck:export",
     "stackstorm": "pagerduty_plugin.exports.stackstorm:export",
+    "xsoar": "pagerduty_plugin.exports.xsoar:export",
 }
 
 
