@@ -133,17 +133,18 @@ class Session:
         now = utc_now()
         watermark = last.get("watermark") or (now - settings.first_fetch).strftime("%Y-%m-%dT%H:%M:%SZ")
         seen = json.loads(last.get("seen_ids") or "[]")  # XSOAR keeps the last run's values as text
-        previous_run = last.get("ran_at")
-        query = {"since": watermark, "sort_by": "created_at:asc", "max_results": settings.max_fetch + len(seen)}
+        before = Previous(last.get("ran_at"), json.loads(last.get("due_ids") or "[]"))
+        # the seen ids come back (same second), and as many again past max_fetch are noted as due
+        query = {"since": watermark, "sort_by": "created_at:asc", "max_results": 2 * settings.max_fetch + len(seen)}
         query.update(settings.filters())
-        found = self.step("list_incidents", query)["incidents"]
-        chosen = [incident for incident in found
-                  if incident["id"] not in seen and settings.wanted(incident, previous_run)][:settings.max_fetch]
+        found = [incident for incident in self.step("list_incidents", query)["incidents"]
+                 if incident["id"] not in seen and settings.wanted(incident, before)]
+        chosen, due = found[:settings.max_fetch], [incident["id"] for incident in found[settings.max_fetch:]]
         if chosen:
             watermark = max(watermark, chosen[-1]["created_at"], key=parse_time)
             seen = (seen + [incident["id"] for incident in chosen])[-SEEN_IDS_KEPT:]
         self.demisto.incidents([self.as_xsoar_incident(incident, settings) for incident in chosen])
-        self.demisto.setLastRun({"watermark": watermark, "seen_ids": json.dumps(seen),
+        self.demisto.setLastRun({"watermark": watermark, "seen_ids": json.dumps(seen), "due_ids": json.dumps(due),
                                  "ran_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")})
 
     def as_xsoar_incident(self, incident, settings):
@@ -237,11 +238,27 @@ class FetchSettings:
         found = {"service_ids": self.service_ids, "urgencies": self.urgencies}
         return {name: value for name, value in found.items() if value}
 
-    def wanted(self, incident, previous_run):
+    def wanted(self, incident, before):
         if incident.get("status") in self.statuses:
             return True
-        # open when the previous cycle ran (it was due then, but past max_fetch or the boundary second)
-        return previous_run is not None and parse_time(incident["created_at"]) <= parse_time(previous_run)
+        return before.had_open(incident)
+
+
+class Previous:
+    """What the previous cycle knew: when it ran (to the second) and the incidents it found due but
+    left for later (past max_fetch). An incident it found due, or created in an earlier second than
+    it ran, was open then: it is fetched even if it is resolved now. One created in the very second
+    the previous cycle ran, and not in its answer, cannot be told from one created after it: it
+    counts as created after (PagerDuty's timestamps are to the second)."""
+
+    def __init__(self, ran_at, due_ids):
+        self.ran_at = parse_time(ran_at) if ran_at else None
+        self.due_ids = set(due_ids)
+
+    def had_open(self, incident):
+        if incident["id"] in self.due_ids:
+            return True
+        return self.ran_at is not None and parse_time(incident["created_at"]) < self.ran_at
 
 
 def typed(value, schema):
