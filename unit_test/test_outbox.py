@@ -297,3 +297,49 @@ def test_a_refused_connection_queues_the_event(durable, sandbox):
     time.sleep(1)
     assert outbox(durable, "drain", "--until-empty", "--max-seconds", "10").doc["sent"] == 1
     assert [k for k, _, _ in deliveries(sandbox)] == ["net"]
+
+
+def test_a_failing_dedup_key_backs_off_alone_and_ends_dead_while_the_others_are_delivered(connection, sandbox, url):
+    """30 dedup keys of one routing key, 10 events each; PagerDuty fails one key's sends forever."""
+    from outbox_support import fill
+
+    durable = with_outbox(connection, url, outbox_max_attempts=2, outbox_max_age=0, outbox_rate=100000)
+    written = fill(url, sandbox.info["routing_key"], lanes=30, per_lane=10)
+    sandbox.add_fault(method="POST", path="/v2/enqueue", dedup_key="lane-7", count=None, status=500)
+    drained = outbox(durable, "drain", "--until-empty", "--max-seconds", "120").doc
+    assert drained["sent"] == 290 and drained["dead"] == 10 and drained["open"] == 0
+    delivered = {}
+    for dedup, action, _ in deliveries(sandbox):
+        delivered.setdefault(dedup, []).append(action)
+    assert delivered == {key: actions for key, actions in written.items() if key != "lane-7"}  # in order per key
+    dead = outbox(durable, "list", "--status", "dead").doc["events"]
+    assert {e["dedup_key"] for e in dead} == {"lane-7"} and all(e["attempts"] == 2 for e in dead)
+    assert all("gave up after 2 tries" in e["last_error"] and "HTTP 500" in e["last_error"] for e in dead)
+    sandbox.clear_faults()
+    assert outbox(durable, "retry", "--key", "lane-7").doc["retried"] == 10
+    assert outbox(durable, "drain", "--until-empty", "--max-seconds", "60").doc["sent"] == 10
+    assert [a for k, a, _ in deliveries(sandbox) if k == "lane-7"] == written["lane-7"]
+
+
+def test_a_routing_keys_budget_is_shared_by_drainers_and_steps(connection, sandbox, url):
+    """outbox_rate 12 a minute: a bucket of one send, refilled every 5.5 s. A drain takes what the
+    budget allows and leaves the rest due later; a step finding it spent queues its event."""
+    from outbox_support import fill
+
+    durable = with_outbox(connection, url, outbox_rate=12)
+    fill(url, sandbox.info["routing_key"], lanes=5, per_lane=1)
+    drained = outbox(durable, "drain").doc
+    assert drained["sent"] == 1 and drained["open"] == 4
+    later = step(durable, "send_trigger_event", description="x", incident_key="late").output
+    assert later["status"] == "queued" and "out of budget" in later["message"]
+    assert len(deliveries(sandbox)) == 1
+
+
+def test_a_closed_port_says_the_alert_was_not_sent(connection, sandbox):
+    from postgres_server import free_port
+
+    closed = {**connection, "max_retries": 0, "events_url": f"http://127.0.0.1:{free_port()}/v2"}
+    result = step(closed, "send_trigger_event", description="x")
+    assert result.code == 1 and "the request was not sent" in result.error["cause"]
+    assert result.error["assistance"].startswith("The alert was not sent")
+    assert "may have accepted" not in result.error["assistance"]
