@@ -12,7 +12,9 @@ PostgreSQL counted.
 The sender accepts every event at once (no HTTP): what is measured is the queue itself, the part a
 held horizon slows down; against PagerDuty the network adds the same time to both runs.
 
-Usage: .venv/bin/python bench/outbox_xmin.py [--events 20000] [--lanes 2000] [--postgresql URL]
+The two drains alternate `--rounds` times (the machine's load moves); the best of each is reported.
+
+Usage: .venv/bin/python bench/outbox_xmin.py [--events 10000] [--lanes 1000] [--rounds 2] [--postgresql URL]
 (without --postgresql a throw-away server is started as the tests do: unit_test/postgres_server.py)
 """
 
@@ -95,8 +97,9 @@ def drain(server_url, events, lanes, hold):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=20000)
-    parser.add_argument("--lanes", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--lanes", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--postgresql", metavar="URL", help="a server to create throw-away databases on")
     args = parser.parse_args()
     server = None
@@ -108,8 +111,12 @@ def main():
         server = postgres_server.start()
         server_url = server.url
     try:
-        plain, plain_dead, _ = drain(server_url, args.events, args.lanes, hold=False)
-        held, held_dead, holders = drain(server_url, args.events, args.lanes, hold=True)
+        plains, helds = [], []
+        for _ in range(args.rounds):
+            plains.append(drain(server_url, args.events, args.lanes, hold=False))
+            helds.append(drain(server_url, args.events, args.lanes, hold=True))
+        plain, plain_dead, _ = max(plains)
+        held, held_dead, holders = max(helds)
     finally:
         if server is not None:
             server.stop()
@@ -117,7 +124,7 @@ def main():
           f"(dead row versions left: {plain_dead})")
     print(f"the same with a transaction holding the xmin horizon ({holders} idle in transaction): {held:,.0f} events/s "
           f"(dead row versions left: {held_dead}); ratio {held / plain:.2f}")
-    print(json.dumps({"bench": "outbox_xmin", "events": args.events, "lanes": args.lanes,
+    print(json.dumps({"bench": "outbox_xmin", "events": args.events, "lanes": args.lanes, "rounds": args.rounds,
                       "drain_per_s": round(plain), "drain_held_per_s": round(held), "ratio": round(held / plain, 3),
                       "dead_tuples": plain_dead, "dead_tuples_held": held_dead}))
 

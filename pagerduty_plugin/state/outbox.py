@@ -239,8 +239,9 @@ class Outbox:
             taken = []
             for ref, heads in sorted(by_key.items()):
                 taken += heads[:self.spend(run, ref, len(heads))]
+            if taken:
+                run("take", {"ids": [row.id for row in taken], "lease_until": run.now + lease, "owner": owner})
             for row in taken:
-                run("take", {"id": row.id, "lease_until": run.now + lease, "owner": owner})
                 row.status = "sending"
         return sorted(taken, key=lambda row: row.id)
 
@@ -256,8 +257,7 @@ class Outbox:
     # (a row another drainer took over after our lease ran out is theirs to finish, so a late
     # answer can never let the next event of the lane overtake a resend)
     def sent(self, owner, row_id):
-        with self.transaction(durable=False) as run:
-            run("mark_sent", {"id": row_id, "owner": owner, "now": run.now})
+        self.execute_alone("mark_sent", {"id": row_id, "owner": owner})  # the common case: one round trip
 
     def refused(self, owner, row_id, error):
         """PagerDuty will never take it (400, other 4xx, too large): dead at once."""
@@ -423,7 +423,7 @@ SQLITE_SQL = {
                  "AND (o.status = 'pending' OR (o.status = 'sending' AND o.lease_until < :now)) "
                  f"AND o.key_ref IN (SELECT value FROM json_each(:refs)) AND {IS_HEAD} ORDER BY o.id LIMIT 1",
     "take": "UPDATE outbox_events SET status = 'sending', lease_until = :lease_until, lease_owner = :owner "
-            "WHERE id = :id",
+            "WHERE id IN (SELECT value FROM json_each(:ids))",
     "live_owners": "SELECT DISTINCT lease_owner FROM outbox_events WHERE status = 'sending' "
                    "AND lease_until >= :now AND lease_owner LIKE :host",
     "expire_owner": "UPDATE outbox_events SET lease_until = 0 WHERE status = 'sending' AND lease_owner = :owner",
@@ -481,6 +481,11 @@ class SqliteOutbox(Outbox):
 
     def transaction(self, durable=True):
         return SqliteTransaction(self.db, self.SQL, durable)
+
+    def execute_alone(self, name, params):
+        """One statement as its own (unfsynced) transaction, `now` given."""
+        with self.transaction(durable=False) as run:
+            run(name, {**params, "now": run.now})
 
     def close(self):
         self.db.close()

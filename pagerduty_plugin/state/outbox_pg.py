@@ -69,12 +69,14 @@ SQL = {
                  "AND (o.status = 'pending' OR (o.status = 'sending' AND o.lease_until < %(now)s)) "
                  f"AND o.key_ref = ANY(%(refs)s) AND {IS_HEAD} ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED",
     "take": "UPDATE outbox_events SET status = 'sending', lease_until = %(lease_until)s, lease_owner = %(owner)s "
-            "WHERE id = %(id)s",
+            "WHERE id = ANY(%(ids)s)",
     "live_owners": "SELECT DISTINCT lease_owner FROM outbox_events WHERE status = 'sending' "
                    "AND lease_until >= %(now)s AND lease_owner LIKE %(host)s",
     "expire_owner": "UPDATE outbox_events SET lease_until = 0 WHERE status = 'sending' AND lease_owner = %(owner)s",
     "row_of": f"SELECT attempts, created_at FROM outbox_events WHERE {MINE}",
-    "mark_sent": "UPDATE outbox_events SET status = 'sent', attempts = attempts + 1, finished_at = %(now)s, "
+    # run alone (autocommit), so it reads the clock itself
+    "mark_sent": "UPDATE outbox_events SET status = 'sent', attempts = attempts + 1, "
+                 "finished_at = extract(epoch FROM clock_timestamp()), "
                  f"lease_until = NULL, last_error = NULL WHERE {MINE}",
     "mark_dead": "UPDATE outbox_events SET status = 'dead', attempts = attempts + 1, finished_at = %(now)s, "
                  f"last_error = %(error)s, lease_until = NULL WHERE {MINE}",
@@ -137,6 +139,15 @@ class PostgresOutbox(Outbox):
 
     def transaction(self, durable=True):
         return PostgresTransaction(self)
+
+    def execute_alone(self, name, params):
+        """One statement as its own transaction (the connection is in autocommit mode)."""
+        try:
+            if self.db.closed or self.db.broken:
+                self.db = self.psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+            self.db.execute(SQL[name], params)
+        except self.psycopg.Error as exc:
+            raise self.failure(exc) from None
 
     def close(self):
         self.db.close()
