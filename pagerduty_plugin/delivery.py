@@ -118,8 +118,13 @@ def send_durably(connection, event, action, log):
             return queued(store, error.cause if row.id == mine else
                           f"an earlier event of this dedup key could not be sent ({error.cause})", body)
         rows = store.claim(owner, {ref}, 1, lease, lane=lane)
-    return queued(store, f"it waits behind {ahead} earlier event(s) of this dedup key that another sender "
-                         "holds or that wait for a retry, or its routing key is resting or out of budget", body)
+    if ahead:
+        why = (f"it waits behind {ahead} earlier event(s) of this dedup key that another sender holds or that "
+               "wait for their next try")
+    else:
+        why = ("its routing key is out of budget for now (outbox_rate events a minute) or resting after PagerDuty "
+               "answered 429")
+    return queued(store, why, body)
 
 
 def own_row(row_id, ref, body, action):
