@@ -51,7 +51,9 @@ def outcome_of(error):
 def describe(error, routing_key):
     """The error as stored in last_error: cause and PagerDuty's errors, never the routing key."""
     reasons = error.data.get("errors") or []
-    text = error.cause + (f" ({'; '.join(map(str, reasons))})" if reasons and "refused" not in error.cause else "")
+    if isinstance(error, HttpRefusal) and error.status == 400:
+        reasons = []  # a 400's cause already lists PagerDuty's errors
+    text = error.cause + (f" ({'; '.join(map(str, reasons))})" if reasons else "")
     return redact(text, [routing_key])[:1000]
 
 

@@ -343,3 +343,18 @@ def test_a_closed_port_says_the_alert_was_not_sent(connection, sandbox):
     assert result.code == 1 and "the request was not sent" in result.error["cause"]
     assert result.error["assistance"].startswith("The alert was not sent")
     assert "may have accepted" not in result.error["assistance"]
+
+
+def test_what_a_failed_send_means_is_read_from_the_errors_class_not_its_data():
+    from pagerduty_plugin.delivery import DEAD, RETRY, SENT, THROTTLED, outcome_of
+    from pagerduty_plugin.errors import AnswerTooLarge, BadAnswer, HttpRefusal, NetworkError, NotSent, PluginError
+
+    cases = [(NetworkError("c", "a", {}, sent=False), RETRY), (NetworkError("c", "a", {}, sent=True), RETRY),
+             (HttpRefusal("c", "a", {}, 429, retry_after=3), THROTTLED), (HttpRefusal("c", "a", {}, 503), RETRY),
+             (HttpRefusal("c", "a", {}, 408), RETRY), (HttpRefusal("c", "a", {}, 400), DEAD),
+             (HttpRefusal("c", "a", {}, 404), DEAD), (HttpRefusal("c", "a", {}, 307), DEAD),
+             (BadAnswer("c", "a", {}, 202), SENT), (AnswerTooLarge("c", "a", {}, 202), DEAD),
+             (NotSent("c", "a", {}), DEAD),
+             # data whose keys once decided it mean nothing now
+             (PluginError("c", "a", {"host": "x", "status": 503}), DEAD), (HttpRefusal("c", "a", {"bytes": 1}, 500), RETRY)]
+    assert [outcome_of(error) for error, _ in cases] == [outcome for _, outcome in cases]
