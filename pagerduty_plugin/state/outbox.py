@@ -10,8 +10,8 @@ event is dead once it has had `max_attempts` tries and is older than `max_age`. 
 one routing key share is PagerDuty's budget for that key (`Limits.rate` events a minute, and the
 rest a 429 asks for), kept in one row per key that every drainer spends from.
 
-Every time (leases, back-offs, the budget) is read from the database's clock, once per
-transaction (`clock`), never from the host's: drainers on several machines compare like with like.
+Every time (leases, back-offs, the budget) is the database's clock, read once per transaction
+(`run.now`), never the host's: drainers on several machines compare like with like.
 
 No routing key is stored: a row names its key by `key_ref`, a SHA-256 fingerprint, and a drainer
 sends only the rows whose key it was given (its connection's routing_key, `--keys FILE`).
