@@ -356,5 +356,6 @@ def test_what_a_failed_send_means_is_read_from_the_errors_class_not_its_data():
              (BadAnswer("c", "a", {}, 202), SENT), (AnswerTooLarge("c", "a", {}, 202), DEAD),
              (NotSent("c", "a", {}), DEAD),
              # data whose keys once decided it mean nothing now
-             (PluginError("c", "a", {"host": "x", "status": 503}), DEAD), (HttpRefusal("c", "a", {"bytes": 1}, 500), RETRY)]
+             (PluginError("c", "a", {"host": "x", "status": 503}), DEAD),
+             (HttpRefusal("c", "a", {"bytes": 1}, 500), RETRY)]
     assert [outcome_of(error) for error, _ in cases] == [outcome for _, outcome in cases]

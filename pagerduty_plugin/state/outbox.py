@@ -414,7 +414,8 @@ SQLITE_SQL = {
               "next_attempt, lease_until, lease_owner) VALUES (:key_ref, :lane, :dedup_key, :action, :body, :status, "
               "0, :now, :now, :lease_until, :owner) RETURNING id",
     "heads": f"SELECT {CLAIMED} FROM outbox_events o "
-             "WHERE ((o.status = 'pending' AND o.next_attempt <= :now) OR (o.status = 'sending' AND o.lease_until < :now)) "
+             "WHERE ((o.status = 'pending' AND o.next_attempt <= :now) "
+             "OR (o.status = 'sending' AND o.lease_until < :now)) "
              f"AND o.key_ref IN (SELECT value FROM json_each(:refs)) AND {IS_HEAD} "
              "AND NOT EXISTS (SELECT 1 FROM outbox_keys k WHERE k.key_ref = o.key_ref AND (k.throttled_until > :now "
              "OR k.tokens + (:now - k.refilled_at) * :refill < 1)) "
