@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/runbook.py
 	$(BIN)/python bench/outbox.py
+	$(BIN)/python bench/outbox_xmin.py
 	$(BIN)/python bench/http_mode.py
 
 lint: install

@@ -69,9 +69,9 @@ class Connection:
 
     @cached_property
     def outbox(self):
-        from pagerduty_plugin.state.outbox import open_outbox
+        from pagerduty_plugin.state.outbox import Limits, open_outbox
 
-        return open_outbox(self.get("outbox"))
+        return open_outbox(self.get("outbox"), limits=Limits.of(self))
 
     def send_event(self, event, action):
         """An Events API v2 event (with its routing_key): sent directly, or through the outbox when

@@ -1,25 +1,31 @@
 """Durable event delivery through the outbox (state/outbox.py): a step writes its event first,
 then tries its lane at once; a drainer (`outbox drain`, or `http` in the background) delivers the rest.
 
-What an answer means for an event:
-- 2xx: PagerDuty has it -> sent.
-- 400 (or an event too large to send): PagerDuty will never take it -> dead, with its errors; the
-  step fails as it does without an outbox. Other 4xx except 408 and 429 (a wrong events_url, a
-  proxy refusing) -> dead too: retrying them would hide a setting that needs fixing.
-- 429, 408, 5xx, a timeout or a network failure -> pending again; the routing key rests (429: as
-  long as PagerDuty says) and the event is retried. Resending an event that may have reached
-  PagerDuty is harmless: its dedup key is fixed. Change events carry no key, so a resend after an
-  uncertain first try may record the change twice.
+What an answer means for an event (by the error's class, errors.py):
+- 2xx (even with a garbled body: a BadAnswer with a 2xx status): PagerDuty has it -> sent.
+- 400, or an event that could not be sent at all (NotSent: too large, a malformed URL): PagerDuty
+  will never take it -> dead, with its errors; the step fails as it does without an outbox. Other
+  4xx except 408 and 429 (a wrong events_url, a proxy refusing), redirects, an answer too large
+  -> dead too: retrying them would hide a setting that needs fixing.
+- 429: the routing key rests as long as PagerDuty says, for every lane and drainer; the event's
+  try does not count against it.
+- 408, 5xx, a timeout or a network failure -> pending again; its lane (routing key + dedup key)
+  alone backs off, until the outbox's limits make it dead. Resending an event that may have
+  reached PagerDuty is harmless: its dedup key is fixed. Change events carry no key, so a resend
+  after an uncertain first try may record the change twice.
+
+Each outcome is recorded before the drainer's next send: a kill -9 resends at most the one send
+that was in flight.
 """
 
 import json
 import threading
 import time
 
-from pagerduty_plugin.errors import PluginError, redact
-from pagerduty_plugin.state.outbox import key_backoff, key_ref, owner_id
+from pagerduty_plugin.errors import AnswerTooLarge, BadAnswer, HttpRefusal, NetworkError, PluginError, redact
+from pagerduty_plugin.state.outbox import key_ref, owner_id
 
-SENT, RETRY, DEAD = "sent", "retry", "dead"
+SENT, RETRY, THROTTLED, DEAD = "sent", "retry", "throttled", "dead"
 BATCH = 50  # lane heads a drainer claims at a time
 LEASE_MARGIN = 15.0  # seconds a lease outlives the longest a send may take
 
@@ -29,36 +35,52 @@ def event_path(action):
 
 
 def outcome_of(error):
-    """(SENT | RETRY | DEAD, seconds PagerDuty asked us to wait or None) for a failed send."""
-    status = error.data.get("status")
-    if "bytes" in error.data:
-        return DEAD, None
-    if status is None:
-        return (RETRY, None) if "host" in error.data else (DEAD, None)  # network vs a request never made
-    if 200 <= status < 300:
-        return SENT, None  # accepted; only its answer was garbled
-    if status == 429:
-        return RETRY, error.data.get("retry_after")
-    if status == 408 or status >= 500:
-        return RETRY, None
-    return DEAD, None
+    """SENT, RETRY, THROTTLED or DEAD for a failed send, by the error's kind."""
+    if isinstance(error, NetworkError):
+        return RETRY
+    if isinstance(error, BadAnswer) and not isinstance(error, AnswerTooLarge):
+        return SENT if 200 <= error.status < 300 else DEAD  # accepted; only its answer was garbled
+    if isinstance(error, HttpRefusal):
+        if error.status == 429:
+            return THROTTLED
+        if error.status == 408 or error.status >= 500:
+            return RETRY
+    return DEAD  # refused, too large, or never sendable
 
 
 def describe(error, routing_key):
     """The error as stored in last_error: cause and PagerDuty's errors, never the routing key."""
     reasons = error.data.get("errors") or []
-    text = error.cause + (f" ({'; '.join(map(str, reasons))})" if reasons and "refused" not in error.cause else "")
+    if isinstance(error, HttpRefusal) and error.status == 400:
+        reasons = []  # a 400's cause already lists PagerDuty's errors
+    text = error.cause + (f" ({'; '.join(map(str, reasons))})" if reasons else "")
     return redact(text, [routing_key])[:1000]
 
 
 def send_one(events, action, event):
-    """One try: (SENT, reply) or (RETRY | DEAD, PluginError, wait)."""
+    """One try: (SENT, reply) or (RETRY | THROTTLED | DEAD, PluginError)."""
     try:
         reply = events.send(event_path(action), event)
     except PluginError as error:
-        outcome, wait = outcome_of(error)
-        return (SENT, {}) if outcome == SENT else (outcome, error, wait)
+        outcome = outcome_of(error)
+        return (SENT, {}) if outcome == SENT else (outcome, error)
     return SENT, reply
+
+
+def record(store, owner, row, outcome, error, routing_key):
+    """The outcome of one send, in the store before anything else is sent. Returns the row's new
+    status: sent, pending (its lane backs off, or its key rests) or dead."""
+    if outcome == SENT:
+        store.sent(owner, row.id)
+        return "sent"
+    text = describe(error, routing_key)
+    if outcome == DEAD:
+        store.refused(owner, row.id, text)
+        return "dead"
+    if outcome == THROTTLED:
+        store.throttled(owner, row.id, row.key_ref, text, error.retry_after)
+        return "pending"
+    return store.failed(owner, row.id, text)[0] or "pending"
 
 
 # --- a step with the outbox on --------------------------------------------------------------
@@ -76,42 +98,41 @@ def send_durably(connection, event, action, log):
     lease = step_lease(connection)
     body = {name: value for name, value in event.items() if name != "routing_key"}
     mine, lane, ahead, claimed = store.add(ref, body, action, owner, lease)
-    rows = [own_row(mine, body, action)] if claimed else store.claim(owner, {ref}, 1, lease, lane=lane)
+    rows = [own_row(mine, ref, body, action)] if claimed else store.claim(owner, {ref}, 1, lease, lane=lane)
     delivered_before = 0
     while rows:
         row = rows[0]
         result = send_one(connection.events, row.action, {**row.event, "routing_key": routing_key})
-        if result[0] == SENT:
-            store.finish(owner, sent=[row.id], keys_ok=[ref])
+        status = record(store, owner, row, result[0], result[1] if result[0] != SENT else None, routing_key)
+        if status == "sent":
             if row.id == mine:
                 if delivered_before:
                     log.info(f"outbox: delivered {delivered_before} earlier event(s) of this dedup key first")
                 return result[1]
             delivered_before += 1
+        elif status == "dead":  # refused, or out of tries under the outbox's limits
+            if row.id == mine:
+                raise result[1]
+            log.warning(f"outbox: an earlier event of this dedup key (#{row.id}) was given up, kept as dead")
         else:
-            _, error, wait = result
-            text = describe(error, routing_key)
-            if result[0] == DEAD:
-                store.finish(owner, dead=[(row.id, text)])
-                if row.id == mine:
-                    raise error
-                log.warning(f"outbox: an earlier event of this dedup key (#{row.id}) was refused, kept as dead")
-            else:
-                throttled = error.data.get("status") == 429
-                store.finish(owner, retry=[(row.id, text, wait if throttled else key_backoff(1))],
-                             keys_failed=[(ref, wait, True)] if throttled else ())
-                log.warning(f"outbox: {error.cause}; the event is kept in the outbox")
-                return queued(store, error.cause if row.id == mine else
-                              f"an earlier event of this dedup key could not be sent ({error.cause})", body)
+            error = result[1]
+            log.warning(f"outbox: {error.cause}; the event is kept in the outbox")
+            return queued(store, error.cause if row.id == mine else
+                          f"an earlier event of this dedup key could not be sent ({error.cause})", body)
         rows = store.claim(owner, {ref}, 1, lease, lane=lane)
-    return queued(store, f"it waits behind {ahead} earlier event(s) of this dedup key that another sender "
-                         "holds or whose routing key is resting", body)
+    if ahead:
+        why = (f"it waits behind {ahead} earlier event(s) of this dedup key that another sender holds or that "
+               "wait for their next try")
+    else:
+        why = ("its routing key is out of budget for now (outbox_rate events a minute) or resting after PagerDuty "
+               "answered 429")
+    return queued(store, why, body)
 
 
-def own_row(row_id, body, action):
+def own_row(row_id, ref, body, action):
     from pagerduty_plugin.state.outbox import Row
 
-    return Row(row_id, "", "", body.get("dedup_key"), action, json.dumps(body), "sending", 1)
+    return Row(row_id, ref, "", body.get("dedup_key"), action, json.dumps(body), "sending", 0)
 
 
 def queued(store, why, body):
@@ -136,8 +157,8 @@ class Drainer:
     stop_event is set (`outbox drain --forever`, which `http` runs beside its workers).
 
     `keys`: the routing keys this drainer may send for; rows of other keys are left alone (a
-    fleet may split its keys between drainers). Each send is tried once: the outbox, not the
-    transport, does the retrying, so one slow key never holds up the others for long.
+    fleet may split its keys between drainers). Each send is tried once and its outcome recorded
+    before the next: the outbox, not the transport, does the retrying, per lane.
     """
 
     def __init__(self, store, events, keys, log, batch=BATCH, lease=None, timeout=30):
@@ -152,40 +173,36 @@ class Drainer:
 
     # one pass ------------------------------------------------------------------------------
     def pass_once(self):
-        """Claim up to `batch` lane heads, send each, record the outcomes; returns how many were claimed."""
+        """Claim up to `batch` lane heads and send each, recording each outcome before the next
+        send; returns how many were claimed."""
         rows = self.store.claim(self.owner, set(self.keys), self.batch, self.lease)
         # a send starts only while it surely ends inside the lease: after that another drainer may
         # have taken the row, and a late resend could land behind the next event of its lane
         last_start = time.monotonic() + self.lease - self.timeout - LEASE_MARGIN
-        sent, retry, dead, keys_ok, keys_failed, untried = [], [], [], set(), {}, []
+        resting, untried = set(), []
         for row in rows:
-            if row.key_ref in keys_failed or self.stop_event.is_set() or time.monotonic() > last_start:
-                untried.append(row.id)  # its key just failed (it rests with the key), or time is up
+            if row.key_ref in resting or self.stop_event.is_set() or time.monotonic() > last_start:
+                untried.append(row.id)  # its key just got a 429, or time is up
                 continue
-            routing_key = self.keys[row.key_ref]
-            result = send_one(self.events, row.action, {**row.event, "routing_key": routing_key})
-            if result[0] == SENT:
-                sent.append(row.id)
-                keys_ok.add(row.key_ref)
-                continue
-            _, error, wait = result
-            text = describe(error, routing_key)
-            if result[0] == DEAD:
-                dead.append((row.id, text))
-                self.log.warning(f"outbox: event #{row.id} ({row.action}) refused, kept as dead: {text}")
-            else:
-                retry.append((row.id, text))
-                keys_failed[row.key_ref] = (wait, error.data.get("status") == 429)
-        waits = self.store.finish(self.owner, sent=sent, dead=dead, keys_ok=keys_ok,
-                                  keys_failed=[(ref, told, throttled) for ref, (told, throttled) in keys_failed.items()],
-                                  retry=[(row_id, text, None) for row_id, text in retry])
+            self.send(row, resting)
         self.store.release(self.owner, untried)
-        for ref, wait in waits.items():
-            self.log.warning(f"outbox: routing key {ref[:12]} rests {wait:.1f} s after a failed send")
-        self.totals[SENT] += len(sent)
-        self.totals[RETRY] += len(retry)
-        self.totals[DEAD] += len(dead)
         return len(rows)
+
+    def send(self, row, resting):
+        routing_key = self.keys[row.key_ref]
+        result = send_one(self.events, row.action, {**row.event, "routing_key": routing_key})
+        outcome, error = result[0], (result[1] if result[0] != SENT else None)
+        status = record(self.store, self.owner, row, outcome, error, routing_key)
+        if outcome == THROTTLED:
+            resting.add(row.key_ref)
+            self.log.warning(f"outbox: routing key {row.key_ref[:12]} rests after a 429")
+        if status == "sent":
+            self.totals[SENT] += 1
+        elif status == "dead":
+            self.totals[DEAD] += 1
+            self.log.warning(f"outbox: event #{row.id} ({row.action}) kept as dead: {describe(error, routing_key)}")
+        else:
+            self.totals[RETRY] += 1
 
     # a run ---------------------------------------------------------------------------------
     def drain(self, until_empty=False, max_seconds=None, poll=1.0):

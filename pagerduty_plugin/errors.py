@@ -32,6 +32,42 @@ class UsageError(PluginError):
     """The command line is wrong (exit 2), as opposed to the step failing (exit 1)."""
 
 
+class NetworkError(PluginError):
+    """No answer came: the connection failed, dropped, or timed out. `sent` is False only when the
+    request certainly never left (the connection was refused or never opened)."""
+
+    def __init__(self, cause, assistance, data, sent):
+        super().__init__(cause, assistance, data)
+        self.sent = sent
+
+
+class HttpRefusal(PluginError):
+    """The server answered with an error status (or a redirect, never followed): `status`, PagerDuty's
+    error `code` when it gave one, and `retry_after` (seconds) when a 429 said how long to wait."""
+
+    def __init__(self, cause, assistance, data, status, code=None, retry_after=None):
+        super().__init__(cause, assistance, data)
+        self.status, self.code, self.retry_after = status, code, retry_after
+
+
+class BadAnswer(PluginError):
+    """An answer came but cannot be used (not JSON, or not PagerDuty's shape); `status` is its HTTP
+    status: a 2xx means the request was carried out all the same."""
+
+    def __init__(self, cause, assistance, data, status):
+        super().__init__(cause, assistance, data)
+        self.status = status
+
+
+class AnswerTooLarge(BadAnswer):
+    """An answer larger than any of PagerDuty's: the rest was not read."""
+
+
+class NotSent(PluginError):
+    """The request was never made, and repeating it cannot help: a setting or the input is wrong
+    (a malformed URL, an event larger than PagerDuty takes)."""
+
+
 class Interrupted(PluginError):
     """The step was stopped by a signal (Ctrl-C, SIGTERM, SIGHUP) while it ran."""
 

@@ -5,7 +5,7 @@ import os
 
 from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.connection import host_name
-from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.errors import BadAnswer, HttpRefusal, NetworkError, NotSent, PluginError
 
 PAYLOAD_FIELDS = ("timestamp", "component", "group", "class")
 
@@ -82,11 +82,24 @@ def keep_key(exc, dedup_key, made_here):
     """A failed send may still have reached PagerDuty (a timeout, a 5xx, a garbled 2xx): the key
     goes with the error, and a key made here is the one to give when the step is run again."""
     exc.data["dedup_key"] = dedup_key
-    refused = exc.data.get("status") == 400 or "bytes" in exc.data  # not accepted, nothing to repeat
+    refused = isinstance(exc, NotSent) or (isinstance(exc, HttpRefusal) and exc.status == 400)
     if made_here and not refused:
-        exc.assistance = (f"PagerDuty may have accepted the alert. Run the step again with incident_key={dedup_key}: "
-                          "a repeat then updates that alert instead of opening a second one.")
+        if may_have_been_accepted(exc):
+            exc.assistance = (f"PagerDuty may have accepted the alert. Run the step again with "
+                              f"incident_key={dedup_key}: a repeat then updates that alert instead of opening a "
+                              "second one.")
+        else:
+            exc.assistance = f"The alert was not sent. {exc.assistance} incident_key={dedup_key} keeps its dedup key."
     return exc
+
+
+def may_have_been_accepted(exc):
+    """False when PagerDuty certainly did not take the event (never sent, or refused outright)."""
+    if isinstance(exc, NetworkError):
+        return exc.sent
+    if isinstance(exc, HttpRefusal):
+        return exc.status >= 500 or exc.status == 408
+    return isinstance(exc, BadAnswer) or not isinstance(exc, NotSent)
 
 
 # An Events v1 context of each type: what it needs, and the v2 fields it becomes.

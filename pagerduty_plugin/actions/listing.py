@@ -1,7 +1,7 @@
 """What list and get actions share beyond common.py: lists filtered on our side, lists that
 PagerDuty does not paginate, a 404 that is an answer ("not found") rather than an error."""
 
-from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.errors import HttpRefusal
 
 
 def listed(rest, path, key, filters, max_results, keep=None):
@@ -33,8 +33,8 @@ def get_or_none(rest, path, params=None):
     """The answer, or None when PagerDuty says 404 (other errors stay errors)."""
     try:
         return rest.get(path, params)
-    except PluginError as exc:
-        if exc.data.get("status") == 404:
+    except HttpRefusal as exc:
+        if exc.status == 404:
             return None
         raise
 

@@ -6,7 +6,7 @@ from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import as_list, find_user_by_email, given, object_path, user_id_of
 from pagerduty_plugin.actions.listing import get_or_none, listed, output
 from pagerduty_plugin.client.rest import unwrap
-from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.errors import HttpRefusal, PluginError
 
 # The names PagerDuty's web app shows for each role.
 ROLE_TITLES = {
@@ -78,8 +78,8 @@ class DeleteUserById(Action):
         user = rest.get(path, key="user")
         try:
             rest.delete(path, from_email=params.get("from_email"))
-        except PluginError as exc:
-            if exc.data.get("status") == 400:
+        except HttpRefusal as exc:
+            if exc.status == 400:
                 raise PluginError(exc.cause, "PagerDuty keeps a user who is assigned to open incidents: "
                                   "resolve or reassign them, then delete the user.", exc.data) from None
             raise

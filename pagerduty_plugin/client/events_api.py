@@ -8,7 +8,7 @@ PagerDuty's guidance is still to retry them, at the risk of a duplicate change r
 import json
 
 from pagerduty_plugin.client.http import host_of, json_body, lenient_json, told_wait
-from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.errors import HttpRefusal, NotSent
 
 EVENTS_HOSTS = {"us": "https://events.pagerduty.com/v2", "eu": "https://events.eu.pagerduty.com/v2"}
 MAX_EVENT_BYTES = 512 * 1024
@@ -28,7 +28,7 @@ class EventsClient:
     def send(self, path, event):
         body = json.dumps(event).encode("utf-8")
         if len(body) > MAX_EVENT_BYTES:
-            raise PluginError(
+            raise NotSent(
                 f"The event is {len(body) // 1024} KB; PagerDuty accepts at most 512 KB",
                 "Shorten the details (custom_details) or send large data elsewhere and link to it.",
                 {"bytes": len(body)},
@@ -51,18 +51,18 @@ def events_error(response, answer, url, retries=0):
     data = {"status": status, "message": answer.get("message"), "errors": answer.get("errors") or []}
     if status == 400:
         reasons = "; ".join(map(str, data["errors"])) or answer.get("message") or "no reason given"
-        return PluginError(f"PagerDuty refused the event: {reasons}",
-                           "Correct the event's fields; a 400 is never retried.", data)
+        return HttpRefusal(f"PagerDuty refused the event: {reasons}",
+                           "Correct the event's fields; a 400 is never retried.", data, status)
     if status == 429:
-        data["retry_after"] = told_wait(response.headers)  # what PagerDuty asked (an outbox waits that long)
-        return PluginError(
+        data["retry_after"] = wait = told_wait(response.headers)  # what PagerDuty asked (an outbox waits that long)
+        return HttpRefusal(
             f"PagerDuty's Events API is rate limiting this routing key (HTTP 429, {retries} retries)",
             "About 120 events a minute are accepted per routing key: slow down or group alerts, "
-            "then run the step again (the dedup key makes a repeat safe).", data)
+            "then run the step again (the dedup key makes a repeat safe).", data, status, retry_after=wait)
     if status >= 500:
-        return PluginError(
+        return HttpRefusal(
             f"PagerDuty's Events API failed with HTTP {status} after {retries + 1} tries",
             "PagerDuty may be having an outage (status.pagerduty.com). Run the step again: the dedup key "
-            "makes a repeat safe.", data)
-    return PluginError(f"{host} answered HTTP {status} to the event",
-                       "Check events_url (the base that /enqueue is appended to) and the routing key.", data)
+            "makes a repeat safe.", data, status)
+    return HttpRefusal(f"{host} answered HTTP {status} to the event",
+                       "Check events_url (the base that /enqueue is appended to) and the routing key.", data, status)

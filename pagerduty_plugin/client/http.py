@@ -20,7 +20,7 @@ import requests.auth
 
 from pagerduty_plugin import __version__
 from pagerduty_plugin.client.deadline import DeadlineAdapter, Watch
-from pagerduty_plugin.errors import PluginError, mask_excerpt, shorten
+from pagerduty_plugin.errors import AnswerTooLarge, BadAnswer, HttpRefusal, NetworkError, NotSent, mask_excerpt, shorten
 
 USER_AGENT = f"pagerduty-plugin/{__version__} python-requests/{requests.__version__}"
 BACKOFF_BASE = 0.5  # seconds before the first retry of a bare 429 or a 5xx
@@ -149,7 +149,8 @@ class Transport:
                         time.sleep(wait)
                         attempt += 1
                         continue
-                raise network_error(method, url, exc, attempt, safe_to_repeat or never_sent) from None
+                raise network_error(method, url, exc, attempt, safe_to_repeat or never_sent,
+                                    sent=uncertain or not never_sent) from None
             except (requests.RequestException, ValueError, UnicodeError) as exc:
                 raise request_error(method, url, exc) from None  # a bad setting: no use repeating
             self.log.debug(f"{method} {urlsplit(url).path} -> HTTP {response.status_code}")
@@ -192,11 +193,11 @@ def read_capped(response, method, url):
     for chunk in response.iter_content(CHUNK_BYTES):
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
-            raise PluginError(
+            raise AnswerTooLarge(
                 f"{host_of(url)} sent more than {MAX_ANSWER_BYTES // 2 ** 20} MiB in answer to {method} "
                 f"{urlsplit(url).path}; the rest was not read",
                 "PagerDuty's answers are far smaller: check api_url/events_url (a proxy or another server "
-                "may be answering).", {"status": response.status_code, "bytes_read": size})
+                "may be answering).", {"status": response.status_code, "bytes_read": size}, response.status_code)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -225,13 +226,12 @@ def redirect_error(method, url, response):
     location = response.headers.get("Location")
     target = shown_url(urljoin(url, location)) if location else "nowhere (no Location header)"
     status = response.status_code
-    return PluginError(
+    return HttpRefusal(
         f"{host_of(url)} answered {method} {urlsplit(url).path} with a redirect (HTTP {status}) to {target}; "
         "redirects are not followed",
         "PagerDuty's APIs never redirect: set api_url/events_url to the final https:// address (a redirect "
         "could carry the API key or routing key to another host, or turn a change into a read).",
-        {"status": status, "location": target},
-    )
+        {"status": status, "location": target}, status)
 
 
 def retry_wait(response, attempt, safe_to_repeat):
@@ -297,26 +297,30 @@ def describe(exc):
     return type(exc).__name__
 
 
-def network_error(method, url, exc, attempts, repeatable):
+def network_error(method, url, exc, attempts, repeatable, sent=True):
+    """A NetworkError; `sent` False when no try of the request ever left (its cause says so)."""
     host = host_of(url)
     tries = f" after {attempts + 1} tries" if attempts else ""
     data = {"host": host, "method": method, "path": urlsplit(url).path, "attempts": attempts + 1}
     if isinstance(exc, requests.exceptions.SSLError):
-        return PluginError(f"TLS error talking to {host}{tries}",
-                           "Check the host name and its certificate; ca_file names a CA to trust (a TLS-inspecting "
-                           "proxy's), verify_tls: false skips the check (only for a test endpoint).", data)
-    if repeatable:
+        return NetworkError(f"TLS error talking to {host}{tries}",
+                            "Check the host name and its certificate; ca_file names a CA to trust (a TLS-inspecting "
+                            "proxy's), verify_tls: false skips the check (only for a test endpoint).", data, sent)
+    if not sent:
+        assistance = "Nothing reached the server: check the network and the URL setting, then run the step again."
+    elif repeatable:
         assistance = "Check the network and the URL setting, then run the step again."
     else:
         assistance = ("The request may have been carried out before the connection failed, so it was not "
                       "repeated automatically: check PagerDuty before running the step again.")
-    return PluginError(f"{describe(exc).capitalize()} talking to {host} ({method} {urlsplit(url).path}){tries}",
-                       assistance, data)
+    outcome = "; the request was not sent" if not sent else ""
+    return NetworkError(f"{describe(exc).capitalize()} talking to {host} ({method} {urlsplit(url).path}){tries}"
+                        f"{outcome}", assistance, data, sent)
 
 
 def request_error(method, url, exc):
     """A request that could not even be made: a malformed URL, key or header value."""
-    return PluginError(
+    return NotSent(
         f"The request {method} {urlsplit(url).path or url} could not be made: {type(exc).__name__}",
         "Check the connection settings: api_url/events_url must be http(s)://host URLs, and the API key "
         "and From address plain text without spaces or line breaks.",
@@ -341,11 +345,11 @@ def json_body(response, secrets=()):
         return strict_json(response.content)
     except (ValueError, RecursionError):
         host = host_of(response.url)
-        raise PluginError(
+        raise BadAnswer(
             f"{host} answered HTTP {response.status_code} with a body that is not JSON",
             "PagerDuty or a proxy in between sent a malformed answer; check events_url/api_url and try again.",
             {"status": response.status_code, "body_start": mask_excerpt(response.text, secrets, 200)},
-        ) from None
+            response.status_code) from None
 
 
 def lenient_json(response):

@@ -13,7 +13,7 @@ import re
 from urllib.parse import quote, unquote
 
 from pagerduty_plugin.client.http import json_body, lenient_json
-from pagerduty_plugin.errors import PluginError, shorten
+from pagerduty_plugin.errors import HttpRefusal, PluginError, shorten
 
 API_HOSTS = {"us": "https://api.pagerduty.com", "eu": "https://api.eu.pagerduty.com"}
 ACCEPT = "application/vnd.pagerduty+json;version=2"
@@ -432,7 +432,7 @@ def rest_error(response, answer, method, path, retries=0):
     details = "; ".join(map(str, data["errors"]))
     if details and details not in cause:
         cause = f"{cause}: {details}"
-    return PluginError(cause, assistance, data)
+    return HttpRefusal(cause, assistance, data, status, code=data["code"])
 
 
 def subject_of(path):

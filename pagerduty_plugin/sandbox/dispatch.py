@@ -53,7 +53,7 @@ class Dispatcher:
             response = self._guard(lambda: hooks.handle(self.sandbox, request))
             self.journal.record(request, response, hook=True)
             return response
-        fault = self.faults.take(request.method, path)
+        fault = self.faults.take(request.method, path, request.body)
         response = self._guard(lambda: self._answer(request, fault))
         self.journal.record(request, response, fault=fault.spec if fault else None)
         return response

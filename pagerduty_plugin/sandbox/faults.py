@@ -1,4 +1,5 @@
-"""Injected failures: match a request by method and path glob, then misbehave `count` times."""
+"""Injected failures: match a request by method and path glob (and, for events, its dedup_key),
+then misbehave `count` times."""
 import fnmatch
 import json
 import threading
@@ -6,7 +7,7 @@ import threading
 from .errors import invalid
 
 _FIELDS = {"method", "path", "count", "status", "headers", "retry_after", "ratelimit_reset",
-           "delay", "drop", "malformed", "body"}
+           "delay", "drop", "malformed", "body", "dedup_key"}
 _MESSAGES = {
     400: (2001, "Invalid Input Provided"), 401: (2006, "Authentication failed"),
     402: (2014, "Missing account ability"), 403: (2010, "Access Denied"), 404: (2100, "Not Found"),
@@ -53,6 +54,7 @@ class Fault:
         self.drop = bool(spec.get("drop"))
         self.malformed = bool(spec.get("malformed"))
         self.body = _encoded(spec.get("body"))
+        self.dedup_key = spec.get("dedup_key")  # only events carrying this dedup_key
         self._check()
         self.spec = {k: v for k, v in spec.items() if v is not None}
 
@@ -61,11 +63,15 @@ class Fault:
             raise invalid("count must be a positive integer or null (always)")
         if self.status is not None and (not isinstance(self.status, int) or not 100 <= self.status <= 599):
             raise invalid("status must be an HTTP status code")
+        if self.dedup_key is not None and (not isinstance(self.dedup_key, str) or not self.dedup_key):
+            raise invalid("dedup_key must be a non-empty string")
         if not (self.status or self.drop or self.malformed or self.delay):
             raise invalid("a fault needs one of status, drop, malformed or delay")
 
-    def matches(self, method, path):
-        return (self.method in ("*", method)) and fnmatch.fnmatchcase(path, self.path)
+    def matches(self, method, path, body=b""):
+        if not (self.method in ("*", method) and fnmatch.fnmatchcase(path, self.path)):
+            return False
+        return self.dedup_key is None or _dedup_key_of(body) == self.dedup_key
 
     @property
     def answers(self):
@@ -102,6 +108,14 @@ class Fault:
         return self.status, headers, body
 
 
+def _dedup_key_of(body):
+    try:
+        event = json.loads(body or b"null")
+    except (ValueError, RecursionError):
+        return None
+    return event.get("dedup_key") if isinstance(event, dict) else None
+
+
 class Faults:
     def __init__(self):
         self._lock = threading.Lock()
@@ -115,13 +129,13 @@ class Faults:
             self._faults.append(fault)
         return fault
 
-    def take(self, method, path):
+    def take(self, method, path, body=b""):
         """The first fault matching this request, its count used up by one."""
         if not self._faults:
             return None
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, body):
                     if fault.count is not None:
                         fault.count -= 1
                         if fault.count <= 0:

@@ -1,15 +1,105 @@
 """The outbox in PostgreSQL, for several machines sharing one queue (psycopg 3, imported only here).
 
 Claims use `FOR UPDATE SKIP LOCKED`: drainers on many hosts take disjoint lane heads without
-waiting on each other, and a row whose lease ran out is taken up by whoever comes next. The
-per-routing-key rest (429 and back-off) lives in the same database, so the whole fleet honours it.
+waiting on each other, and a row whose lease ran out is taken up by whoever comes next. A routing
+key's budget row is locked (`FOR UPDATE`) while a drainer spends from it, so the whole fleet keeps
+to PagerDuty's rate together. Every time is the server's `clock_timestamp()`, read once at the
+start of each transaction: hosts whose clocks disagree still agree on leases and back-offs.
+
+Its SQL is its own (PostgreSQL's types, `= ANY(array)`, GREATEST, identity column); what both
+stores do with it is in outbox.py's Outbox.
 """
 
 from pagerduty_plugin.errors import PluginError, redact
-from pagerduty_plugin.state.outbox import COLUMNS, SCHEMA, Outbox, Row, display_url
+from pagerduty_plugin.state.outbox import LISTED, Limits, Outbox, display_url
 
-PG_SCHEMA = (SCHEMA.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
-             .replace(" REAL", " DOUBLE PRECISION"))
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox_events (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  key_ref TEXT NOT NULL,
+  lane TEXT NOT NULL,
+  dedup_key TEXT,
+  action TEXT NOT NULL,
+  body TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'dead')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at DOUBLE PRECISION NOT NULL,
+  next_attempt DOUBLE PRECISION NOT NULL,
+  lease_until DOUBLE PRECISION,
+  lease_owner TEXT,
+  finished_at DOUBLE PRECISION,
+  last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox_events (next_attempt) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_open_lanes ON outbox_events (lane, id) WHERE status IN ('pending', 'sending');
+CREATE INDEX IF NOT EXISTS outbox_dedup ON outbox_events (dedup_key);
+CREATE TABLE IF NOT EXISTS outbox_keys (
+  key_ref TEXT PRIMARY KEY,
+  throttled_until DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+ALTER TABLE outbox_keys ADD COLUMN IF NOT EXISTS tokens DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE outbox_keys ADD COLUMN IF NOT EXISTS refilled_at DOUBLE PRECISION NOT NULL DEFAULT 0;
+"""
+
+CLOCK = "SELECT extract(epoch FROM clock_timestamp())::double precision"
+OPEN = "status IN ('pending', 'sending')"
+IS_HEAD = ("NOT EXISTS (SELECT 1 FROM outbox_events e WHERE e.lane = o.lane AND e.id < o.id "
+           "AND e.status IN ('pending', 'sending'))")
+CLAIMED = "o.id, o.key_ref, o.lane, o.dedup_key, o.action, o.body, o.status, o.attempts"
+MINE = "id = %(id)s AND status = 'sending' AND lease_owner = %(owner)s"
+RETRY = ("UPDATE outbox_events SET status = 'pending', attempts = 0, next_attempt = %(now)s, finished_at = NULL "
+         "WHERE status = 'dead'")
+
+SQL = {
+    "lane_ahead": f"SELECT count(*) FROM outbox_events WHERE lane = %(lane)s AND {OPEN}",
+    "key_get": "SELECT tokens, refilled_at, throttled_until FROM outbox_keys WHERE key_ref = %(key_ref)s FOR UPDATE",
+    "key_put": "INSERT INTO outbox_keys (key_ref, tokens, refilled_at) VALUES (%(key_ref)s, %(tokens)s, %(now)s) "
+               "ON CONFLICT (key_ref) DO UPDATE SET tokens = EXCLUDED.tokens, refilled_at = EXCLUDED.refilled_at",
+    "insert": "INSERT INTO outbox_events (key_ref, lane, dedup_key, action, body, status, created_at, next_attempt, "
+              "lease_until, lease_owner) VALUES (%(key_ref)s, %(lane)s, %(dedup_key)s, %(action)s, %(body)s, "
+              "%(status)s, %(now)s, %(now)s, %(lease_until)s, %(owner)s) RETURNING id",
+    "heads": f"SELECT {CLAIMED} FROM outbox_events o "
+             "WHERE ((o.status = 'pending' AND o.next_attempt <= %(now)s) "
+             "OR (o.status = 'sending' AND o.lease_until < %(now)s)) "
+             f"AND o.key_ref = ANY(%(refs)s) AND {IS_HEAD} "
+             "AND NOT EXISTS (SELECT 1 FROM outbox_keys k WHERE k.key_ref = o.key_ref "
+             "AND (k.throttled_until > %(now)s OR k.tokens + (%(now)s - k.refilled_at) * %(refill)s < 1)) "
+             "ORDER BY o.id LIMIT %(limit)s FOR UPDATE OF o SKIP LOCKED",
+    "lane_head": f"SELECT {CLAIMED} FROM outbox_events o WHERE o.lane = %(lane)s "
+                 "AND (o.status = 'pending' OR (o.status = 'sending' AND o.lease_until < %(now)s)) "
+                 f"AND o.key_ref = ANY(%(refs)s) AND {IS_HEAD} ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED",
+    "take": "UPDATE outbox_events SET status = 'sending', lease_until = %(lease_until)s, lease_owner = %(owner)s "
+            "WHERE id = ANY(%(ids)s)",
+    "live_owners": "SELECT DISTINCT lease_owner FROM outbox_events WHERE status = 'sending' "
+                   "AND lease_until >= %(now)s AND lease_owner LIKE %(host)s",
+    "expire_owner": "UPDATE outbox_events SET lease_until = 0 WHERE status = 'sending' AND lease_owner = %(owner)s",
+    "row_of": f"SELECT attempts, created_at FROM outbox_events WHERE {MINE}",
+    # run alone (autocommit), so it reads the clock itself
+    "mark_sent": "UPDATE outbox_events SET status = 'sent', attempts = attempts + 1, "
+                 "finished_at = extract(epoch FROM clock_timestamp()), "
+                 f"lease_until = NULL, last_error = NULL WHERE {MINE}",
+    "mark_dead": "UPDATE outbox_events SET status = 'dead', attempts = attempts + 1, finished_at = %(now)s, "
+                 f"last_error = %(error)s, lease_until = NULL WHERE {MINE}",
+    "mark_pending": "UPDATE outbox_events SET status = 'pending', attempts = attempts + %(tried)s, "
+                    f"next_attempt = %(next_attempt)s, last_error = %(error)s, lease_until = NULL WHERE {MINE}",
+    "throttle": "INSERT INTO outbox_keys (key_ref, tokens, refilled_at, throttled_until) "
+                "VALUES (%(key_ref)s, %(tokens)s, %(now)s, %(until)s) ON CONFLICT (key_ref) DO UPDATE SET "
+                "tokens = EXCLUDED.tokens, refilled_at = EXCLUDED.refilled_at, "
+                "throttled_until = GREATEST(outbox_keys.throttled_until, EXCLUDED.throttled_until)",
+    "release": f"UPDATE outbox_events SET status = 'pending', lease_until = NULL WHERE {MINE}",
+    "status_groups": "SELECT status, key_ref, count(*), min(created_at) FROM outbox_events GROUP BY status, key_ref",
+    "resting_keys": "SELECT key_ref, throttled_until FROM outbox_keys WHERE throttled_until > %(now)s",
+    "list_all": f"SELECT {LISTED} FROM outbox_events ORDER BY id LIMIT %(limit)s",
+    "list_status": f"SELECT {LISTED} FROM outbox_events WHERE status = %(status)s ORDER BY id LIMIT %(limit)s",
+    "retry_all": f"{RETRY} RETURNING id",
+    "retry_key": f"{RETRY} AND dedup_key = %(dedup_key)s RETURNING id",
+    "purge": "DELETE FROM outbox_events WHERE status = %(status)s AND finished_at < %(before)s RETURNING id",
+    "open_by_key": f"SELECT key_ref, count(*) FROM outbox_events WHERE {OPEN} GROUP BY key_ref",
+    "due_by_key": "SELECT o.key_ref, min(CASE WHEN o.status = 'pending' THEN o.next_attempt ELSE o.lease_until END), "
+                  "max(k.throttled_until), max(k.tokens), max(k.refilled_at) FROM outbox_events o "
+                  "LEFT JOIN outbox_keys k ON k.key_ref = o.key_ref "
+                  f"WHERE o.{OPEN} AND {IS_HEAD} GROUP BY o.key_ref",
+}
 
 
 def driver():
@@ -23,8 +113,10 @@ def driver():
 
 
 class PostgresOutbox(Outbox):
-    def __init__(self, url):
-        self.url, self.dsn = display_url(url), url
+    SQL = SQL
+
+    def __init__(self, url, limits=None):
+        self.url, self.dsn, self.limits = display_url(url), url, limits or Limits()
         self.psycopg = driver()
         self.secret = [self.psycopg.conninfo.conninfo_to_dict(url).get("password") or ""] if "@" in url else []
         try:
@@ -32,8 +124,10 @@ class PostgresOutbox(Outbox):
             with self.db.transaction():
                 # one creator at a time: CREATE ... IF NOT EXISTS races on the catalog otherwise
                 self.db.execute("SELECT pg_advisory_xact_lock(727274)")
-                if self.db.execute("SELECT to_regclass('outbox_keys')").fetchone()[0] is None:
-                    self.db.execute(PG_SCHEMA)
+                if self.db.execute("SELECT to_regclass('outbox_keys')").fetchone()[0] is None or not \
+                        self.db.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'outbox_keys' "
+                                        "AND column_name = 'tokens'").fetchone():
+                    self.db.execute(SCHEMA)
         except self.psycopg.Error as exc:
             raise self.failure(exc) from None
 
@@ -46,19 +140,36 @@ class PostgresOutbox(Outbox):
     def transaction(self, durable=True):
         return PostgresTransaction(self)
 
-    def claim_candidates(self, owner, refs, limit, now, lease_until, lane):
-        where, args = self.claim_filter(refs, lane)
-        columns = ", ".join("t." + c.strip() for c in COLUMNS.split(","))
-        with self.transaction() as run:
-            rows = run(f"WITH c AS (SELECT o.id FROM outbox_events o WHERE {where} ORDER BY o.id LIMIT ? "
-                       "FOR UPDATE OF o SKIP LOCKED) "
-                       "UPDATE outbox_events t SET status = 'sending', attempts = t.attempts + 1, lease_until = ?, "
-                       f"lease_owner = ? FROM c WHERE t.id = c.id RETURNING {columns}",
-                       (*args(now), limit, lease_until, owner))
-        return sorted((Row(*row) for row in rows), key=lambda row: row.id)
+    def execute_alone(self, name, params):
+        """One statement as its own transaction (the connection is in autocommit mode)."""
+        try:
+            if self.db.closed or self.db.broken:
+                self.db = self.psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+            self.db.execute(SQL[name], params)
+        except self.psycopg.Error as exc:
+            raise self.failure(exc) from None
 
     def close(self):
         self.db.close()
+
+
+class PostgresRun:
+    """run(name, params) -> rows, with `now` the server's clock at the transaction's start."""
+
+    def __init__(self, store):
+        self.store = store
+        self.now = self.execute(CLOCK, {})[0][0]
+
+    def __call__(self, name, params):
+        return self.execute(SQL[name], params)
+
+    def execute(self, sql, params):
+        store = self.store
+        try:
+            cursor = store.db.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+        except store.psycopg.Error as exc:
+            raise store.failure(exc) from None
 
 
 class PostgresTransaction:
@@ -75,15 +186,11 @@ class PostgresTransaction:
             self.block.__enter__()
         except store.psycopg.Error as exc:
             raise store.failure(exc) from None
-
-        def run(sql, args=()):
-            try:
-                cursor = store.db.execute(sql.replace("?", "%s"), args)
-                return cursor.fetchall() if cursor.description else []
-            except store.psycopg.Error as exc:
-                raise store.failure(exc) from None
-
-        return run
+        try:
+            return PostgresRun(store)
+        except PluginError as exc:
+            self.__exit__(PluginError, exc, None)  # rolled back
+            raise
 
     def __exit__(self, kind, exc, tb):
         try:
