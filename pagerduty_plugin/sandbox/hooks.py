@@ -139,6 +139,13 @@ def webhook_policy(sandbox, request):
     return _answer(200, {"policy": sandbox.webhooks.policy.view()})
 
 
+def oauth(sandbox, request):
+    """Token lifetime (short, to see renewal), every token rejected (a revoked app), or expired now."""
+    body = _body(request)
+    with sandbox.store.lock:
+        return _answer(200, sandbox.identity.settings(body))
+
+
 ROUTES = {
     ("GET", "/_sandbox/requests"): requests,
     ("POST", "/_sandbox/reset"): reset,
@@ -150,4 +157,5 @@ ROUTES = {
     ("POST", "/_sandbox/incidents"): seed_incidents,
     ("GET", "/_sandbox/webhooks"): webhooks,
     ("POST", "/_sandbox/webhooks/policy"): webhook_policy,
+    ("POST", "/_sandbox/oauth"): oauth,
 }
