@@ -231,6 +231,10 @@ class Spec:
             found.update(declared.get(name) or ())
         return sorted(found)
 
+    def scopes_by_path(self):
+        """The actions whose scopes are those of the path each step gives them (api_request)."""
+        return (self.python.get("scopes") or {}).get("any_path") or []
+
     def aliases(self, name):
         """{field: [its earlier names]} of an action's inputs (`python.aliases`)."""
         return (self.python.get("aliases") or {}).get(name) or {}
@@ -428,6 +432,8 @@ def lint_scopes(raw, scopes):
         declared, listed = raw.get(kind) or {}, section(scopes, kind)
         problems += [f"python.scopes.{kind}.{n}: names no {kind[:-1]}" for n in listed if n not in declared]
         problems += [f"{kind[:-1]} {n}: missing from python.scopes.{kind}" for n in declared if n not in listed]
+        problems += [f"python.scopes.any_path: names no action {n!r}" for n in scopes.get("any_path") or []
+                     if kind == "actions" and n not in declared]
         problems += [f"python.scopes.{kind}.{n}: must be a list of scopes like incidents.read" for n, s in
                      listed.items() if not isinstance(s, list)
                      or not all(isinstance(x, str) and re.fullmatch(r"[a-z_:]+\.(read|write)", x) for x in s)]

@@ -50,26 +50,35 @@ class Identity:
         self.tokens = {}  # access token -> {"client_id", "scopes": set, "expires_at"}
         self.lifetime = LIFETIME  # expires_in of the next tokens (short to test renewal)
         self.reject_all = False  # every token answers 401 (a revoked app)
+        self.expire_next_after = None  # the next token issued expires after serving this many requests
 
     def seed(self):
         self.clients = {CLIENT_ID: {"secret": CLIENT_SECRET, "scopes": None}}
         self.tokens = {}
         self.lifetime = LIFETIME
         self.reject_all = False
+        self.expire_next_after = None
 
     def settings(self, body):
-        """The /_sandbox/oauth hook: {"lifetime": seconds, "reject_all": bool, "expire_all": true}."""
+        """The /_sandbox/oauth hook: {"lifetime": seconds, "reject_all": bool, "expire_all": true,
+        "expire_next_after": N (the next token expires once it has served N requests: mid-stream)}."""
         if "lifetime" in body:
             lifetime = body["lifetime"]
             if not isinstance(lifetime, int) or isinstance(lifetime, bool) or lifetime < 1:
                 raise ApiError(400, 2001, "Invalid Input Provided", ["lifetime must be a positive integer"])
             self.lifetime = lifetime
+        if "expire_next_after" in body:
+            count = body["expire_next_after"]
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ApiError(400, 2001, "Invalid Input Provided", ["expire_next_after must be a count of requests"])
+            self.expire_next_after = count
         if "reject_all" in body:
             self.reject_all = bool(body["reject_all"])
         if body.get("expire_all"):
             for token in self.tokens.values():
                 token["expires_at"] = 0.0
-        return {"lifetime": self.lifetime, "reject_all": self.reject_all, "tokens": len(self.tokens)}
+        return {"lifetime": self.lifetime, "reject_all": self.reject_all, "tokens": len(self.tokens),
+                "expire_next_after": self.expire_next_after}
 
     # POST /oauth/token ------------------------------------------------------------------------
     def token(self, request):
@@ -91,7 +100,8 @@ class Identity:
                                     + " ".join(sorted(wanted - client["scopes"])))
         value = "pdus+" + secrets.token_urlsafe(24)
         self.tokens[value] = {"client_id": form["client_id"], "scopes": wanted,
-                              "expires_at": time.time() + self.lifetime}
+                              "expires_at": time.time() + self.lifetime, "uses_left": self.expire_next_after}
+        self.expire_next_after = None
         return 200, {"access_token": value, "token_type": "bearer", "expires_in": self.lifetime,
                      "scope": " ".join([accounts[0], *sorted(wanted)])}
 
@@ -102,6 +112,10 @@ class Identity:
         token = self.tokens.get(value)
         if token is None:
             return None
+        if token["uses_left"] is not None:
+            if token["uses_left"] == 0:
+                token["expires_at"] = 0.0
+            token["uses_left"] -= 1
         if self.reject_all or token["expires_at"] <= time.time():
             raise ApiError(401, AUTH_FAILED, "Authentication failed", ["The access token is expired or revoked"])
         return {"read_only": False, "user_id": None, "scopes": token["scopes"]}
