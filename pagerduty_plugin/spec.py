@@ -426,7 +426,9 @@ def lint_python(raw, python):
 
 
 def lint_scopes(raw, scopes):
-    """`python.scopes.{actions,triggers}` give every action and trigger a list of scope names."""
+    """`python.scopes.{actions,triggers}`, when given, give every action and trigger a list of scope names."""
+    if not scopes:
+        return []
     problems = []
     for kind in KINDS:
         declared, listed = raw.get(kind) or {}, section(scopes, kind)
