@@ -88,13 +88,18 @@ class Connection:
             mask_everywhere(self.log, token)
 
         configured = (self.get("scopes") or "").split()
+        try:
+            cache = os.path.join(state_dir(), "oauth")
+        except PluginError as exc:  # no state directory: every step asks for its own token
+            self.log.warning(f"{exc.cause}: the OAuth token is not cached")
+            cache = None
         identity = Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
                              verify_tls=self.tls_verify(), log=self.log, session=self.transport.session)
         identity.secrets = self.transport.secrets
         return TokenSource(identity, client_id=self.get("client_id"), client_secret=self.get("client_secret"),
                            subdomain=self.get("subdomain"), region=self.get("region", "us"),
                            scopes=configured or self.needs, needs=self.needs, identity_url=self.get("identity_url"),
-                           cache_dir=os.path.join(state_dir(), "oauth"), on_token=masked)
+                           cache_dir=cache, on_token=masked)
 
     @cached_property
     def outbox(self):

@@ -220,3 +220,35 @@ def test_scopes_command_prints_the_union():
     assert by_path["scopes_by_path"] == ["api_request"] and "PAGERDUTY_SCOPES" in by_path["note"]
     assert run_command(["scopes"]).code == 2
     assert run_command(["scopes", "no_such_action"]).code == 1
+
+
+def test_http_mode_steps_share_one_token(identity_sandbox, oauth_env, plugin_server):
+    import requests
+
+    server = plugin_server(["--workers", "1"], oauth_env)
+    for _ in range(3):
+        answer = requests.post(f"{server.url}/run/list_priorities", json={}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["count"] == 5
+        assert CANARY_SECRET not in answer.text
+    assert len(token_requests(identity_sandbox)) == 1
+    assert asked_scopes(identity_sandbox) == [["priorities.read"]]
+
+
+def test_a_polling_trigger_asks_for_its_own_scopes(identity_sandbox, oauth_env, tmp_path):
+    result = run_command(["trigger", "new_incident", "--once", "--state", str(tmp_path / "inbox")],
+                         json.dumps({"since": "2020-01-01T00:00:00Z"}), oauth_env)
+    assert result.code == 0, result.stderr
+    assert result.stdout.count("\n") >= 1
+    assert asked_scopes(identity_sandbox) == [["incidents.read"]]
+    assert CANARY_SECRET not in result.stdout + result.stderr
+
+
+def test_the_outbox_drainer_takes_an_oauth_connection(identity_sandbox, oauth_env, tmp_path):
+    env = {**oauth_env, "PAGERDUTY_OUTBOX": f"sqlite:///{tmp_path / 'outbox.sqlite3'}",
+           "PAGERDUTY_ROUTING_KEY": identity_sandbox.info["routing_key"],
+           "PAGERDUTY_EVENTS_URL": identity_sandbox.info["events_url"]}
+    sent = run_command(["run", "send_trigger_event"], b'{"description": "disk full", "severity": "critical"}', env)
+    assert sent.code == 0, sent.stdout
+    drained = run_command(["outbox", "drain"], b"", env)
+    assert drained.code == 0, drained.stdout
+    assert token_requests(identity_sandbox) == []  # the Events API takes the routing key, never a token
