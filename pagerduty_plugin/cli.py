@@ -396,7 +396,7 @@ def cmd_sample(args, io, handler, log):
     spec = speclib.load()
     io.write(messages.envelope("action_start", {
         "action": args.action, "meta": {},
-        "input": spec.sample_input(args.action), "connection": speclib.examples(spec.connection),
+        "input": spec.sample_input(args.action), "connection": spec.sample_connection(),
     }))
     return EXIT_OK
 
