@@ -93,8 +93,10 @@ class Connection:
         except PluginError as exc:  # no state directory: every step asks for its own token
             self.log.warning(f"{exc.cause}: the OAuth token is not cached")
             cache = None
+        # its own transport (a token request is no change the step sent) on the step's session, which
+        # carries the connection's TLS settings (verify_tls=True only keeps its warning from being said twice)
         identity = Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
-                             verify_tls=self.tls_verify(), log=self.log, session=self.transport.session)
+                             verify_tls=True, log=self.log, session=self.transport.session)
         identity.secrets = self.transport.secrets
         return TokenSource(identity, client_id=self.get("client_id"), client_secret=self.get("client_secret"),
                            subdomain=self.get("subdomain"), region=self.get("region", "us"),
