@@ -252,3 +252,25 @@ def test_the_outbox_drainer_takes_an_oauth_connection(identity_sandbox, oauth_en
     drained = run_command(["outbox", "drain"], b"", env)
     assert drained.code == 0, drained.stdout
     assert token_requests(identity_sandbox) == []  # the Events API takes the routing key, never a token
+
+
+def test_a_cache_file_others_may_read_is_not_trusted(identity_sandbox, oauth_env, tmp_path):
+    assert run_command(["run", "list_priorities"], b"{}", oauth_env).code == 0
+    cached, = (tmp_path / "state" / "pagerduty-plugin" / "oauth").iterdir()
+    cached.chmod(0o644)
+    assert run_command(["run", "list_priorities"], b"{}", oauth_env).code == 0
+    assert len(token_requests(identity_sandbox)) == 2
+    assert cached.stat().st_mode & 0o777 == 0o600  # replaced by a private one
+
+
+def test_the_identity_host_follows_the_region(monkeypatch, tmp_path):
+    import logging
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+
+    from pagerduty_plugin.connection import Connection
+
+    settings = {"client_id": CANARY_ID, "client_secret": CANARY_SECRET, "subdomain": "acme", "region": "eu"}
+    tokens = Connection(settings, logging.getLogger("test"), scopes=["incidents.read"]).tokens
+    assert tokens.url == "https://identity.eu.pagerduty.com/oauth/token"
+    assert tokens.account == "as_account-eu.acme" and tokens.scopes == ["incidents.read"]
