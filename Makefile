@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/outbox_xmin.py
 	$(BIN)/python bench/http_mode.py
+	$(BIN)/python bench/oauth.py
 
 lint: install
 	$(BIN)/pagerduty-plugin spec --check

@@ -1,4 +1,4 @@
-"""Command line: run, test, trigger, info, sample, spec, sandbox, http, export, runbook, outbox (DESIGN §4).
+"""Command line: run, test, trigger, info, sample, spec, sandbox, http, export, runbook, outbox, scopes (DESIGN §4).
 
 Stdout carries exactly one JSON document; logs go to stderr (and, in message mode, to the
 envelope's `log`). Exit 0 on success, 1 when the step fails, 2 when the command line is wrong.
@@ -70,6 +70,9 @@ def build_parser():
                                   prefix_chars="\0")  # every argument goes to the runbook command's own parser
     runbook.add_argument("argv", nargs=argparse.REMAINDER)
     add_outbox_parser(commands)
+    scopes = commands.add_parser("scopes", help="the scoped-OAuth permissions that actions or a runbook need")
+    scopes.add_argument("actions", nargs="*", metavar="ACTION")
+    scopes.add_argument("--runbook", metavar="FILE", help="the scopes of every step of this runbook (and its trigger)")
     return parser
 
 
@@ -395,7 +398,7 @@ def cmd_sample(args, io, handler, log):
     spec = speclib.load()
     io.write(messages.envelope("action_start", {
         "action": args.action, "meta": {},
-        "input": spec.sample_input(args.action), "connection": speclib.examples(spec.connection),
+        "input": spec.sample_input(args.action), "connection": spec.sample_connection(),
     }))
     return EXIT_OK
 
@@ -485,8 +488,37 @@ def cmd_runbook(args, io, handler, log):
         return exc.code or 0
 
 
+def cmd_scopes(args, io, handler, log):
+    """The union of the scopes (the spec's python.scopes) of the actions named and of a runbook's
+    steps and trigger: what to give a scoped OAuth app, and what the plugin asks its token for."""
+    spec = speclib.load()
+    actions, triggers = list(args.actions), []
+    if args.runbook is not None:
+        from pagerduty_plugin.runbooks import model
+
+        runbook = model.load(args.runbook, spec)
+        actions += [step.action for step in runbook.steps]
+        triggers += [runbook.on["trigger"]] if runbook.on and runbook.on.get("trigger") else []
+    if not actions and not triggers:
+        raise UsageError("Name the actions, or a runbook with --runbook FILE",
+                         "For example: `pagerduty-plugin scopes get_incident add_note`.")
+    document = {"scopes": sorted(set(spec.scopes(actions)) | set(spec.scopes(triggers, "triggers"))),
+                "actions": {name: spec.scopes([name]) for name in dict.fromkeys(actions)}}
+    if triggers:
+        document["triggers"] = {name: spec.scopes([name], "triggers") for name in triggers}
+    by_path = [name for name in document["actions"] if name in spec.scopes_by_path()]
+    if by_path:
+        document["scopes_by_path"] = by_path
+        document["note"] = (f"{', '.join(by_path)} needs the scopes of the path each step gives it (PagerDuty's "
+                            "API reference names them): add them to the list and set it as the connection's scopes "
+                            "(PAGERDUTY_SCOPES).")
+    io.write(document)
+    return EXIT_OK
+
+
 COMMANDS = {"run": cmd_run, "test": cmd_test, "trigger": cmd_trigger, "info": cmd_info, "sample": cmd_sample,
-            "spec": cmd_spec, "export": cmd_export, "runbook": cmd_runbook, "outbox": cmd_outbox}
+            "spec": cmd_spec, "export": cmd_export, "runbook": cmd_runbook, "outbox": cmd_outbox,
+            "scopes": cmd_scopes}
 
 
 

@@ -1,5 +1,6 @@
 """Connection settings -> PagerDuty clients, opened lazily (an events step never builds REST)."""
 
+import os
 import socket
 from functools import cached_property
 from urllib.parse import urlsplit
@@ -9,15 +10,17 @@ from pagerduty_plugin.client.http import SessionPool, Transport
 from pagerduty_plugin.client.rest import API_HOSTS, RestClient
 from pagerduty_plugin.errors import PluginError, shorten
 
-EXAMPLE_URLS = {"api_url": API_HOSTS["us"], "events_url": EVENTS_HOSTS["us"]}
+EXAMPLE_URLS = {"api_url": API_HOSTS["us"], "events_url": EVENTS_HOSTS["us"],
+                "identity_url": "https://identity.pagerduty.com"}
 
 
 class Connection:
-    def __init__(self, settings, log, pool=None):
+    def __init__(self, settings, log, pool=None, scopes=()):
         check_settings(settings)
         self.settings = settings
         self.log = log
         self.pool = pool  # a SessionPool when the process is long-lived (the HTTP server)
+        self.needs = list(scopes)  # the OAuth scopes the steps it serves may need (the spec's python.scopes)
 
     @staticmethod
     def new_pool():
@@ -33,7 +36,8 @@ class Connection:
         session = self.pool.session(self.digest(), verify) if self.pool else None
         transport = Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
                               verify_tls=verify, log=self.log, session=session)
-        transport.secrets.update(filter(None, (self.get("api_key"), self.get("routing_key"))))
+        transport.secrets.update(filter(None, (self.get("api_key"), self.get("routing_key"),
+                                               self.get("client_secret"))))
         return transport
 
     def tls_verify(self):
@@ -60,12 +64,44 @@ class Connection:
 
     @cached_property
     def rest(self):
+        region = self.get("region", "us")
+        base = self.get("api_url") or API_HOSTS[region]
+        if self.get("client_id"):
+            return RestClient(self.transport, base, None, from_email=self.get("from_email"), tokens=self.tokens)
         if not self.get("api_key"):
             raise PluginError("This action needs a PagerDuty REST API key and the connection has none",
-                              "Set api_key on the connection (PAGERDUTY_API_KEY in plain mode).")
-        region = self.get("region", "us")
-        return RestClient(self.transport, self.get("api_url") or API_HOSTS[region], self.get("api_key"),
-                          self.get("auth_type", "token"), self.get("from_email"))
+                              "Set api_key on the connection (PAGERDUTY_API_KEY in plain mode), or an OAuth app's "
+                              "client_id, client_secret and subdomain.")
+        return RestClient(self.transport, base, self.get("api_key"), self.get("auth_type", "token"),
+                          self.get("from_email"))
+
+    @cached_property
+    def tokens(self):
+        """The OAuth app's token for the scopes configured, else for exactly those the steps need;
+        cached in the state directory's oauth/ folder."""
+        from pagerduty_plugin.client.oauth import TokenSource
+        from pagerduty_plugin.logs import mask_everywhere
+        from pagerduty_plugin.state import state_dir
+
+        def masked(token):
+            self.transport.secrets.add(token)
+            mask_everywhere(self.log, token)
+
+        configured = (self.get("scopes") or "").split()
+        try:
+            cache = os.path.join(state_dir(), "oauth")
+        except PluginError as exc:  # no state directory: every step asks for its own token
+            self.log.warning(f"{exc.cause}: the OAuth token is not cached")
+            cache = None
+        # its own transport (a token request is no change the step sent) on the step's session, which
+        # carries the connection's TLS settings (verify_tls=True only keeps its warning from being said twice)
+        identity = Transport(timeout=self.get("timeout", 30), max_retries=self.get("max_retries", 3),
+                             verify_tls=True, log=self.log, session=self.transport.session)
+        identity.secrets = self.transport.secrets
+        return TokenSource(identity, client_id=self.get("client_id"), client_secret=self.get("client_secret"),
+                           subdomain=self.get("subdomain"), region=self.get("region", "us"),
+                           scopes=configured or self.needs, needs=self.needs, identity_url=self.get("identity_url"),
+                           cache_dir=cache, on_token=masked)
 
     @cached_property
     def outbox(self):
@@ -98,7 +134,11 @@ class Connection:
         return key
 
     def test(self):
-        """A connection test that changes nothing: a REST read when there is a key."""
+        """A connection test that changes nothing: a REST read when there is a key; a token
+        request when there is an OAuth app (its token may lack the scope of any read)."""
+        if self.get("client_id"):
+            self.tokens.token()
+            return {"success": True, "message": "The OAuth app's credentials work (a token was granted)"}
         if self.get("api_key"):
             self.rest.get("/abilities")
             return {"success": True, "message": "The REST API key works"}
@@ -113,7 +153,7 @@ class Connection:
 
 def check_settings(settings):
     """Settings that could never make a request, refused before any is tried."""
-    for name in ("api_url", "events_url"):
+    for name in ("api_url", "events_url", "identity_url"):
         url = settings.get(name)
         if url is None:
             continue
@@ -134,7 +174,8 @@ def check_settings(settings):
         raise PluginError(f"The connection's ca_file is not a readable file: {ca_file!r}",
                           "Give the path of a PEM file of CA certificates (PAGERDUTY_CA_FILE in plain mode), "
                           "or leave it out to trust the system's CAs.", {"field": "ca_file"})
-    for name, what in (("api_key", "API key"), ("routing_key", "routing key"), ("from_email", "From address")):
+    for name, what in (("api_key", "API key"), ("routing_key", "routing key"), ("from_email", "From address"),
+                       ("client_id", "client id"), ("client_secret", "client secret"), ("subdomain", "subdomain")):
         value = settings.get(name)
         if value is not None and not plain_text(value):
             raise PluginError(f"The connection's {what} has spaces, line breaks or non-ASCII characters",

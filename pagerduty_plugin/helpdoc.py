@@ -58,7 +58,7 @@ def bullet_list(items):
 def connection_section(spec):
     text = "The connection configuration accepts the following parameters:\n\n"
     text += input_table(spec.connection) + limits_line(spec.limits.get("connection"))
-    text += "\nExample input:\n\n" + code(speclib.examples(spec.connection))
+    text += "\nExample input:\n\n" + code(spec.sample_connection())
     text += ("\nIn plain mode, `pagerduty-plugin run ACTION` reads each setting from its environment variable:\n\n"
              + table(["Name", "Environment Variable"],
                      [[name, spec.env_var(name) or "None"] for name in spec.connection]))

@@ -55,3 +55,11 @@ def keep_out_of_logs(log, secret):
     for handler in log.handlers:
         if isinstance(handler, StepLog) and secret:
             handler.log_only_secrets.add(secret)
+
+
+def mask_everywhere(log, secret):
+    """A secret the step came to hold (an OAuth token it fetched): masked from now on in the log and
+    in everything the command prints, like the secrets of its connection."""
+    for handler in log.handlers:
+        if isinstance(handler, StepLog) and secret:
+            handler.secrets.add(secret)

@@ -101,15 +101,16 @@ def run_step(spec, name, values, connection, secrets, log, pool=None):
     return run_action(spec, name, values, connection, log, pool)
 
 
-def run_action(spec, name, raw_input, raw_connection, log, pool=None):
+def run_action(spec, name, raw_input, raw_connection, log, pool=None, steps=None):
     """Run one action and return its validated output; every failure is a PluginError.
 
     pool: what a long-lived caller (the HTTP server) keeps warm between steps, handed to the
-    connection class as is (its HTTP sessions); None for a one-shot step."""
+    connection class as is (its HTTP sessions); None for a one-shot step. steps: the actions whose
+    scopes (`python.scopes`) the connection is opened for (a runbook's all), by default this one."""
     values = checked_input(spec, name, raw_input)
     implementation = load_object(spec.implementation(name))
     streamed = validate.StreamedItems(spec.output_schema(name), name)
-    connection = open_connection(spec, raw_connection, log, pool)
+    connection = open_connection(spec, raw_connection, log, pool, steps or [name])
     try:
         output = implementation(StepContext(connection, log, streamed.checker)).run(values)
     except Interrupted as exc:
@@ -131,10 +132,13 @@ def checked_input(spec, name, raw_input):
     return validate.check(spec.input_schema(name), values, "input", name)
 
 
-def open_connection(spec, raw_connection, log, pool=None):
+def open_connection(spec, raw_connection, log, pool=None, steps=(), kind="actions"):
+    """The spec's connection class on checked settings. scopes: what the named actions (or
+    triggers) may need of the account (`python.scopes`), for a connection that gets its own token."""
     settings = prepare(spec, spec.connection, raw_connection, "connection")
+    constraints.check(spec.connection_constraints(), settings, spec.connection)
     settings = validate.check(spec.connection_schema(), settings, "connection")
-    return load_object(spec.python["connection"])(settings, log, pool=pool)
+    return load_object(spec.python["connection"])(settings, log, pool=pool, scopes=spec.scopes(steps, kind))
 
 
 def new_pool(spec):

@@ -217,6 +217,30 @@ class Spec:
         """The rules between an action's inputs (`python.constraints`), enforced by the runner."""
         return (self.python.get("constraints") or {}).get(name) or []
 
+    def sample_connection(self):
+        """The examples of the connection's fields, but for the alternatives `python.connection_sample_omits`
+        names (an OAuth app's fields, beside the API key)."""
+        omitted = set(self.python.get("connection_sample_omits") or ())
+        return {k: v for k, v in examples(self.connection).items() if k not in omitted}
+
+    def connection_constraints(self):
+        """The rules between the connection's fields (`python.connection_constraints`)."""
+        return self.python.get("connection_constraints") or []
+
+    def scopes(self, names, kind="actions"):
+        """The sorted union of the scoped-OAuth permissions (`python.scopes`) the named actions
+        (or triggers) may need; an unknown name is the usual unknown-action error."""
+        declared = (self.python.get("scopes") or {}).get(kind) or {}
+        found = set()
+        for name in names:
+            self.entry(kind[:-1], self.raw.get(kind) or {}, name)
+            found.update(declared.get(name) or ())
+        return sorted(found)
+
+    def scopes_by_path(self):
+        """The actions whose scopes are those of the path each step gives them (api_request)."""
+        return (self.python.get("scopes") or {}).get("any_path") or []
+
     def aliases(self, name):
         """{field: [its earlier names]} of an action's inputs (`python.aliases`)."""
         return (self.python.get("aliases") or {}).get(name) or {}
@@ -249,6 +273,8 @@ class Spec:
             schema = object_schema(fields, self.types, part, self.limits, own)
             if section == "actions" and part == "input":
                 self.add_rules(schema, name)
+            if section == "connection" and self.connection_constraints():
+                schema["allOf"] = constraints.schema(self.connection_constraints())
             self.schemas[key] = schema
         return self.schemas[key]
 
@@ -399,7 +425,29 @@ def lint_python(raw, python):
         inputs = ((raw.get("actions") or {}).get(name) or {}).get("input") or {}
         problems += [f"python.sample_omits.{name}: names no action input {f!r}" for f in fields or [] if f not in inputs]
     problems += constraints.lint(raw.get("actions"), python.get("constraints"), python.get("aliases"))
+    problems += [f"python.connection_sample_omits: names no connection field {f!r}"
+                 for f in python.get("connection_sample_omits") or [] if f not in connection]
+    for number, rule in enumerate(python.get("connection_constraints") or [], 1):
+        problems += constraints.lint_rule(f"python.connection_constraints[{number}]", rule, connection)
+    problems += lint_scopes(raw, python.get("scopes") or {})
     return problems + lint_limits(raw, python.get("limits") or {})
+
+
+def lint_scopes(raw, scopes):
+    """`python.scopes.{actions,triggers}`, when given, give every action and trigger a list of scope names."""
+    if not scopes:
+        return []
+    problems = []
+    for kind in KINDS:
+        declared, listed = raw.get(kind) or {}, section(scopes, kind)
+        problems += [f"python.scopes.{kind}.{n}: names no {kind[:-1]}" for n in listed if n not in declared]
+        problems += [f"{kind[:-1]} {n}: missing from python.scopes.{kind}" for n in declared if n not in listed]
+        problems += [f"python.scopes.any_path: names no action {n!r}" for n in scopes.get("any_path") or []
+                     if kind == "actions" and n not in declared]
+        problems += [f"python.scopes.{kind}.{n}: must be a list of scopes like incidents.read" for n, s in
+                     listed.items() if not isinstance(s, list)
+                     or not all(isinstance(x, str) and re.fullmatch(r"[a-z_:]+\.(read|write)", x) for x in s)]
+    return problems
 
 
 def lint_limits(raw, limits):

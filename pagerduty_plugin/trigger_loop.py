@@ -23,7 +23,7 @@ class TriggerRun:
         definition = spec.trigger(name)
         values = runner.prepare(spec, definition.get("input") or {}, raw_input, "input")
         self.values = validate.check(spec.trigger_input_schema(name), values, "input", name)
-        connection = runner.open_connection(spec, raw_connection, log, pool)
+        connection = runner.open_connection(spec, raw_connection, log, pool, [name], "triggers")
         implementation = runner.load_object(spec.implementation(name, "triggers"))
         self.trigger = implementation(connection, log, self.values)
         self.name, self.log = name, log

@@ -28,7 +28,7 @@ def test_first_line_then_serves_then_stops_cleanly(sig):
     try:
         info = json.loads(line)
         assert set(info) == {"api_url", "events_url", "events_host", "api_key", "routing_key", "from_email",
-                             "ca_file", "served_url"}
+                             "ca_file", "served_url", "identity_url", "client_id", "client_secret", "subdomain"}
         assert info["api_url"].startswith("http://127.0.0.1:") and not info["api_url"].endswith(":0")
         assert info["served_url"] == info["events_host"] == info["api_url"] and info["ca_file"] is None
         r = requests.get(info["api_url"] + "/users", headers={"Authorization": f"Token token={info['api_key']}"},

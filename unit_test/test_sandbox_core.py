@@ -24,7 +24,7 @@ FROM_OPERATIONS = [  # the 13 operations whose contract requires From
 def test_info_and_keys(module_sandbox):
     info = module_sandbox.info
     assert set(info) == {"api_url", "events_url", "events_host", "api_key", "routing_key", "from_email",
-                         "ca_file", "served_url"}
+                         "ca_file", "served_url", "identity_url", "client_id", "client_secret", "subdomain"}
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", info["api_url"])
     assert info["events_url"] == info["api_url"] + "/v2"
     assert info["events_host"] == info["served_url"] == info["api_url"] and info["ca_file"] is None

@@ -24,13 +24,18 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 class RestClient:
-    def __init__(self, transport, base_url, api_key, auth_type="token", from_email=None):
+    def __init__(self, transport, base_url, api_key, auth_type="token", from_email=None, tokens=None):
+        """tokens: an OAuth TokenSource (client/oauth.py) to use instead of api_key: its token is
+        sent as `Bearer`, and renewed once when PagerDuty answers 401."""
         self.transport = transport
         self.base_url = base_url.rstrip("/")
         self.from_email = from_email
         self.log = transport.log
-        scheme = "Bearer {}" if auth_type == "bearer" else "Token token={}"
-        self.headers = {"Authorization": scheme.format(api_key), "Accept": ACCEPT}
+        self.tokens = tokens
+        self.headers = {"Accept": ACCEPT}
+        if tokens is None:
+            scheme = "Bearer {}" if auth_type == "bearer" else "Token token={}"
+            self.headers["Authorization"] = scheme.format(api_key)
 
     # --- requests ---------------------------------------------------------------------
 
@@ -74,10 +79,7 @@ class RestClient:
             headers["Content-Type"] = "application/json"
         if safe_to_repeat is None:
             safe_to_repeat = method in ("GET", "PUT", "DELETE")
-        reply = self.transport.request(
-            method, self.base_url + path, params=encode_params(params), json=body, headers=headers,
-            safe_to_repeat=safe_to_repeat,
-        )
+        reply = self.send(method, path, headers, safe_to_repeat, params=encode_params(params), json=body)
         response = reply.response
         if 200 <= response.status_code < 300:
             return response.status_code, json_body(response, self.transport.secrets)
@@ -86,7 +88,25 @@ class RestClient:
             done = self.done_by_first_try(method, path, body, response.status_code, answer)
             if done is not None:
                 return done
+        if self.tokens is not None and response.status_code in (401, 403):
+            raise oauth_error(response, answer, method, path, self.tokens)
         raise rest_error(response, answer, method, path, reply.retries)
+
+    def send(self, method, path, headers, safe_to_repeat, **kwargs):
+        """The Reply; with an OAuth token, a 401 (the token expired or was revoked early: PagerDuty
+        did nothing) gets one new token and one more try."""
+        url = self.base_url + path
+        if self.tokens is None:
+            return self.transport.request(method, url, headers=headers, safe_to_repeat=safe_to_repeat, **kwargs)
+        token = self.tokens.token()
+        reply = self.transport.request(method, url, headers={**headers, "Authorization": f"Bearer {token}"},
+                                       safe_to_repeat=safe_to_repeat, **kwargs)
+        if reply.response.status_code != 401:
+            return reply
+        self.log.info(f"{method} {path}: PagerDuty refused the OAuth token (HTTP 401); renewing it once")
+        token = self.tokens.renew(token)
+        return self.transport.request(method, url, headers={**headers, "Authorization": f"Bearer {token}"},
+                                      safe_to_repeat=safe_to_repeat, **kwargs)
 
     def done_by_first_try(self, method, path, body, status, answer):
         """(status, answer) when a repeat's refusal means the unanswered first try did the work,
@@ -433,6 +453,31 @@ def rest_error(response, answer, method, path, retries=0):
     if details and details not in cause:
         cause = f"{cause}: {details}"
     return HttpRefusal(cause, assistance, data, status, code=data["code"])
+
+
+def oauth_error(response, answer, method, path, tokens):
+    """A 401 after the token was renewed, or a 403 (PagerDuty's word for a scope the token lacks),
+    said in OAuth's terms: the missing scopes named, and the command that prints what a step needs."""
+    error = rest_error(response, answer, method, path)
+    how = ("`pagerduty-plugin scopes ACTION…` (or `scopes --runbook FILE`) prints the scopes steps need; give "
+           "the app those scopes in PagerDuty, and leave the connection's scopes (PAGERDUTY_SCOPES) unset to ask "
+           "for exactly them")
+    if response.status_code == 401:
+        error.cause = f"PagerDuty refused the OAuth token for {method} {path} even after renewing it (HTTP 401)"
+        error.assistance = ("Check that the app is still installed on the account (subdomain, region) and its "
+                            "client_id and client_secret; then run the step again.")
+        return error
+    missing = tokens.missing()
+    error.data["missing_scopes"] = missing
+    said = "; ".join(map(str, error.data["errors"])) or error.data.get("message") or "no reason given"
+    if missing:
+        error.cause = (f"PagerDuty refused {method} {path} (HTTP 403): the OAuth token lacks the scope"
+                       f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} this step needs ({said})")
+    else:
+        error.cause = (f"PagerDuty refused {method} {path} (HTTP 403): the OAuth token lacks a scope it needs, "
+                       f"or the app lacks access to this object ({said})")
+    error.assistance = how + "."
+    return error
 
 
 def subject_of(path):

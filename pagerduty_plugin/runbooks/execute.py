@@ -39,12 +39,13 @@ def run(runbook, inputs=None, connection=None, event=None, log=None, secrets=Non
     context = {"inputs": {}, "steps": {}, "event": event}
     context["inputs"] = resolve_inputs(runbook, inputs, event, secrets)
     results, failed = [], False
+    needs = [step.action for step in runbook.steps]  # one OAuth token serves every step
     for step in runbook.steps:
         if failed:
             entry = {"id": step.id, "action": step.action, "status": SKIPPED, "output": None, "attempts": 0,
                      "reason": "an earlier step failed"}
         else:
-            entry = run_step(spec, step, context, connection, log, secrets, sleep)
+            entry = run_step(spec, step, context, connection, log, secrets, sleep, needs)
             failed = entry["status"] == FAILED and step.on_failure == "fail"
         context["steps"][step.id] = {"status": entry["status"], "output": entry.get("output"),
                                      "error": entry.get("error")}
@@ -109,17 +110,17 @@ def of_type(value, kind):
     return isinstance(value, expected)
 
 
-def run_step(spec, step, context, connection, log, secrets, sleep):
+def run_step(spec, step, context, connection, log, secrets, sleep, needs=None):
     entry = {"id": step.id, "action": step.action}
     try:
         if step.foreach is None:
             if step.condition is not None and not expr.truthy(render(step, "if", step.condition, context)):
                 log.info("step %s: skipped (its if is false)", step.id)
                 return {**entry, "status": SKIPPED, "output": None, "attempts": 0}
-            output, attempts = attempt(spec, step, context, connection, log, secrets, sleep)
+            output, attempts = attempt(spec, step, context, connection, log, secrets, sleep, needs)
             log.info("step %s: ok (%d attempt%s)", step.id, attempts, "" if attempts == 1 else "s")
             return {**entry, "status": OK, "output": output, "attempts": attempts}
-        return run_foreach(spec, step, context, connection, log, secrets, sleep, entry)
+        return run_foreach(spec, step, context, connection, log, secrets, sleep, entry, needs)
     except StepFailed as exc:
         log.warning("step %s: failed after %d attempt(s): %s", step.id, exc.attempts, exc.error.cause)
         failed = {**entry, "status": FAILED, "error": exc.error.to_dict(), "attempts": exc.attempts}
@@ -128,7 +129,7 @@ def run_step(spec, step, context, connection, log, secrets, sleep):
         return failed
 
 
-def run_foreach(spec, step, context, connection, log, secrets, sleep, entry):
+def run_foreach(spec, step, context, connection, log, secrets, sleep, entry, needs=None):
     """One run of the action per item; the step's output is the list of outputs (null where skipped
     or failed). Items stop at the first failure unless on_failure is continue."""
     try:
@@ -147,7 +148,7 @@ def run_foreach(spec, step, context, connection, log, secrets, sleep, entry):
             outputs.append(None)
             continue
         try:
-            output, used = attempt(spec, step, scope, connection, log, secrets, sleep)
+            output, used = attempt(spec, step, scope, connection, log, secrets, sleep, needs)
         except StepFailed as exc:
             attempts += exc.attempts
             failures.append({"index": index, "error": exc.error.to_dict()})
@@ -182,15 +183,16 @@ def expression_error(step, where, exc):
                        "Fix the expression (`pagerduty-plugin runbook run --dry-run` shows what it resolves to).")
 
 
-def attempt(spec, step, context, connection, log, secrets, sleep):
-    """(output, attempts) of the action, tried 1 + retry.count times; StepFailed after the last."""
+def attempt(spec, step, context, connection, log, secrets, sleep, needs=None):
+    """(output, attempts) of the action, tried 1 + retry.count times; StepFailed after the last.
+    needs: the actions of the whole runbook, whose scopes an OAuth token is asked for."""
     values = render(step, "input", step.input, context)
     action = spec.actions.get(step.action) or {}
     secrets.update(runner.secret_values(spec, action.get("input"), values))
     tries = 1 + step.retry_count
     for number in range(1, tries + 1):
         try:
-            output = runner.run_action(spec, step.action, values, connection, log)
+            output = runner.run_action(spec, step.action, values, connection, log, steps=needs)
             # a secret the step was answered (a webhook signing secret) is never kept in the runs store
             secrets.update(runner.secret_values(spec, action.get("output"), output))
             return output, number

@@ -1,12 +1,13 @@
 """`Sandbox`: the in-process handle on a running sandbox (what tests and the CLI use)."""
 import threading
 
-from . import publicurl, seed as seeds, timeutil
+from . import oauth, publicurl, seed as seeds, timeutil
 from .delivery import DROPS_TO_DISABLE, Deliverer, Policy
 from .dispatch import Dispatcher
 from .contract import Contract
 from .faults import Faults
 from .journal import Journal
+from .oauth import Identity
 from .ratelimit import RateLimiter
 from .server import SandboxHTTPServer
 from .store import Store
@@ -46,6 +47,7 @@ class Sandbox:
         # strict-contract mode: answers cut down to what PagerDuty's OpenAPI files in this folder promise
         self.contract = Contract(contract) if contract else None
         self.faults = Faults()
+        self.identity = Identity()  # the scoped OAuth apps and their tokens
         self.limiter = RateLimiter(rate_limit)
         self.event_limiter = RateLimiter(rate_limit)
         if isinstance(webhook_policy, dict):
@@ -112,6 +114,8 @@ class Sandbox:
         ids = self.store.seed_ids
         return {"api_url": base, "events_url": base + "/v2", "events_host": base, "api_key": ids["api_key"],
                 "routing_key": ids.get("routing_key"), "from_email": ids["from_email"],
+                "identity_url": base, "client_id": oauth.CLIENT_ID, "client_secret": oauth.CLIENT_SECRET,
+                "subdomain": oauth.SUBDOMAIN,
                 "ca_file": self._certificates.ca_file if self._certificates else None,
                 "served_url": getattr(self, "served_url", None)}
 
@@ -166,6 +170,7 @@ class Sandbox:
         with self.store.lock:
             self.store.clear()
             seeds.apply(self.store, self.seed, timeutil.now())
+            self.identity.seed()
         self.webhooks.clear()
         self.journal_log.clear()
         self.faults.clear()

@@ -10,8 +10,8 @@ def _parser():
     parser = argparse.ArgumentParser(
         prog="pagerduty-plugin sandbox",
         description="Run a local imitation of PagerDuty's REST API v2 and Events API v2. The first line on "
-                    "stdout is JSON {api_url, events_url, events_host, api_key, routing_key, from_email, ca_file, "
-                    "served_url}.")
+                    "stdout is JSON {api_url, events_url, events_host, api_key, routing_key, from_email, "
+                    "identity_url, client_id, client_secret, subdomain, ca_file, served_url}.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
     parser.add_argument("--seed", choices=("demo", "empty"), default="demo",

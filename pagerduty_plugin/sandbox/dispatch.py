@@ -13,6 +13,7 @@ JSON_TYPE = "application/json; charset=utf-8"
 EVENT_PATHS = {"/v2/enqueue": "trigger", "/v2/enqueue/": "trigger",
                "/v2/change/enqueue": "change", "/v2/change/enqueue/": "change"}
 WRITE_METHODS = {"POST", "PUT", "DELETE", "PATCH"}
+TOKEN_PATH = "/oauth/token"  # on the identity host (identity.pagerduty.com); here on the sandbox's own
 
 
 def json_response(status, payload, headers=()):
@@ -66,7 +67,17 @@ class Dispatcher:
                 return Response(*fault.response(self.limiter.peek()))
         if request.path in EVENT_PATHS:
             return self._events(request, EVENT_PATHS[request.path])
+        if request.path == TOKEN_PATH:
+            return self._token(request)
         return self._rest(request)
+
+    # the identity service (scoped OAuth) ------------------------------------------------------
+    def _token(self, request):
+        if request.method != "POST":
+            return json_response(405, {"error": "invalid_request", "error_description": "POST a token request"})
+        with self.store.lock:
+            status, payload = self.sandbox.identity.token(request)
+        return json_response(status, payload, [("Cache-Control", "no-store")])
 
     def _guard(self, work):
         """No request may kill a handler thread: a bug becomes a 500 envelope."""
@@ -115,6 +126,9 @@ class Dispatcher:
     def _authenticate(self, request):
         key_name = parse_authorization(request.header("Authorization"))
         key = self.store.api_keys.get(key_name) if key_name else None
+        if key is None and key_name:
+            with self.store.lock:
+                key = self.sandbox.identity.key(key_name)  # a scoped OAuth token (401 once expired)
         if key is None:
             raise ApiError(401, errors.AUTH_FAILED, "Authentication failed",
                            ["Missing or invalid API key: send 'Authorization: Token token=KEY'"])
@@ -129,6 +143,7 @@ class Dispatcher:
                                 "does not imitate it"])
             raise ApiError(404, errors.NOT_FOUND, "Not Found",
                            [f"{request.method} {request.path} is not a PagerDuty API path"])
+        self.sandbox.identity.check_scope(key, request.method, entry.template)
         if key["read_only"] and request.method in WRITE_METHODS:
             raise ApiError(403, errors.ACCESS_DENIED, "Access Denied",
                            ["This API key is read-only: writes need a full-access key"])

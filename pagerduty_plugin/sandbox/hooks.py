@@ -151,6 +151,13 @@ def automation(sandbox, request):
     return _answer(200, {"automation": sandbox.automation_pace(step, stall)})
 
 
+def oauth(sandbox, request):
+    """Token lifetime (short, to see renewal), every token rejected (a revoked app), or expired now."""
+    body = _body(request)
+    with sandbox.store.lock:
+        return _answer(200, sandbox.identity.settings(body))
+
+
 ROUTES = {
     ("GET", "/_sandbox/requests"): requests,
     ("POST", "/_sandbox/reset"): reset,
@@ -163,4 +170,5 @@ ROUTES = {
     ("GET", "/_sandbox/webhooks"): webhooks,
     ("POST", "/_sandbox/webhooks/policy"): webhook_policy,
     ("POST", "/_sandbox/automation"): automation,
+    ("POST", "/_sandbox/oauth"): oauth,
 }

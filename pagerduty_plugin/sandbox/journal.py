@@ -57,10 +57,10 @@ def masked_json(raw):
 
 
 def mask_body(body):
-    """Every routing_key, however deep (events may come in a list or nested), and the values of a
-    webhook subscription's custom headers (often a receiver's credentials)."""
+    """Every routing_key and OAuth access_token, however deep (events may come in a list or nested),
+    and the values of a webhook subscription's custom headers (often a receiver's credentials)."""
     if isinstance(body, dict):
-        return {k: MASK if k == "routing_key" else _mask_header_values(v) if k == "custom_headers"
+        return {k: MASK if k in ("routing_key", "access_token") else _mask_header_values(v) if k == "custom_headers"
                 else mask_body(v) for k, v in body.items()}
     if isinstance(body, list):
         return [mask_body(item) for item in body]

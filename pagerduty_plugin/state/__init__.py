@@ -6,7 +6,6 @@ stored in plain text there.
 """
 
 import os
-import sqlite3
 
 from pagerduty_plugin.errors import PluginError
 
@@ -30,6 +29,8 @@ def open_sqlite(path, busy_timeout=30.0):
     synchronous=FULL: a commit is on disk before it returns, so an event acknowledged after the
     commit survives a power cut as well as a kill -9.
     """
+    import sqlite3  # here: a step that only reads its OAuth token from the state directory never pays for it
+
     try:
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # private from the start (WAL files follow it)
         db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)

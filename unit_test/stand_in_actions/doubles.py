@@ -4,7 +4,7 @@
 class Connection:
     opened = []  # every connection the runner opened, in order
 
-    def __init__(self, settings, log, pool=None):
+    def __init__(self, settings, log, pool=None, scopes=()):
         self.settings = settings
         self.closed = False
         Connection.opened.append(self)

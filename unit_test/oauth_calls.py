@@ -1,0 +1,97 @@
+"""Which PagerDuty REST operations each action and trigger may call (its own requests and the
+lookups of names it accepts), read from the action classes. The spec's `python.scopes` must equal
+the scopes that PagerDuty's OpenAPI asks of these operations (test_oauth_scopes.py checks it),
+and a run against the sandbox journals no operation outside its action's list."""
+
+USERS_LOOKUP = ["GET /users"]
+TEAMS_LOOKUP = ["GET /teams"]
+SERVICES_LOOKUP = ["GET /services"]
+POLICIES_LOOKUP = ["GET /escalation_policies"]
+SCHEDULES_LOOKUP = ["GET /schedules"]
+EVENTS_ONLY = []  # the Events API v2 takes a routing key, never an OAuth token
+
+ACTIONS = {
+    "send_trigger_event": EVENTS_ONLY,
+    "send_acknowledge_event": EVENTS_ONLY,
+    "send_resolve_event": EVENTS_ONLY,
+    "send_change_event": EVENTS_ONLY,
+    "create_incident": ["POST /incidents", "GET /priorities", *SERVICES_LOOKUP, *POLICIES_LOOKUP, *USERS_LOOKUP],
+    "get_incident": ["GET /incidents/{id}"],
+    "list_incidents": ["GET /incidents"],
+    "update_incident": ["PUT /incidents/{id}", "GET /priorities", *POLICIES_LOOKUP, *USERS_LOOKUP],
+    "update_status": ["PUT /incidents/{id}"],
+    "manage_incidents": ["PUT /incidents"],
+    "update_incident_escalation_policy": ["PUT /incidents/{id}", *POLICIES_LOOKUP],
+    "snooze_incident": ["POST /incidents/{id}/snooze", "GET /incidents/{id}"],
+    "merge_incidents": ["PUT /incidents/{id}/merge", "GET /incidents/{id}"],
+    "add_note": ["POST /incidents/{id}/notes"],
+    "list_notes": ["GET /incidents/{id}/notes"],
+    "create_status_update": ["POST /incidents/{id}/status_updates"],
+    "add_responders": ["POST /incidents/{id}/responder_requests", *USERS_LOOKUP, *POLICIES_LOOKUP],
+    "list_log_entries": ["GET /incidents/{id}/log_entries"],
+    "list_alerts": ["GET /incidents/{id}/alerts"],
+    "get_on_call": ["GET /oncalls", "GET /schedules/{id}", "GET /escalation_policies/{id}"],
+    "create_user": ["POST /users"],
+    "get_user_by_id": ["GET /users/{id}"],
+    "get_user_by_email": USERS_LOOKUP,
+    "delete_user_by_id": ["GET /users/{id}", "DELETE /users/{id}"],
+    "update_user": ["PUT /users/{id}", *USERS_LOOKUP],
+    "list_users": ["GET /users"],
+    "access_review": ["GET /users", "GET /teams/{id}/members"],
+    "list_contact_methods": ["GET /users/{id}/contact_methods", *USERS_LOOKUP],
+    "create_contact_method": ["POST /users/{id}/contact_methods", *USERS_LOOKUP],
+    "delete_contact_method": ["DELETE /users/{id}/contact_methods/{contact_method_id}", *USERS_LOOKUP],
+    "list_notification_rules": ["GET /users/{id}/notification_rules", *USERS_LOOKUP],
+    "create_notification_rule": ["POST /users/{id}/notification_rules",
+                                 "GET /users/{id}/contact_methods/{contact_method_id}", *USERS_LOOKUP],
+    "delete_notification_rule": ["DELETE /users/{id}/notification_rules/{notification_rule_id}", *USERS_LOOKUP],
+    "list_teams": ["GET /teams"],
+    "get_team": ["GET /teams/{id}", "GET /teams/{id}/members", *TEAMS_LOOKUP],
+    "add_team_member": ["PUT /teams/{id}/users/{user_id}", *TEAMS_LOOKUP, *USERS_LOOKUP],
+    "remove_team_member": ["DELETE /teams/{id}/users/{user_id}", *TEAMS_LOOKUP, *USERS_LOOKUP],
+    "list_priorities": ["GET /priorities"],
+    "api_request": [],  # any path: its scopes are the ones of the path it is given (PAGERDUTY_SCOPES)
+    "list_escalation_policies": ["GET /escalation_policies", *USERS_LOOKUP, *TEAMS_LOOKUP],
+    "get_escalation_policy": ["GET /escalation_policies/{id}"],
+    "create_escalation_policy": ["POST /escalation_policies", *USERS_LOOKUP, *SCHEDULES_LOOKUP, *TEAMS_LOOKUP],
+    "update_escalation_policy": ["PUT /escalation_policies/{id}", *USERS_LOOKUP, *SCHEDULES_LOOKUP,
+                                 *TEAMS_LOOKUP],
+    "delete_escalation_policy": ["DELETE /escalation_policies/{id}"],
+    "list_schedules": ["GET /schedules", *TEAMS_LOOKUP],
+    "get_schedule": ["GET /schedules/{id}"],
+    "create_schedule": ["POST /schedules", *USERS_LOOKUP],
+    "delete_schedule": ["DELETE /schedules/{id}"],
+    "list_schedule_users": ["GET /schedules/{id}/users"],
+    "create_schedule_override": ["POST /schedules/{id}/overrides", *USERS_LOOKUP],
+    "list_services": ["GET /services", *TEAMS_LOOKUP],
+    "get_service": ["GET /services/{id}"],
+    "create_service": ["POST /services", *POLICIES_LOOKUP],
+    "update_service": ["PUT /services/{id}", *POLICIES_LOOKUP],
+    "delete_service": ["DELETE /services/{id}"],
+    "create_service_integration": ["POST /services/{id}/integrations",
+                                   "GET /services/{id}/integrations/{integration_id}"],
+    "list_extensions": ["GET /extensions", "GET /extension_schemas", *SERVICES_LOOKUP],
+    "get_extension": ["GET /extensions/{id}"],
+    "create_extension": ["POST /extensions", "GET /extension_schemas", *SERVICES_LOOKUP],
+    "update_extension": ["PUT /extensions/{id}", "GET /extension_schemas", *SERVICES_LOOKUP],
+    "delete_extension": ["DELETE /extensions/{id}"],
+    "list_extension_schemas": ["GET /extension_schemas"],
+    "create_maintenance_window": ["POST /maintenance_windows", *SERVICES_LOOKUP],
+    "list_maintenance_windows": ["GET /maintenance_windows", *SERVICES_LOOKUP, *TEAMS_LOOKUP],
+    "delete_maintenance_window": ["DELETE /maintenance_windows/{id}"],
+    "list_webhook_subscriptions": ["GET /webhook_subscriptions", *SERVICES_LOOKUP, *TEAMS_LOOKUP],
+    "get_webhook_subscription": ["GET /webhook_subscriptions/{id}"],
+    "create_webhook_subscription": ["POST /webhook_subscriptions", *SERVICES_LOOKUP, *TEAMS_LOOKUP],
+    "update_webhook_subscription": ["PUT /webhook_subscriptions/{id}", *SERVICES_LOOKUP, *TEAMS_LOOKUP],
+    "delete_webhook_subscription": ["DELETE /webhook_subscriptions/{id}"],
+    "enable_webhook_subscription": ["POST /webhook_subscriptions/{id}/enable"],
+    "ping_webhook_subscription": ["POST /webhook_subscriptions/{id}/ping"],
+    "list_change_events": ["GET /change_events", "GET /services/{id}/change_events",
+                           "GET /incidents/{id}/related_change_events", *SERVICES_LOOKUP, *TEAMS_LOOKUP],
+}
+
+TRIGGERS = {
+    "incident_event": [],  # webhooks PagerDuty pushes: read from the inbox, no request
+    "new_incident": ["GET /incidents"],
+    "incident_changed": ["GET /log_entries"],
+}
