@@ -8,6 +8,11 @@ TEAMS_LOOKUP = ["GET /teams"]
 SERVICES_LOOKUP = ["GET /services"]
 POLICIES_LOOKUP = ["GET /escalation_policies"]
 SCHEDULES_LOOKUP = ["GET /schedules"]
+WORKFLOWS_LOOKUP = ["GET /incident_workflows"]
+AUTOMATION_ACTIONS_LOOKUP = ["GET /automation_actions/actions"]
+TYPE_FIELDS = ["GET /incidents/types/{type_id_or_name}/custom_fields",  # with the options a fixed field lacks
+               "GET /incidents/types/{type_id_or_name}/custom_fields/{field_id}/field_options"]
+PAGE_CHOICES = ["GET /status_pages/{id}/statuses", "GET /status_pages/{id}/severities"]  # named by description
 EVENTS_ONLY = []  # the Events API v2 takes a routing key, never an OAuth token
 
 ACTIONS = {
@@ -18,7 +23,8 @@ ACTIONS = {
     "create_incident": ["POST /incidents", "GET /priorities", *SERVICES_LOOKUP, *POLICIES_LOOKUP, *USERS_LOOKUP],
     "get_incident": ["GET /incidents/{id}"],
     "list_incidents": ["GET /incidents"],
-    "update_incident": ["PUT /incidents/{id}", "GET /priorities", *POLICIES_LOOKUP, *USERS_LOOKUP],
+    "update_incident": ["PUT /incidents/{id}", "GET /priorities", *SERVICES_LOOKUP, *POLICIES_LOOKUP,
+                        *USERS_LOOKUP],
     "update_status": ["PUT /incidents/{id}"],
     "manage_incidents": ["PUT /incidents"],
     "update_incident_escalation_policy": ["PUT /incidents/{id}", *POLICIES_LOOKUP],
@@ -88,6 +94,35 @@ ACTIONS = {
     "ping_webhook_subscription": ["POST /webhook_subscriptions/{id}/ping"],
     "list_change_events": ["GET /change_events", "GET /services/{id}/change_events",
                            "GET /incidents/{id}/related_change_events", *SERVICES_LOOKUP, *TEAMS_LOOKUP],
+    "list_incident_workflows": ["GET /incident_workflows"],
+    "get_incident_workflow": ["GET /incident_workflows/{id}"],
+    "start_incident_workflow": ["POST /incident_workflows/{id}/instances", *WORKFLOWS_LOOKUP],
+    # PagerDuty's OpenAPI names no scope for any Automation Actions operation: these ask none
+    "list_automation_actions": ["GET /automation_actions/actions"],
+    "get_automation_action": ["GET /automation_actions/actions/{id}"],
+    "invoke_automation_action": ["POST /automation_actions/actions/{id}/invocations",
+                                 "GET /automation_actions/invocations/{id}", *AUTOMATION_ACTIONS_LOOKUP],
+    "get_automation_action_invocation": ["GET /automation_actions/invocations/{id}"],
+    "list_automation_action_invocations": ["GET /automation_actions/invocations"],
+    "list_incident_types": ["GET /incidents/types"],
+    "get_incident_type": ["GET /incidents/types/{type_id_or_name}"],
+    "list_incident_custom_fields": TYPE_FIELDS,
+    "get_incident_custom_field_values": ["GET /incidents/{id}/custom_fields/values"],
+    "set_incident_custom_field_values": ["PUT /incidents/{id}/custom_fields/values", "GET /incidents/{id}",
+                                         *TYPE_FIELDS],
+    "update_note": ["PUT /incidents/{id}/notes/{note_id}"],
+    "delete_note": ["DELETE /incidents/{id}/notes/{note_id}"],
+    "cancel_responder_requests": ["PUT /incidents/{id}/responder_requests/cancel", *USERS_LOOKUP,
+                                  *POLICIES_LOOKUP],
+    "list_related_change_events": ["GET /incidents/{id}/related_change_events"],
+    "list_past_incidents": ["GET /incidents/{id}/past_incidents"],
+    "list_related_incidents": ["GET /incidents/{id}/related_incidents"],
+    "list_status_pages": ["GET /status_pages"],
+    "create_status_page_post": ["POST /status_pages/{id}/posts", *PAGE_CHOICES],
+    "update_status_page_post": ["PUT /status_pages/{id}/posts/{post_id}"],
+    "create_status_page_post_update": ["POST /status_pages/{id}/posts/{post_id}/post_updates",
+                                       "GET /status_pages/{id}/posts/{post_id}", *PAGE_CHOICES],
+    "list_status_page_post_updates": ["GET /status_pages/{id}/posts/{post_id}/post_updates"],
 }
 
 TRIGGERS = {

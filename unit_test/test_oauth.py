@@ -126,6 +126,29 @@ def test_a_step_whose_scope_is_missing_fails_with_the_scope_named(identity_sandb
     assert len(token_requests(identity_sandbox)) == 1  # a 403 is not a reason to renew
 
 
+@pytest.mark.parametrize("action, given, scopes, missing", [
+    ("list_incident_types", {}, "incidents.read", "incident_types.read"),
+    ("list_incident_custom_fields", {"incident_type": "incident_default"}, "incident_types.read", "custom_fields.read"),
+    ("start_incident_workflow", {"incident_workflow": "Major incident kickoff", "incident_id": "{incident}"},
+     "incident_workflows.read incidents.write", "incident_workflows:instances.write"),
+])
+def test_the_newer_families_refuse_a_token_without_their_scope(identity_sandbox, oauth_env, action, given, scopes,
+                                                                missing):
+    incident = identity_sandbox.seed_ids["incidents"]["triggered"][0]
+    step = {k: v.replace("{incident}", incident) for k, v in given.items()}
+    refused = run_command(["run", action], json.dumps(step), {**oauth_env, "PAGERDUTY_SCOPES": scopes})
+    assert refused.code == 1 and "HTTP 403" in refused.error["cause"], refused.stdout
+    assert refused.error["data"]["missing_scopes"] == [missing]
+    assert run_command(["run", action], json.dumps(step), oauth_env).code == 0  # asking its own scopes
+
+
+def test_automation_actions_ask_no_scope(identity_sandbox, oauth_env):
+    """PagerDuty's OpenAPI names no scope for Automation Actions: a token with none lists them."""
+    result = run_command(["run", "list_automation_actions"], "{}", oauth_env)
+    assert result.code == 0 and result.output["actions"], result.stdout
+    assert asked_scopes(identity_sandbox) == [[]]
+
+
 def test_wrong_client_secret_is_a_clear_error(identity_sandbox, oauth_env):
     env = {**oauth_env, "PAGERDUTY_CLIENT_SECRET": "not-the-secret-1234"}
     result = run_command(["run", "list_priorities"], b"{}", env)

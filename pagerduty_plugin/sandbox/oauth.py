@@ -21,24 +21,34 @@ LIFETIME = 86400  # seconds, as PagerDuty's docs show
 
 # The scope an operation asks, as PagerDuty's API reference lists them: by the path's first part
 # and read (GET) or write (anything else), but for the routes below.
-RESOURCE_SCOPES = {"log_entries": "incidents", "maintenance_windows": "services"}
+RESOURCE_SCOPES = {"log_entries": "incidents", "maintenance_windows": "services",
+                   "automation_actions": None}  # its reference names no scope for Automation Actions
 ROUTE_SCOPES = {
     ("GET", "/schedules/{id}/users"): "users.read",
     ("GET", "/incidents/{id}/related_change_events"): "incidents.read",
     ("GET", "/services/{id}/change_events"): "services.read",
     ("GET", "/users/me"): None,  # a user token's own account: no scope
 }
-SCOPED_CHILDREN = {"contact_methods": "users:contact_methods", "notification_rules": "users:contact_methods"}
+# Nested resources with scopes of their own, by (the path part before, the part): the last one in a
+# path wins (/incidents/types/{id}/custom_fields/... asks custom_fields.*, /incidents/{id}/custom_fields
+# asks incidents.*).
+SCOPED_CHILDREN = {("users", "contact_methods"): "users:contact_methods",
+                   ("users", "notification_rules"): "users:contact_methods",
+                   ("incidents", "types"): "incident_types", ("types", "custom_fields"): "custom_fields",
+                   ("incident_workflows", "instances"): "incident_workflows:instances"}
 
 
 def required_scope(method, template):
-    """The scope a token needs for `method template` (the route's template, e.g. /incidents/{id})."""
+    """The scope a token needs for `method template` (the route's template, e.g. /incidents/{id}),
+    or None when PagerDuty asks none."""
     if (method, template) in ROUTE_SCOPES:
         return ROUTE_SCOPES[(method, template)]
-    parts = [p for p in template.split("/") if p]
-    resource = RESOURCE_SCOPES.get(parts[0], parts[0])
-    if parts[0] == "users" and len(parts) > 2 and parts[2] in SCOPED_CHILDREN:
-        resource = SCOPED_CHILDREN[parts[2]]
+    words = [p for p in template.split("/") if p and not p.startswith("{")]
+    resource = RESOURCE_SCOPES.get(words[0], words[0])
+    for before, word in zip(words, words[1:]):
+        resource = SCOPED_CHILDREN.get((before, word), resource)
+    if resource is None:
+        return None
     return f"{resource}.{'read' if method in ('GET', 'HEAD') else 'write'}"
 
 
