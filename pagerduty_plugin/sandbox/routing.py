@@ -52,4 +52,4 @@ def load():
     from . import (users, contact_methods, teams, services, escalation_policies,  # noqa: F401
                    schedules, oncalls, account, extensions, maintenance_windows,
                    incidents, incident_collaboration, log_entries, alerts, webhook_subscriptions,
-                   change_events)
+                   change_events, analytics)

@@ -1,0 +1,70 @@
+"""The analytics report: MTTA, MTTR, load and uptime per period and service, as figures (JSON),
+a CSV, charts and one self-contained HTML page.
+
+The figures come from PagerDuty's Analytics API (two requests: per service, and for all). Where
+the key cannot read it (402: the plan lacks it; 403: the key lacks access) the same figures are
+computed from /incidents and /log_entries instead, and the report says so (source "computed",
+with the definitions used). Charts need the `report` extra (matplotlib), imported only when a
+page or chart is drawn."""
+
+from pagerduty_plugin.actions.analytics import filters, period
+from pagerduty_plugin.client import analytics
+from pagerduty_plugin.errors import PluginError
+
+COLUMNS = ("period_start", "service_id", "service_name", "team_id", "team_name", "incidents", "acknowledged",
+           "mtta_mean_seconds", "mtta_p50_seconds", "mtta_p90_seconds", "mttr_mean_seconds", "mttr_p50_seconds",
+           "mttr_p90_seconds", "business_hour_interruptions", "off_hour_interruptions", "sleep_hour_interruptions",
+           "up_time_pct", "source")
+# CSV column -> the Analytics API's field of the same figure
+FIELDS = {"period_start": "range_start", "service_id": "service_id", "service_name": "service_name",
+          "team_id": "team_id", "team_name": "team_name", "incidents": "total_incident_count",
+          "acknowledged": "total_incidents_acknowledged", "mtta_mean_seconds": "mean_seconds_to_first_ack",
+          "mtta_p50_seconds": "p50_seconds_to_first_ack", "mtta_p90_seconds": "p90_seconds_to_first_ack",
+          "mttr_mean_seconds": "mean_seconds_to_resolve", "mttr_p50_seconds": "p50_seconds_to_resolve",
+          "mttr_p90_seconds": "p90_seconds_to_resolve",
+          "business_hour_interruptions": "total_business_hour_interruptions",
+          "off_hour_interruptions": "total_off_hour_interruptions",
+          "sleep_hour_interruptions": "total_sleep_hour_interruptions", "up_time_pct": "up_time_pct"}
+NO_ACCESS = (402, 403)
+
+
+def build(rest, params, log, progress=None):
+    """The Report for the step's period, services and teams. `progress(n)`, when given, is told
+    of every request's answer (the command line draws a bar with it)."""
+    start, end = period(params)
+    unit = params.get("aggregate_unit", "day")
+    wanted = filters(rest, params, start, end)
+    try:
+        by_service, overall = from_analytics(rest, wanted, unit, progress)
+        source = "analytics"
+    except PluginError as exc:
+        if exc.data.get("status") not in NO_ACCESS:
+            raise
+        log.warning(f"PagerDuty's Analytics API is not available to this key (HTTP {exc.data['status']}); "
+                    "computing the figures from /incidents and /log_entries")
+        from pagerduty_plugin.reports import computed
+
+        by_service, overall = computed.metrics(rest, wanted, unit, start, end, progress)
+        source = "computed"
+    from pagerduty_plugin.reports.model import Report
+
+    return Report(source, start, end, unit, [row(r, source) for r in by_service], [row(r, source) for r in overall])
+
+
+def from_analytics(rest, wanted, unit, progress):
+    body = {"filters": wanted, "time_zone": "Etc/UTC", "aggregate_unit": unit}
+    answers = []
+    for by in ("service", "all"):
+        answers.append(analytics.metrics(rest, by, body))
+        if progress is not None:
+            progress(len(answers[-1]))
+    return answers
+
+
+def row(metrics, source):
+    """One CSV row of an Analytics API row (or a computed one of the same shape)."""
+    found = {column: metrics.get(field) for column, field in FIELDS.items()}
+    if found["period_start"]:
+        found["period_start"] = str(found["period_start"])[:10]
+    found["source"] = source
+    return found
