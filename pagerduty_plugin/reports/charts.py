@@ -2,6 +2,7 @@
 pyplot, no GUI toolkit, no display): text stays text, the page needs no script to show them."""
 
 import io
+from datetime import date
 
 from pagerduty_plugin.errors import PluginError
 
@@ -45,7 +46,7 @@ def minutes(value):
 def response_times(Figure, report):
     figure = Figure(figsize=(8, 3.4))
     axes = figure.add_subplot()
-    periods = [r["period_start"] for r in report.overall]
+    periods = [date.fromisoformat(r["period_start"]) for r in report.overall]  # a time axis, in order
     for column, label, color, style in (("mtta_p50_seconds", "MTTA p50", COLORS["p50"], "-"),
                                         ("mtta_p90_seconds", "MTTA p90", COLORS["p50"], "--"),
                                         ("mttr_p50_seconds", "MTTR p50", COLORS["p90"], "-"),
@@ -61,6 +62,11 @@ def response_times(Figure, report):
     else:
         axes.text(0.5, 0.5, "no incident acknowledged or resolved", ha="center", transform=axes.transAxes)
     axes.tick_params(axis="x", labelrotation=30, labelsize="small")
+    if periods:
+        from matplotlib.dates import AutoDateLocator, DateFormatter
+
+        axes.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=10))
+        axes.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
     return figure
 
 
@@ -71,6 +77,7 @@ def incidents_per_service(Figure, report):
     axes.barh([s[0] for s in services], [s[1] for s in services], color=COLORS["incidents"])
     axes.set_title("Incidents per service")
     axes.set_xlabel("incidents")
+    whole_numbers(axes)
     axes.grid(axis="x", alpha=0.3)
     return figure
 
@@ -86,6 +93,13 @@ def interruptions(Figure, report):
         left = [a + b for a, b in zip(left, values)]
     axes.set_title("Interruptions by hour band")
     axes.set_xlabel("interruptions")
+    whole_numbers(axes)
     axes.legend(loc="lower right", fontsize="small")
     axes.grid(axis="x", alpha=0.3)
     return figure
+
+
+def whole_numbers(axes):
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))

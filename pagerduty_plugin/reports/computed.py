@@ -23,8 +23,10 @@ BANDS = ("business", "off", "sleep")
 
 
 def moment(text):
-    """PagerDuty's timestamp (RFC 3339, Z or an offset) as epoch seconds (3.8's fromisoformat lacks Z)."""
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    """PagerDuty's timestamp (RFC 3339, Z or an offset; Analytics' raw rows have none: UTC, the time
+    zone asked for) as epoch seconds (3.8's fromisoformat lacks Z)."""
+    parsed = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def stamp(seconds):

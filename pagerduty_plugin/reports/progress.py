@@ -11,7 +11,7 @@ def bar(stream):
         from tqdm import tqdm
     except ImportError:  # the report extra is not installed: no bar, the report still runs
         return None
-    drawn = tqdm(file=stream, unit=" rows", desc="reading", leave=False, dynamic_ncols=True)
+    drawn = tqdm(file=stream, unit=" rows", desc="reading", leave=False)
 
     def advance(rows):
         drawn.update(rows)

@@ -199,9 +199,15 @@ def aggregate(store, body, group, now):
         if group == "services":
             team_id = rows[0]["team_id"]
             row["team_id"], row["team_name"] = team_id, (store.teams.get(team_id) or {}).get("name")
-        data.append(row)
+        data.append(present(row))
     echo = {k: v for k, v in (body or {}).items() if k in ("filters", "aggregate_unit", "time_zone")}
     return 200, dict(echo, data=data, time_zone="Etc/UTC")
+
+
+def present(row):
+    """A row without the figures it has no value for (no acknowledgement: no seconds to first ack), as
+    the published contract types them integers, never null."""
+    return {k: v for k, v in row.items() if v is not None}
 
 
 def _metrics(group):
@@ -226,10 +232,14 @@ def raw_row(store, f):
             "team_id": f["team_id"], "team_name": (store.teams.get(f["team_id"]) or {}).get("name"),
             "escalation_policy_id": inc["ep_id"],
             "escalation_policy_name": (store.escalation_policies.get(inc["ep_id"]) or {}).get("name"),
-            "seconds_to_first_ack": f["ack"], "seconds_to_resolve": f["resolve"],
+            "seconds_to_first_ack": _whole(f["ack"]), "seconds_to_resolve": _whole(f["resolve"]),
             "escalation_count": f["escalations"], "business_hour_interruptions": f["bands"]["business"],
             "off_hour_interruptions": f["bands"]["off"], "sleep_hour_interruptions": f["bands"]["sleep"],
             "major": False, "priority_id": inc.get("priority_id")}
+
+
+def _whole(seconds):
+    return None if seconds is None else int(round(seconds))
 
 
 @route("POST", "/analytics/raw/incidents")
@@ -254,7 +264,7 @@ def raw_incidents(call):
                 raise invalid("starting_after is not a cursor of this listing")
             begin = ids.index(after) + 1
         page = found[begin:begin + limit]
-        data = [raw_row(store, facts(store, inc)) for inc in page]
+        data = [present(raw_row(store, facts(store, inc))) for inc in page]
     return 200, {"data": data, "first": data[0]["id"] if data else None, "last": data[-1]["id"] if data else None,
                  "limit": limit, "more": begin + limit < len(found), "order": order, "order_by": "created_at",
                  "filters": body.get("filters") or {}, "time_zone": "Etc/UTC", "starting_after": after,
