@@ -34,8 +34,9 @@ def build(rest, params, log, progress=None):
     start, end = period(params)
     unit = params.get("aggregate_unit", "day")
     wanted = filters(rest, params, start, end)
+    notes = []
     try:
-        by_service, overall = from_analytics(rest, wanted, unit, progress)
+        by_service, overall = from_analytics(rest, wanted, unit, progress, notes)
         source = "analytics"
     except PluginError as exc:
         if exc.data.get("status") not in NO_ACCESS:
@@ -48,24 +49,26 @@ def build(rest, params, log, progress=None):
         source = "computed"
     from pagerduty_plugin.reports.model import Report
 
-    return Report(source, start, end, unit, [row(r, source) for r in by_service], [row(r, source) for r in overall])
+    return Report(source, start, end, unit, [row(r, source) for r in by_service], [row(r, source) for r in overall],
+                  notes)
 
 
-def from_analytics(rest, wanted, unit, progress):
+def from_analytics(rest, wanted, unit, progress, notes):
     """(rows per period and service, rows per period). PagerDuty's per-service rows are documented
-    with means only; where their p50/p90 are missing, they are worked out from the raw incident
-    rows (read 1,000 a request), as the "all" rows carry them."""
+    with means only; where p50/p90 are missing, they are worked out from the raw incident rows
+    (read 1,000 a request), and `notes` says so."""
     body = {"filters": wanted, "time_zone": "Etc/UTC", "aggregate_unit": unit}
     answers = []
     for by in ("service", "all"):
         answers.append(analytics.metrics(rest, by, body))
         if progress is not None:
             progress(len(answers[-1]))
-    by_service = answers[0]
-    if any(lacks_percentiles(r) for r in by_service):
+    if any(lacks_percentiles(r) for rows in answers for r in rows):
         raw = analytics.RawIncidents(rest, {"filters": wanted, "time_zone": "Etc/UTC", "order": "asc"},
                                      progress=progress).collect()
-        fill_percentiles(by_service, raw, unit)
+        fill_percentiles(answers, raw, unit)
+        notes.append("p50 and p90 worked out from PagerDuty's raw incident rows (nearest-rank percentiles of "
+                     "seconds_to_first_ack and seconds_to_resolve), as its aggregated answer lacked them.")
     return answers
 
 
@@ -74,7 +77,7 @@ def lacks_percentiles(metrics):
                for n in ("first_ack", "resolve"))
 
 
-def fill_percentiles(by_service, raw, unit):
+def fill_percentiles(answers, raw, unit):
     from pagerduty_plugin.reports.computed import moment, percentile, period_of
 
     seconds = {}
@@ -83,8 +86,9 @@ def fill_percentiles(by_service, raw, unit):
         for name in ("first_ack", "resolve"):
             value = incident.get(f"seconds_to_{name}")
             if value is not None:
-                seconds.setdefault((begin.strftime("%Y-%m-%d"), incident.get("service_id"), name), []).append(value)
-    for metrics in by_service:
+                for service in (incident.get("service_id"), None):  # per service, and for all
+                    seconds.setdefault((begin.strftime("%Y-%m-%d"), service, name), []).append(value)
+    for metrics in (r for rows in answers for r in rows):
         for name in ("first_ack", "resolve"):
             values = seconds.get((str(metrics.get("range_start"))[:10], metrics.get("service_id"), name))
             for p in (50, 90):

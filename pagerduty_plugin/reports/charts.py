@@ -58,11 +58,11 @@ def response_times(Figure, report):
     axes.set_ylabel("minutes")
     axes.grid(alpha=0.3)
     if axes.lines:
-        axes.legend(loc="upper left", fontsize="small")
+        axes.legend(loc="best", fontsize="small")
     else:
         axes.text(0.5, 0.5, "no incident acknowledged or resolved", ha="center", transform=axes.transAxes)
     axes.tick_params(axis="x", labelrotation=30, labelsize="small")
-    if periods:
+    if axes.lines:
         from matplotlib.dates import AutoDateLocator, DateFormatter
 
         axes.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=10))

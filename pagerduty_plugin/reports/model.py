@@ -10,18 +10,19 @@ ANALYTICS_NOTE = ("Figures from PagerDuty's Analytics API (its definitions: supp
 
 
 class Report:
-    def __init__(self, source, start, end, unit, by_service, overall):
+    def __init__(self, source, start, end, unit, by_service, overall, notes=()):
         self.source = source  # "analytics" or "computed"
         self.start, self.end, self.unit = start, end, unit
         self.by_service = by_service  # CSV rows, one per period and service
         self.overall = overall  # the same figures per period for every service together
+        self.notes = list(notes)  # how figures PagerDuty's answer lacked were worked out
 
     def definitions(self):
         if self.source == "computed":
             from pagerduty_plugin.reports.computed import DEFINITIONS
 
             return list(DEFINITIONS)
-        return [ANALYTICS_NOTE]
+        return [ANALYTICS_NOTE, *self.notes]
 
     def services(self):
         """[(service name, incidents, business, off, sleep interruptions)] over the whole period."""

@@ -8,7 +8,7 @@ from pagerduty_plugin.reports import COLUMNS
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#1a202c}
 h1{font-size:22px}.note{background:#fffbea;border:1px solid #d69e2e;padding:8px 12px;margin:12px 0}
 .charts figure{margin:12px 0}.charts svg{max-width:100%;height:auto}
-table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #cbd5e0;padding:3px 6px;text-align:right}
+.table{overflow-x:auto}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #cbd5e0;padding:3px 6px;text-align:right}
 th{background:#edf2f7}td:nth-child(-n+5){text-align:left}"""
 TITLES = {"response_times": "MTTA and MTTR (p50, p90) over time", "incidents_per_service": "Incidents per service",
           "interruptions_by_band": "Interruptions by hour band"}
@@ -29,10 +29,10 @@ def render(report, charts):
     for name, drawing in charts.items():
         parts.append(f'<figure id="{escape(name)}"><figcaption>{escape(TITLES.get(name, name))}</figcaption>'
                      f"{drawing}</figure>")
-    parts.append("</section><h2>Per period and service</h2><table><thead><tr>")
+    parts.append('</section><h2>Per period and service</h2><div class="table"><table><thead><tr>')
     parts += [f"<th>{escape(c)}</th>" for c in COLUMNS] + ["</tr></thead><tbody>"]
     for row in report.by_service:
         cells = ("" if row[c] is None else escape(str(row[c])) for c in COLUMNS)
         parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-    parts.append("</tbody></table></body></html>")
+    parts.append("</tbody></table></div></body></html>")
     return "\n".join(parts)
