@@ -27,7 +27,7 @@ def rows_with(image, colour, tolerance=12):
 
 
 @pytest.fixture
-def browser():
+def chromium_browser():
     found, why = chromium()
     if found is None:
         pytest.skip(f"headless Chromium cannot be had: {why}")
@@ -35,7 +35,7 @@ def browser():
 
 
 @pytest.mark.slow
-def test_the_report_page_in_chromium(sandbox, browser, tmp_path):
+def test_the_report_page_in_chromium(sandbox, chromium_browser, tmp_path):
     image_module = pytest.importorskip("PIL.Image")  # Pillow comes with matplotlib (the report extra)
     out = tmp_path / "report"
     done = run_command(["report", "--out", str(out)], env=sandbox_env(sandbox), timeout=120)
@@ -52,7 +52,7 @@ def test_the_report_page_in_chromium(sandbox, browser, tmp_path):
     assert min(mttr) < max(mttr) < max(incidents) < max(sleep), "the charts in the page's order"
 
 
-def test_a_console_error_is_seen(browser, tmp_path):
+def test_a_console_error_is_seen(chromium_browser, tmp_path):
     """The broken control: a page that logs an error is caught by the same check."""
     page = tmp_path / "broken.html"
     page.write_text('<!DOCTYPE html><html><body><script>console.error("broken on purpose")</script></body></html>')

@@ -37,13 +37,14 @@ def metrics(rest, wanted, unit, start, end, progress=None):
     """(rows per period and service, rows per period), as the Analytics API's metrics answer them."""
     now = time.time()
     params = {"service_ids": wanted.get("service_ids"), "team_ids": wanted.get("team_ids"),
-              "urgencies": [wanted["urgency"]] if wanted.get("urgency") else None, "sort_by": "created_at:desc"}
+              "urgencies": [wanted["urgency"]] if wanted.get("urgency") else None}
     incidents = []
     first, last = start.timestamp(), end.timestamp()
     window_end = last
     while window_end > first:  # newest window first, each at most 6 months
         window_start = max(first, window_end - WINDOW.total_seconds())
-        incidents += read_back(rest, "/incidents", "incidents", params, window_start, window_end, progress)
+        incidents += read_back(rest, "/incidents", "incidents", params, window_start, window_end, progress,
+                               newest_first={"sort_by": "created_at:desc"})
         window_end = window_start
     incidents = [i for i in {i["id"]: i for i in incidents}.values() if first <= moment(i["created_at"]) < last]
     entries = {}
@@ -56,22 +57,28 @@ def metrics(rest, wanted, unit, start, end, progress=None):
     return aggregate(facts, unit, first, last, now, by_service=True), aggregate(facts, unit, first, last, now)
 
 
-def read_back(rest, path, key, params, since, until, progress=None):
-    """Every item of a newest-first list between since and until, past PagerDuty's 10,000-offset
-    cap: when a read stops at the cap, the next one ends just after the oldest item read."""
-    found = {}
+def read_back(rest, path, key, params, since, until, progress=None, newest_first=None):
+    """Every item of a list between since and until, past PagerDuty's 10,000-offset cap: when a
+    read stops at the cap, it is read again newest first (`newest_first`: the parameters that
+    order it so; None when it already is), each read ending just after the oldest item read.
+    Under the cap, one read in the list's own order (as list_incidents reads it)."""
+    found, ordered = {}, newest_first is None
     while True:
-        pages = rest.pages(path, key, {**params, "since": stamp(since), "until": stamp(until)})
+        query = {**params, **(newest_first or {})} if ordered else dict(params)
+        pages = rest.pages(path, key, {**query, "since": stamp(since), "until": stamp(until)})
         oldest = None
         for batch in pages:
             for item in batch:
                 found.setdefault(item["id"], item)
                 created = moment(item["created_at"])
-                oldest = created if oldest is None else min(oldest, created)
+                oldest = created if oldest is None or created < oldest else oldest
             if progress is not None:
                 progress(len(batch))
         if not pages.truncated:
             return list(found.values())
+        if not ordered:  # what was read is no prefix of a newest-first list: start again, ordered
+            ordered, found = True, {}
+            continue
         if oldest is None or oldest + 1 >= until:
             raise PluginError(f"More than 10,000 items of {path} within one second: they cannot be read whole",
                               "Report on fewer services or teams at a time.", {"path": path})

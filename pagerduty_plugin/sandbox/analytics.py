@@ -242,6 +242,21 @@ def _whole(seconds):
     return None if seconds is None else int(round(seconds))
 
 
+def _cursor_window(body, ids, limit):
+    """(begin, end) of the page: after starting_after, or the `limit` rows before ending_before."""
+    after, before = body.get("starting_after"), body.get("ending_before")
+    if after is not None and before is not None:
+        raise invalid("give starting_after or ending_before, not both")
+    for cursor in (after, before):
+        if cursor is not None and cursor not in ids:
+            raise invalid("the cursor is not one of this listing")
+    if before is not None:
+        end = ids.index(before)
+        return max(0, end - limit), end
+    begin = ids.index(after) + 1 if after is not None else 0
+    return begin, begin + limit
+
+
 @route("POST", "/analytics/raw/incidents")
 def raw_incidents(call):
     body = call.body or {}
@@ -257,15 +272,12 @@ def raw_incidents(call):
         found = [inc for inc in store.incidents.values() if window.takes(store, inc)]
         found.sort(key=lambda inc: (inc["created"], inc["number"]), reverse=order == "desc")
         ids = [inc["id"] for inc in found]
-        begin = 0
+        begin, end = _cursor_window(body, ids, limit)
+        data = [present(raw_row(store, facts(store, inc))) for inc in found[begin:end]]
         after = body.get("starting_after")
-        if after is not None:
-            if after not in ids:
-                raise invalid("starting_after is not a cursor of this listing")
-            begin = ids.index(after) + 1
-        page = found[begin:begin + limit]
-        data = [present(raw_row(store, facts(store, inc))) for inc in page]
-    return 200, {"data": data, "first": data[0]["id"] if data else None, "last": data[-1]["id"] if data else None,
-                 "limit": limit, "more": begin + limit < len(found), "order": order, "order_by": "created_at",
+    # first and last are required strings: an empty page answers them empty
+    return 200, {"data": data, "first": data[0]["id"] if data else "", "last": data[-1]["id"] if data else "",
+                 "limit": limit, "more": (end < len(found)) if body.get("ending_before") is None else begin > 0,
+                 "order": order, "order_by": "created_at",
                  "filters": body.get("filters") or {}, "time_zone": "Etc/UTC", "starting_after": after,
-                 "ending_before": None}
+                 "ending_before": body.get("ending_before")}
