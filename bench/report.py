@@ -87,7 +87,7 @@ def report_run(sandbox, incidents, directory, available=True):
 
 
 def computed_run(sandbox, incidents, directory):
-    report_run(sandbox, incidents, directory, available=False)
+    return report_run(sandbox, incidents, directory, available=False)
 
 
 def same_figures(analytics, computed):
