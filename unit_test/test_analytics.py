@@ -209,3 +209,20 @@ def test_a_progress_bar_only_when_stderr_is_a_terminal(sandbox, tmp_path):
     assert "rows" in terminal and "\r" in terminal, terminal  # tqdm redraws its line
     piped = run_command(["report", "--out", str(tmp_path / "pipe")], env=sandbox_env(sandbox), timeout=120)
     assert piped.code == 0 and "rows" not in piped.stderr and "\r" not in piped.stderr
+
+
+def test_the_report_command_refuses_bad_flags_and_never_shows_the_key(sandbox, tmp_path):
+    env = sandbox_env(sandbox)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    for argv, code in ((["--since", "yesterday"], 1), (["--unit", "year"], 2), (["--out", str(blocker)], 1),
+                       (["--service", "No Such Service"], 1)):
+        done = run_command(["report", *argv], env=env)
+        assert done.code == code, (argv, done.stdout, done.stderr)
+        error = json.loads(done.stdout)["error"]
+        assert error["cause"] and error["assistance"] and "Traceback" not in done.stderr, argv
+    done = run_command(["report", "--out", str(tmp_path / "out"), "--debug"], env=env, timeout=120)
+    assert done.code == 0
+    written = "".join(p.read_text() for p in (tmp_path / "out").iterdir())
+    for text in (done.stdout, done.stderr, written):
+        assert sandbox.api_key not in text
