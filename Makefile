@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/pagination.py
+	$(BIN)/python bench/report.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/runbook.py
 	$(BIN)/python bench/outbox.py

@@ -43,7 +43,9 @@ setup(
         "postgresql": ["psycopg[binary]>=3.1,<4"],  # an outbox shared by several machines
         # trustme makes the throwaway CA of `pagerduty-plugin sandbox --tls` (imported only then)
         "sandbox": ["trustme>=1.1,<2"],
-        "test": ["pytest>=7", "openapi-core>=0.19,<0.24", "jinja2>=3,<4", "psycopg[binary]>=3.1,<4", "trustme>=1.1,<2"],
+        # the analytics report's charts (SVG, drawn off `run`'s path) and its progress bar on a terminal
+        "report": ["matplotlib>=3.5,<4", "tqdm>=4.60,<5"],
+        "test": ["pytest>=7", "matplotlib>=3.5,<4", "tqdm>=4.60,<5", "openapi-core>=0.19,<0.24", "jinja2>=3,<4", "psycopg[binary]>=3.1,<4", "trustme>=1.1,<2"],
     },
     entry_points={"console_scripts": ["pagerduty-plugin=pagerduty_plugin.cli:main"]},
     cmdclass={"build_py": BuildWithSpec},

@@ -73,6 +73,7 @@ def build_parser():
     scopes = commands.add_parser("scopes", help="the scoped-OAuth permissions that actions or a runbook need")
     scopes.add_argument("actions", nargs="*", metavar="ACTION")
     scopes.add_argument("--runbook", metavar="FILE", help="the scopes of every step of this runbook (and its trigger)")
+    add_report_parser(commands)
     return parser
 
 
@@ -458,6 +459,34 @@ def cmd_outbox(args, io, handler, log):
     return EXIT_OK
 
 
+# --- report (the analytics report; the work is in the spec's python.commands.report) ----------
+
+
+def add_report_parser(commands):
+    report = commands.add_parser("report", help="MTTA, MTTR, load and uptime: CSV, charts and an HTML page in DIR")
+    report.add_argument("--since", help="start of the period (ISO 8601; default 30 days before --until)")
+    report.add_argument("--until", help="end of the period (ISO 8601; default now)")
+    report.add_argument("--service", action="append", metavar="ID_OR_NAME", help="only this service (repeatable)")
+    report.add_argument("--team", action="append", metavar="ID_OR_NAME", help="only this team (repeatable)")
+    report.add_argument("--unit", choices=("day", "week", "month"), help="the period of each row (default day)")
+    report.add_argument("--out", metavar="DIR", default="pagerduty-report", help="where the files go")
+    report.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
+    report.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
+
+
+def cmd_report(args, io, handler, log):
+    spec = speclib.load()
+    settings = connection_settings(spec, args.connection, log)
+    handler.secrets.update(runner.secret_values(spec, spec.connection, settings))
+    connection = runner.open_connection(spec, settings, log)
+    try:
+        document = runner.load_object(spec.python["commands"]["report"])(args, spec, connection, log, io.stderr)
+    finally:
+        connection.close()
+    io.write(document, handler.secrets)
+    return EXIT_OK
+
+
 def cmd_export(args, io, handler, log):
     """Generate the platform's package from the spec; one JSON line says what was written."""
     spec = speclib.load()
@@ -518,7 +547,7 @@ def cmd_scopes(args, io, handler, log):
 
 COMMANDS = {"run": cmd_run, "test": cmd_test, "trigger": cmd_trigger, "info": cmd_info, "sample": cmd_sample,
             "spec": cmd_spec, "export": cmd_export, "runbook": cmd_runbook, "outbox": cmd_outbox,
-            "scopes": cmd_scopes}
+            "scopes": cmd_scopes, "report": cmd_report}
 
 
 

@@ -77,3 +77,17 @@ class Elements(HTMLParser):
 
     def by_id(self, element_id):
         return next(((attrs, text) for tag, attrs, text in self.found if attrs.get("id") == element_id), None)
+
+
+def screenshot(url, path, width=1200, height=2000):
+    """A PNG of the page at `path`, and the console messages chromium logged while showing it."""
+    browser, why = chromium()
+    if browser is None:
+        raise RuntimeError(why)
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+                               "--hide-scrollbars", f"--window-size={width},{height}", f"--screenshot={path}", url],
+                              capture_output=True, text=True, timeout=120)
+    if done.returncode != 0 or not os.path.exists(path):
+        raise AssertionError(f"chromium exited {done.returncode}: {done.stderr[-800:]}")
+    return [line for line in done.stderr.splitlines() if ":CONSOLE" in line]

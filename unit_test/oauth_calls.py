@@ -13,6 +13,8 @@ AUTOMATION_ACTIONS_LOOKUP = ["GET /automation_actions/actions"]
 TYPE_FIELDS = ["GET /incidents/types/{type_id_or_name}/custom_fields",  # with the options a fixed field lacks
                "GET /incidents/types/{type_id_or_name}/custom_fields/{field_id}/field_options"]
 PAGE_CHOICES = ["GET /status_pages/{id}/statuses", "GET /status_pages/{id}/severities"]  # named by description
+ANALYTICS_METRICS = [f"POST /analytics/metrics/incidents/{by}" for by in ("all", "services", "teams",
+                                                                         "escalation_policies")]
 EVENTS_ONLY = []  # the Events API v2 takes a routing key, never an OAuth token
 
 ACTIONS = {
@@ -123,6 +125,11 @@ ACTIONS = {
     "create_status_page_post_update": ["POST /status_pages/{id}/posts/{post_id}/post_updates",
                                        "GET /status_pages/{id}/posts/{post_id}", *PAGE_CHOICES],
     "list_status_page_post_updates": ["GET /status_pages/{id}/posts/{post_id}/post_updates"],
+    "get_incident_metrics": [*ANALYTICS_METRICS, *SERVICES_LOOKUP, *TEAMS_LOOKUP],
+    "list_raw_incidents": ["POST /analytics/raw/incidents", *SERVICES_LOOKUP, *TEAMS_LOOKUP],
+    "analytics_report": ["POST /analytics/metrics/incidents/all", "POST /analytics/metrics/incidents/services",
+                         "POST /analytics/raw/incidents", "GET /incidents", "GET /log_entries",
+                         *SERVICES_LOOKUP, *TEAMS_LOOKUP],
 }
 
 TRIGGERS = {

@@ -657,6 +657,19 @@ def tour_events_and_alerts(t, ids):
     t.call("PUT", f"/incidents/{incident}/alerts", 200,
            {"alerts": [{"id": alert, "type": "alert", "status": "resolved"}]})
     tour_change_events(t, ids, incident)
+    tour_analytics(t)
+
+
+def tour_analytics(t):
+    """Analytics: every aggregation, raw rows by cursor, and what PagerDuty refuses (400)."""
+    window = {"created_at_start": "2020-01-01T00:00:00Z", "created_at_end": "2020-12-01T00:00:00Z"}
+    for group in ("all", "services", "teams", "escalation_policies"):
+        t.call("POST", f"/analytics/metrics/incidents/{group}", 200, {"aggregate_unit": "week"})
+        t.call("POST", f"/analytics/metrics/incidents/{group}", 400, {"aggregate_unit": "year"})
+    first = t.call("POST", "/analytics/raw/incidents", 200, {"limit": 2})
+    t.call("POST", "/analytics/raw/incidents", 200, {"limit": 2, "starting_after": first.get("last", "PFAILED")})
+    t.call("POST", "/analytics/raw/incidents", 200, {"filters": window})
+    t.call("POST", "/analytics/raw/incidents", 400, {"limit": 1001})
 
 
 def tour_change_events(t, ids, incident):

@@ -55,7 +55,8 @@ BROKEN = [
                                               "starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"},
      ["ends_at", "starts_at"]),
     ("update_status_page_post", "at_least_one", {"status_page_id": "PPAGE01", "post_id": "PPOST01"}, ["title"]),
-]
+] + [(action, "ascending", {"since": "2030-01-02T00:00:00Z", "until": "2030-01-01T00:00:00Z"}, ["since", "until"])
+     for action in ("get_incident_metrics", "list_raw_incidents", "analytics_report")]
 
 
 def test_every_rule_in_the_spec_has_a_case_here():

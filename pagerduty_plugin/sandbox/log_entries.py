@@ -1,4 +1,6 @@
 """Log entries: one for every change to an incident; listed per incident and account-wide."""
+import weakref
+
 from . import query as q
 from .errors import invalid
 from .routing import route
@@ -61,6 +63,32 @@ def _listing(call, ids):
         raise invalid("until must not be before since")
     overview = q.flag(call.query, "is_overview")
     team_ids = set(q.many(call.query, "team_ids"))
+    if ids is store.log_entries and not team_ids:
+        found = _account_wide(store, since, until, overview)
+    else:
+        found = _matching(store, ids, since, until, overview, team_ids)
+    include = set(q.many(call.query, "include"))
+    return 200, q.paginate(call.query, found, "log_entries", lambda r: render(store, r, include))
+
+
+_SCANS = weakref.WeakKeyDictionary()  # store -> (what was asked, the entries found): one listing per store
+
+
+def _account_wide(store, since, until, overview):
+    """The account's entries newest first by creation, as PagerDuty orders them (incidents seeded in
+    bulk are stored after newer ones). Paging through one listing scans the log once, not per page:
+    the scan is kept until the log grows (entries are only ever added) or another listing is asked."""
+    asked = (since, until, overview, len(store.log_entries), next(reversed(store.log_entries), None))
+    kept = _SCANS.get(store)
+    if kept is not None and kept[0] == asked:
+        return kept[1]
+    found = _matching(store, store.log_entries, since, until, overview, ())
+    found.sort(key=lambda rec: rec["created"], reverse=True)  # stable: the newest stored first among equals
+    _SCANS[store] = (asked, found)
+    return found
+
+
+def _matching(store, ids, since, until, overview, team_ids):
     found = []
     for log_id in reversed(ids):   # newest first, as PagerDuty lists them (ids: a list, or the dict of all)
         rec = store.log_entries[log_id]
@@ -73,8 +101,7 @@ def _listing(call, ids):
         if team_ids and not team_ids & set((store.services.get(rec["service_id"]) or {}).get("team_ids", ())):
             continue
         found.append(rec)
-    include = set(q.many(call.query, "include"))
-    return 200, q.paginate(call.query, found, "log_entries", lambda r: render(store, r, include))
+    return found
 
 
 @route("GET", "/log_entries")

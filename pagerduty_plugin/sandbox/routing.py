@@ -54,4 +54,4 @@ def load():
                    incidents, incident_collaboration, log_entries, alerts, webhook_subscriptions,
                    change_events)
     from . import (incident_workflows, automation_actions, incident_types, status_pages,  # noqa: F401
-                   incident_relations)
+                   incident_relations, analytics)
