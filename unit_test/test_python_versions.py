@@ -1,4 +1,4 @@
-"""The suite's core on the oldest and the newest supported Python (3.8 and 3.13): the runner, the
+"""The suite's core on the oldest and the newest supported Python (3.8 and 3.13): the runner, the REST client,
 command line and its contract, the spec, bad input, events and incidents against the sandbox. Each
 runs in a venv of that Python holding requirements.txt's pins for it and the test tools
 (cached_env: built once, keyed by the pins), with this tree's package on its path, both at once."""
@@ -16,7 +16,7 @@ VERSIONS = {  # the test tools' last releases for each Python
     "3.13": ["pytest==9.2.0", "openapi-core==0.23.1"],
 }
 CORE = ["test_runner.py", "test_cli_contract.py", "test_command_lines.py", "test_spec.py", "test_bad_input.py",
-        "test_constraints.py", "test_events.py", "test_incidents_core.py", "test_prebuilt.py"]
+        "test_constraints.py", "test_events.py", "test_incidents_core.py", "test_prebuilt.py", "test_rest_client.py"]
 
 
 def start(version):
