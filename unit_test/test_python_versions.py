@@ -1,4 +1,4 @@
-"""The suite's core on the oldest and the newest supported Python (3.8 and 3.13): the runner, the REST client,
+"""The suite's core on the oldest and the newest supported Python (3.8 and 3.13): the runner, the REST client, the
 command line and its contract, the spec, bad input, events and incidents against the sandbox. Each
 runs in a venv of that Python holding requirements.txt's pins for it and the test tools
 (cached_env: built once, keyed by the pins), with this tree's package on its path, both at once."""
