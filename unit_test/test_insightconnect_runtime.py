@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -55,6 +56,9 @@ def test_the_runtimes_command_line_serves_with_its_workers_and_threads(started, 
     process, url = started(["--debug", "http", "--process_workers", "3", "--threads_per_worker", "2", "--port", "0"],
                            env)
     assert requests.get(url + "/api/v1/status", timeout=30).json() == {"status": "Ready"}
+    deadline = time.monotonic() + 60  # gunicorn says it is ready before it has forked every worker
+    while len(children(process.pid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert len(children(process.pid)) == 3  # gunicorn's workers: --process_workers means --workers
     parsed = serve.build_parser().parse_args(["--process_workers", "3", "--threads_per_worker", "2"])
     assert (parsed.workers, parsed.threads) == (3, 2)
