@@ -15,12 +15,16 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 ADD . /python/src
 
-# The plugin itself, without resolving its dependencies again; its parsed spec is cached at build
-# time in a directory the plugin's user owns (compiled validators are added there as needed)
-ENV PAGERDUTY_PLUGIN_CACHE=/var/cache/pagerduty-plugin
+# The plugin itself, built the standard way (pyproject.toml: an isolated build whose wheel carries the
+# prebuilt spec and validators; a failed prebuild fails this step), without resolving its dependencies again
 RUN pip install --no-cache-dir --no-deps . \
-    && pagerduty-plugin spec > /dev/null \
-    && chown -R nobody /var/cache/pagerduty-plugin
+    && cd / && python -c "import pagerduty_plugin.prebuilt"
+
+# InsightConnect's orchestrator starts `http --process_workers N --threads_per_worker M` and calls it on
+# port 10001 of the container's network, without a token: this image's choice to answer it there, as it
+# calls (`http` on a host keeps 127.0.0.1 and wants a token for any other address). See README.
+ENV PAGERDUTY_PLUGIN_HTTP=insightconnect
+EXPOSE 10001
 
 # User to run plugin code. The two supported users are: root, nobody
 USER nobody

@@ -10,9 +10,9 @@ PREBUILT := pagerduty_plugin/prebuilt/spec.json
 
 install: $(STAMP) $(PREBUILT)
 
-$(STAMP): setup.py
+$(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e '.[server,test]'
 	touch $(STAMP)
 
 # the spec parsed and linted, and its validators generated, as the package build does

@@ -83,12 +83,11 @@ def main(argv=None, stdin=None, stdout=None, stderr=None):
         quiet_insecure_warnings()
     # a platform may start the step with stdin closed: that reads as empty
     io = Streams(stdin or getattr(sys.stdin, "buffer", None), stdout or sys.stdout, stderr or sys.stderr)
-    if argv[:1] == ["sandbox"]:
-        return run_extra_command("sandbox", argv[1:], io)
-    if argv[:1] == ["http"]:
-        from pagerduty_plugin.server import serve  # gunicorn stays off every other command's path
-
-        return serve.main(argv[1:], io.stdout, io.stderr)
+    debug, rest = leading_debug(argv)
+    if rest[:1] == ["sandbox"]:  # its own parser; --debug before it means its --verbose
+        return run_extra_command("sandbox", rest[1:] + ["--verbose"] * debug, io)
+    if rest[:1] == ["http"]:
+        return run_http(rest[1:] + ["--debug"] * debug, io)
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:
@@ -102,7 +101,10 @@ def main(argv=None, stdin=None, stdout=None, stderr=None):
     handler = StepLog(io.stderr)
     io.debug = getattr(args, "debug", False)
     log = step_logger(handler, io.debug)
-    command = COMMANDS[args.command]
+    command = COMMANDS.get(args.command)
+    if command is None:  # sandbox or http after flags that only look global (an abbreviation)
+        return io.fail({"error": UsageError(f"Put `{args.command}` first, before any other flag but --debug",
+                                            f"Run `pagerduty-plugin {args.command} --help`.").to_dict()}, EXIT_USAGE)
     with interruptible(args.command, io):
         try:
             return command(args, io, handler, log)
@@ -112,6 +114,28 @@ def main(argv=None, stdin=None, stdout=None, stderr=None):
         except Exception as exc:  # a bug is reported as an error with its cause, never a traceback
             io.debug_traceback(handler.secrets)
             return io.fail({"error": bug(exc).to_dict()}, EXIT_FAILED, handler.secrets)
+
+
+def leading_debug(argv):
+    """--debug given before the subcommand (as InsightConnect's runtime puts it, once or more):
+    whether it was, and the command line without it."""
+    count = 0
+    while count < len(argv) and argv[count] == "--debug":
+        count += 1
+    return count > 0, argv[count:]
+
+
+def run_http(argv, io):
+    try:
+        from pagerduty_plugin.server import serve  # gunicorn stays off every other command's path
+    except ImportError as exc:
+        if getattr(exc, "name", None) != "gunicorn":
+            raise
+        return io.fail({"error": PluginError(
+            "`http` needs gunicorn, which is not installed (it is the optional `server` extra)",
+            "Install it beside the plugin: `pip install 'gunicorn>=22,<28'`, or from this repository "
+            "`pip install '.[server]'`.").to_dict()}, EXIT_FAILED)
+    return serve.main(argv, io.stdout, io.stderr)
 
 
 class Signals:

@@ -148,11 +148,13 @@ def broken_condition(kind, body, values, fields):
 
 
 def out_of_order(listed, values):
-    from datetime import datetime, timezone
+    from datetime import timezone
+
+    from pagerduty_plugin.compat import fromisoformat
 
     def moment(text):
         try:
-            parsed = datetime.fromisoformat(str(text))
+            parsed = fromisoformat(str(text))
         except ValueError:
             return None  # not a date: the field's own check says so
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -2,8 +2,8 @@
 as one on a warm machine: the spec parsed and linted, and the validation code of every schema it
 makes, written into pagerduty_plugin/prebuilt/ of the package being built or installed.
 
-Run by `make install` (python -m pagerduty_plugin.prebuild) and by setup.py's build_py for a
-wheel; a lint problem fails the build. The modules are imported like any other of the package
+Run by `make install` (python -m pagerduty_plugin.prebuild) and by the package build (setup.py's
+build_py and sdist, for every wheel and sdist); a lint problem fails the build. The modules are imported like any other of the package
 (and byte-compiled with it), so nothing executable comes from a user's cache.
 """
 

@@ -74,10 +74,10 @@ def normalised(schema, value, definitions, what, path):
 
 
 def check_date(text, what, path):
-    from datetime import datetime
+    from pagerduty_plugin.compat import fromisoformat
 
     try:
-        datetime.fromisoformat(text)
+        fromisoformat(text)
     except ValueError:
         raise PluginError(f"The {what} field '{path}' is not a date that exists: {short(text)}",
                           "Check the day of the month and the time (00:00 to 23:59); use ISO 8601 / RFC 3339, "

@@ -22,7 +22,7 @@ def postgres():
             import psycopg  # noqa: F401
         except ImportError:
             _server["server"] = None
-            _server["reason"] = "psycopg is not installed (pip install 'pagerduty-plugin[postgresql]')"
+            _server["reason"] = "psycopg is not installed (pip install '.[postgresql]' in this repository)"
         else:
             try:
                 _server["server"] = postgres_server.start()

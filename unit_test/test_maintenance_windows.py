@@ -16,7 +16,7 @@ def window(step, service):
 
 
 def moment(text):
-    return datetime.fromisoformat(text)
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))  # Python 3.8 reads no Z
 
 
 def test_create_window_for_a_duration_from_now(step, service, sandbox):

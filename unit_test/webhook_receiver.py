@@ -69,7 +69,7 @@ class Receiver:
     def verify(self, header, raw):
         if not header:
             return False
-        offered = [part.strip().removeprefix("v1=") for part in header.split(",") if part.strip().startswith("v1=")]
+        offered = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
         expected = [hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest() for secret in self.secrets]
         return any(hmac.compare_digest(o, e) for o in offered for e in expected)
 

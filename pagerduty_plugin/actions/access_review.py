@@ -12,6 +12,7 @@ from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import as_list, object_path
 from pagerduty_plugin.actions.listing import output
 from pagerduty_plugin.actions.users import role_title
+from pagerduty_plugin.compat import without_suffix
 
 CSV_COLUMNS = ("id", "name", "email", "role", "role_title", "teams", "contact_methods_count",
                "contact_method_types", "invitation_sent")
@@ -53,7 +54,7 @@ def review_row(user, roles):
 
 def short_type(kind):
     """email_contact_method(_reference) -> email."""
-    return kind.removesuffix("_reference").removesuffix("_contact_method")
+    return without_suffix(without_suffix(kind, "_reference"), "_contact_method")
 
 
 def as_csv(rows):

@@ -1,12 +1,13 @@
 """Helpers the REST actions share: references, lists given as text, and name lookups."""
 
 import re
-from datetime import datetime, timezone
+from datetime import timezone
 
 from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.listing import output
 from pagerduty_plugin.client.rest import segment
 from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.compat import fromisoformat
 
 # PagerDuty's ids: P + 6 (most objects) or Q + 13 (newer incidents), capitals and digits. A
 # name of that exact shape (say "PAYMENT") is taken as an id: give such an object by id.
@@ -104,7 +105,7 @@ def given(params, *names):
 def as_time(text):
     """A date input (ISO 8601: `Z`, `+00:00` or `+0000`, or none) as an aware datetime; no offset means UTC."""
     try:
-        moment = datetime.fromisoformat(text)
+        moment = fromisoformat(text)
     except ValueError:
         raise PluginError(f"{text!r} is not a date and time this action can read",
                           "Use ISO 8601 / RFC 3339, for example 2024-05-01T12:00:00Z.") from None

@@ -6,6 +6,7 @@ from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import user_id_of
 from pagerduty_plugin.actions.listing import cut, output
 from pagerduty_plugin.client.rest import segment
+from pagerduty_plugin.compat import without_suffix
 
 PHONES = ("phone", "sms", "whatsapp")
 
@@ -38,7 +39,7 @@ class CreateContactMethod(Action):
     def run(self, params):
         kind = method_type(params["type"])
         method = {"type": kind, "address": params["address"], "label": params["label"]}
-        if kind.removesuffix("_contact_method") in PHONES:
+        if without_suffix(kind, "_contact_method") in PHONES:
             method["country_code"] = params["country_code"]
         if kind == "email_contact_method" and "send_short_email" in params:
             method["send_short_email"] = params["send_short_email"]
@@ -64,7 +65,7 @@ class CreateNotificationRule(Action):
         rule = {"type": "assignment_notification_rule", "urgency": params["urgency"],
                 "start_delay_in_minutes": params["start_delay_in_minutes"],
                 "contact_method": {"id": method["id"],
-                                   "type": method["type"].removesuffix("_reference") + "_reference"}}
+                                   "type": without_suffix(method["type"], "_reference") + "_reference"}}
         answer = rest.post(f"{base}/notification_rules", {"notification_rule": rule}, key="notification_rule")
         return {"notification_rule": answer, "success": True}
 

@@ -12,6 +12,7 @@ from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import (
     deleter, getter, given, lister, object_path, reference, resolve,
 )
+from pagerduty_plugin.compat import without_suffix
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.logs import keep_out_of_logs
 
@@ -113,7 +114,7 @@ def list_filters(rest, params):
     found = scope(rest, params)
     if found["type"] == "account_reference":
         return {"filter_type": "account"} if params.get("account_only") else None
-    return {"filter_type": found["type"].removesuffix("_reference"), "filter_id": found["id"]}
+    return {"filter_type": without_suffix(found["type"], "_reference"), "filter_id": found["id"]}
 
 
 ListWebhookSubscriptions = lister(COLLECTION, list_filters)

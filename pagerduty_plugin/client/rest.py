@@ -232,8 +232,9 @@ class Pages:
         # thread-safe, and these GETs carry no per-request state (no cookies, no auth flow).
         pool = ThreadPoolExecutor(PARALLEL_PAGES, thread_name_prefix="pagerduty-page")
         more = failed = False
+        pending = deque()
         try:
-            pending = deque(pool.submit(self.fetch, o) for o in islice(offsets, PARALLEL_PAGES))
+            pending.extend(pool.submit(self.fetch, o) for o in islice(offsets, PARALLEL_PAGES))
             while pending:
                 page, batch = pending.popleft().result()
                 pending.extend(pool.submit(self.fetch, o) for o in islice(offsets, 1))  # keep them all busy
@@ -251,7 +252,9 @@ class Pages:
             failed = True
             raise
         finally:
-            pool.shutdown(wait=not failed, cancel_futures=True)
+            for future in pending:  # the pages not started yet (shutdown's cancel_futures, on Python 3.8 too)
+                future.cancel()
+            pool.shutdown(wait=not failed)
         if wanted > OFFSET_CAP:
             self.stop_at_cap()
         elif more:  # the list grew while it was read: say so rather than claim it is complete

@@ -13,6 +13,8 @@ import jmespath
 from jmespath import exceptions as jmespath_errors
 from jmespath import functions
 
+from pagerduty_plugin.compat import fromisoformat
+
 OPEN, CLOSE = "${{", "}}"
 CONTEXT_NAMES = ("inputs", "steps", "event", "item", "index")
 
@@ -48,7 +50,7 @@ def parse_date(value):
     if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = fromisoformat(value)
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -7,6 +7,8 @@ import json
 import threading
 import time
 
+from .compat import without_suffix
+
 MASK = "***"
 _SECRET_WORDS = ("authorization", "token", "key", "secret")
 # PagerDuty's own names for public keys: filters and de-duplication keys, shown as sent
@@ -31,7 +33,7 @@ def mask_authorization(value):
 
 
 def is_secret(name):
-    lowered = name.lower().removesuffix("[]")
+    lowered = without_suffix(name.lower(), "[]")
     return lowered not in _PUBLIC_KEYS and any(word in lowered for word in _SECRET_WORDS)
 
 

@@ -4,8 +4,11 @@ from datetime import datetime, time as dtime, timedelta, timezone
 
 try:
     from zoneinfo import ZoneInfo
-except ImportError:  # pragma: no cover
-    ZoneInfo = None
+except ImportError:  # Python 3.8: the backport, a dependency there (pyproject.toml)
+    try:
+        from backports.zoneinfo import ZoneInfo
+    except ImportError:  # pragma: no cover  an install without its dependencies: schedules in UTC
+        ZoneInfo = None
 
 MAX_TURNS = 20000   # bound on shifts rendered for one layer in one query
 

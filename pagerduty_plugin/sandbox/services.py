@@ -2,6 +2,7 @@
 from . import outbound, query as q, render, validate as v
 from .errors import invalid
 from .routing import route
+from .compat import without_suffix
 
 INTEGRATION_TYPES = (
     "aws_cloudwatch_inbound_integration", "cloudkick_inbound_integration",
@@ -139,7 +140,7 @@ def create_integration(call):
     vendor_id = None
     if body.get("vendor") is not None:
         vendor_id = v.ref_id(body["vendor"], ["vendor"], "integration.vendor")
-    rec = add_integration(store, service, type_.removesuffix("_reference"),
+    rec = add_integration(store, service, without_suffix(type_, "_reference"),
                           v.text(body, "name", 255, where="integration"), call.now, vendor_id=vendor_id)
     return 201, {"integration": render.integration(store, rec)}
 

@@ -2,6 +2,8 @@
 import time
 from datetime import datetime, timezone
 
+from .compat import fromisoformat
+
 DAY = 86400.0
 
 
@@ -29,7 +31,7 @@ def parse(text):
     """An ISO 8601 / RFC 3339 string (or a date) -> epoch seconds; ValueError when unreadable."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("empty timestamp")
-    value = datetime.fromisoformat(text.strip())
+    value = fromisoformat(text.strip())
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.timestamp()

@@ -8,8 +8,8 @@ import shutil
 import ssl
 import tempfile
 
-MISSING = ("--tls needs the trustme package (it makes the throwaway certificate authority): "
-           "pip install 'pagerduty-plugin[sandbox]'")
+MISSING = ("--tls needs the trustme package (it makes the throwaway certificate authority): install it beside "
+           "the plugin, `pip install 'trustme>=1.1,<2'` (from this repository: `pip install '.[sandbox]'`)")
 
 
 class TlsUnavailable(RuntimeError):

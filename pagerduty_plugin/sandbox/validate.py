@@ -1,5 +1,6 @@
 """Small checks for request bodies; each failure is PagerDuty's 400 'Invalid Input Provided'."""
 from .errors import invalid
+from .compat import without_suffix
 
 
 def required(obj, *fields, where=""):
@@ -68,7 +69,7 @@ def ref_id(value, kinds, where):
 def ref_kind(value, kinds, where):
     """The kind a reference's `type` names ('user' for user or user_reference): one of `kinds`."""
     type_ = value.get("type")
-    kind = type_.removesuffix("_reference") if isinstance(type_, str) else None
+    kind = without_suffix(type_, "_reference") if isinstance(type_, str) else None
     if kind not in kinds:
         allowed = sorted(set(kinds) | {k + "_reference" for k in kinds})
         raise invalid(f"{where}.type must be one of: {', '.join(allowed)}")

@@ -11,6 +11,7 @@ import secrets
 from . import outbound, query as q, validate as v
 from .errors import invalid
 from .routing import route
+from .compat import without_suffix
 
 MAX_PER_SCOPE = 10
 FILTER_TYPES = {"account_reference": None, "service_reference": "service", "team_reference": "team"}
@@ -199,4 +200,4 @@ def _room_in_scope(store, filter_type, filter_id):
                 if s["filter_type"] == filter_type and s["filter_id"] == filter_id)
     if taken >= MAX_PER_SCOPE:
         raise invalid(f"At most {MAX_PER_SCOPE} webhook subscriptions are allowed per "
-                      f"{filter_type.removesuffix('_reference')} scope")
+                      f"{without_suffix(filter_type, '_reference')} scope")

@@ -24,12 +24,33 @@ from pagerduty_plugin.state import state_dir
 GRACEFUL_SECONDS = 30  # how long SIGTERM waits for the steps in flight
 
 
-def build_parser():
+# Where `http` answers, and whether it wants a token. On a host: loopback, and a token before any other
+# address. PAGERDUTY_PLUGIN_HTTP=insightconnect (set by the Dockerfile) is the image's documented choice to
+# answer InsightConnect's orchestrator as it calls: on 0.0.0.0:10001 inside the container's network, with no
+# token, which it never sends. Flags given on the command line still win.
+PLACES = {
+    "host": {"host": "127.0.0.1", "port": 8000, "open": False},
+    "insightconnect": {"host": "0.0.0.0", "port": 10001, "open": True},
+}
+
+
+def place():
+    name = os.environ.get("PAGERDUTY_PLUGIN_HTTP") or "host"
+    if name not in PLACES:
+        raise UsageError(f"PAGERDUTY_PLUGIN_HTTP={name!r} is not one of {', '.join(sorted(PLACES))}",
+                         "Unset it on a host; InsightConnect's image sets it to insightconnect.")
+    return PLACES[name]
+
+
+def build_parser(defaults=PLACES["host"]):
     parser = Parser(prog="pagerduty-plugin http", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (0 picks a free one; default 8000)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
+    parser.add_argument("--host", default=defaults["host"], help=f"address to listen on (default {defaults['host']})")
+    parser.add_argument("--port", type=int, default=defaults["port"],
+                        help=f"port (0 picks a free one; default {defaults['port']})")
+    # --process_workers and --threads_per_worker: how InsightConnect's runtime starts a plugin's `http`
+    parser.add_argument("--workers", "--process_workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--threads", "--threads_per_worker", type=int, default=8,
+                        help="threads per worker (default 8)")
     parser.add_argument("--token-file", metavar="F", help="file holding the bearer token every route but "
                         "/api/v1/status requires")
     parser.add_argument("--state", metavar="DIR", help="state directory (the webhook inbox)")
@@ -45,8 +66,9 @@ def build_parser():
 
 def main(argv, stdout, stderr):
     try:
-        args = build_parser().parse_args(argv)
-        check_arguments(args)
+        defaults = place()
+        args = build_parser(defaults).parse_args(argv)
+        check_arguments(args, defaults["open"])
         if args.runbooks:
             check_runbooks(args.runbooks)
         if args.outbox_keys and not os.path.isfile(args.outbox_keys):
@@ -67,12 +89,12 @@ def main(argv, stdout, stderr):
     return 0
 
 
-def check_arguments(args):
+def check_arguments(args, open_without_token=False):
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port", "Give 0 (any free port) to 65535.")
     if not 1 <= args.workers <= 64 or not 1 <= args.threads <= 256:
         raise UsageError("--workers must be 1 to 64 and --threads 1 to 256", "Lower them.")
-    if not args.token_file and not loopback(args.host):
+    if not args.token_file and not loopback(args.host) and not open_without_token:
         raise UsageError(f"Refusing to serve on {args.host} without a token: anyone who reaches it could run "
                          "actions with the server's PagerDuty keys",
                          "Give --token-file FILE (clients send `Authorization: Bearer TOKEN`), or keep the "

@@ -107,7 +107,8 @@ def driver():
         import psycopg
     except ImportError:
         raise PluginError("The outbox is a postgresql:// URL but the PostgreSQL driver is not installed",
-                          "Install it with `pip install 'pagerduty-plugin[postgresql]'` (psycopg 3), "
+                          "Install psycopg 3 beside the plugin, `pip install 'psycopg[binary]>=3.1,<4'` (from this "
+                          "repository: `pip install '.[postgresql]'`), "
                           "or use a sqlite:// outbox on one machine.") from None
     return psycopg
 

@@ -10,6 +10,7 @@ as the poll's last page, so it only moves past events that are already in the in
 
 from datetime import datetime, timedelta, timezone
 
+from pagerduty_plugin.compat import fromisoformat
 from pagerduty_plugin.trigger_loop import digest
 from pagerduty_plugin.triggers.base import Trigger, matches_filters
 
@@ -149,7 +150,7 @@ def change_event(entry):
 
 
 def parse_time(text):
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return fromisoformat(text).astimezone(timezone.utc)
 
 
 def iso(moment):
