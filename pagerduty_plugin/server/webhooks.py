@@ -101,11 +101,21 @@ class InboxWriter:
                 for receipt, new in zip(batch, inbox.add_each(WEBHOOK_SOURCE, [(r.key, r.event) for r in batch])):
                     receipt.new = new
             except Exception as exc:  # sqlite, the lock file, the disk: this batch answers 503, the next retries
-                inbox = None  # opened again for the next batch
+                inbox = close_quietly(inbox)  # its descriptors closed; opened again for the next batch
                 for receipt in batch:
                     receipt.error = exc
             for receipt in batch:
                 receipt.done.set()
+
+
+def close_quietly(inbox):
+    """Close a failed inbox (its SQLite connection and lock file); None."""
+    if inbox is not None:
+        try:
+            inbox.close()
+        except Exception:  # noqa: BLE001 - closing what already failed: nothing more to say
+            pass
+    return None
 
 
 def check_signature(header, body, secrets):
