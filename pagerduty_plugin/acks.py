@@ -38,6 +38,9 @@ class AckFile:
             self.partial = lines.pop()
             self.ids.update(filter(None, (event_id(line) for line in lines)))
 
+    def reader_gone(self):
+        return False  # a reader that acknowledges may come back (the next run applies its acknowledgements)
+
     def clear(self):
         os.ftruncate(self.fd, 0)
         self.offset, self.partial = 0, b""
@@ -58,3 +61,50 @@ def event_id(line):
         return None
     inner = document.get("event", document) if isinstance(document, dict) else None
     return inner.get("id") if isinstance(inner, dict) and isinstance(inner.get("id"), str) else None
+
+
+class PipeReads:
+    """Without --ack, stdout a pipe: an event is taken once the reader has read it out of the pipe
+    (the bytes still in the pipe, FIONREAD, say how far it is), not once it is in the pipe's buffer.
+    A reader that reads and then dies before handling what it read still loses that: use --ack."""
+
+    def __init__(self, fd):
+        self.fd, self.written, self.ends, self.ids = fd, 0, [], set()
+
+    @staticmethod
+    def of(stream):
+        """A PipeReads for stream when it is a pipe, else None (a file or a terminal has it once written)."""
+        import stat
+
+        try:
+            fd = stream.fileno()
+            return PipeReads(fd) if stat.S_ISFIFO(os.fstat(fd).st_mode) else None
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def sent(self, event_id, size):
+        self.written += size
+        self.ends.append((self.written, event_id))
+
+    def read(self):
+        import fcntl
+        import struct
+        import termios
+
+        unread = struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        taken = 0
+        while taken < len(self.ends) and self.ends[taken][0] <= self.written - unread:
+            self.ids.add(self.ends[taken][1])
+            taken += 1
+        del self.ends[:taken]
+        return self.ids
+
+    def reader_gone(self):
+        import select
+
+        poller = select.poll()
+        poller.register(self.fd, 0)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+    def clear(self):
+        self.ids.clear()

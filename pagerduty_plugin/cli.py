@@ -309,17 +309,18 @@ def cmd_trigger(args, io, handler, log):
     connection = connection_settings(spec, args.connection, log)
     values = io.read_json(empty={})
     handler.secrets.update(runner.secret_values(spec, spec.connection, connection))
-    acks = None
-    if args.ack:
-        from pagerduty_plugin.acks import AckFile
+    from pagerduty_plugin.acks import AckFile, PipeReads
 
-        acks = AckFile(args.ack)
+    acks = AckFile(args.ack) if args.ack else PipeReads.of(io.stdout)
     run = TriggerRun(spec, args.name, values, connection, log, args.state, consumer=args.consumer,
                      replay=args.replay, acks=acks, retention_days=retention)
 
     def deliver(event):
-        io.stdout.write(dump_json(event, handler.secrets) + "\n")
+        line = dump_json(event, handler.secrets) + "\n"
+        io.stdout.write(line)
         io.stdout.flush()
+        if isinstance(acks, PipeReads):
+            acks.sent(event["event"]["id"], len(line.encode("utf-8")))
 
     with stop_on_signals(run.stop):
         try:

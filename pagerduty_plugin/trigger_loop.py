@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 
 from pagerduty_plugin import runner, validate
+from pagerduty_plugin.acks import PipeReads
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.state import leases
 from pagerduty_plugin.state.inbox import RETENTION_DAYS, Inbox, LeaseLost
@@ -124,8 +125,13 @@ class TriggerRun:
             while not self.stop.is_set():
                 delivered += self.round(deliver, interval, keep_going=not once)
                 if once:
-                    return delivered
+                    break
                 self.stop.wait(max(0.0, min(self.next_poll - time.monotonic(), INBOX_PERIOD)))
+            if isinstance(self.acks, PipeReads):
+                left = self.drain()
+                if left:
+                    self.log.warning(f"consumer {self.consumer}: {left} event(s) the reader did not read are "
+                                     "handed over at the next run")
         finally:
             self.close()
         return delivered
@@ -197,6 +203,16 @@ class TriggerRun:
             if event_id in ids:
                 self.track[seq] = None
         self.advance()
+
+    def drain(self, period=0.01):
+        """Wait until every event handed over is acknowledged (or read out of the pipe), the reader
+        is gone, or the loop is stopped; what is left is handed over again at the next run."""
+        while self.acks is not None and self.track and not self.stop.is_set():
+            self.apply_acks()
+            if not self.track or self.acks.reader_gone():
+                break
+            self.stop.wait(period)
+        return len(self.track)
 
     def advance(self):
         """Move the stored position past the events at the front that are done."""

@@ -340,13 +340,13 @@ def test_a_run_whose_process_died_is_listed_as_abandoned(tmp_path, sandbox):
     write_runbook(books, BOOK)
     state = str(tmp_path / "state")
     serve = plugin(["runbook", "serve", str(books), "--state", state], env={**sandbox_env(sandbox), **QUICK_LEASE})
-    err = Lines(serve.stderr)
+    err, out = Lines(serve.stderr), Lines(serve.stdout)
     try:
         err.wait_for("starting after the newest event")
         [event_id] = add_events(state, 1, incident_id=incident)
         deadline = time.monotonic() + 20
         while RunStore(state).for_event("on-event", event_id) is None:
-            assert time.monotonic() < deadline, err.text()
+            assert time.monotonic() < deadline, (err.text(), out.text(), RunStore(state).latest(), event_id)
             time.sleep(0.05)
         time.sleep(1.5)  # beating while the step hangs: still running
         runs = json.loads(run_command(["runbook", "runs", "--state", state], env=QUICK_LEASE).stdout)["runs"]
