@@ -127,11 +127,8 @@ class TriggerRun:
                 if once:
                     break
                 self.stop.wait(max(0.0, min(self.next_poll - time.monotonic(), INBOX_PERIOD)))
-            if isinstance(self.acks, PipeReads):
-                left = self.drain()
-                if left:
-                    self.log.warning(f"consumer {self.consumer}: {left} event(s) the reader did not read are "
-                                     "handed over at the next run")
+            if isinstance(self.acks, PipeReads) and self.drain() and self.acks.reader_gone():
+                raise BrokenPipeError("the reader left events unread in the pipe")
         finally:
             self.close()
         return delivered

@@ -209,6 +209,26 @@ def test_a_reader_that_dies_mid_stream_gets_every_event_it_did_not_acknowledge_n
     assert event_ids(last.stdout) == ids[15:]
 
 
+SLOW_READER = """
+import os
+lines = 0
+while lines < 3:  # byte by byte, as a shell's `read` does: nothing read ahead
+    lines += os.read(0, 1) == b"\\n"
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_without_ack_an_event_still_in_the_pipe_when_the_reader_dies_is_not_taken(state):
+    ids = add_events(state, 20)
+    reader = subprocess.Popen([sys.executable, "-c", SLOW_READER], stdin=subprocess.PIPE)
+    trigger = plugin(["trigger", "incident_event", "--once", "--replay", "--state", state], stdout=reader.stdin)
+    reader.stdin.close()
+    assert reader.wait(20) == -signal.SIGKILL
+    assert trigger.wait(20) == 1  # not a success: the reader went away with events unread
+    again = run_command(["trigger", "incident_event", "--once", "--state", state], "{}")
+    assert event_ids(again.stdout) == ids[3:]
+
+
 def test_without_ack_a_reader_gone_is_an_error_not_a_success(state):
     add_events(state, 3)
     reader = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.close()"], stdin=subprocess.PIPE)
@@ -413,3 +433,40 @@ def test_the_inbox_lease_uses_the_store_clock(state):
     inbox.release("x", "b")
     assert inbox.acquire("x", "a", 30) is None
     inbox.close()
+
+
+# --- polling: PagerDuty's clock, not this host's ---------------------------------------------------
+
+AHEAD = """
+import sys
+from datetime import datetime, timedelta
+
+from pagerduty_plugin import cli
+from pagerduty_plugin.triggers import polling
+
+
+class Ahead(datetime):  # this host's clock, 10 minutes ahead of PagerDuty's
+    @classmethod
+    def now(cls, tz=None):
+        return datetime.now(tz) + timedelta(minutes=10)
+
+
+polling.datetime = Ahead
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_a_host_clock_ahead_of_pagerduty_skips_no_incident(sandbox, state):
+    from test_triggers import alerts
+
+    env = clean_env(sandbox_env(sandbox))
+
+    def poll():
+        done = subprocess.run([sys.executable, "-c", AHEAD, "trigger", "new_incident", "--once", "--state", state],
+                              input=b"{}", capture_output=True, env=env, cwd=ROOT, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return [json.loads(line)["event"]["data"]["id"] for line in done.stdout.splitlines()]
+
+    poll()  # the poller's first window, and its cursor
+    created = alerts(sandbox, 2)
+    assert set(poll()) == created

@@ -45,6 +45,15 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS positions (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS staged (
+    source TEXT NOT NULL,
+    sort_key TEXT NOT NULL,
+    arrival INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS leases (consumer TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letters (
     consumer TEXT NOT NULL,
@@ -105,6 +114,36 @@ class Inbox:
             added = self.db.total_changes - before
             if cursor is not None:
                 self.db.execute("INSERT OR REPLACE INTO cursors (name, value) VALUES (?, ?)", cursor)
+        return added
+
+    # --- a poll listed newest first: staged page by page, then stored oldest first -----------------
+
+    def unstage_all(self, source):
+        """Forget what a poll killed half way had staged."""
+        with Transaction(self.db, self.lock_fd):
+            self.db.execute("DELETE FROM staged WHERE source = ?", (source,))
+
+    def stage(self, source, sorted_keyed):
+        """One page of [(sort_key, key, event)], kept on disk until the poll ends (memory stays one page)."""
+        rows = []
+        for sort_key, key, event in sorted_keyed:
+            _, key, event_id, event_type, _, body = row(source, key, event, 0)
+            rows.append((source, sort_key, key, event_id, event_type, body))
+        with Transaction(self.db, self.lock_fd):
+            self.db.executemany("INSERT INTO staged (source, sort_key, key, event_id, event_type, body) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def store_staged(self, source, cursor):
+        """The staged events into the inbox oldest first (within one sort key, in the reverse of the
+        order staged: they were listed newest first), with the poller's cursor; how many were new."""
+        with Transaction(self.db, self.lock_fd):
+            before = self.db.total_changes
+            self.db.execute("INSERT OR IGNORE INTO events (source, key, event_id, event_type, received_at, body) "
+                            "SELECT source, key, event_id, event_type, ?, body FROM staged WHERE source = ? "
+                            "ORDER BY sort_key, arrival DESC", (time.time(), source))
+            added = self.db.total_changes - before
+            self.db.execute("DELETE FROM staged WHERE source = ?", (source,))
+            self.db.execute("INSERT OR REPLACE INTO cursors (name, value) VALUES (?, ?)", cursor)
         return added
 
     def cursor(self, name):
