@@ -3,6 +3,7 @@ the dispatcher's dead letters, `runbook serve` on a store that fails, and the we
 full disk. Real processes, SIGKILL for crashes, a real `http` server and the sandbox."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -470,3 +471,22 @@ def test_a_host_clock_ahead_of_pagerduty_skips_no_incident(sandbox, state):
     poll()  # the poller's first window, and its cursor
     created = alerts(sandbox, 2)
     assert set(poll()) == created
+
+
+# --- bounds the operator sets ------------------------------------------------------------------
+
+
+def test_retention_is_the_operators_and_logs_stay_bounded(state):
+    from pagerduty_plugin.logs import MAX_LINES, StepLog
+
+    add_events(state, 3)
+    time.sleep(1.2)
+    kept = run_command(["trigger", "incident_event", "--once", "--replay", "--consumer", "a", "--retention-days",
+                        "0.00001", "--state", state], "{}")  # about a second
+    assert kept.code == 0 and kept.stdout == "" and Inbox(state).count() == 0
+    wrong = run_command(["trigger", "incident_event", "--once", "--retention-days", "0", "--state", state], "{}")
+    assert wrong.code == 2 and "retention" in json.loads(wrong.stdout)["error"]["cause"]
+    log = StepLog()
+    for number in range(MAX_LINES + 50):
+        log.emit(logging.LogRecord("x", 20, "", 0, f"line {number}", None, None))
+    assert len(log.lines) == MAX_LINES and log.lines[-1].endswith(f"line {MAX_LINES + 49}")

@@ -22,6 +22,7 @@ MAX_BODY = 256 * 1024  # PagerDuty drops events over 256 KB itself
 SIGNATURE_HEADER = "x-pagerduty-signature"
 INBOX_WAIT = 3.0  # seconds to wait for a busy inbox: well inside PagerDuty's 5 s
 BATCH = 256  # receipts committed together at most
+QUEUED = 4 * BATCH  # receipts waiting at most: beyond, 503 at once (PagerDuty retries) rather than memory
 REQUIRED = ("id", "event_type", "resource_type", "occurred_at")
 
 
@@ -64,7 +65,7 @@ class InboxWriter:
 
     def __init__(self, state):
         self.state = state
-        self.queue = queue.Queue()
+        self.queue = queue.Queue(QUEUED)
         self.thread = None
         self.lock = threading.Lock()
 
@@ -72,7 +73,11 @@ class InboxWriter:
         """Whether the event was new, once committed; Refused (503) when the inbox cannot take it in time."""
         self.start()
         receipt = Receipt(key, event)
-        self.queue.put(receipt)
+        try:
+            self.queue.put_nowait(receipt)
+        except queue.Full:
+            raise Refused(503, "The inbox has too many webhooks waiting to be stored",
+                          "PagerDuty retries; check the state directory's disk.") from None
         if not receipt.done.wait(INBOX_WAIT):
             raise Refused(503, "The inbox did not store the event in time", "PagerDuty retries; check the "
                           "state directory's disk.")
