@@ -101,16 +101,23 @@ class TriggerRun:
         self.log.warning(f"consumer {self.consumer}: the lease could not be renewed ({getattr(exc, 'cause', exc)});"
                          " trying again")
 
-    def close(self):
+    def end(self):
+        """Give the consumer up (its lease released; a later run() takes it again)."""
         if self.heartbeat is not None:
             self.heartbeat.stop()
             if self.lease_inbox is not None:
                 self.lease_inbox.close()
+                self.lease_inbox = None
             try:
                 self.inbox.release(self.consumer, self.owner)
             except Exception:  # noqa: BLE001 - a store gone read-only: the lease expires by itself
                 pass
             self.heartbeat = None
+        self.read_upto = 0
+        self.track.clear()
+
+    def close(self):
+        self.end()
         self.inbox.close()
 
     # --- the loop -------------------------------------------------------------------------------
@@ -130,7 +137,7 @@ class TriggerRun:
             if isinstance(self.acks, PipeReads) and self.drain() and self.acks.reader_gone():
                 raise BrokenPipeError("the reader left events unread in the pipe")
         finally:
-            self.close()
+            self.end()
         return delivered
 
     def round(self, deliver, interval=None, keep_going=False):
@@ -168,9 +175,18 @@ class TriggerRun:
                     delivered += self.hand(deliver, seq, event)
             return delivered
         except BaseException:
-            self.read_upto = 0  # read again from the position stored
-            self.track.clear()
+            self.salvage()
             raise
+
+    def salvage(self):
+        """After a failure: what the reader acknowledged so far is still taken (best effort); the
+        rest is read again from the position stored."""
+        try:
+            self.apply_acks()
+        except Exception:  # noqa: BLE001 - the store or the reader failed too: at least once, then
+            pass
+        self.read_upto = 0
+        self.track.clear()
 
     def hand(self, deliver, seq, event):
         """1 when deliver() took the event, else 0 (filtered out, invalid, acknowledged before, refused)."""

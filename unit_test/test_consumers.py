@@ -73,6 +73,15 @@ def add_events(state, count, **fields):
     return ids
 
 
+def position(state, consumer):
+    inbox = Inbox(state)
+    try:
+        found = inbox.db.execute("SELECT seq FROM positions WHERE consumer = ?", (consumer,)).fetchone()
+    finally:
+        inbox.close()
+    return found[0] if found else 0
+
+
 def event_ids(text):
     return [json.loads(line)["event"]["id"] for line in text.splitlines() if line.strip()]
 
@@ -105,13 +114,16 @@ def small_disk(tmp_path):
 def fill(disk):
     """Fill the file system (a store on it can no longer write); the filler's path, to free it."""
     filler = os.path.join(disk, "filler")
-    with open(filler, "wb") as fh:
-        try:
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (65536, 4096, 512, 1):
             while True:
-                fh.write(b"x" * 65536)
-                fh.flush()
-        except OSError:
-            pass
+                try:
+                    os.write(fd, b"x" * size)
+                except OSError:
+                    break
+    finally:
+        os.close(fd)
     return filler
 
 
@@ -148,6 +160,9 @@ def test_a_second_once_run_of_a_busy_consumer_refuses_and_a_killed_owner_is_take
     out = Lines(holder.stdout)
     deadline = time.monotonic() + 20
     while len(out.lines) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    while position(state, "c") < 3:  # read out of the pipe: taken at the holder's next look
         assert time.monotonic() < deadline
         time.sleep(0.05)
     busy = run_command(["trigger", "incident_event", "--once", "--consumer", "c", "--state", state], "{}")
