@@ -295,6 +295,29 @@ def run_message(state, dispatcher, count, env=None):
     return process.returncode, out, err
 
 
+def test_two_trigger_starts_with_one_trigger_id_post_each_event_once(state):
+    ids = add_events(state, 10)
+    dispatcher = Dispatcher()
+    message = json.dumps(trigger_start("incident_event", {}, dispatcher.url)).encode()
+    try:
+        one, two = (plugin(["run", "--state", state, "--replay"], stdin=message) for _ in range(2))
+        deadline = time.monotonic() + 20
+        while len(dispatcher.received) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        more = add_events(state, 10)
+        while len(dispatcher.received) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # a moment for any extra
+        for process in (one, two):
+            process.send_signal(signal.SIGTERM)
+        errors = [process.communicate(timeout=20)[1] for process in (one, two)]
+    finally:
+        dispatcher.close()
+    posted = [p["body"]["output"]["event"]["id"] for p in dispatcher.received]
+    assert sorted(posted) == sorted(ids + more)  # 20 posts for 20 events, not 40
+    assert sum(b"in use by" in err for err in errors) == 1
+
+
 def test_a_permanent_refusal_goes_to_the_dead_letters_and_the_stream_goes_on(state):
     ids = add_events(state, 5)
     dispatcher = Refusing(refuse=[ids[1]])

@@ -205,7 +205,7 @@ def serve_rounds(triggers, start_runbooks, store, stop, once, log):
         for name, run in triggers.items():
             try:
                 run.round(start_runbooks(name), keep_going=not once)
-            except (PluginError, sqlite3.Error) as exc:
+            except (PluginError, sqlite3.Error, OSError) as exc:
                 if once:
                     raise
                 log.warning(f"runbooks: {getattr(exc, 'cause', exc)}; the events not taken are tried again")

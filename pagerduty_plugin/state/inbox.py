@@ -75,10 +75,16 @@ class Inbox:
     def __init__(self, directory=None, busy_timeout=30.0):
         self.path = os.path.join(state_dir(directory), FILE_NAME)
         self.db = open_sqlite(self.path, busy_timeout)
-        self.lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:  # on any failure, what was opened is closed: a writer that retries must not leak descriptors
+            self.lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            self.db.close()
+            raise PluginError(f"Cannot open the inbox's lock file {self.path}.lock: {exc.strerror}",
+                              "Check that the state directory is writable and on a local disk.") from None
         try:
             self.db.executescript(SCHEMA)
         except sqlite3.Error as exc:
+            self.close()
             raise PluginError(f"Cannot prepare the inbox {self.path}: {exc}",
                               "Check that the state directory is writable and on a local disk.") from None
 

@@ -58,11 +58,15 @@ class RunStore:
     def __init__(self, state=None):
         self.path = os.path.join(state_dir(state), FILE_NAME)
         self.db = open_sqlite(self.path)
-        self.db.executescript(SCHEMA)
-        known = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
-        for column, kind in OWNER_COLUMNS.items():
-            if column not in known:
-                self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+        try:
+            self.db.executescript(SCHEMA)
+            known = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+            for column, kind in OWNER_COLUMNS.items():
+                if column not in known:
+                    self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise store_error(exc, self.path) from None
         self.unfinished = {}  # run id -> answer not written yet (the store refused it)
 
     def close(self):
