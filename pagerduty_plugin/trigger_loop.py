@@ -20,6 +20,7 @@ from pagerduty_plugin.state import leases
 from pagerduty_plugin.state.inbox import RETENTION_DAYS, Inbox, LeaseLost
 
 INBOX_PERIOD = 1.0  # seconds between two looks at the inbox while waiting for the next poll
+PURGE_PERIOD = 3600.0  # seconds between two purges of the events past retention, by a long-running consumer
 ACK_WINDOW = 1000  # events handed over and not yet acknowledged, at most (a long-running --ack reader)
 
 
@@ -43,7 +44,9 @@ class TriggerRun:
         self.name, self.log, self.state = name, log, state
         self.output_schema = spec.trigger_output_schema(name)
         self.inbox = Inbox(state)
+        self.retention_days = retention_days
         self.inbox.purge(retention_days)  # events kept retention_days, whoever took them
+        self.next_purge = time.monotonic() + PURGE_PERIOD
         self.consumer = consumer or name
         self.replay, self.acks = replay, acks
         self.owner = owner or leases.owner_id()  # runbook serve: one owner for its consumers and its runs
@@ -144,6 +147,9 @@ class TriggerRun:
         """Poll PagerDuty when the trigger's interval (or `interval`) has passed, then hand over
         what the inbox holds for this consumer. keep_going: a failed poll is logged and tried again
         at the next interval (a long-running consumer outlives PagerDuty's outages); else it raises."""
+        if time.monotonic() >= self.next_purge:
+            self.next_purge = time.monotonic() + PURGE_PERIOD
+            self.inbox.purge(self.retention_days)
         if time.monotonic() >= self.next_poll:
             self.next_poll = time.monotonic() + (self.trigger.interval if interval is None else interval)
             try:
@@ -163,7 +169,10 @@ class TriggerRun:
             while not self.stop.is_set():
                 self.apply_acks()
                 if self.acks is not None and len(self.track) >= ACK_WINDOW:
-                    break  # the reader is behind: wait for its acknowledgements
+                    if not isinstance(self.acks, PipeReads) or self.acks.reader_gone():
+                        break  # the reader is behind: its acknowledgements are looked for next round
+                    self.stop.wait(0.01)  # a pipe's reader reads on: wait for it
+                    continue
                 batch = self.inbox.pending(self.consumer, self.trigger.sources(), after=self.read_upto)
                 if not batch:
                     if self.acks is not None and not self.track:

@@ -82,6 +82,17 @@ def position(state, consumer):
     return found[0] if found else 0
 
 
+def latest_runs(state):
+    """The runs store's latest runs, read through a connection closed at once."""
+    if not os.path.exists(os.path.join(state, "runs.sqlite")):
+        return []
+    store = RunStore(state)
+    try:
+        return store.latest(50)
+    finally:
+        store.close()
+
+
 def event_ids(text):
     return [json.loads(line)["event"]["id"] for line in text.splitlines() if line.strip()]
 
@@ -387,8 +398,7 @@ def test_the_runs_store_unwritable_during_serve_runs_every_event_once_when_writa
         serve.wait(20)
     runs = [json.loads(line) for line in out.lines]
     assert sorted(run["event"] for run in runs) == sorted(ids) and {run["status"] for run in runs} == {"ok"}
-    store = RunStore(state)
-    assert sorted(run["event_id"] for run in store.latest(50)) == sorted(ids)
+    assert sorted(run["event_id"] for run in latest_runs(state)) == sorted(ids)
 
 
 def test_a_run_whose_process_died_is_listed_as_abandoned(tmp_path, sandbox):
@@ -404,8 +414,8 @@ def test_a_run_whose_process_died_is_listed_as_abandoned(tmp_path, sandbox):
         err.wait_for("starting after the newest event")
         [event_id] = add_events(state, 1, incident_id=incident)
         deadline = time.monotonic() + 20
-        while RunStore(state).for_event("on-event", event_id) is None:
-            assert time.monotonic() < deadline, (err.text(), out.text(), RunStore(state).latest(), event_id)
+        while not latest_runs(state):
+            assert time.monotonic() < deadline, (out.text(), event_id, os.listdir(state), latest_runs(state))
             time.sleep(0.05)
         time.sleep(1.5)  # beating while the step hangs: still running
         runs = json.loads(run_command(["runbook", "runs", "--state", state], env=QUICK_LEASE).stdout)["runs"]
@@ -528,3 +538,22 @@ def test_retention_is_the_operators_and_logs_stay_bounded(state):
     for number in range(MAX_LINES + 50):
         log.emit(logging.LogRecord("x", 20, "", 0, f"line {number}", None, None))
     assert len(log.lines) == MAX_LINES and log.lines[-1].endswith(f"line {MAX_LINES + 49}")
+
+
+def test_a_second_connection_in_one_process_keeps_the_first_ones_writes_visible(state):
+    """Opening a store again in the same process (a heartbeat's own connection) must not drop the
+    POSIX locks of the first: another process closing its connection would delete the WAL under it."""
+    first = RunStore(state)
+    second = RunStore(state)
+    read = ("import sys; from pagerduty_plugin.state.runs import RunStore; s = RunStore(sys.argv[1]); "
+            "print(len(s.latest(50))); s.close()")
+
+    def count_elsewhere():
+        done = subprocess.run([sys.executable, "-c", read, state], capture_output=True, text=True, cwd=ROOT)
+        return int(done.stdout)
+
+    assert count_elsewhere() == 0  # another process opens and closes the store
+    first.claim("book", "event-1")
+    assert count_elsewhere() == 1
+    first.close()
+    second.close()

@@ -190,7 +190,7 @@ def cmd_serve(args, io, handler, log):
                 if not run.begin(wait=not args.once):
                     return EXIT_OK
             heartbeat.start()
-            serve_rounds(triggers, start_runbooks, store, stop, args.once, log)
+            serve_rounds(triggers, start_runbooks, store, stop, args.once, log, retention)
         finally:
             heartbeat.stop()
             for run in triggers.values():
@@ -198,10 +198,22 @@ def cmd_serve(args, io, handler, log):
     return EXIT_OK
 
 
-def serve_rounds(triggers, start_runbooks, store, stop, once, log):
+def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention):
     """Rounds until stopped. A round the stores fail (a claim not recorded, a read-only disk) is
-    said and tried again: what it did not take stays in the inbox."""
+    said and tried again: what it did not take stays in the inbox. Finished runs past the
+    retention are purged every hour."""
+    import time
+
+    from pagerduty_plugin.trigger_loop import PURGE_PERIOD
+
+    next_purge = time.monotonic() + PURGE_PERIOD
     while not stop.is_set():
+        if time.monotonic() >= next_purge:
+            next_purge = time.monotonic() + PURGE_PERIOD
+            try:
+                store.purge(retention)
+            except PluginError as exc:
+                log.warning(f"runbooks: {exc.cause}")
         for name, run in triggers.items():
             try:
                 run.round(start_runbooks(name), keep_going=not once)
