@@ -4,7 +4,7 @@ handed over from the inbox one at a time, each marked taken only once its consum
 The delivery contract (README, "Every event reaches every consumer once"): at least once, each
 event carrying its id for de-duplication. An event is taken when the consumer has it: the
 dispatcher answered 2xx, the reader acknowledged it (`trigger --ack FILE`), or without --ack once
-it is written and flushed to stdout. A consumer is what its operator names it (`--consumer NAME`,
+the reader has read it out of the pipe (written and flushed, for a file). A consumer is what its operator names it (`--consumer NAME`,
 the platform's trigger id): one live process owns its position at a time (a lease in the inbox),
 and a new consumer starts at the newest event unless told to replay.
 """
@@ -31,7 +31,8 @@ class Refused(Exception):
 class TriggerRun:
     """consumer: the operator's name for this consumer (default: the trigger's name); replay: a new
     consumer starts from the oldest event kept instead of the newest; acks: an AckFile (plain
-    `trigger --ack`), else an event is taken once deliver() returns."""
+    `trigger --ack`) or PipeReads (stdout a pipe), which say when the consumer has an event; else it
+    is taken once deliver() returns."""
 
     def __init__(self, spec, name, raw_input, raw_connection, log, state=None, pool=None, consumer=None,
                  stop=None, replay=False, acks=None, retention_days=RETENTION_DAYS, owner=None):
