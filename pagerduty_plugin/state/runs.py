@@ -41,6 +41,15 @@ OWNER_COLUMNS = {"owner": "TEXT", "heartbeat": "REAL"}  # added to a store made 
 ABANDONED = "abandoned"
 
 
+def add_column(db, column, kind):
+    """Add a column to a store made before it (another process opening it now may add it first)."""
+    try:
+        db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):
+            raise
+
+
 class RunStoreError(PluginError):
     """The runs store cannot record a claim or an answer now (locked, full, read-only)."""
 
@@ -63,7 +72,7 @@ class RunStore:
             known = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
             for column, kind in OWNER_COLUMNS.items():
                 if column not in known:
-                    self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+                    add_column(self.db, column, kind)
         except sqlite3.Error as exc:
             self.db.close()
             raise store_error(exc, self.path) from None
