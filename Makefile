@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python bench/runbook.py
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/http_mode.py
+	$(BIN)/python bench/consumers.py
 
 lint: install
 	$(BIN)/pagerduty-plugin spec --check

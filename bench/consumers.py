@@ -75,7 +75,7 @@ def acknowledged(state, consumer, workdir):
     trigger.stdout.close()
     assert trigger.wait() == 0 and reader.wait() == 0
     subprocess.run(command(state, consumer, "--ack", acks), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   env=env(), cwd=ROOT, check=True)  # applies the acknowledgements that came after the first run
+                   stderr=subprocess.DEVNULL, env=env(), cwd=ROOT, check=True)  # applies the acknowledgements that came after the first run
 
 
 def main():
@@ -83,14 +83,15 @@ def main():
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    ways = {"file (baseline)": to_file, "pipe, taken once read": to_pipe, "--ack FILE": acknowledged}
+    ways = {"file (baseline)": ("file", to_file), "pipe, taken once read": ("pipe", to_pipe),
+            "--ack FILE": ("ack", acknowledged)}
     rates = {name: [] for name in ways}
     with tempfile.TemporaryDirectory() as workdir:
         state = os.path.join(workdir, "state")
         fill(state, args.events)
         for round_number in range(args.repeat):
-            for name, way in ways.items():
-                consumer = f"{name.split()[0].strip('-')}-{round_number}"
+            for name, (short, way) in ways.items():
+                consumer = f"{short}-{round_number}"
                 started = time.perf_counter()
                 way(state, consumer, workdir)
                 rates[name].append(args.events / (time.perf_counter() - started))
