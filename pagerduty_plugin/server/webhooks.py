@@ -68,6 +68,7 @@ class InboxWriter:
         self.queue = queue.Queue(QUEUED)
         self.thread = None
         self.lock = threading.Lock()
+        self.failing = None  # why the latest batch could not be stored, until one is (the status says it)
 
     def add(self, key, event):
         """Whether the event was new, once committed; Refused (503) when the inbox cannot take it in time."""
@@ -105,8 +106,10 @@ class InboxWriter:
                 inbox = inbox or Inbox(self.state, busy_timeout=INBOX_WAIT)
                 for receipt, new in zip(batch, inbox.add_each(WEBHOOK_SOURCE, [(r.key, r.event) for r in batch])):
                     receipt.new = new
+                self.failing = None
             except Exception as exc:  # sqlite, the lock file, the disk: this batch answers 503, the next retries
                 inbox = close_quietly(inbox)  # its descriptors closed; opened again for the next batch
+                self.failing = str(getattr(exc, "cause", exc))
                 for receipt in batch:
                     receipt.error = exc
             for receipt in batch:
