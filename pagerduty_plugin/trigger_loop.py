@@ -35,7 +35,7 @@ class TriggerRun:
     is taken once deliver() returns."""
 
     def __init__(self, spec, name, raw_input, raw_connection, log, state=None, pool=None, consumer=None,
-                 stop=None, replay=False, acks=None, retention_days=RETENTION_DAYS, owner=None):
+                 stop=None, replay=False, acks=None, retention_days=RETENTION_DAYS, owner=None, legacy_prefix=""):
         definition = spec.trigger(name)
         values = runner.prepare(spec, definition.get("input") or {}, raw_input, "input")
         self.values = validate.check(spec.trigger_input_schema(name), values, "input", name)
@@ -50,6 +50,7 @@ class TriggerRun:
         self.next_purge = time.monotonic() + PURGE_PERIOD
         self.consumer = consumer or name
         self.replay, self.acks = replay, acks
+        self.legacy = f"{legacy_prefix}{name}:{digest(self.values)}"  # the digest name of earlier versions
         self.owner = owner or leases.owner_id()  # runbook serve: one owner for its consumers and its runs
         self.heartbeat = None
         self.lease_inbox = None  # the heartbeat's own connection (it renews from its own thread)
@@ -82,9 +83,11 @@ class TriggerRun:
                 said = True
             if self.stop.wait(min(1.0, max(0.1, holder["expires_in"]))):
                 return False
-        how, seq = self.inbox.begin(self.consumer, self.replay)
+        how, seq = self.inbox.begin(self.consumer, self.replay, self.legacy)
         self.log.info(f"consumer {self.consumer}: " + {
             "resumed": f"resuming after event #{seq}",
+            "adopted": f"new, resuming after event #{seq}, where {self.legacy} (this trigger with this input, as "
+                       "consumers were named before) had stopped",
             "newest": f"new, starting after the newest event kept (#{seq}); --replay hands over every event kept",
             "replay": "new, replaying every event kept"}[how])
         if how == "resumed" and self.replay:

@@ -559,3 +559,22 @@ def test_a_second_connection_in_one_process_keeps_the_first_ones_writes_visible(
     assert count_elsewhere() == 1
     first.close()
     second.close()
+
+
+def test_a_consumer_of_an_earlier_version_resumes_where_it_stopped(state):
+    """Before consumers were named, a consumer was its trigger and a digest of its input: the first
+    named run of that trigger with that input adopts that position instead of skipping to the newest."""
+    from pagerduty_plugin import spec as speclib
+    from pagerduty_plugin import validate
+    from pagerduty_plugin.trigger_loop import digest
+
+    spec = speclib.load()
+    values = validate.check(spec.trigger_input_schema("incident_event"), {}, "input", "incident_event")
+    taken = add_events(state, 3)
+    inbox = Inbox(state)
+    inbox.taken(f"incident_event:{digest(values)}", 3)  # as the earlier version recorded it
+    inbox.close()
+    waiting = add_events(state, 2)
+    first = run_command(["trigger", "incident_event", "--once", "--state", state], "{}")
+    assert first.code == 0 and event_ids(first.stdout) == waiting and "as consumers were named before" in first.stderr
+    assert not set(taken) & set(event_ids(first.stdout))

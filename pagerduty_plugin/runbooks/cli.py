@@ -159,7 +159,8 @@ def cmd_serve(args, io, handler, log):
     stop = threading.Event()
     owner = leases.owner_id()  # one process, one owner of its consumers' leases and of its runs
     triggers = {name: TriggerRun(spec, name, {}, connection, log, args.state, consumer=f"{args.consumer}:{name}",
-                                 stop=stop, replay=args.replay, retention_days=retention, owner=owner)
+                                 stop=stop, replay=args.replay, retention_days=retention, owner=owner,
+                                 legacy_prefix="runbooks:")
                 for name in sorted({book.on.get("trigger") or "incident_event" for book in started})}
     beats = RunStore(args.state)  # the heartbeat's own connection
     heartbeat = leases.Heartbeat(lambda: beats.beat(owner), leases.LEASE_SECONDS / 3,

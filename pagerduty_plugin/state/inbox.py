@@ -208,16 +208,22 @@ class Inbox:
             raise LeaseLost(f"The consumer {consumer} has no lease any more",
                             "This process stops handing events over; start it again.")
 
-    def begin(self, consumer, replay=False):
-        """(how, seq): "resumed" after the consumer's position, or for a new consumer "newest" (after
-        the events already kept) or "replay" (from the oldest event kept)."""
+    def begin(self, consumer, replay=False, legacy=None):
+        """(how, seq): "resumed" after the consumer's position; for a new consumer "adopted" (the
+        position `legacy` had: the name this consumer had before consumers were named), "newest"
+        (after the events already kept) or "replay" (from the oldest event kept)."""
         with Transaction(self.db, self.lock_fd):
             known = self.db.execute("SELECT seq FROM positions WHERE consumer = ?", (consumer,)).fetchone()
             if known is not None:
                 return "resumed", known[0]
-            seq = 0 if replay else self.db.execute("SELECT COALESCE(max(seq), 0) FROM events").fetchone()[0]
+            before = legacy and self.db.execute("SELECT seq FROM positions WHERE consumer = ?", (legacy,)).fetchone()
+            if before:
+                how, seq = "adopted", before[0]
+            else:
+                how = "replay" if replay else "newest"
+                seq = 0 if replay else self.db.execute("SELECT COALESCE(max(seq), 0) FROM events").fetchone()[0]
             self.db.execute("INSERT INTO positions (consumer, seq) VALUES (?, ?)", (consumer, seq))
-        return ("replay" if replay else "newest"), seq
+        return how, seq
 
     # --- dead letters: events a destination refused for good ----------------------------------
 
