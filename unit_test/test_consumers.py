@@ -578,3 +578,20 @@ def test_a_consumer_of_an_earlier_version_resumes_where_it_stopped(state):
     first = run_command(["trigger", "incident_event", "--once", "--state", state], "{}")
     assert first.code == 0 and event_ids(first.stdout) == waiting and "as consumers were named before" in first.stderr
     assert not set(taken) & set(event_ids(first.stdout))
+
+
+def test_incident_changed_stores_a_window_of_several_pages_oldest_first(sandbox, state):
+    """Log entries come newest first, page by page: staged on disk, stored oldest first at the end."""
+    from datetime import datetime, timedelta, timezone
+
+    made = set(sandbox.seed_incidents(150))  # one a minute over the last 150 minutes: 2+ pages of entries
+    since = (datetime.now(timezone.utc) - timedelta(hours=3)).isoformat(timespec="seconds")
+    done = run_command(["trigger", "incident_changed", "--once", "--replay", "--state", state],
+                       json.dumps({"since": since, "event_types": ["incident.triggered"]}), env=sandbox_env(sandbox))
+    assert done.code == 0, done.stderr
+    events = [json.loads(line)["event"] for line in done.stdout.splitlines()]
+    mine = [e for e in events if e["data"]["id"] in made]
+    assert sorted(e["data"]["id"] for e in mine) == sorted(made)  # each once
+    times = [e["occurred_at"] for e in events]
+    assert times == sorted(times)  # oldest first across the pages
+    assert Inbox(state).db.execute("SELECT count(*) FROM staged").fetchone()[0] == 0
