@@ -93,9 +93,8 @@ def cmd_run(args, io, handler, log):
                   "steps": [], "outputs": {}})
         return EXIT_OK
     connection = cli.connection_settings(spec, args.connection, log)
-    from pagerduty_plugin.state.runs import RunStore
-
     from pagerduty_plugin.state import leases
+    from pagerduty_plugin.state.runs import RunStore
 
     store, owner = RunStore(args.state), leases.owner_id()
     run_id = store.claim(runbook.name, owner=owner)
@@ -109,6 +108,7 @@ def cmd_run(args, io, handler, log):
         answer = {"status": "failed", "steps": [], "outputs": {}, "error": error.to_dict()}
     finally:
         heartbeat.stop()
+        beats.close()
     store.finish(run_id, answer)
     if not store.flush():
         log.warning(f"run {run_id}: its answer could not be recorded in {store.path}")
@@ -133,8 +133,9 @@ def read_text(path, what):
 
 
 def cmd_serve(args, io, handler, log):
-    """Events from the inbox start the runbooks whose on: matches, at most once per event (the run is
-    claimed in the runs store before its first step), across restarts."""
+    """Events from the inbox start the runbooks whose on: matches, exactly once per event (the run is
+    claimed in the runs store before its first step; an event whose claim is not recorded stays
+    untaken), across restarts."""
     from pagerduty_plugin.runbooks.event_runs import load_dir, run_for_event
     from pagerduty_plugin.state import leases
     from pagerduty_plugin.state.runs import RunStore, RunStoreError
@@ -205,6 +206,7 @@ def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention):
     retention are purged every hour."""
     import time
 
+    from pagerduty_plugin.state.inbox import LeaseLost
     from pagerduty_plugin.trigger_loop import PURGE_PERIOD
 
     next_purge = time.monotonic() + PURGE_PERIOD
@@ -219,7 +221,7 @@ def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention):
             try:
                 run.round(start_runbooks(name), keep_going=not once)
             except (PluginError, sqlite3.Error, OSError) as exc:
-                if once:
+                if once or isinstance(exc, LeaseLost):
                     raise
                 log.warning(f"runbooks: {getattr(exc, 'cause', exc)}; the events not taken are tried again")
             store.flush()
