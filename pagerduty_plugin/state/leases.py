@@ -14,7 +14,18 @@ import threading
 import uuid
 
 SQLITE_NOW = "((julianday('now') - 2440587.5) * 86400.0)"  # seconds since 1970 by the store's clock
-LEASE_SECONDS = float(os.environ.get("PAGERDUTY_PLUGIN_LEASE_SECONDS") or 30.0)  # tests shorten it
+
+
+def lease_seconds(text):
+    """PAGERDUTY_PLUGIN_LEASE_SECONDS (tests shorten it): 1 to 3600 s, else the default 30 s."""
+    try:
+        seconds = float(text)
+    except (TypeError, ValueError):
+        return 30.0
+    return seconds if 1 <= seconds <= 3600 else 30.0
+
+
+LEASE_SECONDS = lease_seconds(os.environ.get("PAGERDUTY_PLUGIN_LEASE_SECONDS"))
 
 
 def owner_id():
