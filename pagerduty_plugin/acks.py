@@ -6,7 +6,8 @@ event is taken (its consumer's position moves past it) once it and every event b
 acknowledged or filtered out. An event handed over and never acknowledged (the reader died, the
 pipe's buffer was lost) is handed over again at the next run. With --once the acknowledgements
 of one run's batch may come after it ended: the next run applies them before it hands anything
-over. The trigger empties FILE once every acknowledgement in it is applied, so it stays small.
+over. The trigger empties FILE whenever the reader has caught up (nothing handed over is left
+unacknowledged), so it stays small.
 """
 
 import json

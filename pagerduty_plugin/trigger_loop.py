@@ -228,6 +228,7 @@ class TriggerRun:
         for seq, event_id in self.track.items():
             if event_id in ids:
                 self.track[seq] = None
+                ids.discard(event_id)  # applied: a reader that always lags keeps the set small
         self.advance()
 
     def drain(self, period=0.01):
