@@ -595,3 +595,16 @@ def test_incident_changed_stores_a_window_of_several_pages_oldest_first(sandbox,
     times = [e["occurred_at"] for e in events]
     assert times == sorted(times)  # oldest first across the pages
     assert Inbox(state).db.execute("SELECT count(*) FROM staged").fetchone()[0] == 0
+
+
+@pytest.mark.slow
+def test_past_the_10000_offset_cap_the_next_window_overlaps_and_nothing_is_skipped(sandbox, state):
+    from datetime import datetime, timedelta, timezone
+
+    made = set(sandbox.seed_incidents(10050))  # one a minute: 10,050 minutes, past PagerDuty's 10,000 offsets
+    since = (datetime.now(timezone.utc) - timedelta(days=8)).isoformat(timespec="seconds")
+    done = run_command(["trigger", "new_incident", "--once", "--replay", "--state", state], json.dumps({"since": since}),
+                       env=sandbox_env(sandbox), timeout=300)
+    assert done.code == 0, done.stderr
+    seen = [json.loads(line)["event"]["data"]["id"] for line in done.stdout.splitlines()]
+    assert len(seen) == len(set(seen)) and made <= set(seen)
