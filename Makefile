@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python bench/outbox_xmin.py
 	$(BIN)/python bench/http_mode.py
 	$(BIN)/python bench/oauth.py
+	$(BIN)/python bench/consumers.py
 
 lint: install
 	$(BIN)/pagerduty-plugin spec --check

@@ -130,7 +130,7 @@ def react_to_events(env, state):
                        lambda out: incident_line(out["incident"]))
         incident = created["incident"]["id"]
         print("\n== 11. The event, as the incident_event trigger hands it over (verified, kept, once)")
-        print("$ echo '{}' | pagerduty-plugin trigger incident_event --once")
+        print("$ echo '{}' | pagerduty-plugin trigger incident_event --once --consumer demo --replay")
         event = wait_for_event(env, state)
         print(f"-> {event['event_type']} about {event['data']['id']} ({event['data']['title']!r}), "
               f"event {event['id']}")
@@ -194,8 +194,8 @@ def free_port():
 def wait_for_event(env, state, timeout=20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        done = subprocess.run([PLUGIN, "trigger", "incident_event", "--once", "--state", state], input="{}",
-                              capture_output=True, text=True, env=env)
+        done = subprocess.run([PLUGIN, "trigger", "incident_event", "--once", "--consumer", "demo", "--replay",
+                               "--state", state], input="{}", capture_output=True, text=True, env=env)
         if done.stdout.strip():
             return json.loads(done.stdout.splitlines()[0])["event"]
         time.sleep(0.3)

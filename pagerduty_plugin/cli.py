@@ -41,6 +41,8 @@ def build_parser():
     run.add_argument("action", nargs="?", help="plain mode: the action to run; stdin is its input object")
     run.add_argument("--connection", metavar="FILE", help="plain mode: JSON file of connection settings")
     run.add_argument("--state", metavar="DIR", help="message mode: the state directory of a trigger_start")
+    run.add_argument("--replay", action="store_true", help="message mode: a trigger_start's new consumer "
+                     "replays every event kept (else it starts after the newest)")
     run.add_argument("--debug", **debug_after)
     test = commands.add_parser("test", help="test the connection of a platform message on stdin")
     test.add_argument("--debug", **debug_after)
@@ -51,6 +53,14 @@ def build_parser():
     trigger.add_argument("--interval", type=float, metavar="S", help="seconds between polls (default: the "
                          "trigger's `interval` input; 1 s for the inbox of webhooks)")
     trigger.add_argument("--connection", metavar="FILE", help="JSON file of connection settings")
+    trigger.add_argument("--consumer", metavar="NAME", help="this consumer's name: its position in the inbox, "
+                         "owned by one process at a time (default: the trigger's name)")
+    trigger.add_argument("--replay", action="store_true", help="a new consumer hands over every event kept "
+                         "(else it starts after the newest)")
+    trigger.add_argument("--ack", metavar="FILE", help="take an event only once the reader appends its id (or "
+                         "its line) to FILE; the rest is handed over again at the next run")
+    trigger.add_argument("--retention-days", type=float, default=None, metavar="D",
+                         help="events kept in the inbox, in days (default 7)")
     trigger.add_argument("--debug", **debug_after)
     commands.add_parser("info", help="plugin metadata and the list of actions")
     sample = commands.add_parser("sample", help="a ready-to-edit action_start message for ACTION")
@@ -74,6 +84,7 @@ def build_parser():
     scopes.add_argument("actions", nargs="*", metavar="ACTION")
     scopes.add_argument("--runbook", metavar="FILE", help="the scopes of every step of this runbook (and its trigger)")
     add_report_parser(commands)
+    add_dead_letters_parser(commands)
     return parser
 
 
@@ -312,31 +323,83 @@ def cmd_run(args, io, handler, log):
             "--connection is for plain mode (run ACTION); in message mode the connection comes in the message",
             "Put the settings in the message's body.connection, or name the action: "
             "`pagerduty-plugin run ACTION --connection FILE`.").to_dict()}, EXIT_USAGE)
-    return run_message(io, handler, log, args.state)
+    return run_message(io, handler, log, args.state, args.replay)
 
 
 def cmd_trigger(args, io, handler, log):
-    """Plain mode: one JSON line per event on stdout, each marked taken once written and flushed."""
+    """Plain mode: one JSON line per event on stdout, each taken once written and flushed, or with
+    --ack once the reader acknowledged it (acks.py)."""
     from pagerduty_plugin.trigger_loop import TriggerRun
 
     if args.interval is not None and not args.interval >= 1:
         raise UsageError(f"--interval {args.interval} is too short", "Give at least 1 second (polling triggers: "
                          "PagerDuty's rate limit is shared with every other client of the account).")
+    retention = retention_days(args.retention_days)
     spec = speclib.load()
     connection = connection_settings(spec, args.connection, log)
     values = io.read_json(empty={})
     handler.secrets.update(runner.secret_values(spec, spec.connection, connection))
-    run = TriggerRun(spec, args.name, values, connection, log, args.state)
+    from pagerduty_plugin.acks import AckFile, PipeReads
+
+    acks = AckFile(args.ack) if args.ack else PipeReads.of(io.stdout)
+    run = TriggerRun(spec, args.name, values, connection, log, args.state, consumer=args.consumer,
+                     replay=args.replay, acks=acks, retention_days=retention)
 
     def deliver(event):
-        io.stdout.write(dump_json(event, handler.secrets) + "\n")
+        line = dump_json(event, handler.secrets) + "\n"
+        io.stdout.write(line)
         io.stdout.flush()
+        if isinstance(acks, PipeReads):
+            acks.sent(event["event"]["id"], len(line.encode("utf-8")))
 
     with stop_on_signals(run.stop):
         try:
             run.run(deliver, once=args.once, interval=args.interval)
-        except BrokenPipeError:  # the reader went away: the event it missed stays in the inbox
+        except BrokenPipeError:  # the reader went away: what it did not take stays in the inbox
             os.dup2(os.open(os.devnull, os.O_WRONLY), io.stdout.fileno())
+            log.error(f"consumer {run.consumer}: the reader closed stdout; the events it did not take are "
+                      "handed over at the next run")
+            return EXIT_FAILED
+    return EXIT_OK
+
+
+def retention_days(days):
+    """--retention-days: None is the default (7); else a positive number of days."""
+    from pagerduty_plugin.state.inbox import RETENTION_DAYS
+
+    if days is None:
+        return RETENTION_DAYS
+    if not days > 0:
+        raise UsageError(f"--retention-days {days} is not a positive number of days", "e.g. --retention-days 7")
+    return days
+
+
+def add_dead_letters_parser(commands):
+    letters = commands.add_parser("dead-letters", help="events a trigger's destination refused for good: "
+                                  "list, retry, purge")
+    sub = letters.add_subparsers(dest="letters_command", metavar="SUBCOMMAND", parser_class=Parser, required=True)
+    for name, text in (("list", "the refused events, with the reason"),
+                       ("retry", "hand them over again at the consumer's next round"),
+                       ("purge", "forget them")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--consumer", metavar="NAME", help="only this consumer's (default: every consumer's)")
+        command.add_argument("--state", metavar="DIR", help="state directory (default under $XDG_STATE_HOME)")
+
+
+def cmd_dead_letters(args, io, handler, log):
+    from pagerduty_plugin.state.inbox import Inbox
+
+    inbox = Inbox(args.state)
+    try:
+        if args.letters_command == "list":
+            letters = inbox.dead_letters(args.consumer)
+            io.write({"dead_letters": letters, "count": len(letters)})
+        elif args.letters_command == "retry":
+            io.write({"retrying": inbox.retry_dead_letters(args.consumer)})
+        else:
+            io.write({"purged": inbox.purge_dead_letters(args.consumer)})
+    finally:
+        inbox.close()
     return EXIT_OK
 
 
@@ -371,16 +434,16 @@ def run_plain(args, io, handler, log):
     return EXIT_OK
 
 
-def run_message(io, handler, log, state=None):
+def run_message(io, handler, log, state=None, replay=False):
     return in_envelope(io, handler, log, ("action_start", "connection_test", "trigger_start"), test=False,
-                       state=state)
+                       state=state, replay=replay)
 
 
 def cmd_test(args, io, handler, log):
     return in_envelope(io, handler, log, ("connection_test", "action_start"), test=True)
 
 
-def in_envelope(io, handler, log, accepted, test, state=None):
+def in_envelope(io, handler, log, accepted, test, state=None, replay=False):
     """Message mode: read a platform message, do its step, answer with one envelope."""
     default_type = "connection_test" if test else "action_event"
     try:
@@ -390,7 +453,7 @@ def in_envelope(io, handler, log, accepted, test, state=None):
     if isinstance(message, dict) and message.get("type") == "trigger_start" and "trigger_start" in accepted:
         from pagerduty_plugin import dispatch
 
-        return io.answer(dispatch.run_trigger_message(message, handler, log, state), handler.secrets)
+        return io.answer(dispatch.run_trigger_message(message, handler, log, state, replay), handler.secrets)
 
     def work(kind, body):
         return messages.do_step(speclib.load(), kind, body, handler.secrets, log, test=test)
@@ -571,7 +634,7 @@ def cmd_scopes(args, io, handler, log):
 
 COMMANDS = {"run": cmd_run, "test": cmd_test, "trigger": cmd_trigger, "info": cmd_info, "sample": cmd_sample,
             "spec": cmd_spec, "export": cmd_export, "runbook": cmd_runbook, "outbox": cmd_outbox,
-            "scopes": cmd_scopes, "report": cmd_report}
+            "scopes": cmd_scopes, "report": cmd_report, "dead-letters": cmd_dead_letters}
 
 
 

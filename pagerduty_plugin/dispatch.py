@@ -3,7 +3,12 @@
 As InsightConnect's runtime does, each event goes to `body.dispatcher.url` as a `trigger_event`
 envelope whose `output` is the event. Unlike the runtime (which logs a failed POST and loses the
 event) a POST that fails is retried with back-off until the dispatcher accepts it; the event is
-marked taken only then, so a trigger stopped mid-retry hands it over at its next start.
+marked taken only then, so a trigger stopped mid-retry hands it over at its next start. A
+permanent refusal (a 4xx other than 408 and 429) is not retried: the event goes to the dead
+letters with the answer (`pagerduty-plugin dead-letters list|retry`) and the stream goes on.
+
+The consumer is the platform's trigger id (`body.meta.trigger_id`; else the trigger's name): the
+same trigger started again resumes where it stopped, whatever its input became.
 """
 
 import threading
@@ -12,6 +17,7 @@ from urllib.parse import urlsplit
 from pagerduty_plugin import messages, runner
 from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.errors import PluginError, bug
+from pagerduty_plugin.trigger_loop import Refused
 
 FIRST_WAIT, MAX_WAIT = 0.25, 30.0  # seconds between two tries of a POST to the dispatcher
 POST_TIMEOUT = 10.0
@@ -21,7 +27,7 @@ class Stopped(Exception):
     """The trigger was stopped while an event was still undelivered."""
 
 
-def run_trigger_message(message, handler, log, state=None):
+def run_trigger_message(message, handler, log, state=None, replay=False):
     """Run the trigger until stopped; an Answer: a final status, or the error that prevented the start."""
     from pagerduty_plugin.cli import stop_on_signals
     from pagerduty_plugin.trigger_loop import TriggerRun
@@ -36,7 +42,8 @@ def run_trigger_message(message, handler, log, state=None):
             raise PluginError("The message names no trigger", "Set body.trigger to a trigger name.")
         stop = threading.Event()
         dispatcher = Dispatcher(body.get("dispatcher"), meta, handler, log, stop)
-        run = TriggerRun(spec, name, body.get("input"), body.get("connection"), log, state, stop=stop)
+        run = TriggerRun(spec, name, body.get("input"), body.get("connection"), log, state, stop=stop,
+                         consumer=consumer_name(body, name), replay=replay)
     except PluginError as exc:
         return messages.Answer(messages.envelope("trigger_event", messages.error_body(exc, meta, handler.text())),
                                "step")
@@ -51,6 +58,17 @@ def run_trigger_message(message, handler, log, state=None):
                                    "step" if error is exc else "bug")
     return messages.Answer(messages.envelope("trigger_event", {
         "status": "ok", "meta": meta, "output": {"stopped": True, "delivered": delivered}, "log": handler.text()}))
+
+
+def consumer_name(body, trigger):
+    meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    given = meta.get("trigger_id")
+    return f"trigger:{given}" if isinstance(given, str) and given else trigger
+
+
+def permanent(status):
+    """A refusal that no retry changes: a 4xx but 408 (timeout) and 429 (slow down)."""
+    return 400 <= status < 500 and status not in (408, 429)
 
 
 class Dispatcher:
@@ -74,11 +92,13 @@ class Dispatcher:
                                                        "log": self.handler.text()})
         wait, attempt = FIRST_WAIT, 1
         while True:
-            problem = self.post(envelope)
+            problem, status = self.post(envelope)
             if problem is None:
                 self.handler.clear()  # each event carries the log lines since the previous one
                 self.delivered += 1
                 return
+            if status is not None and permanent(status):
+                raise Refused(problem)  # to the dead letters; the next event goes on
             self.log.warning(f"POST of event {event['event']['id']} to the dispatcher failed ({problem}); "
                              f"try {attempt + 1} in {wait:.1f} s")
             if self.stop.wait(wait):
@@ -86,7 +106,7 @@ class Dispatcher:
             wait, attempt = min(wait * 2, MAX_WAIT), attempt + 1
 
     def post(self, envelope):
-        """None when the dispatcher accepted the event, else what went wrong."""
+        """(None, status) when the dispatcher accepted the event, else (what went wrong, status or None)."""
         import requests
 
         from pagerduty_plugin.cli import dump_json
@@ -95,9 +115,20 @@ class Dispatcher:
             response = self.session.post(self.url, data=dump_json(envelope, self.handler.secrets),
                                          headers={"Content-Type": "application/json"}, timeout=POST_TIMEOUT)
         except requests.RequestException as exc:
-            return type(exc).__name__
+            return type(exc).__name__, None
+        status = response.status_code
+        problem = None if 200 <= status < 300 else f"HTTP {status}{answer_text(response)}"
         response.close()
-        return None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+        return problem, status
+
+
+def answer_text(response):
+    """The start of a refusal's body, for the dead letter's reason."""
+    try:
+        text = response.content[:300].decode("utf-8", "replace").strip()
+    except Exception:  # noqa: BLE001 - the reason is a courtesy
+        return ""
+    return f": {' '.join(text.split())}" if text else ""
 
 
 def web_url(url):

@@ -1,10 +1,12 @@
 """Step logging: every line goes to stderr and into the envelope's `log`, secrets masked."""
 
+import collections
 import logging
 
 from pagerduty_plugin.errors import redact
 
 LOGGER_NAME = "pagerduty_plugin"
+MAX_LINES = 10000  # lines kept for the envelope's log: a long-running trigger or serve keeps the latest
 
 
 class StepLog(logging.Handler):
@@ -12,7 +14,7 @@ class StepLog(logging.Handler):
 
     def __init__(self, stream=None, secrets=None):
         super().__init__()
-        self.lines = []
+        self.lines = collections.deque(maxlen=MAX_LINES)
         self.secrets = set() if secrets is None else secrets  # masked in the log and all the command prints
         self.log_only_secrets = set()  # secrets the step received for its output: masked in the log only
         self.stream = stream

@@ -55,9 +55,11 @@ def receiver(plugin_server, state):
     return plugin_server(["--state", state], env={"PAGERDUTY_WEBHOOK_SECRETS": f"{SECRET}, {ROTATED}"})
 
 
-def take(state, name="incident_event", values=None, env=None, args=()):
-    """`trigger NAME --once` in a subprocess: the events it printed."""
-    result = run_command(["trigger", name, "--once", "--state", state, *args], json.dumps(values or {}), env=env)
+def take(state, name="incident_event", values=None, env=None, args=(), consumer=None):
+    """`trigger NAME --once --replay` in a subprocess (a new consumer gets every event kept): the events it printed."""
+    named = ["--consumer", consumer] if consumer else []
+    result = run_command(["trigger", name, "--once", "--replay", "--state", state, *named, *args],
+                         json.dumps(values or {}), env=env)
     assert result.code == 0, result.stdout + result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
 
@@ -135,11 +137,11 @@ def test_filters_of_incident_event(receiver, state):
     deliver(receiver, webhook_body("incident.triggered", service="PSVC001"))
     deliver(receiver, webhook_body("incident.resolved", service="PSVC001"))
     deliver(receiver, webhook_body("incident.triggered", service="PSVC002"))
-    only = take(state, values={"event_types": ["incident.triggered"], "services": ["PSVC001"]})
+    only = take(state, values={"event_types": ["incident.triggered"], "services": ["PSVC001"]}, consumer="one")
     assert [(e["event"]["event_type"], e["event"]["data"]["service"]["id"]) for e in only] == \
         [("incident.triggered", "PSVC001")]
-    assert len(take(state)) == 3  # another consumer (no filters) gets every event
-    assert take(state, values={"teams": ["PNOTEAM"]}) == []
+    assert len(take(state, consumer="all")) == 3  # another consumer (no filters) gets every event
+    assert take(state, values={"teams": ["PNOTEAM"]}, consumer="none") == []
 
 
 def test_bad_trigger_input_is_refused(state):
@@ -195,7 +197,7 @@ def run_trigger_message_until(message, state, dispatcher, count, timeout=20):
     """`run` with a trigger_start message, in a subprocess, stopped by SIGTERM once the dispatcher has
     count events (and a moment more, for any extra): (events received, stdout, stderr, exit code)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
-    process = subprocess.Popen([sys.executable, "-m", "pagerduty_plugin", "run", "--state", state],
+    process = subprocess.Popen([sys.executable, "-m", "pagerduty_plugin", "run", "--state", state, "--replay"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     process.stdin.write(json.dumps(message).encode())
     process.stdin.close()

@@ -120,6 +120,7 @@ class Transport:
         self.log = log
         self.secrets = set()  # masked in the excerpts of answers quoted in errors
         self.writes_sent = []  # "METHOD /path" of every change sent, for an interrupted step's error
+        self.last_date = None  # the Date header of the latest answer: the server's clock (pollers' windows)
         self.owns_session = session is None  # a pool's session outlives the step; our own does not
         self.session = session or new_session(verify_tls)  # keep-alive across the calls of a step
         if not verify_tls:
@@ -176,6 +177,7 @@ class Transport:
                                                 stream=True, **kwargs)
                 with response:
                     response._content = read_capped(response, method, url)
+                self.last_date = response.headers.get("Date") or self.last_date
             except requests.RequestException as exc:
                 if watch.expired:
                     raise DeadlinePassed(f"no complete answer within {self.timeout} s") from exc

@@ -30,7 +30,8 @@ class SensorPoll:
         settings = {key: value for key, value in dict(config or {}).items() if key in spec.connection}
         self.handler.secrets.update(runner.secret_values(spec, spec.connection, settings))
         inputs = (config or {}).get("sensors", {}).get(trigger) or {}
-        self.run = TriggerRun(spec, trigger, inputs, settings, log, (config or {}).get(STATE_SETTING))
+        self.run = TriggerRun(spec, trigger, inputs, settings, log, (config or {}).get(STATE_SETTING),
+                              consumer=f"stackstorm:{trigger}")  # its own position, apart from `trigger`'s
         self.trigger_ref = f"{PACK}.{trigger}"
         self.service = sensor_service
 

@@ -1,6 +1,7 @@
 """`pagerduty-plugin runbook check|run|runs|export`: one JSON document on stdout each."""
 
 import os
+import sqlite3
 import threading
 
 from pagerduty_plugin import cli, files
@@ -30,6 +31,12 @@ def build_parser():
     serve.add_argument("--once", action="store_true", help="one round (polling triggers poll once), then exit")
     serve.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
     serve.add_argument("--state", metavar="DIR", help="state directory (the inbox and the runs)")
+    serve.add_argument("--consumer", metavar="NAME", default="runbooks", help="this consumer's name in the inbox, "
+                       "owned by one process at a time (default: runbooks)")
+    serve.add_argument("--replay", action="store_true", help="a new consumer runs the runbooks for every event "
+                       "kept (else it starts after the newest)")
+    serve.add_argument("--retention-days", type=float, default=None, metavar="D",
+                       help="events kept in the inbox and finished runs kept, in days (default 7)")
     serve.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
     runs = commands.add_parser("runs", help="the latest runs and their answers")
     runs.add_argument("--state", metavar="DIR")
@@ -86,16 +93,25 @@ def cmd_run(args, io, handler, log):
                   "steps": [], "outputs": {}})
         return EXIT_OK
     connection = cli.connection_settings(spec, args.connection, log)
+    from pagerduty_plugin.state import leases
     from pagerduty_plugin.state.runs import RunStore
 
-    store = RunStore(args.state)
-    run_id = store.claim(runbook.name)
+    store, owner = RunStore(args.state), leases.owner_id()
+    run_id = store.claim(runbook.name, owner=owner)
+    beats = RunStore(args.state)
+    heartbeat = leases.Heartbeat(lambda: beats.beat(owner), leases.LEASE_SECONDS / 3,
+                                 lambda exc: log.warning(f"the run's heartbeat failed ({exc}); trying again")).start()
     try:
         answer = execute.run(runbook, inputs, connection, event=event, log=log, secrets=handler.secrets, spec=spec)
     except Exception as exc:  # recorded as a failed run (a bug too), never left `running`
         error = exc if isinstance(exc, PluginError) else bug(exc)
         answer = {"status": "failed", "steps": [], "outputs": {}, "error": error.to_dict()}
+    finally:
+        heartbeat.stop()
+        beats.close()
     store.finish(run_id, answer)
+    if not store.flush():
+        log.warning(f"run {run_id}: its answer could not be recorded in {store.path}")
     io.write({**answer, "run_id": run_id}, handler.secrets)
     return EXIT_OK if answer["status"] in PASSING else EXIT_FAILED
 
@@ -117,10 +133,12 @@ def read_text(path, what):
 
 
 def cmd_serve(args, io, handler, log):
-    """Events from the inbox start the runbooks whose on: matches, at most once per event (the run is
-    claimed in the runs store before its first step), across restarts."""
+    """Events from the inbox start the runbooks whose on: matches, exactly once per event (the run is
+    claimed in the runs store before its first step; an event whose claim is not recorded stays
+    untaken), across restarts."""
     from pagerduty_plugin.runbooks.event_runs import load_dir, run_for_event
-    from pagerduty_plugin.state.runs import RunStore
+    from pagerduty_plugin.state import leases
+    from pagerduty_plugin.state.runs import RunStore, RunStoreError
     from pagerduty_plugin.trigger_loop import TriggerRun
 
     spec = speclib.load()
@@ -134,18 +152,29 @@ def cmd_serve(args, io, handler, log):
     if not started:
         raise PluginError(f"No runbook in {args.directory} has an on: block",
                           "Add `on: {trigger: incident_event, event_types: [...]}` to the runbooks to start by events.")
+    retention = cli.retention_days(args.retention_days)
     connection = cli.connection_settings(spec, args.connection, log)
     store = RunStore(args.state)
+    store.purge(retention)
+    say_abandoned(store, log)
     stop = threading.Event()
-    triggers = {name: TriggerRun(spec, name, {}, connection, log, args.state, consumer_prefix="runbooks:", stop=stop)
+    owner = leases.owner_id()  # one process, one owner of its consumers' leases and of its runs
+    triggers = {name: TriggerRun(spec, name, {}, connection, log, args.state, consumer=f"{args.consumer}:{name}",
+                                 stop=stop, replay=args.replay, retention_days=retention, owner=owner,
+                                 legacy_prefix="runbooks:")
                 for name in sorted({book.on.get("trigger") or "incident_event" for book in started})}
+    beats = RunStore(args.state)  # the heartbeat's own connection
+    heartbeat = leases.Heartbeat(lambda: beats.beat(owner), leases.LEASE_SECONDS / 3,
+                                 lambda exc: log.warning(f"the runs' heartbeat failed ({exc}); trying again"))
 
     def start_runbooks(trigger):
         def deliver(event):
             for book in started:
                 try:
                     result = run_for_event(book, trigger, event["event"], connection, store, log=log,
-                                           secrets=handler.secrets, spec=spec)
+                                           secrets=handler.secrets, spec=spec, owner=owner)
+                except RunStoreError:
+                    raise  # the claim is not recorded: the event stays untaken, tried again next round
                 except Exception as exc:  # a bug in one run must not stop the others (it stays claimed)
                     log.error(f"runbook {book.name}: event {event['event'].get('id')}: {bug(exc).cause}")
                     continue
@@ -158,13 +187,55 @@ def cmd_serve(args, io, handler, log):
         return deliver
 
     with cli.stop_on_signals(stop):
-        while not stop.is_set():
-            for name, run in triggers.items():
-                run.round(start_runbooks(name), keep_going=not args.once)
-            if args.once:
-                break
-            stop.wait(1.0)
+        try:
+            for run in triggers.values():
+                if not run.begin(wait=not args.once):
+                    return EXIT_OK
+            heartbeat.start()
+            serve_rounds(triggers, start_runbooks, store, stop, args.once, log, retention)
+        finally:
+            heartbeat.stop()
+            for run in triggers.values():
+                run.close()
     return EXIT_OK
+
+
+def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention):
+    """Rounds until stopped. A round the stores fail (a claim not recorded, a read-only disk) is
+    said and tried again: what it did not take stays in the inbox. Finished runs past the
+    retention are purged every hour."""
+    import time
+
+    from pagerduty_plugin.state.inbox import LeaseLost
+    from pagerduty_plugin.trigger_loop import PURGE_PERIOD
+
+    next_purge = time.monotonic() + PURGE_PERIOD
+    while not stop.is_set():
+        if time.monotonic() >= next_purge:
+            next_purge = time.monotonic() + PURGE_PERIOD
+            try:
+                store.purge(retention)
+            except PluginError as exc:
+                log.warning(f"runbooks: {exc.cause}")
+        for name, run in triggers.items():
+            try:
+                run.round(start_runbooks(name), keep_going=not once)
+            except (PluginError, sqlite3.Error, OSError) as exc:
+                if once or isinstance(exc, LeaseLost):
+                    raise
+                log.warning(f"runbooks: {getattr(exc, 'cause', exc)}; the events not taken are tried again")
+            store.flush()
+        if once:
+            break
+        stop.wait(1.0)
+
+
+def say_abandoned(store, log):
+    """Runs whose process died mid-run: listed for the operator (never run again by themselves)."""
+    for run in store.abandoned():
+        log.warning(f"runbook {run['runbook']}: run {run['id']} for event "
+                    f"{run['event_id']} was abandoned by {run['owner'] or 'a process that died'} (started "
+                    f"{run['started_at']}); `pagerduty-plugin runbook runs` lists it")
 
 
 def cmd_runs(args, io, handler, log):

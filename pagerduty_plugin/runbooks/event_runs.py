@@ -4,8 +4,9 @@
     for book in books:
         run_for_event(book, "incident_event", event, connection, store, log=log, secrets=secrets)
 
-At most once per event: the run is claimed in the runs store (UNIQUE runbook + event id, committed)
-before its first step, so a redelivered event or a restart after the claim never runs it again.
+Exactly once per event: the run is claimed in the runs store (UNIQUE runbook + event id, committed)
+before its first step, so a redelivered event or a restart after the claim never runs it again; a
+claim the store cannot record raises RunStoreError, and the caller leaves the event for later.
 """
 
 import glob
@@ -35,11 +36,12 @@ def load_dir(directory, spec):
     return books, problems
 
 
-def run_for_event(runbook, trigger_name, event, connection, store, log=None, secrets=None, spec=None):
-    """(run_id, answer) when the event matches the runbook's `on:` and has no run yet, else None."""
+def run_for_event(runbook, trigger_name, event, connection, store, log=None, secrets=None, spec=None, owner=None):
+    """(run_id, answer) when the event matches the runbook's `on:` and has no run yet, else None.
+    owner: the process that beats for the run (state/runs.py)."""
     if not runbook.matches(trigger_name, event) or not event.get("id"):
         return None
-    run_id = store.claim(runbook.name, str(event["id"]))
+    run_id = store.claim(runbook.name, str(event["id"]), owner)
     if run_id is None:
         return None  # already run (or claimed by a process that died): never twice
     try:

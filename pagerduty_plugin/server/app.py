@@ -184,7 +184,8 @@ class App:
     # --- routes -----------------------------------------------------------------------------
 
     def status(self, request, secrets):
-        return 200, {"status": "Ready"}
+        failing = self.receiver.writer.failing  # this worker's webhook inbox: say it while it cannot store
+        return 200, {"status": "Ready", **({"webhooks": f"failing: {failing}"} if failing else {})}
 
     def info(self, request, secrets):
         raw = self.spec.raw

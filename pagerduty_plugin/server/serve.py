@@ -78,6 +78,8 @@ def main(argv, stdout, stderr):
                           workers=args.workers, threads=args.threads, state=state_dir(args.state),
                           webhook_secrets=webhook_secrets(args.webhook_secrets_file, stderr))
         companions = [runbook_companion(args)] if args.runbooks else []
+        if args.runbooks:
+            runbook_positions(args.runbooks, options.state)
         if options.connection.get("outbox"):  # the steps' queued events leave as soon as PagerDuty takes them
             companions.append(drain_companion(args, options.connection))
     except SystemExit as exc:  # --help
@@ -113,6 +115,21 @@ def check_runbooks(directory):
                           {"problems": problems})
     if not any(book.on for book in books):
         raise PluginError(f"No runbook in {directory} has an on: block", "Add one, or leave out --runbooks.")
+
+
+def runbook_positions(directory, state):
+    """The runbooks' consumers (named as `runbook serve` names them) start at the events received
+    from now on, even when the companion process takes a moment to start."""
+    from pagerduty_plugin.runbooks.event_runs import load_dir
+    from pagerduty_plugin.state.inbox import Inbox
+
+    books, _ = load_dir(directory, speclib.load())
+    inbox = Inbox(state)
+    try:
+        for trigger in {book.on.get("trigger") or "incident_event" for book in books if book.on}:
+            inbox.begin(f"runbooks:{trigger}")
+    finally:
+        inbox.close()
 
 
 def drain_companion(args, connection):

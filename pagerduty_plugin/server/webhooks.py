@@ -22,6 +22,7 @@ MAX_BODY = 256 * 1024  # PagerDuty drops events over 256 KB itself
 SIGNATURE_HEADER = "x-pagerduty-signature"
 INBOX_WAIT = 3.0  # seconds to wait for a busy inbox: well inside PagerDuty's 5 s
 BATCH = 256  # receipts committed together at most
+QUEUED = 4 * BATCH  # receipts waiting at most: beyond, 503 at once (PagerDuty retries) rather than memory
 REQUIRED = ("id", "event_type", "resource_type", "occurred_at")
 
 
@@ -64,15 +65,20 @@ class InboxWriter:
 
     def __init__(self, state):
         self.state = state
-        self.queue = queue.Queue()
+        self.queue = queue.Queue(QUEUED)
         self.thread = None
         self.lock = threading.Lock()
+        self.failing = None  # why the latest batch could not be stored, until one is (the status says it)
 
     def add(self, key, event):
         """Whether the event was new, once committed; Refused (503) when the inbox cannot take it in time."""
         self.start()
         receipt = Receipt(key, event)
-        self.queue.put(receipt)
+        try:
+            self.queue.put_nowait(receipt)
+        except queue.Full:
+            raise Refused(503, "The inbox has too many webhooks waiting to be stored",
+                          "PagerDuty retries; check the state directory's disk.") from None
         if not receipt.done.wait(INBOX_WAIT):
             raise Refused(503, "The inbox did not store the event in time", "PagerDuty retries; check the "
                           "state directory's disk.")
@@ -100,12 +106,24 @@ class InboxWriter:
                 inbox = inbox or Inbox(self.state, busy_timeout=INBOX_WAIT)
                 for receipt, new in zip(batch, inbox.add_each(WEBHOOK_SOURCE, [(r.key, r.event) for r in batch])):
                     receipt.new = new
+                self.failing = None
             except Exception as exc:  # sqlite, the lock file, the disk: this batch answers 503, the next retries
-                inbox = None  # opened again for the next batch
+                inbox = close_quietly(inbox)  # its descriptors closed; opened again for the next batch
+                self.failing = str(getattr(exc, "cause", exc))
                 for receipt in batch:
                     receipt.error = exc
             for receipt in batch:
                 receipt.done.set()
+
+
+def close_quietly(inbox):
+    """Close a failed inbox (its SQLite connection and lock file); None."""
+    if inbox is not None:
+        try:
+            inbox.close()
+        except Exception:  # noqa: BLE001 - closing what already failed: nothing more to say
+            pass
+    return None
 
 
 def check_signature(header, body, secrets):

@@ -32,7 +32,7 @@ def open_sqlite(path, busy_timeout=30.0):
     import sqlite3  # here: a step that only reads its OAuth token from the state directory never pays for it
 
     try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # private from the start (WAL files follow it)
+        create_private(path)
         db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
@@ -40,3 +40,14 @@ def open_sqlite(path, busy_timeout=30.0):
         raise PluginError(f"Cannot open the state file {path}: {exc}",
                           "Check that the state directory is on a local disk and writable.") from None
     return db
+
+
+def create_private(path):
+    """Create the database file private to its owner (its WAL files follow its mode). Only when it is
+    missing: closing any descriptor of a file drops every POSIX lock this process holds on it, the
+    locks of SQLite's own connections to it included, and another process closing its connection
+    would then take itself for the last and delete the WAL under them."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass

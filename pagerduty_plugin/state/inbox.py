@@ -3,7 +3,12 @@
 - `events` holds each event once per source: once per key (a webhook's X-Webhook-Id, stable across
   PagerDuty's retries; a polled incident's or log entry's id) and once per event id (the same
   event delivered to two subscriptions that both match it). A redelivery is a no-op.
-- `positions` is how far each consumer has read (events are handed over in `seq` order).
+- `positions` is how far each consumer has read (events are handed over in `seq` order); a consumer
+  is named by its operator, and a new one starts at the newest event unless told to replay.
+- `leases` say which process owns a consumer's position while it runs (state/leases.py): moving
+  a position checks the lease in the same transaction, so a process that lost it moves nothing.
+- `dead_letters` hold the events a consumer's destination refused for good, with the reason,
+  until the operator retries or purges them.
 - `cursors` is where each poller resumes; it is written in the same transaction as the events
   of the poll, so a poll killed half way leaves it where it was.
 Events older than RETENTION_DAYS are purged; nothing secret is stored.
@@ -21,6 +26,7 @@ import time
 
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.state import open_sqlite, state_dir
+from pagerduty_plugin.state.leases import SQLITE_NOW
 
 FILE_NAME = "inbox.sqlite"
 WEBHOOK_SOURCE = "webhook"  # the source of the events PagerDuty pushed (the others are pollers')
@@ -39,17 +45,46 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS positions (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS staged (
+    source TEXT NOT NULL,
+    sort_key TEXT NOT NULL,
+    arrival INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (consumer TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    consumer TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL,
+    retry INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (consumer, seq)
+);
 """
+
+
+class LeaseLost(PluginError):
+    """Another process owns this consumer now: this one must stop handing events over."""
 
 
 class Inbox:
     def __init__(self, directory=None, busy_timeout=30.0):
         self.path = os.path.join(state_dir(directory), FILE_NAME)
         self.db = open_sqlite(self.path, busy_timeout)
-        self.lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:  # on any failure, what was opened is closed: a writer that retries must not leak descriptors
+            self.lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            self.db.close()
+            raise PluginError(f"Cannot open the inbox's lock file {self.path}.lock: {exc.strerror}",
+                              "Check that the state directory is writable and on a local disk.") from None
         try:
             self.db.executescript(SCHEMA)
         except sqlite3.Error as exc:
+            self.close()
             raise PluginError(f"Cannot prepare the inbox {self.path}: {exc}",
                               "Check that the state directory is writable and on a local disk.") from None
 
@@ -87,24 +122,156 @@ class Inbox:
                 self.db.execute("INSERT OR REPLACE INTO cursors (name, value) VALUES (?, ?)", cursor)
         return added
 
+    # --- a poll listed newest first: staged page by page, then stored oldest first -----------------
+
+    def unstage_all(self, source):
+        """Forget what a poll killed half way had staged."""
+        with Transaction(self.db, self.lock_fd):
+            self.db.execute("DELETE FROM staged WHERE source = ?", (source,))
+
+    def stage(self, source, sorted_keyed):
+        """One page of [(sort_key, key, event)], kept on disk until the poll ends (memory stays one page)."""
+        rows = []
+        for sort_key, key, event in sorted_keyed:
+            _, key, event_id, event_type, _, body = row(source, key, event, 0)
+            rows.append((source, sort_key, key, event_id, event_type, body))
+        with Transaction(self.db, self.lock_fd):
+            self.db.executemany("INSERT INTO staged (source, sort_key, key, event_id, event_type, body) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def store_staged(self, source, cursor):
+        """The staged events into the inbox oldest first (within one sort key, in the reverse of the
+        order staged: they were listed newest first), with the poller's cursor; how many were new."""
+        with Transaction(self.db, self.lock_fd):
+            before = self.db.total_changes
+            self.db.execute("INSERT OR IGNORE INTO events (source, key, event_id, event_type, received_at, body) "
+                            "SELECT source, key, event_id, event_type, ?, body FROM staged WHERE source = ? "
+                            "ORDER BY sort_key, arrival DESC", (time.time(), source))
+            added = self.db.total_changes - before
+            self.db.execute("DELETE FROM staged WHERE source = ?", (source,))
+            self.db.execute("INSERT OR REPLACE INTO cursors (name, value) VALUES (?, ?)", cursor)
+        return added
+
     def cursor(self, name):
         row = self.db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
         return row[0] if row else None
 
-    def pending(self, consumer, sources, limit=500):
-        """[(seq, event)] of the given sources that consumer has not taken yet, oldest first."""
+    def pending(self, consumer, sources, limit=500, after=0):
+        """[(seq, event)] of the given sources that consumer has not taken yet (nor read past `after`),
+        oldest first."""
         marks = ",".join("?" * len(sources))
         rows = self.db.execute(
             f"SELECT seq, body FROM events WHERE source IN ({marks}) AND seq > "
-            "COALESCE((SELECT seq FROM positions WHERE consumer = ?), 0) ORDER BY seq LIMIT ?",
-            (*sources, consumer, limit)).fetchall()
+            "max(?, COALESCE((SELECT seq FROM positions WHERE consumer = ?), 0)) ORDER BY seq LIMIT ?",
+            (*sources, after, consumer, limit)).fetchall()
         return [(seq, json.loads(body)) for seq, body in rows]
 
-    def taken(self, consumer, seq):
-        """consumer has handed over every event up to seq."""
+    def taken(self, consumer, seq, owner=None):
+        """consumer has handed over every event up to seq; with owner, only while owner holds its lease."""
         with Transaction(self.db, self.lock_fd):
+            if owner is not None:
+                self.check_lease(consumer, owner)
             self.db.execute("INSERT INTO positions (consumer, seq) VALUES (?, ?) "
                             "ON CONFLICT (consumer) DO UPDATE SET seq = max(seq, excluded.seq)", (consumer, seq))
+
+    # --- consumers: leases and where a new one starts ----------------------------------------
+
+    def acquire(self, consumer, owner, seconds, dead=None):
+        """None once owner holds consumer's lease for `seconds` more; else the live holder's
+        {"owner", "expires_in"} (seconds, by the store's clock). dead: a holder known to be gone."""
+        with Transaction(self.db, self.lock_fd):
+            held = self.db.execute(f"SELECT owner, expires - {SQLITE_NOW} FROM leases WHERE consumer = ?",
+                                   (consumer,)).fetchone()
+            if held and held[0] not in (owner, dead) and held[1] > 0:
+                return {"owner": held[0], "expires_in": round(held[1], 1)}
+            self.db.execute(f"INSERT INTO leases (consumer, owner, expires) VALUES (?, ?, {SQLITE_NOW} + ?) "
+                            "ON CONFLICT (consumer) DO UPDATE SET owner = excluded.owner, expires = excluded.expires",
+                            (consumer, owner, seconds))
+        return None
+
+    def renew(self, consumer, owner, seconds):
+        """Extend owner's lease; LeaseLost when another process has taken it over."""
+        with Transaction(self.db, self.lock_fd):
+            self.check_lease(consumer, owner)
+            self.db.execute(f"UPDATE leases SET expires = {SQLITE_NOW} + ? WHERE consumer = ?", (seconds, consumer))
+
+    def release(self, consumer, owner):
+        with Transaction(self.db, self.lock_fd):
+            self.db.execute("DELETE FROM leases WHERE consumer = ? AND owner = ?", (consumer, owner))
+
+    def check_lease(self, consumer, owner):
+        held = self.db.execute("SELECT owner FROM leases WHERE consumer = ?", (consumer,)).fetchone()
+        if held is not None and held[0] != owner:  # an expired lease nobody took over is still ours
+            raise LeaseLost(f"The consumer {consumer} is now owned by {held[0]}",
+                            "This process stops handing events over; one process per consumer name.")
+        if held is None:
+            raise LeaseLost(f"The consumer {consumer} has no lease any more",
+                            "This process stops handing events over; start it again.")
+
+    def begin(self, consumer, replay=False, legacy=None):
+        """(how, seq): "resumed" after the consumer's position; for a new consumer "adopted" (the
+        position `legacy` had: the name this consumer had before consumers were named), "newest"
+        (after the events already kept) or "replay" (from the oldest event kept)."""
+        with Transaction(self.db, self.lock_fd):
+            known = self.db.execute("SELECT seq FROM positions WHERE consumer = ?", (consumer,)).fetchone()
+            if known is not None:
+                return "resumed", known[0]
+            before = legacy and self.db.execute("SELECT seq FROM positions WHERE consumer = ?", (legacy,)).fetchone()
+            if before:
+                how, seq = "adopted", before[0]
+            else:
+                how = "replay" if replay else "newest"
+                seq = 0 if replay else self.db.execute("SELECT COALESCE(max(seq), 0) FROM events").fetchone()[0]
+            self.db.execute("INSERT INTO positions (consumer, seq) VALUES (?, ?)", (consumer, seq))
+        return how, seq
+
+    # --- dead letters: events a destination refused for good ----------------------------------
+
+    def dead_letter(self, consumer, seq, event_id, reason, owner=None):
+        """Keep the refused event aside, with why (the consumer then moves past it as past any other)."""
+        with Transaction(self.db, self.lock_fd):
+            if owner is not None:
+                self.check_lease(consumer, owner)
+            self.db.execute("INSERT INTO dead_letters (consumer, seq, event_id, reason, at) VALUES (?, ?, ?, ?, ?) "
+                            "ON CONFLICT (consumer, seq) DO UPDATE SET reason = excluded.reason, at = excluded.at, "
+                            "retry = 0", (consumer, seq, event_id, reason[:1000], time.time()))
+
+    def dead_letters(self, consumer=None, limit=100):
+        where, args = ("WHERE d.consumer = ?", (consumer,)) if consumer else ("", ())
+        rows = self.db.execute(
+            "SELECT d.consumer, d.seq, d.event_id, d.reason, d.at, d.retry, e.event_type FROM dead_letters d "
+            f"LEFT JOIN events e ON e.seq = d.seq {where} ORDER BY d.seq LIMIT ?", (*args, limit)).fetchall()
+        keys = ("consumer", "seq", "event_id", "reason", "at", "retry", "event_type")
+        return [{**dict(zip(keys, found)), "retry": bool(found[5]), "at": iso_time(found[4])} for found in rows]
+
+    def retry_dead_letters(self, consumer=None):
+        """Mark a consumer's dead letters (all consumers' without one) to be handed over again; how many."""
+        with Transaction(self.db, self.lock_fd):
+            before = self.db.total_changes
+            if consumer:
+                self.db.execute("UPDATE dead_letters SET retry = 1 WHERE consumer = ?", (consumer,))
+            else:
+                self.db.execute("UPDATE dead_letters SET retry = 1")
+            return self.db.total_changes - before
+
+    def purge_dead_letters(self, consumer=None):
+        with Transaction(self.db, self.lock_fd):
+            before = self.db.total_changes
+            if consumer:
+                self.db.execute("DELETE FROM dead_letters WHERE consumer = ?", (consumer,))
+            else:
+                self.db.execute("DELETE FROM dead_letters")
+            return self.db.total_changes - before
+
+    def to_retry(self, consumer):
+        """[(seq, event)] of the consumer's dead letters the operator asked to retry (still kept)."""
+        rows = self.db.execute("SELECT d.seq, e.body FROM dead_letters d JOIN events e ON e.seq = d.seq "
+                               "WHERE d.consumer = ? AND d.retry = 1 ORDER BY d.seq", (consumer,)).fetchall()
+        return [(seq, json.loads(body)) for seq, body in rows]
+
+    def delivered_again(self, consumer, seq):
+        with Transaction(self.db, self.lock_fd):
+            self.db.execute("DELETE FROM dead_letters WHERE consumer = ? AND seq = ?", (consumer, seq))
 
     def count(self, source=None):
         if source is None:
@@ -114,6 +281,13 @@ class Inbox:
     def purge(self, days=RETENTION_DAYS):
         with Transaction(self.db, self.lock_fd):
             self.db.execute("DELETE FROM events WHERE received_at < ?", (time.time() - days * 86400,))
+            self.db.execute("DELETE FROM dead_letters WHERE at < ?", (time.time() - days * 86400,))
+
+
+def iso_time(epoch):
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def row(source, key, event, now):
@@ -137,6 +311,19 @@ class Transaction:
 
     def __exit__(self, kind, value, traceback):
         try:
-            self.db.execute("ROLLBACK" if kind else "COMMIT")
+            if kind is None:
+                try:
+                    self.db.execute("COMMIT")
+                except BaseException:  # a full disk fails the COMMIT: the write lock must not stay held
+                    self.rollback()
+                    raise
+            else:
+                self.rollback()
         finally:
             fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+
+    def rollback(self):
+        try:
+            self.db.execute("ROLLBACK")
+        except sqlite3.Error:  # no transaction left to roll back (SQLite ended it itself)
+            pass
