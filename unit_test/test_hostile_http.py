@@ -1,0 +1,117 @@
+"""`pagerduty-plugin http` against hostile clients (issue 19): slow and idle connections, a caller
+steering the server's hosts, unauthenticated route mapping. A real server on 127.0.0.1 each time."""
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import sandbox_env, start_message
+
+TOKEN = "t0ken-" + "b" * 30
+
+
+@pytest.fixture
+def token_file(tmp_path):
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+def authorized(**headers):
+    return {"Authorization": f"Bearer {TOKEN}", **headers}
+
+
+def slow_connection(url, source):
+    """A connection that starts a request and then sends one byte now and then."""
+    host, port = url.split("//")[1].rsplit(":", 1)
+    sock = socket.socket()
+    sock.bind((source, 0))  # the whole 127/8 is loopback: another client address
+    sock.connect((host, int(port)))
+    sock.settimeout(0.05)
+    sock.sendall(b"P")
+    return sock
+
+
+def closed(sock):
+    """True once the server has closed the socket (it may first answer 408)."""
+    try:
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                return True
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def trickle(socks, stop):
+    rest = b"OST /run/list_priorities HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100
+    position = 0
+    while not stop.wait(1.0) and position < len(rest):
+        for sock in socks:
+            try:
+                sock.sendall(rest[position:position + 1])
+            except OSError:
+                pass
+        position += 1
+
+
+def test_slow_clients_hold_no_thread_and_are_cut_at_the_deadline(plugin_server, sandbox, token_file):
+    server = plugin_server(["--token-file", token_file, "--threads", "2", "--request-timeout", "4"],
+                           env=sandbox_env(sandbox))
+    socks = [slow_connection(server.url, "127.0.0.2") for _ in range(64)]
+    stop = threading.Event()
+    feeder = threading.Thread(target=trickle, args=(socks, stop), daemon=True)
+    feeder.start()
+    try:
+        time.sleep(1.5)  # every slow connection has sent a byte or two: gthread alone gave each a thread
+        answer = requests.post(server.url + "/run/list_priorities", json={}, headers=authorized(), timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert not any(closed(sock) for sock in socks)  # answered while all 64 were still open
+        deadline = time.monotonic() + 60  # generous: the configured deadline is 4 s
+        while time.monotonic() < deadline and not all(closed(sock) for sock in socks):
+            time.sleep(0.5)
+        assert all(closed(sock) for sock in socks)
+    finally:
+        stop.set()
+        for sock in socks:
+            sock.close()
+    assert requests.get(server.url + "/api/v1/status", timeout=30).ok
+
+
+def test_a_slow_body_is_cut_and_a_client_address_holds_a_bounded_number_of_connections(plugin_server, sandbox,
+                                                                                      token_file):
+    server = plugin_server(["--token-file", token_file, "--client-connections", "4", "--request-timeout", "2"],
+                           env=sandbox_env(sandbox))
+    socks = [slow_connection(server.url, "127.0.0.3") for _ in range(6)]
+    time.sleep(1.0)
+    # the two past the cap are closed at once, the first four stay open
+    assert [closed(sock) for sock in socks] == [False] * 4 + [True] * 2
+    body = json.dumps({}).encode()
+    head = (f"POST /run/list_priorities HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Length: {len(body) + 10}\r\n\r\n").encode()
+    host, port = server.url.split("//")[1].rsplit(":", 1)
+    slow_body = socket.create_connection((host, int(port)))
+    slow_body.sendall(head + body)  # ten bytes short: it never completes
+    slow_body.settimeout(30)
+    answer = slow_body.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    for sock in socks + [slow_body]:
+        sock.close()
+
+
+def test_idle_keep_alive_connections_are_closed(plugin_server, sandbox, token_file):
+    server = plugin_server(["--token-file", token_file], env=sandbox_env(sandbox))
+    host, port = server.url.split("//")[1].rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.settimeout(30)
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    assert sock.recv(4096) == b""  # closed by the server after its keep-alive limit (5 s), well within 30 s
+    sock.close()
