@@ -115,3 +115,15 @@ def test_idle_keep_alive_connections_are_closed(plugin_server, sandbox, token_fi
     assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     assert sock.recv(4096) == b""  # closed by the server after its keep-alive limit (5 s), well within 30 s
     sock.close()
+
+
+def test_every_unauthenticated_request_gets_401_before_any_route_is_told(plugin_server, sandbox, token_file):
+    server = plugin_server(["--token-file", token_file], env=sandbox_env(sandbox))
+    for method, path in (("GET", "/run/get_incident"), ("PUT", "/api/v1/actions/get_incident"),
+                         ("GET", "/nope"), ("DELETE", "/api/v1/status"), ("GET", "/webhooks/pagerduty")):
+        answer = requests.request(method, server.url + path, timeout=30)
+        assert (method, path, answer.status_code) == (method, path, 401)
+        assert "Allow" not in answer.headers
+    wrong = requests.get(server.url + "/run/get_incident", headers=authorized(), timeout=30)
+    assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST"
+    assert requests.get(server.url + "/api/v1/status", timeout=30).ok

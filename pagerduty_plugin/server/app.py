@@ -126,6 +126,13 @@ class App:
         return [body]
 
     def dispatch(self, request, secrets):
+        """The open routes (status, PagerDuty's signed webhooks) first; then the token, before anything
+        else is told, so an unauthenticated client cannot map the routes by their 404s and 405s."""
+        for method, pattern, handler, auth in self.routes:
+            match = pattern.fullmatch(request.path)
+            if match and not auth and method == request.method:
+                return handler(request, secrets, **match.groupdict())
+        self.authorize(request)
         allowed = []
         for method, pattern, handler, auth in self.routes:
             match = pattern.fullmatch(request.path)
@@ -134,8 +141,6 @@ class App:
             if method != request.method:
                 allowed.append(method)
                 continue
-            if auth:
-                self.authorize(request)
             return handler(request, secrets, **match.groupdict())
         if allowed:
             raise HttpError(405, f"{request.method} is not allowed on {request.path}",
