@@ -17,6 +17,7 @@ from pagerduty_plugin.cli import dump_json, parse_json
 from pagerduty_plugin.errors import PluginError, bug
 from pagerduty_plugin.logs import StepLog, step_logger
 from pagerduty_plugin.server import webhooks
+from pagerduty_plugin.server.hosts import HostPolicy
 
 MAX_BODY = 1024 * 1024  # a step's message, as on stdin
 REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
@@ -35,6 +36,7 @@ class Options:
     threads: int = 1
     state: str = None  # the state directory (the webhook inbox)
     webhook_secrets: list = field(default_factory=list)
+    allowed_hosts: list = field(default_factory=list)  # `--allow-host`: more hosts a caller's api_url may name
 
 
 class HttpError(Exception):
@@ -94,6 +96,7 @@ class App:
         self.spec = speclib.load()
         self.pool = runner.new_pool(self.spec)  # the connection class's warm HTTP sessions
         self.receiver = webhooks.WebhookReceiver(options.webhook_secrets, options.state)
+        self.hosts = HostPolicy(options.connection, options.allowed_hosts)
         self.routes = [
             ("GET", r"/api/v1/status", self.status, False),
             ("GET", r"/api/v1/info", self.info, True),
@@ -181,6 +184,7 @@ class App:
                 raise PluginError(f"The message names action {body.get('action')!r} but was posted to "
                                   f"{name!r}", f"Post it to /api/v1/actions/{body.get('action')}.")
             body = {**body, "action": name} if name is not None else body
+            self.hosts.check(body.get("connection"))
             return messages.do_step(self.spec, kind, body, secrets, log, self.pool, test=test)
 
         answer = messages.respond(message, accepted, work, handler.text, default_type)

@@ -19,6 +19,7 @@ from pagerduty_plugin.cli import Parser, connection_from_env
 from pagerduty_plugin.errors import EXIT_FAILED, EXIT_USAGE, PluginError, UsageError
 from pagerduty_plugin.files import read_text
 from pagerduty_plugin.server.app import MAX_BODY, App, Options
+from pagerduty_plugin.server.hosts import parse_allowed
 from pagerduty_plugin.server.worker import GuardedWorker, Limits
 from pagerduty_plugin.state import state_dir
 
@@ -40,6 +41,9 @@ def build_parser():
                         "events received (as `runbook serve DIR`, in a companion process)")
     parser.add_argument("--outbox-keys", metavar="F", help="with an outbox (PAGERDUTY_OUTBOX): more routing keys the "
                         "background drainer may send with, one a line (the steps' own service_key values)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="HOST[:PORT]", help="a host a "
+                        "caller's api_url/events_url may name besides pagerduty.com's and the server's own (repeat it; "
+                        "loopback and private addresses only this way)")
     parser.add_argument("--request-timeout", type=float, default=10.0, metavar="S", help="a request's head must "
                         "arrive within S seconds of its first byte, and its body within S more (default 10)")
     parser.add_argument("--client-connections", type=int, default=64, metavar="N", help="connections one client "
@@ -59,7 +63,8 @@ def main(argv, stdout, stderr):
         options = Options(token=read_token(args.token_file, stderr) if args.token_file else None,
                           connection=connection_from_env(speclib.load()), debug=args.debug,
                           workers=args.workers, threads=args.threads, state=state_dir(args.state),
-                          webhook_secrets=webhook_secrets(args.webhook_secrets_file, stderr))
+                          webhook_secrets=webhook_secrets(args.webhook_secrets_file, stderr),
+                          allowed_hosts=allowed_hosts(args.allow_host))
         companions = [runbook_companion(args)] if args.runbooks else []
         if options.connection.get("outbox"):  # the steps' queued events leave as soon as PagerDuty takes them
             companions.append(drain_companion(args, options.connection))
@@ -86,6 +91,16 @@ def check_arguments(args):
                          "actions with the server's PagerDuty keys",
                          "Give --token-file FILE (clients send `Authorization: Bearer TOKEN`), or keep the "
                          "default --host 127.0.0.1.")
+
+
+def allowed_hosts(entries):
+    for entry in entries:
+        try:
+            parse_allowed(entry)
+        except ValueError:
+            raise UsageError(f"--allow-host {entry!r} is not a host or host:port",
+                             "Give a host name or address, with its port if only that one is allowed.") from None
+    return entries
 
 
 def check_runbooks(directory):
