@@ -178,6 +178,7 @@ class App:
             if exc.status == 413:
                 raise
             return 400, messages.refusal(exc.error, handler.text(), default_type)
+        messages.note_secrets(self.spec, message, secrets)
 
         def work(kind, body):
             if name is not None and body.get("action", name) != name:
