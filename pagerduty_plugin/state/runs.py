@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pagerduty_plugin.state import open_sqlite, state_dir
 
 FILE_NAME = "runs.sqlite"
+MAX_ANSWER_BYTES = 256 * 1024  # a stored answer past this keeps its statuses and errors, not the steps' outputs
 RUNNING = "running"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -55,9 +56,9 @@ class RunStore:
         return run_id
 
     def finish(self, run_id, answer):
-        """Record the answer (already masked) and its status."""
+        """Record the answer (already masked, cut past MAX_ANSWER_BYTES) and its status."""
         self.db.execute("UPDATE runs SET status = ?, finished_at = ?, answer = ? WHERE id = ?",
-                        (answer.get("status", "failed"), now(), json.dumps(answer, separators=(",", ":")), run_id))
+                        (answer.get("status", "failed"), now(), stored_text(answer), run_id))
 
     def get(self, run_id):
         row = self.db.execute(f"SELECT {COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -72,6 +73,23 @@ class RunStore:
         rows = self.db.execute(f"SELECT {COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
                                (limit,)).fetchall()
         return [as_dict(row) for row in rows]
+
+
+def stored_text(answer):
+    """The answer as stored: whole when small, else without the steps' outputs (then without the
+    runbook's outputs), with what was cut recorded in `truncated`."""
+    text = json.dumps(answer, separators=(",", ":"))
+    if len(text) <= MAX_ANSWER_BYTES:
+        return text
+    steps = [{key: value for key, value in step.items() if key != "output"} if isinstance(step, dict) else step
+             for step in answer.get("steps") or []]
+    cut = {**answer, "steps": steps, "truncated": {"bytes": len(text), "limit": MAX_ANSWER_BYTES,
+                                                    "removed": ["steps[].output"]}}
+    if len(json.dumps(cut, separators=(",", ":"))) > MAX_ANSWER_BYTES:
+        cut = {**cut, "outputs": {}, "truncated": {**cut["truncated"], "removed": ["steps[].output", "outputs"]}}
+    if len(json.dumps(cut, separators=(",", ":"))) > MAX_ANSWER_BYTES:
+        cut = {"status": answer.get("status", "failed"), "truncated": {**cut["truncated"], "removed": ["*"]}}
+    return json.dumps(cut, separators=(",", ":"))
 
 
 COLUMNS = "id, runbook, event_id, status, started_at, finished_at, answer"
