@@ -126,36 +126,47 @@ class GuardedWorker(ThreadWorker):
             del self.per_client[address]
 
     def hold(self, conn):
-        """Read the connection's next request in the event loop."""
+        """Read the connection's next request, in the event loop until it has arrived. What is there
+        already is read at once: a kept-alive connection's request usually is, and then never waits."""
         conn.sock.setblocking(False)
         self.arriving[conn] = Arrival(self.limits.request_timeout)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_bytes, conn))
+        self.read_more(conn)
+
+    def read_more(self, conn):
+        if self.read(conn) is None:
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_bytes, conn))
 
     def on_client_socket_readable(self, conn, client):
-        """A kept-alive connection's next request starts: read it in the event loop too."""
+        """A kept-alive connection's next request starts: read it the same way."""
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
         self.hold(conn)
-        self.on_bytes(conn, client)
 
     def on_bytes(self, conn, client):
+        self.poller.unregister(client)
+        self.read_more(conn)
+
+    def read(self, conn):
+        """None while the request is still arriving; else True (handed to a thread) or False (dropped)."""
         arrival = self.arriving[conn]
         try:
             data = conn.sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
-            return
+            return None
         except OSError:
             data = b""
         if not data:  # the client went away
             self.drop(conn)
-            return
+            return False
         if arrival.feed(data, self.limits):
             self.hand_over(conn, arrival)
-        elif arrival.head_end is None and len(arrival.received) > HEAD_LIMIT:
+            return True
+        if arrival.head_end is None and len(arrival.received) > HEAD_LIMIT:
             self.drop(conn, TOO_LARGE_ANSWER)
+            return False
+        return None
 
     def hand_over(self, conn, arrival):
-        self.poller.unregister(conn.sock)
         del self.arriving[conn]
         conn.init()
         conn.parser.unreader.unread(bytes(arrival.received))
@@ -164,7 +175,6 @@ class GuardedWorker(ThreadWorker):
         self.enqueue_req(conn)
 
     def drop(self, conn, answer=b""):
-        self.poller.unregister(conn.sock)
         del self.arriving[conn]
         if answer:
             try:
@@ -180,4 +190,5 @@ class GuardedWorker(ThreadWorker):
         now = time.monotonic()
         late = [conn for conn, arrival in self.arriving.items() if arrival.deadline <= now or not self.alive]
         for conn in late:
+            self.poller.unregister(conn.sock)
             self.drop(conn, TIMEOUT_ANSWER)
