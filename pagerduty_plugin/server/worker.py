@@ -128,8 +128,7 @@ class GuardedWorker(ThreadWorker):
     def hold(self, conn):
         """Read the connection's next request, in the event loop until it has arrived. What is there
         already is read at once: a kept-alive connection's request usually is, and then never waits."""
-        conn.sock.setblocking(False)
-        self.arriving[conn] = Arrival(self.limits.request_timeout)
+        self.arriving[conn] = Arrival(self.limits.request_timeout)  # the socket is non-blocking here
         self.read_more(conn)
 
     def read_more(self, conn):
