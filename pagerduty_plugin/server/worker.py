@@ -15,6 +15,10 @@ far put back in front of gunicorn's own parser. So:
 A body announced larger than the app takes is handed over as soon as the head is complete (the app
 refuses it before reading it); so is a request with `Expect: 100-continue`, whose client waits for
 gunicorn's 100 before it sends the body. A chunked body is complete at its last chunk.
+
+For plain HTTP/1.1, as `http` serves it (no TLS, no HTTP/2: a proxy in front does those): the bytes are
+read before gunicorn's parser sees the connection. It relies on gthread's event loop (poller,
+keepalived_conns, nr_conns, enqueue_req, murder_keepalived), unchanged from gunicorn 22 to 27.
 """
 
 import errno

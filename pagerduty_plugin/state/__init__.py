@@ -47,6 +47,8 @@ def make_private_dirs(path):
 
 def check_private(path, what, fix, stat=None):
     """Refuse a state directory or store file that another user owns or may write."""
+    if not hasattr(os, "geteuid"):  # Windows: no owners and modes to compare
+        return
     info = stat or os.stat(path)
     if info.st_uid != os.geteuid():
         raise PluginError(f"The {what} {path} belongs to another user (uid {info.st_uid})",
