@@ -5,6 +5,8 @@ size. Through `pagerduty-plugin runbook …`; the timings are measured in bench/
 import json
 import os
 
+import pytest
+
 from runbook_support import connection_file, problems, run_book, runbook, write_runbook
 
 from pagerduty_plugin.state.runs import RunStore
@@ -79,6 +81,7 @@ outputs:
 """
 
 
+@pytest.mark.full_answers
 def test_password_inputs_from_a_file_stdin_or_the_environment(tmp_path, connection, sandbox, monkeypatch):
     canary = "pw-canary-0123456789"
     secrets = tmp_path / "inputs.json"
