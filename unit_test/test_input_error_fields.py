@@ -22,3 +22,13 @@ def test_plain_mode_names_the_missing_field_too():
     result = invoke(["run", "create_incident"], {"service": "PSVC"})
     assert result.code == 1
     assert result.error["data"]["field"] == "title", result.stdout
+
+
+def test_a_runbook_input_it_does_not_declare_is_named(tmp_path):
+    from runbook_support import runbook, write_runbook
+
+    path = write_runbook(tmp_path, "name: r\ninputs:\n  hours: {type: integer}\nsteps:\n  - id: a\n"
+                                   "    action: list_priorities\n")
+    result = runbook(tmp_path, "run", path, "--dry-run", "--input", '{"hourz": 4}')
+    assert result.code == 1
+    assert result.doc["error"]["data"]["field"] == "hourz", result.stdout
