@@ -198,3 +198,15 @@ def test_a_bad_allow_host_is_a_usage_error():
     from conftest import run_command
 
     assert run_command(["http", "--allow-host", "http://x/y", "--port", "0"]).code == 2
+
+
+def test_a_key_in_any_field_of_a_message_never_comes_back(plugin_server, sandbox, connection, token_file):
+    server = plugin_server(["--token-file", token_file], env=sandbox_env(sandbox))
+    key = "example-key-0123456789"
+    for field in ("version", "type"):
+        message = start_message("list_priorities", {}, {**connection, "api_key": key}, meta={"echo": key})
+        message[field] = key
+        answer = requests.post(server.url + "/api/v1/actions/list_priorities", json=message, headers=authorized(),
+                               timeout=30)
+        assert answer.status_code == 400
+        assert key not in answer.text and key[:12] not in answer.text, answer.text
