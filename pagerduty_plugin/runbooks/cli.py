@@ -111,7 +111,10 @@ def cmd_run(args, io, handler, log):
 
 def inputs_from_file(path, io):
     """--input-file: a JSON object of inputs from a file, or from stdin (`-`)."""
-    found = io.read_json(empty={}) if path == "-" else cli.parse_json(read_text(path, "input"), f"The input file {path}")
+    if path == "-":
+        found = io.read_json(empty={})
+    else:
+        found = cli.parse_json(read_text(path, "input"), f"The input file {path}")
     if not isinstance(found, dict):
         raise PluginError(f"The input file {path} must hold a JSON object of the runbook's inputs",
                           'e.g. {"password": "…"}', {"field": "--input-file"})
