@@ -17,12 +17,16 @@ refuses it before reading it); so is a request with `Expect: 100-continue`, whos
 gunicorn's 100 before it sends the body. A chunked body is complete at its last chunk.
 
 For plain HTTP/1.1, as `http` serves it (no TLS, no HTTP/2: a proxy in front does those): the bytes are
-read before gunicorn's parser sees the connection. It relies on gthread's event loop (poller,
-keepalived_conns, nr_conns, enqueue_req, murder_keepalived), unchanged from gunicorn 22 to 27.
+read before gunicorn's parser sees the connection. It relies on gthread's event loop (poller, nr_conns,
+enqueue_req, murder_keepalived and the deque of kept-alive connections), in both of its forms: gunicorn
+23 (Python 3.8 and 3.9; the deque is `_keep`, guarded by `_lock`, and finished requests come back on the
+pool's threads) and gunicorn 24 and later (`keepalived_conns`, everything on the main thread).
 """
 
+import contextlib
 import errno
 import selectors
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -96,7 +100,10 @@ class GuardedConn(TConn):
         if self.release:
             self.release(self.address)
             self.release = None
-        super().close(graceful)
+        if graceful:
+            super().close(graceful)
+        else:
+            super().close()  # gunicorn 23's close takes no argument
 
 
 class GuardedWorker(ThreadWorker):
@@ -105,29 +112,42 @@ class GuardedWorker(ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.per_client = Counter()
+        self.counting = threading.Lock()  # gunicorn 23 closes connections on the pool's threads
         self.arriving = {}  # connection -> its Arrival, while it is read in the event loop
 
-    def accept(self, listener):
+    def poller_lock(self):
+        return getattr(self, "_lock", None) or contextlib.nullcontext()
+
+    def kept_alive(self):
+        return self.keepalived_conns if hasattr(self, "keepalived_conns") else self._keep
+
+    def accept(self, *args):  # (listener) since gunicorn 24; (server, listener) before
+        listener = args[-1]
         try:
             sock, client = listener.accept()
         except OSError as exc:
             if exc.errno in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 return
             raise
+        sock.setblocking(False)  # read in the event loop (gunicorn 23's TConn leaves it blocking)
         conn = GuardedConn(self.cfg, sock, client, listener.getsockname(), self.release)
-        if self.per_client[conn.address] >= self.limits.per_client:
+        with self.counting:
+            refused = self.per_client[conn.address] >= self.limits.per_client
+            if not refused:
+                self.per_client[conn.address] += 1
+        if refused:
             self.log.warning("Closed a connection from %s: it already holds %d", conn.address, self.limits.per_client)
             conn.release = None
             conn.close()
             return
-        self.per_client[conn.address] += 1
         self.nr_conns += 1
         self.hold(conn)
 
     def release(self, address):
-        self.per_client[address] -= 1
-        if self.per_client[address] <= 0:
-            del self.per_client[address]
+        with self.counting:
+            self.per_client[address] -= 1
+            if self.per_client[address] <= 0:
+                del self.per_client[address]
 
     def hold(self, conn):
         """Read the connection's next request, in the event loop until it has arrived. What is there
@@ -137,16 +157,23 @@ class GuardedWorker(ThreadWorker):
 
     def read_more(self, conn):
         if self.read(conn) is None:
-            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_bytes, conn))
+            with self.poller_lock():
+                self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_bytes, conn))
 
     def on_client_socket_readable(self, conn, client):
         """A kept-alive connection's next request starts: read it the same way."""
-        self.poller.unregister(client)
-        self.keepalived_conns.remove(conn)
+        with self.poller_lock():
+            self.poller.unregister(client)
+            try:
+                self.kept_alive().remove(conn)
+            except ValueError:  # gunicorn 23: closed meanwhile as idle
+                return
+        conn.sock.setblocking(False)
         self.hold(conn)
 
     def on_bytes(self, conn, client):
-        self.poller.unregister(client)
+        with self.poller_lock():
+            self.poller.unregister(client)
         self.read_more(conn)
 
     def read(self, conn):
@@ -193,5 +220,6 @@ class GuardedWorker(ThreadWorker):
         now = time.monotonic()
         late = [conn for conn, arrival in self.arriving.items() if arrival.deadline <= now or not self.alive]
         for conn in late:
-            self.poller.unregister(conn.sock)
+            with self.poller_lock():
+                self.poller.unregister(conn.sock)
             self.drop(conn, TIMEOUT_ANSWER)
