@@ -16,6 +16,8 @@
     interleaved, and each target's median round is reported, with the CPU time per request of the
     server (master and workers), the sandbox and the clients over the round. The runtime's part is
     skipped, with the reason, when it cannot be installed or started.
+    The same server under gunicorn's plain gthread worker (the serving model before server/worker.py)
+    is a third target: the cost of holding each request in the event loop until it has arrived.
 (c) --events send_trigger_event steps, sequentially: through `POST /run/send_trigger_event` (one
     keep-alive session) against as many `pagerduty-plugin run send_trigger_event` processes, interleaved
     in blocks of 50: the ratio of the total wall times.
@@ -133,11 +135,19 @@ def sandbox_env(info):
     return env
 
 
-def start_ours(info, workers, threads):
-    process = subprocess.Popen([os.path.join(VENV_BIN, "pagerduty-plugin"), "http", "--port", "0",
-                                "--workers", str(workers), "--threads", str(threads)],
+# The previous serving model, for comparison: gunicorn's own gthread worker, which gives a connection
+# a thread at its first byte (server/worker.py holds it in the event loop until the request is in).
+PLAIN_GTHREAD = ("import sys; from gunicorn.workers.gthread import ThreadWorker; "
+                 "from pagerduty_plugin.server import serve; serve.GuardedWorker = ThreadWorker; "
+                 "sys.exit(serve.main(sys.argv[1:], sys.stdout, sys.stderr))")
+
+
+def start_ours(info, workers, threads, plain_gthread=False):
+    command = ([sys.executable, "-c", PLAIN_GTHREAD] if plain_gthread
+               else [os.path.join(VENV_BIN, "pagerduty-plugin"), "http"])
+    process = subprocess.Popen(command + ["--port", "0", "--workers", str(workers), "--threads", str(threads)],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env=sandbox_env(info))
+                               env=sandbox_env(info), cwd=ROOT)
     url = json.loads(process.stdout.readline())["url"]
     wait_ready(url, process)
     return process, url
@@ -349,14 +359,17 @@ def load(url, path, body, duration, watch=()):
             "cpu_ms_per_request": [round(1000 * c / max(ok, 1), 3) for c in cpu]}
 
 
-def throughput(info, sandbox, ours, runtime, incident, duration, rounds):
-    """ours, runtime: (process, url) of each server, runtime None when skipped."""
+def throughput(info, sandbox, ours, runtime, incident, duration, rounds, plain=None):
+    """ours, runtime, plain (ours under plain gthread): (process, url) of each server, runtime None when
+    skipped."""
     connection = {"api_key": {"secretKey": info["api_key"]}, "api_url": info["api_url"]}
     message = json.dumps({"version": "v1", "type": "action_start", "body": {
         "action": "get_incident", "meta": {}, "connection": connection,
         "input": {"incident_id": incident}}}).encode()
     targets = {"ours_action_start": (ours, "/api/v1/actions/get_incident", message),
                "ours_run": (ours, "/run/get_incident", json.dumps({"incident_id": incident}).encode())}
+    if plain:
+        targets["gthread_action_start"] = (plain, "/api/v1/actions/get_incident", message)
     if runtime:
         targets["runtime_action_start"] = (runtime, "/api/v1/actions/get_incident", message)
     runs = {name: [] for name in targets}
@@ -428,6 +441,8 @@ def main(argv=None):
             "Authorization": f"Token token={info['api_key']}", "Accept": PD_ACCEPT}).json()["incidents"][0]["id"]
         ours, ours_url = start_ours(info, args.workers, args.threads)
         processes.append(ours)
+        plain = start_ours(info, args.workers, args.threads, plain_gthread=True)
+        processes.append(plain[0])
         runtime = None
         report["latency"] = latency(info, ours_url, incident, args.calls)
         if runtime_python:
@@ -441,7 +456,10 @@ def main(argv=None):
         else:
             report["runtime_skipped"] = runtime_version  # why it could not be installed
         report["throughput"] = throughput(info, sandbox, (ours, ours_url), runtime, incident, args.duration,
-                                          args.rounds)
+                                          args.rounds, plain)
+        t = report["throughput"]
+        t["ratio_to_plain_gthread"] = round(t["ours_action_start"]["req_per_s"]
+                                            / t["gthread_action_start"]["req_per_s"], 2)
         if runtime:
             t = report["throughput"]
             t["ratio_action_start"] = round(t["ours_action_start"]["req_per_s"]
@@ -471,6 +489,8 @@ def print_report(report, args):
           f"server, sandbox, clients):")
     names = {"ours_action_start": "ours POST /api/v1/actions/get_incident",
              "ours_run": "ours POST /run/get_incident",
+             "gthread_action_start": "ours under plain gthread (the previous serving model) "
+                                     "POST /api/v1/actions/get_incident",
              "runtime_action_start": f"Rapid7 runtime {report.get('runtime_version')} "
                                      "POST /api/v1/actions/get_incident"}
     for key, name in names.items():
@@ -478,6 +498,7 @@ def print_report(report, args):
             m = t[key]
             print(f"    {name}: {m['req_per_s']} req/s, rounds {m['rounds']}; CPU {m['server_cpu_ms']}, "
                   f"{m['sandbox_cpu_ms']}, {m['clients_cpu_ms']}")
+    print(f"    ours / plain gthread (action_start): {t['ratio_to_plain_gthread']}")
     if "runtime_action_start" in t:
         print(f"    ratio {t['ratio_action_start']} (action_start), {t['ratio_run']} (/run) (target at least 3); "
               f"server CPU per request, runtime / ours: {t['cpu_ratio_action_start']}")

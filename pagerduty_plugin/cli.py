@@ -450,6 +450,7 @@ def in_envelope(io, handler, log, accepted, test, state=None, replay=False):
         message = io.read_json(empty=None)
     except PluginError as exc:
         return io.fail(messages.refusal(exc, handler.text(), default_type), EXIT_FAILED, handler.secrets)
+    messages.note_secrets(speclib.load(), message, handler.secrets)
     if isinstance(message, dict) and message.get("type") == "trigger_start" and "trigger_start" in accepted:
         from pagerduty_plugin import dispatch
 

@@ -100,7 +100,8 @@ def bug(exc):
 
 
 MIN_SECRET_LENGTH = 8  # shorter is no real key, and masking it would mask ordinary words
-PREFIX_LENGTH = 6  # a secret's start this long or longer is masked too (a cut or truncated echo)
+PREFIX_LENGTH = 8  # a secret's start this long or longer is masked where a text ends (a cut or truncated echo)
+CUT_END = r"(?=\.\.\.|\u2026|['\"]?\Z)"  # where a cut text ends: the text's end (a quote may close it), "...", "…"
 
 
 def secret_spellings(secret):
@@ -116,12 +117,14 @@ def secret_spellings(secret):
 
 
 def prefix_pattern(text):
-    """A regex matching text's first PREFIX_LENGTH characters and as many more as follow."""
+    """A regex matching text's first PREFIX_LENGTH characters and as many more as follow, where the text
+    ends (a cut): never a short start of the secret inside other words (`test@example.com` for a key
+    that begins `exampl…`)."""
     head, rest = text[:PREFIX_LENGTH], text[PREFIX_LENGTH:]
     tail = ""
     for char in reversed(rest):
         tail = f"(?:{re.escape(char)}{tail})?"
-    return re.escape(head) + tail
+    return re.escape(head) + tail + CUT_END
 
 
 @functools.lru_cache(maxsize=16)
@@ -133,7 +136,8 @@ def masker(secrets):
     whole = set().union(*map(secret_spellings, secrets))
     starts = {s for secret in secrets for s in (secret, json_spelling(secret))}
     encoded = sorted(whole - starts, key=len, reverse=True)
-    alternatives = [re.escape(s) for s in encoded] + [prefix_pattern(s) for s in sorted(starts, key=len, reverse=True)]
+    alternatives = [re.escape(s) for s in sorted(whole, key=len, reverse=True)]
+    alternatives += [prefix_pattern(s) for s in sorted(starts, key=len, reverse=True)]
     heads = tuple(sorted(set(encoded) | {s[:PREFIX_LENGTH] for s in starts}))
     return heads, re.compile("|".join(alternatives))
 
@@ -149,7 +153,7 @@ def contains_secret(text, secrets):
 
 def redact(text, secrets):
     """Replace every known secret in a text (a log line, a traceback) with a mask: in any of its
-    spellings, and any start of it of PREFIX_LENGTH characters or more."""
+    spellings, and a start of it of PREFIX_LENGTH characters or more where the text is cut."""
     heads, pattern = masker(frozenset(secrets))
     if pattern is None or not any(head in text for head in heads):
         return text

@@ -87,6 +87,16 @@ def message_body(message, kinds):
     return message["body"]
 
 
+def note_secrets(spec, message, secrets):
+    """The connection's secrets of a message, noted before the message is checked: an error about its
+    version or type, and the meta it echoes, are masked with them too."""
+    from pagerduty_plugin import runner
+
+    body = message.get("body") if isinstance(message, dict) else None
+    if isinstance(body, dict):
+        secrets.update(runner.secret_values(spec, spec.connection, body.get("connection")))
+
+
 def do_step(spec, kind, body, secrets, log, pool=None, test=False):
     """The work a message asks for: run its action, or test its connection (`test`, or a
     connection_test message). The step's secrets are noted first, so every later line masks them."""

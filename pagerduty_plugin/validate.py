@@ -39,7 +39,7 @@ def check(schema, value, what="input", action=None):
         checked = validator(schema)(value)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise PluginError(explain(exc, what), assistance(exc, what, action),
-                          {"field": field_path(exc.path), "rule": exc.rule}) from None
+                          {"field": error_field(exc), "rule": exc.rule}) from None
     if what == "output":
         return checked
     return normalised(schema, checked, schema.get("definitions") or {}, what, "")
@@ -141,6 +141,25 @@ def field_path(path):
         index = isinstance(part, int) or str(part).isdigit()  # fastjsonschema gives "0" for [0]
         text += f"[{part}]" if index else (f".{part}" if text else str(part))
     return text
+
+
+def error_field(exc):
+    """The field an error is about: for a missing or unknown field, that field itself (the schema
+    error names the object holding it)."""
+    names = offending_names(exc)
+    if not names:
+        return field_path(exc.path)
+    return field_path(list(exc.path) + [names[0]])
+
+
+def offending_names(exc):
+    value = exc.value if isinstance(exc.value, dict) else {}
+    if exc.rule == "required":
+        return [k for k in exc.rule_definition if k not in value]
+    if exc.rule == "additionalProperties":
+        known = set((exc.definition or {}).get("properties") or {})
+        return sorted(k for k in value if k not in known)
+    return []
 
 
 def type_name(value):

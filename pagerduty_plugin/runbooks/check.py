@@ -19,6 +19,7 @@ def check(runbook, spec=None):
     problems_before = len(runbook.problems)
     check_on(runbook, spec)
     for name, declared in runbook.inputs.items():
+        check_default(runbook, name, declared)
         Paths(runbook, spec, None, reads=("inputs", "event")).check_value(declared["default"], None,
                                                                          f"inputs.{name}.default")
     for step in runbook.steps:
@@ -29,6 +30,18 @@ def check(runbook, spec=None):
     problems = runbook.problems
     runbook.problems = problems[:problems_before]  # check may be run again on the same runbook
     return problems
+
+
+def check_default(runbook, name, declared):
+    """A literal default of the wrong type, refused now rather than by `run` (a default holding
+    expressions is checked when it is evaluated)."""
+    from pagerduty_plugin.runbooks.execute import of_type
+
+    default = declared["default"]
+    if default is None or any(True for _ in expr.templates(default)) or of_type(default, declared["type"]):
+        return
+    runbook.note(f"the default {validate.short(default)} is not {declared['type']}", None,
+                 f"inputs.{name}.default")
 
 
 def check_on(runbook, spec):

@@ -1,6 +1,7 @@
 """`pagerduty-plugin runbook check|run|runs|export`: one JSON document on stdout each."""
 
 import os
+import re
 import sqlite3
 import threading
 
@@ -20,6 +21,10 @@ def build_parser():
     run = commands.add_parser("run", help="run a runbook (its answer is kept in the state directory)")
     run.add_argument("file", metavar="FILE")
     run.add_argument("--input", metavar="JSON", help="the runbook's inputs as a JSON object")
+    run.add_argument("--input-file", metavar="FILE", help="more inputs as a JSON object from a file (`-`: stdin), "
+                     "for passwords: a command line is visible to other users")
+    run.add_argument("--input-env", action="append", default=[], metavar="NAME=VARIABLE",
+                     help="the input NAME from the environment variable VARIABLE (repeat it)")
     run.add_argument("--dry-run", action="store_true", help="print the plan resolved as far as it can; send nothing")
     run.add_argument("--event", metavar="FILE", help="run as if started by this v3 webhook event (JSON file)")
     run.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
@@ -44,7 +49,8 @@ def build_parser():
     export = commands.add_parser("export", help="write the runbook as another platform's workflow")
     export.add_argument("--to", required=True, choices=["orquesta"])
     export.add_argument("file", metavar="FILE")
-    export.add_argument("--out", metavar="PATH", help="where to write it (default: NAME.orquesta.yaml here)")
+    export.add_argument("--out", metavar="PATH", help="where to write it: a file, or a folder for NAME.orquesta.yaml "
+                        "(default: the working folder)")
     return parser
 
 
@@ -84,6 +90,9 @@ def cmd_run(args, io, handler, log):
         raise PluginError("--input must be a JSON object of the runbook's inputs", 'e.g. --input \'{"hours": 4}\'')
     event = read_event(args.event) if args.event else None
     runbook = model.load(args.file, spec)
+    warn_of_secrets_on_the_command_line(runbook, inputs, io)
+    inputs.update(inputs_from_file(args.input_file, io) if args.input_file else {})
+    inputs.update(inputs_from_env(args.input_env))
     if args.dry_run:
         answer = dry_run.plan(runbook, inputs, event, spec, handler.secrets)
         io.write(answer, handler.secrets)
@@ -114,6 +123,40 @@ def cmd_run(args, io, handler, log):
         log.warning(f"run {run_id}: its answer could not be recorded in {store.path}")
     io.write({**answer, "run_id": run_id}, handler.secrets)
     return EXIT_OK if answer["status"] in PASSING else EXIT_FAILED
+
+
+def inputs_from_file(path, io):
+    """--input-file: a JSON object of inputs from a file, or from stdin (`-`)."""
+    if path == "-":
+        found = io.read_json(empty={})
+    else:
+        found = cli.parse_json(read_text(path, "input"), f"The input file {path}")
+    if not isinstance(found, dict):
+        raise PluginError(f"The input file {path} must hold a JSON object of the runbook's inputs",
+                          'e.g. {"password": "…"}', {"field": "--input-file"})
+    return found
+
+
+def inputs_from_env(entries):
+    """--input-env NAME=VARIABLE: each input's text from the environment."""
+    found = {}
+    for entry in entries:
+        name, _, variable = entry.partition("=")
+        if not name or not variable:
+            raise PluginError(f"--input-env {entry!r} is not NAME=VARIABLE", "e.g. --input-env password=DB_PASSWORD",
+                              {"field": "--input-env"})
+        if variable not in os.environ:
+            raise PluginError(f"--input-env {name}: the environment has no {variable}", f"Set {variable}.",
+                              {"field": name})
+        found[name] = os.environ[variable]
+    return found
+
+
+def warn_of_secrets_on_the_command_line(runbook, inputs, io):
+    named = [name for name in inputs if runbook.inputs.get(name, {}).get("type") in model.SECRET_INPUT_TYPES]
+    if named:
+        io.stderr.write(f"warning: --input carries the secret input(s) {', '.join(named)}: other users may see a "
+                        "command line; give them with --input-file or --input-env\n")
 
 
 def read_event(path):
@@ -255,7 +298,7 @@ def cmd_export(args, io, handler, log):
     spec = speclib.load()
     runbook = model.load(args.file, spec)
     text, tasks = orquesta.export(runbook, spec)
-    out = args.out or f"{runbook.name}.orquesta.yaml"
+    out = export_path(args.out, runbook.name)
     try:
         directory = os.path.dirname(os.path.abspath(out))
         os.makedirs(directory, exist_ok=True)
@@ -266,6 +309,15 @@ def cmd_export(args, io, handler, log):
     io.write({"written": out, "to": "orquesta", "runbook": runbook.name, "tasks": tasks,
               "action_refs": [orquesta.STEP_ACTION], "actions": sorted({s.action for s in runbook.steps})})
     return EXIT_OK
+
+
+def export_path(out, name):
+    """Where the export goes: --out (a file, or a folder to put it in), else the working folder. The
+    file's name comes from the runbook's name made safe: `../x` or `/etc/x` never leave the folder."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).lstrip(".") or "runbook"
+    if out is None:
+        return f"{safe}.orquesta.yaml"
+    return os.path.join(out, f"{safe}.orquesta.yaml") if os.path.isdir(out) else out
 
 
 COMMANDS = {"check": cmd_check, "run": cmd_run, "serve": cmd_serve, "runs": cmd_runs, "export": cmd_export}

@@ -74,7 +74,8 @@ def resolve_inputs(runbook, given, event, secrets):
     unknown = sorted(set(given) - set(runbook.inputs))
     if unknown:
         raise PluginError(f"The runbook {runbook.name} has no input {', '.join(map(repr, unknown))}",
-                          f"Its inputs: {', '.join(runbook.inputs) or 'none'}.", {"unknown": unknown})
+                          f"Its inputs: {', '.join(runbook.inputs) or 'none'}.",
+                          {"field": unknown[0], "unknown": unknown})
     values = {}
     for name, declared in runbook.inputs.items():
         if given.get(name) not in (None, ""):

@@ -16,6 +16,9 @@ from jmespath import functions
 from pagerduty_plugin.compat import fromisoformat
 
 OPEN, CLOSE = "${{", "}}"
+MAX_LENGTH = 4096  # characters in one expression
+MAX_DEPTH = 48  # nodes inside each other in its syntax tree (JMESPath's parser and interpreter recurse)
+QUOTES = "'\"`"  # raw strings, quoted names, JSON literals: a } inside them closes nothing
 CONTEXT_NAMES = ("inputs", "steps", "event", "item", "index")
 
 
@@ -60,10 +63,28 @@ def compile_expression(text):
     """The parsed JMESPath expression, or ExpressionError saying why not."""
     if not text.strip():
         raise ExpressionError("the expression is empty")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"the expression is longer than {MAX_LENGTH} characters")
     try:
-        return jmespath.compile(text)
+        parsed = jmespath.compile(text)
     except jmespath_errors.JMESPathError as exc:
         raise ExpressionError(" ".join(str(exc).split())) from None
+    except RecursionError:
+        raise ExpressionError(f"the expression is nested deeper than {MAX_DEPTH} levels") from None
+    if depth(parsed.parsed) > MAX_DEPTH:
+        raise ExpressionError(f"the expression is nested deeper than {MAX_DEPTH} levels")
+    return parsed
+
+
+def depth(ast):
+    """How deep a JMESPath syntax tree goes (walked without recursion)."""
+    deepest, stack = 0, [(ast, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(node, dict):
+            stack.extend((child, level + 1) for child in node.get("children") or [] if isinstance(child, dict))
+    return deepest
 
 
 class Expression:
@@ -115,8 +136,8 @@ def as_text(value):
 def parse_text(text):
     """A plain string, or a Template when it holds `${{ … }}`; ExpressionError when one is broken.
 
-    The end of an expression is the first `}}` that leaves JMESPath a complete expression, so a
-    `}}` inside one (a nested multi-select hash) does not cut it short.
+    The end of an expression is the first `}}` outside its own braces and quotes, so a `}}` inside one
+    (a nested multi-select hash, a string) does not cut it short.
     """
     if OPEN not in text:
         return text
@@ -138,16 +159,42 @@ def parse_text(text):
 
 
 def close_expression(text, begin):
-    end, first_error = text.find(CLOSE, begin), None
-    while end >= 0:
-        try:
-            return Expression(text[begin:end]), end + len(CLOSE)
-        except ExpressionError as exc:
-            first_error = first_error or exc
-        end = text.find(CLOSE, end + 1)
-    if first_error is not None:
-        raise first_error
-    raise ExpressionError(f"'{OPEN}' is not closed by '{CLOSE}'")
+    """The expression starting at begin and where it ends: the first `}}` outside JMESPath's braces and
+    quotes. One pass over the text, one parse: a text that never closes costs no more than one that does."""
+    end = closing(text, begin)
+    if end < 0:
+        raise ExpressionError(f"'{OPEN}' is not closed by '{CLOSE}'")
+    return Expression(text[begin:end]), end + len(CLOSE)
+
+
+def closing(text, begin):
+    braces, position, length = 0, begin, len(text)
+    while position < length:
+        char = text[position]
+        if char in QUOTES:
+            position = skip_quoted(text, position)
+            continue
+        if char == "}" and braces == 0 and text.startswith(CLOSE, position):
+            return position
+        if char == "{":
+            braces += 1
+        elif char == "}" and braces:
+            braces -= 1
+        position += 1
+    return -1
+
+
+def skip_quoted(text, start):
+    """The position after the quoted part that starts at start (a backslash escapes the next character)."""
+    quote, position = text[start], start + 1
+    while position < len(text):
+        if text[position] == "\\":
+            position += 2
+            continue
+        if text[position] == quote:
+            return position + 1
+        position += 1
+    return len(text)
 
 
 def compile_value(value):

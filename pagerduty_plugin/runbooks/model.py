@@ -91,18 +91,29 @@ def evaluate(value, context):
     return value.render(context) if isinstance(value, expr.Template) else value
 
 
+MAX_RUNBOOK_BYTES = 256 * 1024
+MAX_NESTING = 32  # mappings and lists inside each other
+STR_TAG = "tag:yaml.org,2002:str"
+
+
 def parse_file(path):
     from pagerduty_plugin.files import read_text
 
-    return parse(read_text(path, "runbook", "Give the path of a UTF-8 YAML runbook file.").text, path)
+    return parse(read_text(path, "runbook", "Give the path of a UTF-8 YAML runbook file.",
+                           limit=MAX_RUNBOOK_BYTES).text, path)
 
 
 def parse(text, path="<runbook>"):
     import yaml
 
     runbook = Runbook(path)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        problem = shape_problem(yaml.parse(text, Loader=loader)) or key_problem(yaml.compose(text, Loader=loader))
+        if problem:
+            runbook.note(problem)
+            return runbook
+        raw = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         runbook.note(f"not valid YAML: {' '.join(str(exc).split())}")
         return runbook
@@ -110,9 +121,55 @@ def parse(text, path="<runbook>"):
         runbook.note("the runbook must be a YAML mapping with name and steps")
         return runbook
     if True in raw and "on" not in raw:
-        raw["on"] = raw.pop(True)  # YAML 1.1 reads a bare `on:` key as true
+        raw["on"] = raw.pop(True)  # YAML 1.1 reads a bare `on:` key as true (key_problem let only `on` through)
     read_top(runbook, raw)
     return runbook
+
+
+def shape_problem(events):
+    """Aliases and anchors (whose expansion can make a few hundred bytes into gigabytes) and nesting past
+    MAX_NESTING, found on the event stream: one linear pass that builds nothing."""
+    depth = 0
+    for event in events:
+        if getattr(event, "anchor", None) is not None:
+            kind, sign = ("aliases", "*") if type(event).__name__ == "AliasEvent" else ("anchors", "&")
+            return (f"line {event.start_mark.line + 1}: YAML {kind} ({sign}{event.anchor}) are not allowed in "
+                    "a runbook: write the value out")
+        name = type(event).__name__
+        if name in ("MappingStartEvent", "SequenceStartEvent"):
+            depth += 1
+            if depth > MAX_NESTING:
+                return f"line {event.start_mark.line + 1}: nested deeper than {MAX_NESTING} mappings and lists"
+        elif name in ("MappingEndEvent", "SequenceEndEvent"):
+            depth -= 1
+    return None
+
+
+def key_problem(node):
+    """A key that is not text (`1:`, `true:`, a list) or that appears twice in one mapping: YAML would
+    read the first as another key (1 == True == `on`) and keep only the last of the second."""
+    import yaml
+
+    stack = [node] if node is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        seen = set()
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            plain_on = isinstance(key, yaml.ScalarNode) and key.value.lower() == "on" and not key.style
+            if not (isinstance(key, yaml.ScalarNode) and (key.tag == STR_TAG or plain_on)):
+                shown = key.value if isinstance(key, yaml.ScalarNode) else "a list or mapping"
+                return f"line {line}: the key {shown!r} is not text: quote it (\"{shown}\":) or rename it"
+            name = "on" if plain_on else key.value
+            if name in seen:
+                return f"line {line}: the key {name!r} appears twice in the same mapping: keep one"
+            seen.add(name)
+            stack.append(value)
+    return None
 
 
 def read_top(runbook, raw):

@@ -17,6 +17,7 @@ from pagerduty_plugin.cli import dump_json, parse_json
 from pagerduty_plugin.errors import PluginError, bug
 from pagerduty_plugin.logs import StepLog, step_logger
 from pagerduty_plugin.server import webhooks
+from pagerduty_plugin.server.hosts import HostPolicy
 
 MAX_BODY = 1024 * 1024  # a step's message, as on stdin
 REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
@@ -35,6 +36,7 @@ class Options:
     threads: int = 1
     state: str = None  # the state directory (the webhook inbox)
     webhook_secrets: list = field(default_factory=list)
+    allowed_hosts: list = field(default_factory=list)  # `--allow-host`: more hosts a caller's api_url may name
 
 
 class HttpError(Exception):
@@ -94,6 +96,7 @@ class App:
         self.spec = speclib.load()
         self.pool = runner.new_pool(self.spec)  # the connection class's warm HTTP sessions
         self.receiver = webhooks.WebhookReceiver(options.webhook_secrets, options.state)
+        self.hosts = HostPolicy(options.connection, options.allowed_hosts)
         self.routes = [
             ("GET", r"/api/v1/status", self.status, False),
             ("GET", r"/api/v1/info", self.info, True),
@@ -126,6 +129,13 @@ class App:
         return [body]
 
     def dispatch(self, request, secrets):
+        """The open routes (status, PagerDuty's signed webhooks) first; then the token, before anything
+        else is told, so an unauthenticated client cannot map the routes by their 404s and 405s."""
+        for method, pattern, handler, auth in self.routes:
+            match = pattern.fullmatch(request.path)
+            if match and not auth and method == request.method:
+                return handler(request, secrets, **match.groupdict())
+        self.authorize(request)
         allowed = []
         for method, pattern, handler, auth in self.routes:
             match = pattern.fullmatch(request.path)
@@ -134,8 +144,6 @@ class App:
             if method != request.method:
                 allowed.append(method)
                 continue
-            if auth:
-                self.authorize(request)
             return handler(request, secrets, **match.groupdict())
         if allowed:
             raise HttpError(405, f"{request.method} is not allowed on {request.path}",
@@ -170,12 +178,14 @@ class App:
             if exc.status == 413:
                 raise
             return 400, messages.refusal(exc.error, handler.text(), default_type)
+        messages.note_secrets(self.spec, message, secrets)
 
         def work(kind, body):
             if name is not None and body.get("action", name) != name:
                 raise PluginError(f"The message names action {body.get('action')!r} but was posted to "
                                   f"{name!r}", f"Post it to /api/v1/actions/{body.get('action')}.")
             body = {**body, "action": name} if name is not None else body
+            self.hosts.check(body.get("connection"))
             return messages.do_step(self.spec, kind, body, secrets, log, self.pool, test=test)
 
         answer = messages.respond(message, accepted, work, handler.text, default_type)

@@ -18,7 +18,9 @@ from pagerduty_plugin import spec as speclib
 from pagerduty_plugin.cli import Parser, connection_from_env
 from pagerduty_plugin.errors import EXIT_FAILED, EXIT_USAGE, PluginError, UsageError
 from pagerduty_plugin.files import read_text
-from pagerduty_plugin.server.app import App, Options
+from pagerduty_plugin.server.app import MAX_BODY, App, Options
+from pagerduty_plugin.server.hosts import parse_allowed
+from pagerduty_plugin.server.worker import GuardedWorker, Limits
 from pagerduty_plugin.state import state_dir
 
 GRACEFUL_SECONDS = 30  # how long SIGTERM waits for the steps in flight
@@ -60,6 +62,13 @@ def build_parser(defaults=PLACES["host"]):
                         "events received (as `runbook serve DIR`, in a companion process)")
     parser.add_argument("--outbox-keys", metavar="F", help="with an outbox (PAGERDUTY_OUTBOX): more routing keys the "
                         "background drainer may send with, one a line (the steps' own service_key values)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="HOST[:PORT]", help="a host a "
+                        "caller's api_url/events_url may name besides pagerduty.com's and the server's own (repeat it; "
+                        "loopback and private addresses only this way)")
+    parser.add_argument("--request-timeout", type=float, default=10.0, metavar="S", help="a request's head must "
+                        "arrive within S seconds of its first byte, and its body within S more (default 10)")
+    parser.add_argument("--client-connections", type=int, default=64, metavar="N", help="connections one client "
+                        "address may hold open at once (default 64; raise it behind a proxy)")
     parser.add_argument("--debug", action="store_true", help="every step's log on stderr (secrets masked)")
     return parser
 
@@ -76,7 +85,8 @@ def main(argv, stdout, stderr):
         options = Options(token=read_token(args.token_file, stderr) if args.token_file else None,
                           connection=connection_from_env(speclib.load()), debug=args.debug,
                           workers=args.workers, threads=args.threads, state=state_dir(args.state),
-                          webhook_secrets=webhook_secrets(args.webhook_secrets_file, stderr))
+                          webhook_secrets=webhook_secrets(args.webhook_secrets_file, stderr),
+                          allowed_hosts=allowed_hosts(args.allow_host))
         companions = [runbook_companion(args)] if args.runbooks else []
         if args.runbooks:
             runbook_positions(args.runbooks, options.state)
@@ -87,7 +97,8 @@ def main(argv, stdout, stderr):
     except PluginError as exc:
         stdout.write(json.dumps({"error": exc.to_dict()}) + "\n")
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
-    Server(options, args.host, args.port, stdout, companions).run()  # returns only by exiting
+    limits = Limits(request_timeout=args.request_timeout, per_client=args.client_connections, max_body=MAX_BODY)
+    Server(options, args.host, args.port, stdout, companions, limits).run()  # returns only by exiting
     return 0
 
 
@@ -96,11 +107,24 @@ def check_arguments(args, open_without_token=False):
         raise UsageError(f"--port {args.port} is not a port", "Give 0 (any free port) to 65535.")
     if not 1 <= args.workers <= 64 or not 1 <= args.threads <= 256:
         raise UsageError("--workers must be 1 to 64 and --threads 1 to 256", "Lower them.")
+    if not 0.5 <= args.request_timeout <= 600 or not 1 <= args.client_connections <= 10000:
+        raise UsageError("--request-timeout must be 0.5 to 600 seconds and --client-connections 1 to 10000",
+                         "Give values in those ranges.")
     if not args.token_file and not loopback(args.host) and not open_without_token:
         raise UsageError(f"Refusing to serve on {args.host} without a token: anyone who reaches it could run "
                          "actions with the server's PagerDuty keys",
                          "Give --token-file FILE (clients send `Authorization: Bearer TOKEN`), or keep the "
                          "default --host 127.0.0.1.")
+
+
+def allowed_hosts(entries):
+    for entry in entries:
+        try:
+            parse_allowed(entry)
+        except ValueError:
+            raise UsageError(f"--allow-host {entry!r} is not a host or host:port",
+                             "Give a host name or address, with its port if only that one is allowed.") from None
+    return entries
 
 
 def check_runbooks(directory):
@@ -198,8 +222,9 @@ def start_companion(command):
 class Server(BaseApplication):
     """gunicorn, configured in code: each worker builds its own warm App (no preload)."""
 
-    def __init__(self, options, host, port, stdout, companions=()):
+    def __init__(self, options, host, port, stdout, companions=(), limits=Limits()):
         self.options, self.host, self.port, self.stdout = options, host, port, stdout
+        self.limits = limits
         self.companions = list(companions)  # commands run beside the workers, stopped with the server
         self.processes = []
         self.stopping = threading.Event()
@@ -209,7 +234,9 @@ class Server(BaseApplication):
         host = f"[{self.host}]" if ":" in self.host else self.host
         settings = {
             "bind": [f"{host}:{self.port}"], "workers": self.options.workers, "threads": self.options.threads,
-            "worker_class": "gthread", "graceful_timeout": GRACEFUL_SECONDS, "timeout": 300,
+            # gthread holding each request in its event loop until it has arrived (server/worker.py)
+            "worker_class": type("Worker", (GuardedWorker,), {"limits": self.limits}), "keepalive": 5,
+            "graceful_timeout": GRACEFUL_SECONDS, "timeout": 300,
             "accesslog": None, "errorlog": "-", "loglevel": "warning", "proc_name": "pagerduty-plugin http",
             "when_ready": self.announce, "on_exit": self.stop_companions,
         }

@@ -11,16 +11,50 @@ from pagerduty_plugin.errors import PluginError
 
 
 def state_dir(path=None):
-    """The state directory, created (private to its owner) when missing."""
+    """The state directory, created private to its owner (0700, whatever the umask, parents included)
+    when missing; refused when another user owns it or may write in it (they could plant a forged
+    inbox or runs store that we would then act on)."""
     if not path:
         base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
         path = os.path.join(base, "pagerduty-plugin")
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
+        make_private_dirs(path)
     except OSError as exc:
         raise PluginError(f"Cannot create the state directory {path}: {exc.strerror}",
                           "Give --state a directory this user can write.") from None
+    check_private(path, "state directory", f"chmod 700 {path}, or give --state a directory of your own")
     return path
+
+
+def make_private_dirs(path):
+    """os.makedirs with 0700 for every directory it creates: its mode argument is cut by the umask."""
+    missing = []
+    here = os.path.abspath(path)
+    while not os.path.isdir(here):
+        missing.append(here)
+        parent = os.path.dirname(here)
+        if parent == here:
+            break
+        here = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(directory, 0o700)
+
+
+def check_private(path, what, fix, stat=None):
+    """Refuse a state directory or store file that another user owns or may write."""
+    if not hasattr(os, "geteuid"):  # Windows: no owners and modes to compare
+        return
+    info = stat or os.stat(path)
+    if info.st_uid != os.geteuid():
+        raise PluginError(f"The {what} {path} belongs to another user (uid {info.st_uid})",
+                          f"Use one of your own: {fix}.", {"path": path})
+    if info.st_mode & 0o022:
+        raise PluginError(f"The {what} {path} is writable by other users (mode {info.st_mode & 0o777:o})",
+                          f"They could forge what it holds: {fix}.", {"path": path})
 
 
 def open_sqlite(path, busy_timeout=30.0):
@@ -33,6 +67,7 @@ def open_sqlite(path, busy_timeout=30.0):
 
     try:
         create_private(path)
+        check_private(path, "state file", f"remove it, or chmod 600 {path} if it is yours")
         db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")

@@ -23,6 +23,7 @@ from pagerduty_plugin.state import open_sqlite, state_dir
 from pagerduty_plugin.state.leases import LEASE_SECONDS, SQLITE_NOW
 
 FILE_NAME = "runs.sqlite"
+MAX_ANSWER_BYTES = 256 * 1024  # a stored answer past this keeps its statuses and errors, not the steps' outputs
 RUNNING = "running"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -96,8 +97,8 @@ class RunStore:
         return run_id
 
     def finish(self, run_id, answer):
-        """Record the answer (already masked) and its status; kept for the next beat when the store
-        cannot take it now."""
+        """Record the answer (already masked, cut past MAX_ANSWER_BYTES) and its status; kept for the
+        next beat when the store cannot take it now."""
         self.unfinished[run_id] = answer
         self.flush()
 
@@ -106,8 +107,7 @@ class RunStore:
         for run_id, answer in list(self.unfinished.items()):
             try:
                 self.db.execute("UPDATE runs SET status = ?, finished_at = ?, answer = ? WHERE id = ?",
-                                (answer.get("status", "failed"), now(), json.dumps(answer, separators=(",", ":")),
-                                 run_id))
+                                (answer.get("status", "failed"), now(), stored_text(answer), run_id))
             except sqlite3.Error:
                 return False
             del self.unfinished[run_id]
@@ -146,6 +146,23 @@ class RunStore:
         rows = self.db.execute(f"SELECT {COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
                                (limit,)).fetchall()
         return [as_dict(row) for row in rows]
+
+
+def stored_text(answer):
+    """The answer as stored: whole when small, else without the steps' outputs (then without the
+    runbook's outputs), with what was cut recorded in `truncated`."""
+    text = json.dumps(answer, separators=(",", ":"))
+    if len(text) <= MAX_ANSWER_BYTES:
+        return text
+    steps = [{key: value for key, value in step.items() if key != "output"} if isinstance(step, dict) else step
+             for step in answer.get("steps") or []]
+    cut = {**answer, "steps": steps, "truncated": {"bytes": len(text), "limit": MAX_ANSWER_BYTES,
+                                                    "removed": ["steps[].output"]}}
+    if len(json.dumps(cut, separators=(",", ":"))) > MAX_ANSWER_BYTES:
+        cut = {**cut, "outputs": {}, "truncated": {**cut["truncated"], "removed": ["steps[].output", "outputs"]}}
+    if len(json.dumps(cut, separators=(",", ":"))) > MAX_ANSWER_BYTES:
+        cut = {"status": answer.get("status", "failed"), "truncated": {**cut["truncated"], "removed": ["*"]}}
+    return json.dumps(cut, separators=(",", ":"))
 
 
 STALE = f"(heartbeat IS NULL OR heartbeat < {SQLITE_NOW} - ?)"
