@@ -40,6 +40,9 @@ DOWN = {"error": "GET /health answered 503"}
 ALERT = {"output": {"status": "success", "message": "Event processed", "incident_key": "deploy/web/1.2",
                     "dedup_key": "deploy/web/1.2"}}
 FAILED = {"error": "PagerDuty refused it {{ 6 * 7 }}"}
+KICKOFF = {"output": {"incident_workflow_instance": {"id": "PWFI1", "type": "incident_workflow_instance"}}}
+DIAGNOSED = {"output": {"invocation": {"id": "PINV1", "state": "completed {{ 6 * 7 }}"}, "finished": True}}
+FIELDS = {"output": {"custom_fields": [{"id": "PCF1", "name": "diagnostic_result"}]}}
 
 
 def incident(urgency, title=HOSTILE):
@@ -141,6 +144,11 @@ SCENARIOS = [  # (name, runbook, inputs, event, answers)
     ("guards: skipped outputs, 0 is true, PagerDuty text holding {{ }} and <% %>", "guards.yaml", {}, None,
      {"get_on_call": [ON_CALL], "add_note": [NOTE]}),
     ("guards: nobody on call", "guards.yaml", {}, None, {"get_on_call": [NOBODY], "add_note": [NOTE]}),
+    ("diagnose: workflow, automation action, custom field and note", "diagnose.yaml", {"incident_id": "PINC1"}, None,
+     {"start_incident_workflow": [KICKOFF], "invoke_automation_action": [DIAGNOSED],
+      "set_incident_custom_field_values": [FIELDS], "add_note": [NOTE]}),
+    ("diagnose: the automation action refused", "diagnose.yaml", {"incident_id": "PINC1"}, None,
+     {"start_incident_workflow": [KICKOFF], "invoke_automation_action": [FAILED]}),
 ]
 
 

@@ -25,7 +25,7 @@ def answer(action, values):
 
 
 class Connection:
-    def __init__(self, settings, log, pool=None):
+    def __init__(self, settings, log, pool=None, scopes=None):
         pass
 
     def close(self):
