@@ -307,7 +307,8 @@ def test_every_event_the_three_sensors_produce_passes_st2s_payload_validation(
     sensors = {name: cls(service, config) for name, cls in sensor_classes.items()}
     for sensor in sensors.values():
         sensor.setup()
-    sensors["incident_changed"].poll()  # what happened before
+    for sensor in sensors.values():  # what happened before; a new consumer of the inbox starts at its newest
+        sensor.poll()
     service.dispatched.clear()
     created = [act("create_incident", title=f"st2 {n}", service="Platform Web").output["incident"]["id"]
                for n in range(3)]
@@ -321,7 +322,7 @@ def test_every_event_the_three_sensors_produce_passes_st2s_payload_validation(
     assert service.dropped == []
     kinds = sorted(ref.rsplit(".", 1)[1] for ref, _, _ in service.dispatched)
     assert kinds.count("incident_event") == 3 and kinds.count("incident_changed") == 6
-    assert kinds.count("new_incident") >= 3  # and the sandbox's seeded incidents
+    assert kinds.count("new_incident") >= 3
 
 
 def test_a_bad_platform_is_a_usage_error_and_an_unwritable_directory_a_failure(tmp_path):

@@ -16,7 +16,7 @@ def matplotlib_parts():
         from matplotlib.figure import Figure
     except ImportError:
         raise PluginError("Charts need matplotlib, which is not installed",
-                          "Install the report extra: pip install 'pagerduty-plugin[report]'.") from None
+                          "Install the report extra: pip install '.[report]' in pagerduty-plugin's repository (make install has it).") from None
     return Figure, FigureCanvasSVG
 
 
