@@ -16,7 +16,8 @@ def matplotlib_parts():
         from matplotlib.figure import Figure
     except ImportError:
         raise PluginError("Charts need matplotlib, which is not installed",
-                          "Install the report extra: pip install '.[report]' in pagerduty-plugin's repository (make install has it).") from None
+                          "Install the report extra from the plugin's repository: pip install '.[report]' "
+                          "(make install has it).") from None
     return Figure, FigureCanvasSVG
 
 
