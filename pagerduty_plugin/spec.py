@@ -401,8 +401,8 @@ def lint_python(raw, python):
         if not isinstance(variable, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", variable):
             problems.append(f"python.env.{field}: must be an environment variable name (A-Z, 0-9, _)")
     for name, fields in (python.get("sample_omits") or {}).items():
-        inputs = raw.get("connection") or {} if name == "connection" else \
-            ((raw.get("actions") or {}).get(name) or {}).get("input") or {}
+        inputs = (raw.get("connection") if name == "connection"
+                  else ((raw.get("actions") or {}).get(name) or {}).get("input")) or {}
         what = "connection field" if name == "connection" else "action input"
         problems += [f"python.sample_omits.{name}: names no {what} {f!r}" for f in fields or [] if f not in inputs]
     problems += constraints.lint(raw.get("actions"), python.get("constraints"), python.get("aliases"))

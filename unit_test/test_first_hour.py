@@ -74,6 +74,12 @@ def test_every_sample_runs_as_it_comes(action):
     assert "outbox" not in body["connection"] and "ca_file" not in body["connection"]
 
 
+def test_spec_check_refuses_a_sample_omission_that_names_no_connection_field():
+    raw = speclib.load().raw
+    raw = dict(raw, python=dict(raw["python"], sample_omits={**raw["python"]["sample_omits"], "connection": ["nope"]}))
+    assert speclib.lint(raw) == ["python.sample_omits.connection: names no connection field 'nope'"]
+
+
 def test_a_sample_pointed_at_the_sandbox_runs(sandbox, journal):
     body = invoke(["sample", "list_priorities"]).doc["body"]
     message = start_message("list_priorities", body["input"],
