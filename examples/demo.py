@@ -40,7 +40,7 @@ def wants_tls():
     return os.environ.get("DEMO_TLS", "").strip().lower() in ("1", "true", "yes")
 
 
-def step(number, title, action, values, env, summary):
+def step(number, title, action, values, env, summary, shown=lambda output: output):
     print(f"\n== {number}. {title}")
     print(f"$ echo '{json.dumps(values)}' | pagerduty-plugin run {action}")
     done = subprocess.run([PLUGIN, "run", action], input=json.dumps(values), capture_output=True,
@@ -49,8 +49,16 @@ def step(number, title, action, values, env, summary):
     if done.returncode != 0:
         raise SystemExit(f"step {number} failed (exit {done.returncode}): {json.dumps(output, indent=2)}")
     print("-> " + summary(output))
-    print(shorten(json.dumps(output, indent=2)))
+    print(shorten(json.dumps(shown(output), indent=2)))
     return output
+
+
+def without_secrets(output):
+    """A new subscription's answer as the demo shows it: its signing secret is not for the screen, and
+    the subscription's own secret field (null: PagerDuty answers the secret once, as signing_secret) is left out."""
+    subscription = dict(output["webhook_subscription"])
+    subscription["delivery_method"] = {k: v for k, v in subscription["delivery_method"].items() if k != "secret"}
+    return {**output, "webhook_subscription": subscription, "signing_secret": "(not shown)"}
 
 
 def shorten(text, lines=10):
@@ -117,7 +125,7 @@ def react_to_events(env, state):
     subscription = step(8, "Subscribe to PagerDuty's v3 webhooks, pointed at the plugin's own receiver",
                         "create_webhook_subscription", {"url": receiver_url, "events": ["incident.triggered"]}, env,
                         lambda out: f"subscription {out['webhook_subscription']['id']}; its signing secret is "
-                                    "answered this once (kept by the receiver, never printed)")
+                                    "answered this once (kept by the receiver, never printed)", without_secrets)
     runbooks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runbooks")
     print(f"\n== 9. Start the receiver: pagerduty-plugin http --port {port} --runbooks examples/runbooks")
     server = subprocess.Popen([PLUGIN, "http", "--port", str(port), "--state", state, "--runbooks", runbooks],

@@ -20,6 +20,7 @@ from pagerduty_plugin.exports import EXPORTERS
 from pagerduty_plugin.logs import StepLog, step_logger
 
 MAX_STDIN = 1024 * 1024  # a step's message is at most 1 MiB (PagerDuty caps an event at 512 KB)
+READ_ONLY_COMMANDS = ("info", "sample", "spec")  # they only print: a reader may take what it wants and go
 MAX_DEPTH = 100  # JSON nesting accepted on input; deeper would exhaust Python's recursion later
 STEP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
@@ -111,6 +112,7 @@ def main(argv=None, stdin=None, stdout=None, stderr=None):
                        EXIT_USAGE)
     handler = StepLog(io.stderr)
     io.debug = getattr(args, "debug", False)
+    io.reader_may_stop = args.command in READ_ONLY_COMMANDS
     log = step_logger(handler, io.debug)
     command = COMMANDS.get(args.command)
     if command is None:  # sandbox or http after flags that only look global (an abbreviation)
@@ -207,6 +209,7 @@ class Streams:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.debug = False
         self.signals = None
+        self.reader_may_stop = False  # a reader that stops early (`info | head`) is no loss worth a warning
 
     def read_json(self, empty):
         """stdin as JSON; `empty` is what an empty stdin means (None: not allowed)."""
@@ -241,8 +244,9 @@ class Streams:
     def lost_stdout(self, exc):
         reason = getattr(exc, "strerror", None) or "it is closed"
         try:
-            self.stderr.write(f"WARNING the output could not be written to stdout ({reason})\n")
-            self.stderr.flush()
+            if not (self.reader_may_stop and isinstance(exc, BrokenPipeError)):
+                self.stderr.write(f"WARNING the output could not be written to stdout ({reason})\n")
+                self.stderr.flush()
         except (OSError, ValueError, AttributeError):
             pass
         try:  # later flushes (at exit) go nowhere instead of failing again
@@ -672,6 +676,11 @@ def connection_settings(spec, path, log):
     return connection_from_file(path, log) if path is not None else connection_from_env(spec)
 
 
+# The sandbox's ready line is a connection file; these of its fields are for other clients
+# (PagerDuty's own, which append /v2/enqueue; where the sandbox listens behind --public-url).
+READY_LINE_ONLY = ("events_host", "served_url")
+
+
 def connection_from_file(path, log):
     """The settings in a regular file of at most 1 MiB (files.read_text). A file that other users
     may read is used, with a warning: it holds the API key."""
@@ -684,7 +693,10 @@ def connection_from_file(path, log):
     if found.shared:
         log.warning(f"The connection file {path} can be read by other users (mode {found.mode:o}); it holds the "
                     f"API key: chmod 600 {path}")
-    return parse_json(found.text, f"The connection file {path}")
+    settings = parse_json(found.text, f"The connection file {path}")
+    if isinstance(settings, dict) and "served_url" in settings:  # only the sandbox's ready line has it
+        settings = {k: v for k, v in settings.items() if k not in READY_LINE_ONLY}
+    return settings
 
 
 def connection_from_env(spec):

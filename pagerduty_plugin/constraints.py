@@ -65,7 +65,7 @@ def describe(rule):
         "at_most_one": f"{names(fields)}, not both" if len(fields) == 2 else f"at most one of {names(fields)}",
         "together": f"{names(fields, 'and')} together or not at all",
         "at_least_one": f"at least one of {names(fields)}",
-        "ascending": f"{names(fields, 'before')} (the dates given, in this order)",
+        "ascending": f"{names(fields, 'before')} (the dates given, in this order, none at the same time)",
     }[kind]
 
 
@@ -162,8 +162,9 @@ def out_of_order(listed, values):
     given = [(f, moment(values[f])) for f in listed if f in values]
     given = [(f, m) for f, m in given if m is not None]
     for (first, a), (second, b) in zip(given, given[1:]):
-        if b <= a:
-            return f"'{second}' must come after '{first}'", [second, first]
+        if b <= a:  # the same time too: a window or period of no length selects or makes nothing
+            relation = "is the same time as" if b == a else "is before"
+            return f"'{second}' ({values[second]}) {relation} '{first}' ({values[first]})", [second, first]
     return None
 
 

@@ -209,6 +209,11 @@ class Spec:
         omitted = set((self.python.get("sample_omits") or {}).get(name) or ())
         return {k: v for k, v in examples(self.action(name).get("input")).items() if k not in omitted}
 
+    def sample_connection(self):
+        """The examples of the connection's settings, but for those `python.sample_omits.connection` names."""
+        omitted = set((self.python.get("sample_omits") or {}).get("connection") or ())
+        return {k: v for k, v in examples(self.connection).items() if k not in omitted}
+
     @property
     def limits(self):
         return self.python.get("limits") or {}
@@ -422,8 +427,10 @@ def lint_python(raw, python):
         if not isinstance(variable, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", variable):
             problems.append(f"python.env.{field}: must be an environment variable name (A-Z, 0-9, _)")
     for name, fields in (python.get("sample_omits") or {}).items():
-        inputs = ((raw.get("actions") or {}).get(name) or {}).get("input") or {}
-        problems += [f"python.sample_omits.{name}: names no action input {f!r}" for f in fields or [] if f not in inputs]
+        inputs = (raw.get("connection") if name == "connection"
+                  else ((raw.get("actions") or {}).get(name) or {}).get("input")) or {}
+        what = "connection field" if name == "connection" else "action input"
+        problems += [f"python.sample_omits.{name}: names no {what} {f!r}" for f in fields or [] if f not in inputs]
     problems += constraints.lint(raw.get("actions"), python.get("constraints"), python.get("aliases"))
     problems += [f"python.connection_sample_omits: names no connection field {f!r}"
                  for f in python.get("connection_sample_omits") or [] if f not in connection]

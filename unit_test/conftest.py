@@ -25,6 +25,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 
 
+def skip_reasons(reports):
+    """[(count, reason)] of skipped test reports, most frequent first."""
+    counts = {}
+    for report in reports:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        reason = reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason
+        counts[reason] = counts.get(reason, 0) + 1
+    return sorted(((n, r) for r, n in counts.items()), key=lambda item: (-item[0], item[1]))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The run ends with why tests were skipped, grouped and counted (a fresh clone lacks ../shared)."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if getattr(r, "longrepr", None)]
+    if skipped:
+        terminalreporter.section(f"{len(skipped)} skipped, by reason")
+        for count, reason in skip_reasons(skipped):
+            terminalreporter.write_line(f"{count:6d}  {reason}")
+
+
 def _envelope_checker(kind):
     """The InsightConnect runtime's own message schema (draft-04) of kind "input" or "output",
     when ../shared has it."""

@@ -50,7 +50,10 @@ def skip_reason(folder=None):
     folder = folder or contract_folder()
     shown = os.path.relpath(folder, REPO) if "PAGERDUTY_API_CONTRACT" not in os.environ else folder
     if not os.path.isdir(folder):
-        return f"{shown} not found: the published contract is not part of the repo"
+        return (f"{shown} not found: PagerDuty's published OpenAPI files are kept beside the project, not in it "
+                f"(their repository has no licence to copy them); put {' and '.join(FILES.values())} (PagerDuty/"
+                f"api-schema's reference/REST/openapiv3.json and reference/events-v2/openapiv3.json) in {shown}, "
+                "or name their folder in PAGERDUTY_API_CONTRACT")
     missing = [name for name in FILES.values() if not os.path.isfile(os.path.join(folder, name))]
     if missing:
         return f"{shown} lacks {', '.join(missing)}: the published contract is incomplete"

@@ -6,6 +6,7 @@ never copied here) and altered one field at a time.
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -349,7 +350,11 @@ def test_the_published_examples_of_the_plugins_operations_pass_once_corrected(re
 def test_the_skip_reason_names_the_missing_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("PAGERDUTY_API_CONTRACT", raising=False)
     missing = os.path.join(oc.REPO, os.pardir, "no-such-folder")
-    assert oc.skip_reason(missing) == "../no-such-folder not found: the published contract is not part of the repo"
+    reason = oc.skip_reason(missing)
+    assert reason.startswith("../no-such-folder not found: PagerDuty's published OpenAPI files are kept beside the "
+                             "project, not in it")
+    assert "PagerDuty/api-schema" in reason and reason.endswith("in ../no-such-folder, or name their folder in "
+                                                                "PAGERDUTY_API_CONTRACT")
     (tmp_path / oc.FILES["rest"]).write_text("{}")
     monkeypatch.setenv("PAGERDUTY_API_CONTRACT", str(tmp_path))
     assert oc.skip_reason() == (f"{tmp_path} lacks {oc.FILES['events']}: the published contract is incomplete")
@@ -357,12 +362,16 @@ def test_the_skip_reason_names_the_missing_folder(tmp_path, monkeypatch):
 
 def test_the_suite_skips_with_the_reason_when_the_folder_is_absent(tmp_path):
     env = dict(os.environ, PAGERDUTY_API_CONTRACT=str(tmp_path / "absent"))
-    done = subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-rs", "-p", "no:cacheprovider",
+    done = subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider",
                            "-k", "wrong_type or tour or include"], capture_output=True, text=True, env=env, cwd=oc.REPO,
                           timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert " skipped" in done.stdout and " passed" not in done.stdout, done.stdout
-    assert f"{tmp_path / 'absent'} not found: the published contract is not part of the repo" in done.stdout
+    # at the end, without -rs: the reasons grouped and counted (conftest's pytest_terminal_summary)
+    skipped = int(re.search(r"^(\d+) skipped", done.stdout, re.M).group(1))
+    summary = done.stdout[done.stdout.index(f" {skipped} skipped, by reason "):]
+    assert re.search(rf"^ +{skipped}  {re.escape(str(tmp_path / 'absent'))} not found: PagerDuty's published", summary,
+                     re.M), summary
 
 
 # --- a tour of the sandbox over real HTTP ---------------------------------------------------------

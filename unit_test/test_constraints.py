@@ -55,14 +55,57 @@ BROKEN = [
                                               "starts_at": "2030-01-02T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"},
      ["ends_at", "starts_at"]),
     ("update_status_page_post", "at_least_one", {"status_page_id": "PPAGE01", "post_id": "PPOST01"}, ["title"]),
+    # one meaning of ascending everywhere: the same time is refused as a time before is
+    ("update_status_page_post", "ascending", {"status_page_id": "PPAGE01", "post_id": "PPOST01",
+                                              "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"},
+     ["ends_at", "starts_at"]),
+    ("list_incidents", "ascending", {"since": "2030-01-01T00:00:00Z", "until": "2030-01-01T00:00:00+00:00"},
+     ["until", "since"]),
+    ("list_log_entries", "ascending", {"incident_id": INCIDENT, "since": "2030-01-02", "until": "2030-01-01"},
+     ["until", "since"]),
+    ("get_on_call", "ascending", {"schedule_id": "PSCHED1", "since": "2030-01-01T01:00:00+01:00",
+                                  "until": "2030-01-01T00:00:00Z"}, ["until", "since"]),
+    ("get_schedule", "ascending", {"schedule_id": "PSCHED1", "since": "2030-01-02", "until": "2030-01-01"},
+     ["until", "since"]),
+    ("list_schedule_users", "ascending", {"schedule_id": "PSCHED1", "since": "2030-01-01", "until": "2030-01-01"},
+     ["until", "since"]),
+    ("create_schedule_override", "ascending", {"schedule_id": "PSCHED1", "user": "PUSER01",
+                                               "start": "2030-01-01T12:00:00Z", "end": "2030-01-01T12:00:00Z"},
+     ["end", "start"]),
 ] + [(action, "ascending", {"since": "2030-01-02T00:00:00Z", "until": "2030-01-01T00:00:00Z"}, ["since", "until"])
      for action in ("get_incident_metrics", "list_raw_incidents", "analytics_report")]
+
+# the pairs of inputs that bound a window or a period: an action with both has the spec's ascending rule
+WINDOWS = (("since", "until"), ("start", "end"), ("start_time", "end_time"), ("starts_at", "ends_at"))
 
 
 def test_every_rule_in_the_spec_has_a_case_here():
     spec = speclib.load()
     declared = {(name, next(iter(rule))) for name in spec.actions for rule in spec.constraints(name)}
     assert declared == {(action, kind) for action, kind, _, _ in BROKEN}
+
+
+def test_every_window_is_ordered_by_the_spec_rule():
+    spec = speclib.load()
+    for name, action in spec.actions.items():
+        fields = action.get("input") or {}
+        pairs = [list(pair) for pair in WINDOWS if set(pair) <= set(fields)]
+        ordered = [rule["ascending"] for rule in spec.constraints(name) if "ascending" in rule]
+        assert pairs == ordered, name
+
+
+def test_the_same_time_is_refused_with_its_values(act, journal):
+    result = act("get_on_call", schedule_id="PSCHED1", since="2030-01-01T00:00:00Z", until="2030-01-01T01:00:00+01:00")
+    assert result.code == 1 and journal() == []
+    assert result.error["cause"] == ("'until' (2030-01-01T01:00:00+01:00) is the same time as "
+                                     "'since' (2030-01-01T00:00:00Z)")
+    assert result.error["assistance"].startswith("Give an until after since")
+
+
+def test_since_alone_asks_for_one_moment(act, journal):
+    result = act("get_on_call", schedule_id="PSCHED1", since="2030-01-01T00:00:00Z")
+    assert journal()[0]["query"]["since"] == ["2030-01-01T00:00:00Z"] and "until" not in journal()[0]["query"]
+    assert result.error["data"]["status"] == 404  # no such schedule: PagerDuty was asked
 
 
 @pytest.mark.parametrize("action, kind, values, fields", BROKEN, ids=[f"{b[0]}-{b[1]}" for b in BROKEN])
@@ -150,16 +193,16 @@ def test_a_rule_on_the_action_itself_is_pointed_to_the_python_block():
 
 def test_spec_check_refuses_a_rule_naming_no_field():
     raw = broken_spec(lambda p: p["constraints"]["get_on_call"].append({"one_of": ["since", "nope"]}))
-    assert "python.constraints.get_on_call[2]: one_of names no input field 'nope'" in speclib.lint(raw)
+    assert "python.constraints.get_on_call[3]: one_of names no input field 'nope'" in speclib.lint(raw)
 
 
 @pytest.mark.parametrize("change, problem", [
     (lambda p: p["constraints"]["get_on_call"].append({"at_least_one": ["schedule_id", "nope"]}),
-     "python.constraints.get_on_call[2]: at_least_one names no input field 'nope'"),
+     "python.constraints.get_on_call[3]: at_least_one names no input field 'nope'"),
     (lambda p: p["constraints"].update(no_such_action=[{"one_of": ["a", "b"]}]),
      "python.constraints.no_such_action: names no action"),
     (lambda p: p["constraints"]["get_on_call"].append({"mutually_exclusive": ["since", "until"]}),
-     "python.constraints.get_on_call[2]: must be one of"),
+     "python.constraints.get_on_call[3]: must be one of"),
     (lambda p: p["constraints"]["get_on_call"].append({"one_of": ["since"]}),
      "one_of takes a list of two or more fields"),
     (lambda p: p["constraints"]["update_status"].append({"required_if": {"status": "closed", "then": ["resolution"]}}),

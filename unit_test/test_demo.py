@@ -24,3 +24,4 @@ def test_demo_chain_runs_end_to_end(tls):
                   "Demo finished"):
         assert words in done.stdout
     assert ('"api_url": "https://127.0.0.1:' in done.stdout and '"ca_file": "' in done.stdout) is tls
+    assert '"secret": null' not in done.stdout  # step 8 shows no secret field, not even an empty one

@@ -56,7 +56,8 @@ def test_a_date_that_does_not_exist_is_refused(act, journal, action, values, fie
     ("list_incidents", {"since": "2024-05-02", "until": "2024-05-01T23:59:59Z"},
      "'until' (2024-05-01T23:59:59Z) is before 'since' (2024-05-02)"),
     ("create_schedule_override", {"schedule_id": "PSCHED1", "user": "PUSER01", "start": "2024-05-01T12:00:00Z",
-                                  "end": "2024-05-01T12:00:00Z"}, "'end' is the same time as 'start'"),
+                                  "end": "2024-05-01T12:00:00Z"},
+     "'end' (2024-05-01T12:00:00Z) is the same time as 'start' (2024-05-01T12:00:00Z)"),
 ])
 def test_a_range_that_ends_before_it_starts_is_refused(act, journal, action, values, cause):
     result = act(action, **values)

@@ -228,6 +228,26 @@ def test_get_on_call_for_an_escalation_policy_and_a_window(act, sandbox, journal
     assert len({u["id"] for u in result.output["users"]}) == len(result.output["users"])
 
 
+@pytest.mark.parametrize("field, collection, filter_key", [
+    ("escalation_policy_id", "escalation_policies", "escalation_policy_ids[]"),
+    ("schedule_id", "schedules", "schedule_ids[]"),
+])
+def test_get_on_call_takes_a_name_resolved_with_one_lookup(act, sandbox, journal, field, collection, filter_key):
+    target = first(sandbox, collection)
+    mark = len(journal())
+    result = act("get_on_call", **{field: target["name"].upper()})
+    assert result.code == 0, result.stdout
+    lookup, oncalls = since(journal, mark)[:2]
+    assert request_line(lookup)[:2] == ("GET", f"/{collection}") and lookup["query"]["query"] == [target["name"].upper()]
+    assert oncalls["query"][filter_key] == [target["id"]]
+
+
+def test_get_on_call_for_a_name_that_matches_nothing_sends_no_oncalls_request(act, journal):
+    result = act("get_on_call", escalation_policy_id="No Such Policy")
+    assert result.code == 1 and result.error["cause"] == "No escalation policy is named 'No Such Policy'"
+    assert [request_line(r)[1] for r in journal()] == ["/escalation_policies"]
+
+
 @pytest.mark.parametrize("action", ["list_log_entries", "get_on_call"])
 def test_dates_are_sent_as_rfc_3339(act, sandbox, journal, action):
     values = ({"incident_id": open_incident(sandbox)["id"]} if action == "list_log_entries"
@@ -274,9 +294,16 @@ def test_get_on_call_of_a_schedule_no_policy_uses_is_nobody(act, sandbox, journa
     assert "Nobody is on call" in result.body["log"]
 
 
-@pytest.mark.parametrize("values", [{}, {"schedule_id": "../users"}, {"escalation_policy_id": "P1?x=y"}])
-def test_get_on_call_bad_inputs_send_nothing(refuse, values):
-    refuse("get_on_call", **values)
+def test_get_on_call_without_a_schedule_or_policy_sends_nothing(refuse):
+    refuse("get_on_call")
+
+
+@pytest.mark.parametrize("field, value, collection", [("schedule_id", "../users", "schedules"),
+                                                      ("escalation_policy_id", "P1?x=y", "escalation_policies")])
+def test_get_on_call_a_value_that_is_no_id_is_a_name_never_pasted_into_a_path(act, journal, field, value, collection):
+    result = act("get_on_call", **{field: value})
+    assert result.code == 1 and result.error["cause"].startswith("No ") and value in result.error["cause"]
+    assert [(e["path"], e["query"]["query"]) for e in journal()] == [(f"/{collection}", [value])]
 
 
 # --- ids ------------------------------------------------------------------------------------------

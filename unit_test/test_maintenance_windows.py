@@ -52,7 +52,7 @@ def test_create_window_with_times_and_a_from_of_its_own(step, service, sandbox, 
     ({}, "Give one of 'end_time' or 'duration_minutes'"),
     ({"end_time": "2030-01-01T00:00:00Z", "duration_minutes": 5}, "Give 'end_time' or 'duration_minutes', not both"),
     ({"start_time": "2030-01-01T00:00:00Z", "end_time": "2029-12-31T23:00:00Z"},
-     "'end_time' must come after 'start_time'"),
+     "'end_time' (2029-12-31T23:00:00Z) is before 'start_time' (2030-01-01T00:00:00Z)"),
     ({"end_time": "2020-01-01T00:00:00Z"}, "The maintenance window would end before now, when it starts"),
 ])
 def test_window_times_are_checked_before_any_request(step, values, cause):

@@ -62,10 +62,19 @@ def test_a_layer_without_users_sends_nothing(step, layers, cause):
     {"users": ["PUSER01"]}, {"start": "next monday", "users": ["PUSER01"]},
     {"start": "2024-05-06", "users": ["PUSER01"], "rotation_turn_length_seconds": 60},
     {"start": "2024-05-06", "users": ["PUSER01"], "rotation": "weekly"},
+    {"start": "2024-05-06", "end": "2024-05-06T00:00:00Z", "users": ["PUSER01"]},
 ])
 def test_bad_layers_send_nothing(step, layer):
     result, sent = step("create_schedule", name="Bad", layers=[layer])
     assert result.code == 1 and sent == [] and result.error["assistance"]
+
+
+def test_a_layer_is_ordered_by_the_same_rule_as_the_inputs(step):
+    result, sent = step("create_schedule", name="Bad", layers=[
+        {"start": "2024-05-06", "users": ["PUSER01"]}, {"start": "2024-05-06", "end": "2024-05-05", "users": ["PUSER01"]}])
+    assert (result.code, sent) == (1, [])
+    assert result.error["cause"] == "Schedule layer 2: 'end' (2024-05-05) is before 'start' (2024-05-06)"
+    assert result.error["data"] == {"field": "layers[1].end", "rule": "ascending"}
 
 
 def test_get_schedule_with_the_final_schedule_of_a_window(step, rota, users):

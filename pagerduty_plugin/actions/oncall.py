@@ -10,12 +10,12 @@ id given, to tell a wrong id (a clear 404) from nobody being on call.
 """
 
 from pagerduty_plugin.actions.base import Action
-from pagerduty_plugin.actions.common import given_times
+from pagerduty_plugin.actions.common import given_times, resolve
 from pagerduty_plugin.actions.listing import output
-from pagerduty_plugin.client.rest import segment
 
-FILTERS = (("schedule_id", "schedule_ids", "schedules", "schedule id"),
-           ("escalation_policy_id", "escalation_policy_ids", "escalation_policies", "escalation policy id"))
+# input field (an id or a name), /oncalls filter, collection, kind
+FILTERS = (("schedule_id", "schedule_ids", "schedules", "schedule"),
+           ("escalation_policy_id", "escalation_policy_ids", "escalation_policies", "escalation_policy"))
 
 
 class GetOnCall(Action):
@@ -24,9 +24,9 @@ class GetOnCall(Action):
         # include[]=users: each entry's user comes with name and email, as a runbook that pages needs
         query = {**given_times(params, "since", "until"), "include": ["users"]}
         paths = []
-        for field, key, collection, what in FILTERS:
+        for field, key, collection, kind in FILTERS:
             if field in params:
-                object_id = segment(params[field], what)
+                object_id = resolve(rest, collection, params[field], kind)
                 query[key] = [object_id]
                 paths.append(f"/{collection}/{object_id}")
         oncalls, truncated = rest.iterate("/oncalls", "oncalls", query, params.get("max_results"))

@@ -6,6 +6,7 @@ from pagerduty_plugin.actions.common import (
     resolve_user,
 )
 from pagerduty_plugin.actions.listing import cut, output
+from pagerduty_plugin.constraints import out_of_order
 from pagerduty_plugin.errors import PluginError
 
 COLLECTION, KIND = "schedules", "schedule"
@@ -21,8 +22,17 @@ def schedule_fields(rest, params):
             raise PluginError(f"Schedule layer {number} has no users",
                               "Give each layer the users who take turns (ids, emails or names), in order.",
                               {"field": f"layers[{number - 1}].users"})
+        in_order(layer, number)
     return {**given(params, "name", "description", "time_zone"),
             "schedule_layers": [schedule_layer(rest, layer) for layer in params["layers"]]}
+
+
+def in_order(layer, number):
+    """A layer's start and end by the spec's `ascending` rule (the runner checks only top-level inputs)."""
+    problem = out_of_order(["start", "end"], layer)
+    if problem:
+        raise PluginError(f"Schedule layer {number}: {problem[0]}", "Give each layer an end after its start.",
+                          {"field": f"layers[{number - 1}].end", "rule": "ascending"})
 
 
 def window(params):

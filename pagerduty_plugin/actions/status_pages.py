@@ -40,11 +40,9 @@ def page_choice(rest, params, collection, value, post_type):
 
 
 def times(params):
-    """starts_at / ends_at as RFC 3339 (PagerDuty wants both keys: null for an incident post)."""
+    """starts_at / ends_at as RFC 3339 (PagerDuty wants both keys: null for an incident post); their
+    order is the spec's `ascending` rule."""
     moments = {k: as_time(params[k]) for k in ("starts_at", "ends_at") if k in params}
-    if len(moments) == 2 and moments["ends_at"] <= moments["starts_at"]:
-        raise PluginError("'ends_at' is not after 'starts_at'", "Give an ends_at later than starts_at.",
-                          {"field": "ends_at"})
     return {k: rfc3339(v) if v else None for k, v in {"starts_at": moments.get("starts_at"),
                                                        "ends_at": moments.get("ends_at")}.items()}
 

@@ -487,7 +487,7 @@ def subject_of(path):
     parts = [unquote(p) for p in path.split("/") if p]
     if parts[-1:] == ["merge"]:
         return "One of the incidents"  # the target or a source: PagerDuty's errors list says which
-    if len(parts) >= 2:
+    if len(parts) >= 2 and parts[0].endswith("s"):  # /collection/ID; not /audit/records
         kind = parts[0][:-3] + "y" if parts[0].endswith("ies") else parts[0][:-1]
         return f"{kind.replace('_', ' ').capitalize()} {parts[1]}"
     return "The request"
