@@ -222,12 +222,6 @@ class Spec:
         """The rules between an action's inputs (`python.constraints`), enforced by the runner."""
         return (self.python.get("constraints") or {}).get(name) or []
 
-    def sample_connection(self):
-        """The examples of the connection's fields, but for the alternatives `python.connection_sample_omits`
-        names (an OAuth app's fields, beside the API key)."""
-        omitted = set(self.python.get("connection_sample_omits") or ())
-        return {k: v for k, v in examples(self.connection).items() if k not in omitted}
-
     def connection_constraints(self):
         """The rules between the connection's fields (`python.connection_constraints`)."""
         return self.python.get("connection_constraints") or []
@@ -432,8 +426,6 @@ def lint_python(raw, python):
         what = "connection field" if name == "connection" else "action input"
         problems += [f"python.sample_omits.{name}: names no {what} {f!r}" for f in fields or [] if f not in inputs]
     problems += constraints.lint(raw.get("actions"), python.get("constraints"), python.get("aliases"))
-    problems += [f"python.connection_sample_omits: names no connection field {f!r}"
-                 for f in python.get("connection_sample_omits") or [] if f not in connection]
     for number, rule in enumerate(python.get("connection_constraints") or [], 1):
         problems += constraints.lint_rule(f"python.connection_constraints[{number}]", rule, connection)
     problems += lint_scopes(raw, python.get("scopes") or {})
