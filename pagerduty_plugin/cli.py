@@ -677,8 +677,9 @@ def connection_settings(spec, path, log):
 
 
 # The sandbox's ready line is a connection file; these of its fields are for other clients
-# (PagerDuty's own, which append /v2/enqueue; where the sandbox listens behind --public-url).
-READY_LINE_ONLY = ("events_host", "served_url")
+# (PagerDuty's own, which append /v2/enqueue; where the sandbox listens behind --public-url), and
+# its seeded OAuth app is the alternative to its API key (the connection takes one or the other).
+READY_LINE_ONLY = ("events_host", "served_url", "identity_url", "client_id", "client_secret", "subdomain")
 
 
 def connection_from_file(path, log):

@@ -57,7 +57,9 @@ def test_a_ready_line_is_read_as_a_connection_file_only_when_it_is_one(tmp_path,
     path.chmod(0o600)
     result = invoke(["run", "list_priorities", "--connection", str(path)])
     assert result.code == 0 and result.doc["priorities"], result.stdout
-    path.write_text(json.dumps({k: v for k, v in ready.items() if k != "served_url"}))  # a plain typo stays refused
+    oauth_app = ("identity_url", "client_id", "client_secret", "subdomain")  # the ready line's alternative to api_key
+    plain = {k: v for k, v in ready.items() if k != "served_url" and k not in oauth_app}
+    path.write_text(json.dumps(plain))  # not a ready line: a plain typo stays refused
     result = invoke(["run", "list_priorities", "--connection", str(path)])
     assert result.code == 1 and result.doc["error"]["cause"] == "Unknown connection field 'events_host'"
 
