@@ -6,8 +6,9 @@ module imports nothing of XSOAR's). Arguments arrive as text ("5", "true", "a,b"
 into its input field's type before the runner validates it.
 
 fetch-incidents loses nothing and doubles nothing: a created_at watermark (PagerDuty's `since` is
-inclusive of its second, so incidents at the watermark come back), a buffer of the last ids
-fetched, oldest first and at most max_fetch per cycle. An incident that was open when the previous
+inclusive of its second, so incidents at the watermark come back, and the ids taken at that second
+are kept to skip them), oldest first and at most max_fetch per cycle; what the filters do not want
+is passed over, so the watermark never stalls behind it. An incident that was open when the previous
 cycle ran but is resolved now is still fetched once, whatever the status filter.
 
 Mirroring: notes and the resolved status come in (get-remote-data), XSOAR's notes and closing go
@@ -130,22 +131,21 @@ class Session:
     def fetch_incidents(self):
         settings = FetchSettings(self.params)
         last = self.demisto.getLastRun() or {}
-        now = utc_now()
-        watermark = last.get("watermark") or (now - settings.first_fetch).strftime("%Y-%m-%dT%H:%M:%SZ")
+        watermark = last.get("watermark") or (utc_now() - settings.first_fetch).strftime("%Y-%m-%dT%H:%M:%SZ")
         seen = json.loads(last.get("seen_ids") or "[]")  # XSOAR keeps the last run's values as text
-        before = Previous(last.get("ran_at"), json.loads(last.get("due_ids") or "[]"))
-        # the seen ids come back (same second), and as many again past max_fetch are noted as due
-        query = {"since": watermark, "sort_by": "created_at:asc", "max_results": 2 * settings.max_fetch + len(seen)}
+        before = Backlog(last.get("ran_at"), last.get("due_since"))
+        limit = settings.max_fetch + len(seen)
+        query = {"since": watermark, "sort_by": "created_at:asc", "max_results": limit}
         query.update(settings.filters())
-        found = [incident for incident in self.step("list_incidents", query)["incidents"]
-                 if incident["id"] not in seen and settings.wanted(incident, before)]
-        chosen, due = found[:settings.max_fetch], [incident["id"] for incident in found[settings.max_fetch:]]
-        if chosen:
-            watermark = max(watermark, chosen[-1]["created_at"], key=parse_time)
-            seen = (seen + [incident["id"] for incident in chosen])[-SEEN_IDS_KEPT:]
+        answer = self.step("list_incidents", query)["incidents"]
+        ran_at = utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")  # after the answer: what it holds was created by then
+        chosen, passed, whole = take(answer, seen, settings, before)
+        if passed:
+            watermark, seen = advance(watermark, seen, passed)
+        caught_up = whole and len(answer) < limit
         self.demisto.incidents([self.as_xsoar_incident(incident, settings) for incident in chosen])
-        self.demisto.setLastRun({"watermark": watermark, "seen_ids": json.dumps(seen), "due_ids": json.dumps(due),
-                                 "ran_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        self.demisto.setLastRun({"watermark": watermark, "seen_ids": json.dumps(seen), "ran_at": ran_at,
+                                 "due_since": "" if caught_up else (last.get("due_since") or ran_at)})
 
     def as_xsoar_incident(self, incident, settings):
         raw = dict(incident, mirror_direction=settings.mirror_direction,
@@ -244,21 +244,48 @@ class FetchSettings:
         return before.had_open(incident)
 
 
-class Previous:
-    """What the previous cycle knew: when it ran (to the second) and the incidents it found due but
-    left for later (past max_fetch). An incident it found due, or created in an earlier second than
-    it ran, was open then: it is fetched even if it is resolved now. One created in the very second
-    the previous cycle ran, and not in its answer, cannot be told from one created after it: it
-    counts as created after (PagerDuty's timestamps are to the second)."""
+class Backlog:
+    """What the earlier cycles knew. A cycle that left incidents for later (past max_fetch) starts a
+    backlog; it lasts until a cycle has taken all there was. An incident created by the time the
+    previous cycle ran and resolved no earlier than the backlog began was open when some cycle was
+    due to take it: it is fetched even if it is resolved now. Times are to the second (PagerDuty's
+    stamps are): the same second counts as open then, fetched once rather than perhaps lost."""
 
-    def __init__(self, ran_at, due_ids):
+    def __init__(self, ran_at, due_since):
         self.ran_at = parse_time(ran_at) if ran_at else None
-        self.due_ids = set(due_ids)
+        self.since = parse_time(due_since) if due_since else self.ran_at
 
     def had_open(self, incident):
-        if incident["id"] in self.due_ids:
-            return True
-        return self.ran_at is not None and parse_time(incident["created_at"]) < self.ran_at
+        if self.ran_at is None or parse_time(incident["created_at"]) > self.ran_at:
+            return False
+        resolved = incident.get("resolved_at")
+        return resolved is None or parse_time(resolved) >= self.since
+
+
+def take(answer, seen, settings, before):
+    """(incidents to fetch, incidents taken or passed over, whether the whole answer was gone
+    through): oldest first, at most max_fetch taken; what the filters do not want is passed over,
+    so the watermark moves past it too."""
+    chosen, passed = [], []
+    for incident in answer:
+        if incident["id"] in seen:
+            continue
+        if settings.wanted(incident, before):
+            if len(chosen) == settings.max_fetch:
+                return chosen, passed, False
+            chosen.append(incident)
+        passed.append(incident)
+    return chosen, passed, True
+
+
+def advance(watermark, seen, passed):
+    """The new watermark (the newest created_at passed) and the ids at its second, which the next
+    answer holds again (PagerDuty's since includes its second)."""
+    newest = max(watermark, passed[-1]["created_at"], key=parse_time)
+    second = parse_time(newest).replace(microsecond=0)
+    at_mark = [i["id"] for i in passed if parse_time(i["created_at"]).replace(microsecond=0) == second]
+    kept = seen if parse_time(watermark).replace(microsecond=0) == second else []
+    return newest, (kept + at_mark)[-SEEN_IDS_KEPT:]
 
 
 def typed(value, schema):
