@@ -34,22 +34,30 @@ class AddResponders(IncidentAction):
 
     def run(self, params):
         path = incident_path(params["incident_id"], "/responder_requests")
-        users = user_values(params.get("users"), "users")
-        policies = as_list(params.get("escalation_policies"))
-        requester = user_values([params["requester"]], "requester")[0] if "requester" in params else None
-        if requester is None:
-            requester = self.rest.require_from(params.get("from_email"), "Choosing the requester")
-        targets = [reference(user_id, "user") for user_id in user_ids(self.rest, users)]
-        targets += [reference(resolve(self.rest, "escalation_policies", p, "escalation_policy"), "escalation_policy")
-                    for p in policies]
+        requester_id, targets = responder_request(self.rest, params)
         body = {
-            "requester_id": resolve_user(self.rest, requester),
+            "requester_id": requester_id,
             "message": params["message"],
             # PagerDuty's own example wraps each target; its schema shows them flat.
             "responder_request_targets": [{"responder_request_target": target} for target in targets],
         }
         return {"responder_request": self.rest.post(path, body, from_email=params.get("from_email"),
                                                     key="responder_request")}
+
+
+def responder_request(rest, params):
+    """(the requester's user id, the targets) of a responder request, or of its cancellation: the
+    step's requester, else the From user, and the users and escalation policies named, each found
+    by id, name or email with one lookup."""
+    users = user_values(params.get("users"), "users")
+    policies = as_list(params.get("escalation_policies"))
+    requester = user_values([params["requester"]], "requester")[0] if "requester" in params else None
+    if requester is None:
+        requester = rest.require_from(params.get("from_email"), "Choosing the requester")
+    targets = [reference(user_id, "user") for user_id in user_ids(rest, users)]
+    targets += [reference(resolve(rest, "escalation_policies", p, "escalation_policy"), "escalation_policy")
+                for p in policies]
+    return resolve_user(rest, requester), targets
 
 
 class ListLogEntries(IncidentAction):

@@ -2,8 +2,8 @@
 cancel pending responder requests (2026-02-18), and what PagerDuty relates to an incident:
 change events, past incidents (same service, similar), related incidents (Event Intelligence)."""
 
-from pagerduty_plugin.actions.common import as_list, reference, resolve, resolve_user
-from pagerduty_plugin.actions.incidents import IncidentAction, incident_path, user_ids, user_values
+from pagerduty_plugin.actions.incident_collaboration import responder_request
+from pagerduty_plugin.actions.incidents import IncidentAction, incident_path
 from pagerduty_plugin.actions.listing import cut, output
 from pagerduty_plugin.client.rest import segment
 
@@ -34,15 +34,8 @@ class CancelResponderRequests(IncidentAction):
 
     def run(self, params):
         path = incident_path(params["incident_id"], "/responder_requests/cancel")
-        users = user_values(params.get("users"), "users")
-        policies = as_list(params.get("escalation_policies"))
-        requester = user_values([params["requester"]], "requester")[0] if "requester" in params else None
-        if requester is None:
-            requester = self.rest.require_from(params.get("from_email"), "Choosing the requester")
-        targets = [reference(user_id, "user") for user_id in user_ids(self.rest, users)]
-        targets += [reference(resolve(self.rest, "escalation_policies", p, "escalation_policy"), "escalation_policy")
-                    for p in policies]
-        body = {"requester_id": resolve_user(self.rest, requester), "responder_request_targets": targets}
+        requester_id, targets = responder_request(self.rest, params)
+        body = {"requester_id": requester_id, "responder_request_targets": targets}
         results = self.rest.put(path, body, from_email=params.get("from_email"), key="responder_request_targets",
                                 kind=list)
         return {"responder_request_targets": results, "count": len(results)}

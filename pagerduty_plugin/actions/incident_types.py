@@ -7,13 +7,13 @@ type's fields (with options), checks every value against them, and only then sen
 a value of the wrong kind, or outside a field's options, is refused before the write.
 The account-wide /incidents/custom_fields endpoints are deprecated (2025-03-10) and not used."""
 
-from datetime import datetime
 from urllib.parse import urlsplit
 
 from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.incidents import incident_path
 from pagerduty_plugin.actions.listing import cut, output
 from pagerduty_plugin.client.rest import segment
+from pagerduty_plugin.compat import fromisoformat
 from pagerduty_plugin.errors import PluginError
 
 MAX_VALUES = 10      # a multi-value field holds at most 10 values
@@ -125,7 +125,7 @@ def check_data(field, item):
         raise refusal(field, item, "an http or https URL")
     if kind == "datetime":
         try:
-            datetime.fromisoformat(item.replace("Z", "+00:00"))
+            fromisoformat(item)
         except ValueError:
             raise refusal(field, item, "a date and time in ISO 8601, e.g. 2026-05-01T12:00:00Z") from None
 

@@ -24,6 +24,7 @@ import re
 
 from pagerduty_plugin import runner
 from pagerduty_plugin import spec as speclib
+from pagerduty_plugin.compat import fromisoformat
 from pagerduty_plugin.errors import PluginError, bug, mask_secrets
 from pagerduty_plugin.logs import StepLog, step_logger
 
@@ -360,9 +361,7 @@ def utc_now():
 
 def parse_time(text):
     """PagerDuty's timestamps (Z, +00:00 or +0000) -> an aware datetime."""
-    value = str(text).replace("Z", "+00:00")
-    value = re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", value)
-    return datetime.datetime.fromisoformat(value)
+    return fromisoformat(str(text))
 
 
 def resolved_since(incident, since):

@@ -6,6 +6,7 @@ import math
 import time
 from datetime import datetime, timedelta, timezone
 
+from pagerduty_plugin.compat import fromisoformat
 from pagerduty_plugin.errors import PluginError
 
 DEFINITIONS = (
@@ -24,8 +25,8 @@ BANDS = ("business", "off", "sleep")
 
 def moment(text):
     """PagerDuty's timestamp (RFC 3339, Z or an offset; Analytics' raw rows have none: UTC, the time
-    zone asked for) as epoch seconds (3.8's fromisoformat lacks Z)."""
-    parsed = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    zone asked for) as epoch seconds."""
+    parsed = fromisoformat(str(text))
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
 
 
