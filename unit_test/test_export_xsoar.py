@@ -206,9 +206,11 @@ def test_a_bad_argument_is_an_error_entry_that_sends_nothing(xsoar, journal):
 def test_secrets_never_reach_results_or_logs(content, sandbox, tmp_path):
     params = params_of(sandbox)
     params["api_key"] = {"identifier": "", "password": CANARY}
-    ran = Xsoar(content[0], params, tmp_path).run("pagerduty-list-services", {})
-    assert CANARY not in json.dumps(ran["results"]) + "".join(ran["logs"]) + ran["stderr"]
-    assert ran["results"][0]["Type"] == 4  # PagerDuty refused the key
+    for command in ("pagerduty-list-services", "test-module", "fetch-incidents"):
+        ran = Xsoar(content[0], params, tmp_path).run(command, {})
+        written = {key: ran.get(key) for key in ("results", "logs", "stderr", "last_run", "integration_context")}
+        assert CANARY not in json.dumps(written), command
+        assert ran["results"][0]["Type"] == 4, command  # PagerDuty refused the key
 
 
 @pytest.mark.slow

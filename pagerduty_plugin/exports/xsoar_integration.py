@@ -52,12 +52,14 @@ def context_name(action):
 
 def main(demisto, xsoar):
     """Run demisto.command(); xsoar: the generated script's globals (CommonServerPython's names)."""
-    session = Session(demisto, xsoar)
+    secrets = set()
     try:
+        session = Session(demisto, xsoar)
+        secrets = session.secrets
         session.dispatch(demisto.command())
     except Exception as exc:  # every failure, a bug included, is one error entry
         error = exc if isinstance(exc, PluginError) else bug(exc)
-        detail = mask_secrets(error.to_dict(), session.secrets)
+        detail = mask_secrets(error.to_dict(), secrets)
         xsoar["return_error"](f"{detail['cause']} {detail['assistance']}".strip())
 
 
@@ -108,6 +110,7 @@ class Session:
                 value = value.get("password")
             if value not in (None, ""):
                 settings[name] = typed(value, schema[name])
+        self.secrets.update(runner.secret_values(self.spec, self.spec.connection, settings))  # masked on every path
         return settings
 
     def run_command(self, action, args):
