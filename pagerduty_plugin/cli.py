@@ -5,29 +5,20 @@ envelope's `log`). Exit 0 on success, 1 when the step fails, 2 when the command 
 """
 
 import argparse
-import json
-import math
 import os
 import sys
 
 from pagerduty_plugin import __version__, messages, runner
 from pagerduty_plugin import spec as speclib
-from pagerduty_plugin.errors import (
-    EXIT_FAILED, EXIT_OK, EXIT_USAGE, Interrupted, PluginError, UsageError, bug, contains_secret, mask_secrets,
-    redact,
-)
+from pagerduty_plugin.command_io import Parser, dump_json, parse_json, retention_days, stop_on_signals
+from pagerduty_plugin.connection_settings import connection_settings
+from pagerduty_plugin.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Interrupted, PluginError, UsageError, bug, redact
 from pagerduty_plugin.exports import EXPORTERS
 from pagerduty_plugin.logs import StepLog, step_logger
 
 MAX_STDIN = 1024 * 1024  # a step's message is at most 1 MiB (PagerDuty caps an event at 512 KB)
 READ_ONLY_COMMANDS = ("info", "sample", "spec")  # they only print: a reader may take what it wants and go
-MAX_DEPTH = 100  # JSON nesting accepted on input; deeper would exhaust Python's recursion later
 STEP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(f"Invalid command line: {message}", f"Run `{self.prog} --help` for usage.")
 
 
 def build_parser():
@@ -272,50 +263,6 @@ class Streams:
                 pass
 
 
-def parse_json(text, source="The input on stdin"):
-    """Strict JSON: NaN and Infinity are not JSON and PagerDuty refuses them."""
-    def refuse(name):
-        raise ValueError(f"{name} is not a JSON value")
-
-    try:
-        value = json.loads(text, parse_constant=refuse)
-    except RecursionError:
-        value = None
-    except ValueError as exc:
-        raise PluginError(f"{source} is not valid JSON: {exc}",
-                          "Check the quoting and commas; it must be one JSON object.") from None
-    if value is None and text.strip() != "null" or too_deep(value):
-        raise PluginError(f"{source} is nested too deeply (more than {MAX_DEPTH} levels)",
-                          "Send a flatter JSON object.", {"max_depth": MAX_DEPTH})
-    return value
-
-
-def too_deep(value):
-    """True when value nests objects and lists more than MAX_DEPTH levels (walked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > MAX_DEPTH:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
-
-
-def dump_json(document, secrets):
-    """One line of ASCII JSON (safe on any console encoding), secrets masked inside its strings."""
-    text = compact_json(document)
-    if contains_secret(text, secrets):
-        text = compact_json(mask_secrets(document, secrets))
-    return text
-
-
-def compact_json(document):
-    # no spaces after separators: a 10,000-incident listing is 6% smaller and 13% faster to write
-    return json.dumps(document, ensure_ascii=True, allow_nan=False, separators=(",", ":"), check_circular=False)
-
-
 # --- commands -----------------------------------------------------------------------------
 
 
@@ -367,17 +314,6 @@ def cmd_trigger(args, io, handler, log):
     return EXIT_OK
 
 
-def retention_days(days):
-    """--retention-days: None is the default (7); else a positive number of days."""
-    from pagerduty_plugin.state.inbox import RETENTION_DAYS
-
-    if days is None:
-        return RETENTION_DAYS
-    if not days > 0:
-        raise UsageError(f"--retention-days {days} is not a positive number of days", "e.g. --retention-days 7")
-    return days
-
-
 def add_dead_letters_parser(commands):
     letters = commands.add_parser("dead-letters", help="events a trigger's destination refused for good: "
                                   "list, retry, purge")
@@ -405,29 +341,6 @@ def cmd_dead_letters(args, io, handler, log):
     finally:
         inbox.close()
     return EXIT_OK
-
-
-class stop_on_signals:
-    """SIGTERM, SIGINT and SIGHUP end a trigger loop between two events, not in the middle of one."""
-
-    def __init__(self, stop):
-        self.stop, self.saved = stop, {}
-
-    def __enter__(self):
-        import signal
-
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            try:
-                self.saved[sig] = signal.signal(sig, lambda *_: self.stop.set())
-            except ValueError:  # not the main thread (an embedding caller): it stops the loop itself
-                pass
-        return self
-
-    def __exit__(self, *exc):
-        import signal
-
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
 
 
 def run_plain(args, io, handler, log):
@@ -668,64 +581,3 @@ def read_spec_text():
             return fh.read()
     except OSError as exc:
         raise PluginError(f"Cannot read the plugin spec: {exc.strerror}", "Check PAGERDUTY_PLUGIN_SPEC.")
-
-
-def connection_settings(spec, path, log):
-    """Plain mode's connection: the --connection file when one is named (an empty name is an
-    error, not a silent fall-back), else the PAGERDUTY_* variables."""
-    return connection_from_file(path, log) if path is not None else connection_from_env(spec)
-
-
-# The sandbox's ready line is a connection file; these of its fields are for other clients
-# (PagerDuty's own, which append /v2/enqueue; where the sandbox listens behind --public-url), and
-# its seeded OAuth app is the alternative to its API key (the connection takes one or the other).
-READY_LINE_ONLY = ("events_host", "served_url", "identity_url", "client_id", "client_secret", "subdomain")
-
-
-def connection_from_file(path, log):
-    """The settings in a regular file of at most 1 MiB (files.read_text). A file that other users
-    may read is used, with a warning: it holds the API key."""
-    from pagerduty_plugin import files
-
-    assistance = "Give --connection the path of a UTF-8 JSON file of connection settings."
-    if not path.strip():
-        raise PluginError("--connection names no file (the path is empty)", assistance, {"field": "connection"})
-    found = files.read_text(path, "connection file", assistance, data={"field": "connection"})
-    if found.shared:
-        log.warning(f"The connection file {path} can be read by other users (mode {found.mode:o}); it holds the "
-                    f"API key: chmod 600 {path}")
-    settings = parse_json(found.text, f"The connection file {path}")
-    if isinstance(settings, dict) and "served_url" in settings:  # only the sandbox's ready line has it
-        settings = {k: v for k, v in settings.items() if k not in READY_LINE_ONLY}
-    return settings
-
-
-def connection_from_env(spec):
-    """Plain mode: each connection field from its variable in the spec's `python.env`."""
-    settings = {}
-    for name, field in spec.connection.items():
-        variable = spec.env_var(name)
-        raw = os.environ.get(variable) if variable else None
-        if raw is not None and raw != "":
-            settings[name] = env_value(field, variable, raw)
-    return settings
-
-
-def env_value(field, variable, raw):
-    kind = field.get("type")
-    try:
-        if kind == "integer":
-            return int(raw)
-        if kind in ("number", "float"):
-            number = float(raw)
-            if not math.isfinite(number):
-                raise ValueError(raw)
-            return number
-    except ValueError:
-        raise PluginError(f"{variable} must be a number, not {raw!r}", f"Set {variable} to a number.")
-    if kind == "boolean":
-        lowered = raw.strip().lower()
-        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise PluginError(f"{variable} must be true or false, not {raw!r}", f"Set {variable}=true or false.")
-        return lowered in ("1", "true", "yes", "on")
-    return raw

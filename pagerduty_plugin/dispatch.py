@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pagerduty_plugin import messages, runner
 from pagerduty_plugin import spec as speclib
+from pagerduty_plugin.command_io import dump_json, stop_on_signals
 from pagerduty_plugin.errors import PluginError, bug
 from pagerduty_plugin.trigger_loop import Refused
 
@@ -29,7 +30,6 @@ class Stopped(Exception):
 
 def run_trigger_message(message, handler, log, state=None, replay=False):
     """Run the trigger until stopped; an Answer: a final status, or the error that prevented the start."""
-    from pagerduty_plugin.cli import stop_on_signals
     from pagerduty_plugin.trigger_loop import TriggerRun
 
     meta = messages.echoed_meta(message)
@@ -108,8 +108,6 @@ class Dispatcher:
     def post(self, envelope):
         """(None, status) when the dispatcher accepted the event, else (what went wrong, status or None)."""
         import requests
-
-        from pagerduty_plugin.cli import dump_json
 
         try:
             response = self.session.post(self.url, data=dump_json(envelope, self.handler.secrets),

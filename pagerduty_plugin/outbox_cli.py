@@ -7,6 +7,7 @@ document.
 
 import re
 
+from pagerduty_plugin.command_io import stop_on_signals
 from pagerduty_plugin.errors import PluginError, UsageError
 from pagerduty_plugin.state.outbox import display_url, key_ref
 
@@ -57,8 +58,6 @@ def drain(args, connection, store, log, secrets):
 
 def drain_until_stopped(drainer):
     """--forever (what `http` runs beside its workers): drain until SIGTERM, SIGINT or SIGHUP."""
-    from pagerduty_plugin.cli import stop_on_signals
-
     with stop_on_signals(drainer.stop_event):
         drainer.run_forever(1.0)
     return {"stopped": True}

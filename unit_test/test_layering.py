@@ -7,7 +7,8 @@ from conftest import ROOT
 
 PACKAGE = os.path.join(ROOT, "pagerduty_plugin")
 GENERIC = ("spec", "constraints", "runner", "errors", "cli", "validate", "cache", "logs", "helpdoc", "messages",
-           "trigger_loop", "dispatch")
+           "trigger_loop", "dispatch", "command_io", "connection_settings")
+ENTRY_POINTS = ("__main__.py",)  # what may import the command line: `python -m pagerduty_plugin` (and bin/, setup)
 
 
 def imports_of(path):
@@ -43,6 +44,16 @@ def test_generic_modules_do_not_import_pagerduty_parts_by_name():
         for imported in imports_of(os.path.join(PACKAGE, f"{name}.py")):
             for part in ("actions", "client", "sandbox", "connection"):
                 assert not names(imported, part), (name, imported)
+
+
+def test_nothing_imports_the_command_line_but_its_entry_point():
+    """cli.py sits on top: what it runs takes shared helpers from below it (command_io, connection_settings),
+    so the command line and what it dispatches to never form a circle."""
+    for path in modules_under(PACKAGE):
+        if os.path.relpath(path, PACKAGE) in ENTRY_POINTS:
+            continue
+        for imported in imports_of(path):
+            assert not names(imported, "cli"), (path, imported)
 
 
 def test_client_knows_nothing_of_actions_runner_or_spec():

@@ -5,8 +5,10 @@ import re
 import sqlite3
 import threading
 
-from pagerduty_plugin import cli, files
+from pagerduty_plugin import files
 from pagerduty_plugin import spec as speclib
+from pagerduty_plugin.command_io import Parser, dump_json, parse_json, retention_days, stop_on_signals
+from pagerduty_plugin.connection_settings import connection_settings
 from pagerduty_plugin.errors import EXIT_FAILED, EXIT_OK, PluginError, bug
 from pagerduty_plugin.runbooks import model
 
@@ -14,8 +16,8 @@ PASSING = ("ok", "skipped", "planned")
 
 
 def build_parser():
-    parser = cli.Parser(prog="pagerduty-plugin runbook", description="Workflow files that chain actions.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=cli.Parser, required=True)
+    parser = Parser(prog="pagerduty-plugin runbook", description="Workflow files that chain actions.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, required=True)
     check = commands.add_parser("check", help="check runbooks against the spec; sends nothing")
     check.add_argument("files", nargs="+", metavar="FILE")
     run = commands.add_parser("run", help="run a runbook (its answer is kept in the state directory)")
@@ -85,7 +87,7 @@ def cmd_run(args, io, handler, log):
     from pagerduty_plugin.runbooks import dry_run, execute
 
     spec = speclib.load()
-    inputs = cli.parse_json(args.input, "--input") if args.input else {}
+    inputs = parse_json(args.input, "--input") if args.input else {}
     if not isinstance(inputs, dict):
         raise PluginError("--input must be a JSON object of the runbook's inputs", 'e.g. --input \'{"hours": 4}\'')
     event = read_event(args.event) if args.event else None
@@ -101,7 +103,7 @@ def cmd_run(args, io, handler, log):
         io.write({"status": "skipped", "reason": "the event does not match the runbook's on: block",
                   "steps": [], "outputs": {}})
         return EXIT_OK
-    connection = cli.connection_settings(spec, args.connection, log)
+    connection = connection_settings(spec, args.connection, log)
     from pagerduty_plugin.state import leases
     from pagerduty_plugin.state.runs import RunStore
 
@@ -130,7 +132,7 @@ def inputs_from_file(path, io):
     if path == "-":
         found = io.read_json(empty={})
     else:
-        found = cli.parse_json(read_text(path, "input"), f"The input file {path}")
+        found = parse_json(read_text(path, "input"), f"The input file {path}")
     if not isinstance(found, dict):
         raise PluginError(f"The input file {path} must hold a JSON object of the runbook's inputs",
                           'e.g. {"password": "…"}', {"field": "--input-file"})
@@ -162,7 +164,7 @@ def warn_of_secrets_on_the_command_line(runbook, inputs, io):
 def read_event(path):
     """A v3 webhook event from a file: the webhook body {"event": {...}} or the event itself."""
     text = read_text(path, "event")
-    document = cli.parse_json(text, f"The event file {path}")
+    document = parse_json(text, f"The event file {path}")
     event = document.get("event") if isinstance(document, dict) and "event_type" not in document else document
     if not isinstance(event, dict) or not isinstance(event.get("event_type"), str):
         raise PluginError(f"The event file {path} holds no v3 webhook event",
@@ -195,8 +197,8 @@ def cmd_serve(args, io, handler, log):
     if not started:
         raise PluginError(f"No runbook in {args.directory} has an on: block",
                           "Add `on: {trigger: incident_event, event_types: [...]}` to the runbooks to start by events.")
-    retention = cli.retention_days(args.retention_days)
-    connection = cli.connection_settings(spec, args.connection, log)
+    retention = retention_days(args.retention_days)
+    connection = connection_settings(spec, args.connection, log)
     store = RunStore(args.state)
     store.purge(retention)
     say_abandoned(store, log)
@@ -223,13 +225,13 @@ def cmd_serve(args, io, handler, log):
                     continue
                 if result is not None:
                     run_id, answer = result
-                    io.stdout.write(cli.dump_json({"runbook": book.name, "event": event["event"]["id"],
+                    io.stdout.write(dump_json({"runbook": book.name, "event": event["event"]["id"],
                                                    "run_id": run_id, "status": answer["status"]},
                                                   handler.secrets) + "\n")
                     io.stdout.flush()
         return deliver
 
-    with cli.stop_on_signals(stop):
+    with stop_on_signals(stop):
         try:
             for run in triggers.values():
                 if not run.begin(wait=not args.once):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from pagerduty_plugin import messages, runner
 from pagerduty_plugin import spec as speclib
-from pagerduty_plugin.cli import dump_json, parse_json
+from pagerduty_plugin.command_io import dump_json, parse_json
 from pagerduty_plugin.errors import PluginError, bug
 from pagerduty_plugin.logs import StepLog, step_logger
 from pagerduty_plugin.server import webhooks

@@ -15,7 +15,8 @@ import threading
 from gunicorn.app.base import BaseApplication
 
 from pagerduty_plugin import spec as speclib
-from pagerduty_plugin.cli import Parser, connection_from_env
+from pagerduty_plugin.command_io import Parser
+from pagerduty_plugin.connection_settings import connection_from_env
 from pagerduty_plugin.errors import EXIT_FAILED, EXIT_USAGE, PluginError, UsageError
 from pagerduty_plugin.files import read_text
 from pagerduty_plugin.server.app import MAX_BODY, App, Options
