@@ -138,8 +138,8 @@ def sandbox_env(info):
 # The previous serving model, for comparison: gunicorn's own gthread worker, which gives a connection
 # a thread at its first byte (server/worker.py holds it in the event loop until the request is in).
 PLAIN_GTHREAD = ("import sys; from gunicorn.workers.gthread import ThreadWorker; "
-                 "from pagerduty_plugin.server import serve; serve.GuardedWorker = ThreadWorker; "
-                 "sys.exit(serve.main(sys.argv[1:], sys.stdout, sys.stderr))")
+                 "from pagerduty_plugin.server import command; command.GuardedWorker = ThreadWorker; "
+                 "sys.exit(command.main(sys.argv[1:], sys.stdout, sys.stderr))")
 
 
 def start_ours(info, workers, threads, plain_gthread=False):

@@ -63,7 +63,7 @@ def drain(server_url, events, lanes, hold):
     """events/s of one drain; with `hold`, another session keeps its snapshot open throughout."""
     import psycopg
 
-    from pagerduty_plugin.delivery import Drainer
+    from pagerduty_plugin.outbox.sender import Drainer
     from pagerduty_plugin.state.outbox import Limits, open_outbox
 
     url = fresh_database(server_url)

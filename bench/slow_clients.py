@@ -24,8 +24,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "bench-token-" + "x" * 24
 PLAIN_GTHREAD = ("import sys; from gunicorn.workers.gthread import ThreadWorker; "
-                 "from pagerduty_plugin.server import serve; serve.GuardedWorker = ThreadWorker; "
-                 "sys.exit(serve.main(sys.argv[1:], sys.stdout, sys.stderr))")
+                 "from pagerduty_plugin.server import command; command.GuardedWorker = ThreadWorker; "
+                 "sys.exit(command.main(sys.argv[1:], sys.stdout, sys.stderr))")
 
 
 def start(plain, token_file, request_timeout):

@@ -131,7 +131,7 @@ def leading_debug(argv):
 
 def run_http(argv, io):
     try:
-        from pagerduty_plugin.server import serve  # gunicorn stays off every other command's path
+        from pagerduty_plugin.server import command as http_command  # gunicorn stays off every other command's path
     except ImportError as exc:
         if getattr(exc, "name", None) != "gunicorn":
             raise
@@ -139,7 +139,7 @@ def run_http(argv, io):
             "`http` needs gunicorn, which is not installed (it is the optional `server` extra)",
             "Install it beside the plugin: `pip install 'gunicorn>=22,<28'`, or from this repository "
             "`pip install '.[server]'`.").to_dict()}, EXIT_FAILED)
-    return serve.main(argv, io.stdout, io.stderr)
+    return http_command.main(argv, io.stdout, io.stderr)
 
 
 class Signals:
@@ -369,9 +369,9 @@ def in_envelope(io, handler, log, accepted, test, state=None, replay=False):
         return io.fail(messages.refusal(exc, handler.text(), default_type), EXIT_FAILED, handler.secrets)
     messages.note_secrets(speclib.load(), message, handler.secrets)
     if isinstance(message, dict) and message.get("type") == "trigger_start" and "trigger_start" in accepted:
-        from pagerduty_plugin import dispatch
+        from pagerduty_plugin import trigger_message
 
-        return io.answer(dispatch.run_trigger_message(message, handler, log, state, replay), handler.secrets)
+        return io.answer(trigger_message.run_trigger_message(message, handler, log, state, replay), handler.secrets)
 
     def work(kind, body):
         return messages.do_step(speclib.load(), kind, body, handler.secrets, log, test=test)
@@ -512,10 +512,10 @@ def cmd_export(args, io, handler, log):
 
 def cmd_runbook(args, io, handler, log):
     """`runbook …`: parsed and run by pagerduty_plugin.runbooks (jmespath stays off `run ACTION`'s path)."""
-    from pagerduty_plugin.runbooks import cli as runbook_cli
+    from pagerduty_plugin.runbooks import command as runbook_command
 
     try:
-        return runbook_cli.main(args.argv, io, handler, log)
+        return runbook_command.main(args.argv, io, handler, log)
     except UsageError as exc:
         return io.fail({"error": exc.to_dict()}, EXIT_USAGE)
     except SystemExit as exc:  # --help prints its own text

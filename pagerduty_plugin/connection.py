@@ -111,9 +111,9 @@ class Connection:
 
     def send_event(self, event, action):
         """An Events API v2 event (with its routing_key): sent directly, or through the outbox when
-        the connection has one (then a failed send may answer status `queued`; see delivery.py)."""
+        the connection has one (then a failed send may answer status `queued`; see outbox/sender.py)."""
         if self.get("outbox"):
-            from pagerduty_plugin.delivery import send_durably
+            from pagerduty_plugin.outbox.sender import send_durably
 
             return send_durably(self, event, action, self.log)
         return self.events.change(event) if action == "change" else self.events.enqueue(event)

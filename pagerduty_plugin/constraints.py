@@ -95,7 +95,7 @@ def apply_aliases(aliases, values):
     return values
 
 
-def check(rules, values, fields, action=None):
+def check_rules(rules, values, fields, action=None):
     """Refuse values that break one of the rules, naming the fields; values are the prepared
     input (blank optional fields dropped, defaults not yet filled in: a default counts for the
     condition of required_if / only_if only)."""

@@ -118,7 +118,7 @@ def run_action(spec, name, raw_input, raw_connection, log, pool=None, steps=None
     finally:
         connection.close()  # a one-shot step's HTTP session; a pool's stays open
     try:
-        return validate.check(streamed.final_schema(output), output, "output", name)
+        return validate.check_against_schema(streamed.final_schema(output), output, "output", name)
     except PluginError as exc:
         raise validate.output_mismatch(name, exc.cause, exc.data) from None
 
@@ -128,16 +128,16 @@ def checked_input(spec, name, raw_input):
     rules between fields and then its schema checked, defaults filled in."""
     fields = spec.action(name).get("input") or {}
     values = prepare(spec, fields, constraints.apply_aliases(spec.aliases(name), raw_input), "input")
-    constraints.check(spec.constraints(name), values, fields, name)  # before the schema: clearer errors
-    return validate.check(spec.input_schema(name), values, "input", name)
+    constraints.check_rules(spec.constraints(name), values, fields, name)  # before the schema: clearer errors
+    return validate.check_against_schema(spec.input_schema(name), values, "input", name)
 
 
 def open_connection(spec, raw_connection, log, pool=None, steps=(), kind="actions"):
     """The spec's connection class on checked settings. scopes: what the named actions (or
     triggers) may need of the account (`python.scopes`), for a connection that gets its own token."""
     settings = prepare(spec, spec.connection, raw_connection, "connection")
-    constraints.check(spec.connection_constraints(), settings, spec.connection)
-    settings = validate.check(spec.connection_schema(), settings, "connection")
+    constraints.check_rules(spec.connection_constraints(), settings, spec.connection)
+    settings = validate.check_against_schema(spec.connection_schema(), settings, "connection")
     return load_object(spec.python["connection"])(settings, log, pool=pool, scopes=spec.scopes(steps, kind))
 
 

@@ -38,7 +38,7 @@ class TriggerRun:
                  stop=None, replay=False, acks=None, retention_days=RETENTION_DAYS, owner=None, legacy_prefix=""):
         definition = spec.trigger(name)
         values = runner.prepare(spec, definition.get("input") or {}, raw_input, "input")
-        self.values = validate.check(spec.trigger_input_schema(name), values, "input", name)
+        self.values = validate.check_against_schema(spec.trigger_input_schema(name), values, "input", name)
         connection = runner.open_connection(spec, raw_connection, log, pool, [name], "triggers")
         implementation = runner.load_object(spec.implementation(name, "triggers"))
         self.trigger = implementation(connection, log, self.values)
@@ -263,7 +263,7 @@ class TriggerRun:
 
     def valid(self, event):
         try:
-            validate.check(self.output_schema, event, "output", self.name)
+            validate.check_against_schema(self.output_schema, event, "output", self.name)
             return True
         except PluginError as exc:  # stored, so PagerDuty sent it: say so rather than stop the trigger
             self.log.warning(f"{self.name}: event {event['event'].get('id')} does not match the trigger's "

@@ -33,7 +33,7 @@ def output_mismatch(action, cause, data):
     )
 
 
-def check(schema, value, what="input", action=None):
+def check_against_schema(schema, value, what="input", action=None):
     """value with defaults filled in, or a PluginError naming the field and the fix."""
     try:
         checked = validator(schema)(value)

@@ -222,10 +222,10 @@ def test_lint_names_the_broken_rule(change, problem):
 def test_required_if_asks_for_its_fields_only_when_the_value_matches():
     rule = {"required_if": {"status": ["resolved", "closed"], "then": ["resolution"]}}
     fields = {"status": {"type": "string"}, "resolution": {"type": "string"}}
-    constraints.check([rule], {"status": "acknowledged"}, fields)
-    constraints.check([rule], {"status": "resolved", "resolution": "fixed"}, fields)
+    constraints.check_rules([rule], {"status": "acknowledged"}, fields)
+    constraints.check_rules([rule], {"status": "resolved", "resolution": "fixed"}, fields)
     with pytest.raises(PluginError) as caught:
-        constraints.check([rule], {"status": "closed"}, fields)
+        constraints.check_rules([rule], {"status": "closed"}, fields)
     assert caught.value.cause == "When 'status' is resolved or closed, give 'resolution' too"
     [schema] = constraints.schema([rule])
     check = jsonschema.Draft202012Validator({"type": "object", "allOf": [schema]})

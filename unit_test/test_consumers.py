@@ -569,7 +569,7 @@ def test_a_consumer_of_an_earlier_version_resumes_where_it_stopped(state):
     from pagerduty_plugin.trigger_loop import digest
 
     spec = speclib.load()
-    values = validate.check(spec.trigger_input_schema("incident_event"), {}, "input", "incident_event")
+    values = validate.check_against_schema(spec.trigger_input_schema("incident_event"), {}, "input", "incident_event")
     taken = add_events(state, 3)
     inbox = Inbox(state)
     inbox.taken(f"incident_event:{digest(values)}", 3)  # as the earlier version recorded it

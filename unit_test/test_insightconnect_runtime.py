@@ -13,7 +13,7 @@ import pytest
 import requests
 from conftest import ROOT, run_command, sandbox_env, start_message
 
-from pagerduty_plugin.server import serve
+from pagerduty_plugin.server import command as http_command
 
 
 def start(args, env):
@@ -60,7 +60,7 @@ def test_the_runtimes_command_line_serves_with_its_workers_and_threads(started, 
     while len(children(process.pid)) < 3 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(children(process.pid)) == 3  # gunicorn's workers: --process_workers means --workers
-    parsed = serve.build_parser().parse_args(["--process_workers", "3", "--threads_per_worker", "2"])
+    parsed = http_command.build_parser().parse_args(["--process_workers", "3", "--threads_per_worker", "2"])
     assert (parsed.workers, parsed.threads) == (3, 2)
 
 
@@ -76,11 +76,11 @@ def test_the_image_answers_the_orchestrator_on_every_address_without_a_token(sta
 
 def test_the_images_place_is_port_10001_on_every_address_and_a_hosts_is_loopback(monkeypatch):
     monkeypatch.setenv("PAGERDUTY_PLUGIN_HTTP", "insightconnect")
-    image = serve.build_parser(serve.place()).parse_args([])
+    image = http_command.build_parser(http_command.place()).parse_args([])
     assert (image.host, image.port) == ("0.0.0.0", 10001)
-    serve.check_arguments(image, serve.place()["open"])  # no token wanted there
+    http_command.check_arguments(image, http_command.place()["open"])  # no token wanted there
     monkeypatch.delenv("PAGERDUTY_PLUGIN_HTTP")
-    host = serve.build_parser(serve.place()).parse_args([])
+    host = http_command.build_parser(http_command.place()).parse_args([])
     assert (host.host, host.port) == ("127.0.0.1", 8000)
 
 

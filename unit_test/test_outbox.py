@@ -346,7 +346,7 @@ def test_a_closed_port_says_the_alert_was_not_sent(connection, sandbox):
 
 
 def test_what_a_failed_send_means_is_read_from_the_errors_class_not_its_data():
-    from pagerduty_plugin.delivery import DEAD, RETRY, SENT, THROTTLED, outcome_of
+    from pagerduty_plugin.outbox.sender import DEAD, RETRY, SENT, THROTTLED, outcome_of
     from pagerduty_plugin.errors import AnswerTooLarge, BadAnswer, HttpRefusal, NetworkError, NotSent, PluginError
 
     cases = [(NetworkError("c", "a", {}, sent=False), RETRY), (NetworkError("c", "a", {}, sent=True), RETRY),

@@ -100,7 +100,7 @@ def test_a_bad_public_url_is_a_command_line_error(url):
 
 def test_tls_without_trustme_says_what_to_install():
     code = ("import sys; sys.modules['trustme'] = None\n"
-            "from pagerduty_plugin.sandbox.cli import main; sys.exit(main(['--tls']))")
+            "from pagerduty_plugin.sandbox.command import main; sys.exit(main(['--tls']))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert done.returncode == 1 and done.stdout == ""
     assert "pip install 'trustme" in done.stderr and "Traceback" not in done.stderr

@@ -221,7 +221,7 @@ def test_a_new_status_and_a_new_field_pass_the_output_check():
     from pagerduty_plugin import spec, validate
     output = {"service": {"id": "PABC123", "status": "hibernating", "escalation_policy": None,
                           "brand_new": {"x": 1}, "incident_urgency_rule": {"type": "galactic"}}}
-    assert validate.check(spec.load().output_schema("get_service"), output, "output") == output
+    assert validate.check_against_schema(spec.load().output_schema("get_service"), output, "output") == output
 
 
 def test_plain_mode(act, service):

@@ -97,7 +97,7 @@ def literal_problem(spec, fields, schema, name, value):
         single["definitions"] = schema["definitions"]
     try:
         values = runner.prepare(spec, {name: fields[name]}, {name: value}, "input")
-        validate.check(single, values, "input")
+        validate.check_against_schema(single, values, "input")
     except PluginError as exc:
         return exc.cause
     return None

@@ -18,6 +18,6 @@ def __getattr__(name):   # imported lazily: `import pagerduty_plugin.sandbox` st
         from .app import Sandbox
         return Sandbox
     if name == "main":
-        from .cli import main
+        from .command import main
         return main
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

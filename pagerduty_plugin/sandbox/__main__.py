@@ -1,4 +1,4 @@
 """python -m pagerduty_plugin.sandbox"""
-from .cli import main
+from .command import main
 
 raise SystemExit(main())

@@ -2,8 +2,8 @@
 import threading
 
 from . import oauth, publicurl, seed as seeds, timeutil
-from .delivery import DROPS_TO_DISABLE, Deliverer, Policy
-from .dispatch import Dispatcher
+from .webhook_sender import DROPS_TO_DISABLE, Deliverer, Policy
+from .pipeline import Dispatcher
 from .contract import Contract
 from .faults import Faults
 from .journal import Journal

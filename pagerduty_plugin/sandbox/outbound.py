@@ -1,6 +1,6 @@
 """Outbound v3 events: what changed on an incident, as PagerDuty's webhook body, for every subscription
 that wants it. Called with the store lock held, right after the change, so the data is the incident as
-the change left it; the deliveries are handed to the worker (delivery.py), which sends them later.
+the change left it; the deliveries are handed to the worker (webhook_sender.py), which sends them later.
 
 Event data as PagerDuty's v3 webhook docs describe it: `incident` for most types, `incident_note` for
 incident.annotated, `incident_status_update`, `incident_responder` for incident.responder.*.
@@ -9,7 +9,7 @@ import json
 import os
 import time
 
-from .delivery import Delivery
+from .webhook_sender import Delivery
 
 INCIDENT_EVENTS = (
     "incident.acknowledged", "incident.annotated", "incident.delegated", "incident.escalated",

@@ -1,7 +1,7 @@
 """The two starting accounts: `demo` (a small, complete organisation) and `empty` (one admin)."""
 import hashlib
 
-from . import account, events_api, incident_types, lifecycle, services, status_pages, users
+from . import account, enqueue, incident_types, lifecycle, services, status_pages, users
 from .timeutil import DAY
 
 API_KEY = "u+sbxDemo_Key-7QfZ2w"        # 20 characters with _, + and -, like a real key
@@ -214,7 +214,7 @@ def _event(store, service, summary, severity, dedup, when):
     event = {"event_action": "trigger", "dedup_key": dedup,
              "payload": {"summary": summary, "source": "monitoring.example.com", "severity": severity,
                          "custom_details": {"runbook": "https://runbooks.example.com/" + dedup}}}
-    events_api._trigger(store, service, integration, event, dedup, when)
+    enqueue._trigger(store, service, integration, event, dedup, when)
     return next(reversed(store.incidents.values()))
 
 

@@ -1,4 +1,4 @@
-"""The HTTP layer: ThreadingHTTPServer over HTTP/1.1 keep-alive; the logic lives in dispatch.py."""
+"""The HTTP layer: ThreadingHTTPServer over HTTP/1.1 keep-alive; the logic lives in pipeline.py."""
 import socket
 import ssl
 import sys

@@ -185,7 +185,7 @@ class App:
                 raise PluginError(f"The message names action {body.get('action')!r} but was posted to "
                                   f"{name!r}", f"Post it to /api/v1/actions/{body.get('action')}.")
             body = {**body, "action": name} if name is not None else body
-            self.hosts.check(body.get("connection"))
+            self.hosts.check_connection(body.get("connection"))
             return messages.do_step(self.spec, kind, body, secrets, log, self.pool, test=test)
 
         answer = messages.respond(message, accepted, work, handler.text, default_type)

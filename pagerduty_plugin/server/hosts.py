@@ -48,7 +48,7 @@ class HostPolicy:
                 self.allowed.append(own)
         self.files = {name: connection.get(name) for name in FILE_FIELDS}
 
-    def check(self, connection):
+    def check_connection(self, connection):
         """Refuse a caller's connection that points the server anywhere the operator did not allow."""
         if not isinstance(connection, dict):
             return  # the runner refuses it with its usual error

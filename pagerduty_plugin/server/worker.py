@@ -107,7 +107,7 @@ class GuardedConn(TConn):
 
 
 class GuardedWorker(ThreadWorker):
-    limits = Limits()  # the server sets its own in a subclass (see serve.Server.worker_class)
+    limits = Limits()  # the server sets its own in a subclass (see command.Server.worker_class)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

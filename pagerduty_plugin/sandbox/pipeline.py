@@ -4,7 +4,7 @@ import sys
 import time
 import traceback
 
-from . import documented, errors, events_api, hooks, lifecycle, routing, timeutil, webview
+from . import documented, enqueue, errors, hooks, lifecycle, routing, timeutil, webview
 from .call import Call
 from .errors import ApiError
 from .server import Response
@@ -93,7 +93,7 @@ class Dispatcher:
         if request.method != "POST":
             return json_response(404, {"status": "not found", "message": "Not Found"})
         rate = list(self.event_limiter.peek())
-        status, payload = events_api.handle(self.sandbox, request.body, kind, self.event_limiter, rate)
+        status, payload = enqueue.handle(self.sandbox, request.body, kind, self.event_limiter, rate)
         payload = self._documented(request, status, payload)
         # the Events API sends none of the REST API's ratelimit-* headers, not even on its 429
         return json_response(status, payload)

@@ -41,7 +41,7 @@ def listing(args, connection, store, log, secrets):
 
 
 def drain(args, connection, store, log, secrets):
-    from pagerduty_plugin.delivery import drainer_for
+    from pagerduty_plugin.outbox.sender import drainer_for
 
     if args.max_seconds is not None and args.max_seconds <= 0:
         raise UsageError("--max-seconds must be positive", "Give --max-seconds a number of seconds above 0.")
