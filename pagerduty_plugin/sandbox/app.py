@@ -3,7 +3,7 @@ import threading
 
 from . import oauth, publicurl, seed as seeds, timeutil
 from .webhook_sender import DROPS_TO_DISABLE, Deliverer, Policy
-from .pipeline import Dispatcher
+from .pipeline import Pipeline
 from .contract import Contract
 from .faults import Faults
 from .journal import Journal
@@ -71,7 +71,7 @@ class Sandbox:
             self._certificates = Certificates(host_names(self.host, publicurl.host(self.public_url)))
         if self._certificates is not None:
             context = self._certificates.server_context()
-        server = SandboxHTTPServer((self.host, self.port), Dispatcher(self), verbose=self.verbose,
+        server = SandboxHTTPServer((self.host, self.port), Pipeline(self), verbose=self.verbose,
                                    ssl_context=context)
         host, port = server.server_address[:2]
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)

@@ -36,7 +36,7 @@ def parse_authorization(value):
     return None
 
 
-class Dispatcher:
+class Pipeline:
     def __init__(self, sandbox):
         self.sandbox = sandbox
         self.store = sandbox.store
