@@ -7,24 +7,24 @@ hostile YAML (model.py, before any parsing), step ids used once, expressions tha
 everything that needs the spec (check.py).
 """
 
+import functools
 import json
 import os
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runbook.schema.json")
-_schema = None
 
 
+@functools.lru_cache(maxsize=None)
 def schema():
     """The schema, read once per process (never changed once read)."""
-    global _schema
-    if _schema is None:
-        with open(SCHEMA_PATH, encoding="utf-8") as fh:
-            _schema = json.load(fh)
-    return _schema
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        return json.load(fh)
 
 
+@functools.lru_cache(maxsize=None)
 def parts():
-    """(the document with its steps open, one step): the schemas a runbook is validated against."""
+    """(the document with its steps open, one step): the schemas a runbook is validated against, made once
+    per process (the validators are found by these very objects afterwards, without hashing them)."""
     whole = schema()
     steps = {key: value for key, value in whole["properties"]["steps"].items() if key != "items"}
     document = {**whole, "properties": {**whole["properties"], "steps": steps}}
