@@ -103,3 +103,27 @@ def test_the_readme_documents_every_key_of_the_schema():
     assert {"name", "steps", "retry", "count", "event_types", "title"} <= keys
     assert sorted(key for key in keys if f"`{key}`" not in section) == []
     assert "runbook schema" in section and "yaml-language-server" in section
+
+
+@pytest.mark.slow
+def test_an_editor_completes_and_checks_runbooks_by_the_schema(tmp_path):
+    """The yaml-language-server (VS Code's YAML support) as an editor runs it: an example, through its
+    relative yaml-language-server line, shows the schema's descriptions and no error; a runbook outside the
+    repository, beside the `runbook schema` output as the README says, gets step keys completed and its
+    mistakes marked where they are."""
+    from yaml_language_server import Server
+
+    (tmp_path / "runbook.schema.json").write_text(json.dumps(runbook(tmp_path, "schema").doc))
+    broken = tmp_path / "book.yaml"
+    broken.write_text("# yaml-language-server: $schema=runbook.schema.json\nname: t\nsteps:\n"
+                      "  - id: a\n    action: list_teams\n    when: x\n    retry: {count: 3, delay: soon}\n  - \n")
+    example = os.path.join(EXAMPLES, "triage.yaml")
+    retry_line = next(n for n, line in enumerate(open(example, encoding="utf-8")) if "retry:" in line)
+    with Server() as server:
+        diagnostics, hover = server.open(example, ("hover", retry_line, 6))
+        assert diagnostics == [] and "Try the step again" in json.dumps(hover)
+        diagnostics, completion = server.open(str(broken), ("completion", 7, 4))
+    marked = {(d["range"]["start"]["line"], d["message"]) for d in diagnostics}
+    assert {(5, "Property when is not allowed."), (6, 'Incorrect type. Expected "number".')} <= marked, marked
+    offered = {item["label"] for item in completion["items"]}
+    assert set(SCHEMA["definitions"]["step"]["properties"]) <= offered
