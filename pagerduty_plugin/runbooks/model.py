@@ -29,8 +29,9 @@ class RunbookError(PluginError):
 
 def describe(problem):
     """`step ID field NAME: message`, leaving out the field when the message names it already."""
-    shown = [key for key in ("step", "field") if problem.get(key) and str(problem[key]) not in problem["message"]]
-    where = " ".join(f"{key} {problem[key]}" for key in shown)
+    field_name = problem.get("field")
+    shown = {"step": problem.get("step"), "field": field_name if field_name not in problem["message"] else None}
+    where = " ".join(f"{key} {value}" for key, value in shown.items() if value)
     return f"{where}: {problem['message']}" if where else problem["message"]
 
 
@@ -212,7 +213,8 @@ def read_steps(runbook, raw):
     for position, entry in enumerate(raw):
         step = read_step(runbook, entry, position)
         if step.id in seen:
-            runbook.note(f"steps[{position}]: duplicate step id '{step.id}': each step needs its own id", step.id, "id")
+            runbook.note(f"steps[{position}] has a duplicate step id '{step.id}': each step needs its own id",
+                         step.id, "id")
             continue
         seen.add(step.id)
         steps.append(step)

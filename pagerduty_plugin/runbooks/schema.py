@@ -106,8 +106,7 @@ def explain(exc, key, where):
     if rule == "type":
         return f"{where} must be {article(limit)}, not {type_name(value)}: {hint}"
     if rule == "enum":
-        choices = " or ".join(limit) if len(limit) == 2 else ", ".join(map(str, limit))
-        return f"{where}: unknown {str(exc.path[-1])} {short(value)} (use {choices})"
+        return f"{where}: unknown {str(exc.path[-1])} {short(value)} (use {choices(limit)})"
     if rule in ("minimum", "maximum"):
         return f"{where} is {short(value)}, {'below' if rule == 'minimum' else 'above'} {limit}: {hint}"
     if rule == "minItems":
@@ -116,3 +115,11 @@ def explain(exc, key, where):
     if rule == "minLength":
         return f"{where} must not be empty: {hint}"
     return f"{where} is {short(value)}, which is refused: {hint}"
+
+
+def choices(allowed):
+    """`fail or continue`; `string, date, …, or []TYPE for a list` where each choice has its list form."""
+    single = [str(choice) for choice in allowed if not str(choice).startswith("[]")]
+    if len(single) < len(allowed) and set(allowed) == set(single) | {f"[]{choice}" for choice in single}:
+        return f"{', '.join(single)}, or []TYPE for a list of them"
+    return " or ".join(single) if len(single) == 2 else ", ".join(single)
