@@ -21,8 +21,10 @@ from pagerduty_plugin import validate
 
 def schemas(spec):
     """Every schema a step may validate against: inputs, outputs (whole, and as streamed pages
-    check them: the items of a list, then the rest) and the connection."""
-    made = [spec.connection_schema()]
+    check them: the items of a list, then the rest), the connection, and the runbook language's."""
+    from pagerduty_plugin.runbooks import schema as runbook_schema
+
+    made = [spec.connection_schema(), *runbook_schema.parts()]
     for name in spec.actions:
         output = spec.output_schema(name)
         made += [spec.input_schema(name), output]

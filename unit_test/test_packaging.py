@@ -141,7 +141,8 @@ def test_the_wheel_and_the_sdist_carry_the_spec_and_its_prebuilt_validators(buil
         assert top + "plugin.spec.yaml" in archive.getnames()  # a wheel made from the sdist prebuilds again
     for names in (in_wheel, in_sdist):
         assert {"pagerduty_plugin/plugin.spec.yaml", "pagerduty_plugin/prebuilt/__init__.py",
-                "pagerduty_plugin/prebuilt/spec.json", "pagerduty_plugin/sandbox/web/index.html"} <= names
+                "pagerduty_plugin/prebuilt/spec.json", "pagerduty_plugin/sandbox/web/index.html",
+                "pagerduty_plugin/runbooks/runbook.schema.json"} <= names
         assert len([n for n in names if re.fullmatch(r"pagerduty_plugin/prebuilt/v_[0-9a-f]+\.py", n)]) > 100
     assert not any("__pycache__" in name for name in in_wheel | in_sdist)
 

@@ -1,8 +1,9 @@
 """`runbook check`: everything wrong with a runbook, found before any request is sent.
 
-Beyond the shape (model.py) it checks each step against the spec: a known action, input fields
-the action has, its required inputs given, literal values valid for their field; and each
-expression's paths (paths.py): names the context has, earlier steps only, fields their schemas have.
+Beyond the shape (runbook.schema.json, validated by model.py) it checks each step against the spec:
+a known action, input fields the action has, its required inputs given, literal values valid for
+their field; and each expression's paths (paths.py): names the context has, earlier steps only,
+fields their schemas have.
 """
 
 from pagerduty_plugin import runner

@@ -1,4 +1,4 @@
-"""`pagerduty-plugin runbook check|run|runs|export`: one JSON document on stdout each."""
+"""`pagerduty-plugin runbook check|run|runs|export|schema`: one JSON document on stdout each."""
 
 import os
 import re
@@ -53,6 +53,8 @@ def build_parser():
     export.add_argument("file", metavar="FILE")
     export.add_argument("--out", metavar="PATH", help="where to write it: a file, or a folder for NAME.orquesta.yaml "
                         "(default: the working folder)")
+    commands.add_parser("schema", help="the JSON Schema of the runbook language, for editors "
+                        "(`runbook schema > runbook.schema.json`)")
     return parser
 
 
@@ -322,4 +324,12 @@ def export_path(out, name):
     return os.path.join(out, f"{safe}.orquesta.yaml") if os.path.isdir(out) else out
 
 
-COMMANDS = {"check": cmd_check, "run": cmd_run, "serve": cmd_serve, "runs": cmd_runs, "export": cmd_export}
+def cmd_schema(args, io, handler, log):
+    from pagerduty_plugin.runbooks import schema
+
+    io.write(schema.schema())
+    return EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "run": cmd_run, "serve": cmd_serve, "runs": cmd_runs, "export": cmd_export,
+            "schema": cmd_schema}

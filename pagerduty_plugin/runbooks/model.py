@@ -1,23 +1,17 @@
 """A runbook file, read into a Runbook: its steps with their expressions compiled once.
 
 Reading never fails on a badly shaped file: every problem is noted (file, step, field, message)
-and `check` adds the ones that need the spec; `load` refuses a runbook with any.
+and `check` adds the ones that need the spec; `load` refuses a runbook with any. The shape is the
+schema's (schema.py, runbook.schema.json); what is here is what a schema cannot say.
 """
 
-import re
 from dataclasses import dataclass, field
 
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.runbooks import expressions as expr
+from pagerduty_plugin.runbooks import schema
 
-TOP_KEYS = {"name", "description", "on", "inputs", "steps", "outputs"}
-STEP_KEYS = {"id", "name", "description", "action", "input", "if", "foreach", "retry", "on_failure"}
-INPUT_KEYS = {"type", "required", "default", "description", "title"}
-ON_KEYS = {"trigger", "event_types", "if"}
-RETRY_KEYS = {"count", "delay"}
-ON_FAILURE = ("fail", "continue")
-MAX_RETRIES, MAX_DELAY = 100, 3600
-ID_PATTERN = r"[a-z][a-z0-9_]*"
+# The Python types of the input types the schema names (runbook.schema.json; a test keeps the two in step)
 INPUT_TYPES = {"string": str, "date": str, "password": str, "credential_secret_key": str, "integer": int,
                "number": (int, float), "float": (int, float), "boolean": bool, "object": dict, "array": list}
 SECRET_INPUT_TYPES = ("password", "credential_secret_key")
@@ -34,7 +28,10 @@ class RunbookError(PluginError):
 
 
 def describe(problem):
-    where = " ".join(f"{key} {problem[key]}" for key in ("step", "field") if problem.get(key))
+    """`step ID field NAME: message`, leaving out the field when the message names it already."""
+    field_name = problem.get("field")
+    shown = {"step": problem.get("step"), "field": field_name if field_name not in problem["message"] else None}
+    where = " ".join(f"{key} {value}" for key, value in shown.items() if value)
     return f"{where}: {problem['message']}" if where else problem["message"]
 
 
@@ -117,11 +114,14 @@ def parse(text, path="<runbook>"):
     except yaml.YAMLError as exc:
         runbook.note(f"not valid YAML: {' '.join(str(exc).split())}")
         return runbook
-    if not isinstance(raw, dict):
-        runbook.note("the runbook must be a YAML mapping with name and steps")
-        return runbook
-    if True in raw and "on" not in raw:
+    if isinstance(raw, dict) and True in raw and "on" not in raw:
         raw["on"] = raw.pop(True)  # YAML 1.1 reads a bare `on:` key as true (key_problem let only `on` through)
+    raw, problems = schema.problems(raw)
+    for problem in problems:
+        runbook.note(problem["message"], problem["step"], problem["field"])
+    if problems:  # the model is built from a well-shaped document only: its meaning is checked once it is
+        runbook.name = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("name"), str) else ""
+        return runbook
     read_top(runbook, raw)
     return runbook
 
@@ -173,21 +173,14 @@ def key_problem(node):
 
 
 def read_top(runbook, raw):
-    for key in sorted(set(map(str, raw)) - TOP_KEYS):
-        runbook.note(f"unknown key '{key}' (a runbook has {', '.join(sorted(TOP_KEYS))})", field_name=key)
-    runbook.name = raw.get("name") if isinstance(raw.get("name"), str) else ""
-    if not runbook.name.strip():
-        runbook.note("the runbook needs a name", field_name="name")
-    runbook.description = raw.get("description") or ""
-    runbook.inputs = read_inputs(runbook, raw.get("inputs"))
-    runbook.on = read_on(runbook, raw.get("on")) if "on" in raw else None
-    runbook.steps = read_steps(runbook, raw.get("steps"))
-    outputs = raw.get("outputs") or {}
-    if not isinstance(outputs, dict):
-        runbook.note("outputs must be a mapping of names to values", field_name="outputs")
-        outputs = {}
+    """The runbook from a document the schema accepted (its defaults filled in): expressions compiled,
+    step ids checked to be used once."""
+    runbook.name, runbook.description = raw["name"], raw.get("description") or ""
+    runbook.inputs = read_inputs(runbook, raw.get("inputs") or {})
+    runbook.on = read_on(runbook, raw["on"]) if "on" in raw else None
+    runbook.steps = read_steps(runbook, raw["steps"])
     runbook.outputs = {str(name): compiled(runbook, value, None, f"outputs.{name}")
-                       for name, value in outputs.items()}
+                       for name, value in (raw.get("outputs") or {}).items()}
 
 
 def compiled(runbook, value, step, field_name):
@@ -199,62 +192,29 @@ def compiled(runbook, value, step, field_name):
 
 
 def read_inputs(runbook, raw):
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        runbook.note("inputs must be a mapping of input names to {type, required, default}", field_name="inputs")
-        return {}
     inputs = {}
     for name, declared in raw.items():
-        at = f"inputs.{name}"
         if not isinstance(declared, dict):
             declared = {"default": declared}  # `name: value` is a shorthand for a default
-        for key in sorted(set(map(str, declared)) - INPUT_KEYS):
-            runbook.note(f"unknown key '{key}' (an input has {', '.join(sorted(INPUT_KEYS))})", field_name=at)
-        kind = declared.get("type", "string")
-        if not known_input_type(kind):
-            runbook.note(f"unknown type {kind!r} (use {', '.join(INPUT_TYPES)} or []TYPE)", field_name=f"{at}.type")
-            kind = "string"
-        inputs[str(name)] = {"type": kind, "required": bool(declared.get("required")),
+        inputs[str(name)] = {"type": declared.get("type", "string"), "required": declared.get("required", False),
                              "description": declared.get("description", ""),
-                             "default": compiled(runbook, declared.get("default"), None, f"{at}.default"),
+                             "default": compiled(runbook, declared.get("default"), None, f"inputs.{name}.default"),
                              "has_default": "default" in declared}
     return inputs
 
 
-def known_input_type(kind):
-    return isinstance(kind, str) and (kind in INPUT_TYPES or (kind.startswith("[]") and kind[2:] in INPUT_TYPES))
-
-
 def read_on(runbook, raw):
-    if not isinstance(raw, dict):
-        runbook.note("on must be a mapping: {trigger, event_types, if}", field_name="on")
-        return None
-    for key in sorted(set(map(str, raw)) - ON_KEYS):
-        runbook.note(f"unknown key '{key}' (on has trigger, event_types, if)", field_name="on")
-    types = raw.get("event_types")
-    if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
-        runbook.note("event_types must be a list of event types such as incident.triggered",
-                     field_name="on.event_types")
-        types = None
-    trigger = raw.get("trigger")
-    if trigger is not None and not isinstance(trigger, str):
-        runbook.note("trigger must be the name of a trigger of the plugin", field_name="on.trigger")
-        trigger = None
-    return {"trigger": trigger, "event_types": types, "if": compiled(runbook, raw.get("if"), None, "on.if")}
+    return {"trigger": raw.get("trigger"), "event_types": raw.get("event_types"),
+            "if": compiled(runbook, raw.get("if"), None, "on.if")}
 
 
 def read_steps(runbook, raw):
-    if not isinstance(raw, list) or not raw:
-        runbook.note("steps must be a non-empty list of steps", field_name="steps")
-        return []
     steps, seen = [], set()
     for position, entry in enumerate(raw):
         step = read_step(runbook, entry, position)
-        if step is None:
-            continue
         if step.id in seen:
-            runbook.note(f"duplicate step id '{step.id}': each step needs its own id", step.id, "id")
+            runbook.note(f"steps[{position}] has a duplicate step id '{step.id}': each step needs its own id",
+                         step.id, "id")
             continue
         seen.add(step.id)
         steps.append(step)
@@ -262,54 +222,16 @@ def read_steps(runbook, raw):
 
 
 def read_step(runbook, raw, position):
-    label = f"#{position + 1}"
-    if not isinstance(raw, dict):
-        runbook.note("a step must be a mapping with id and action", label)
-        return None
-    step_id = raw.get("id")
-    if not isinstance(step_id, str) or not re.fullmatch(ID_PATTERN, step_id):
-        runbook.note("a step needs an id in lower_snake_case (it names the step in references)", label, "id")
-        return None
-    for key in sorted(set(map(str, raw)) - STEP_KEYS):
-        runbook.note(f"unknown key '{key}' (a step has {', '.join(sorted(STEP_KEYS))})", step_id, key)
-    action = raw.get("action")
-    if not isinstance(action, str) or not action:
-        runbook.note("the step names no action", step_id, "action")
-        action = ""
-    step = Step(step_id, action, position)
-    values = raw.get("input") or {}
-    if not isinstance(values, dict):
-        runbook.note("input must be a mapping of the action's input fields", step_id, "input")
-        values = {}
-    step.input = {str(name): compiled(runbook, value, step_id, f"input.{name}") for name, value in values.items()}
+    step_id = raw["id"]
+    step = Step(step_id, raw["action"], position, on_failure=raw["on_failure"])
+    step.input = {str(name): compiled(runbook, value, step_id, f"input.{name}")
+                  for name, value in (raw.get("input") or {}).items()}
     for key, attribute in (("if", "condition"), ("foreach", "foreach")):
         if key in raw:
             setattr(step, attribute, compiled(runbook, raw[key], step_id, key))
-    if isinstance(step.foreach, (str, int, float, bool, dict)):
-        runbook.note("foreach must be an expression (or a list) giving the items", step_id, "foreach")
-    read_retry(runbook, step, raw.get("retry"))
-    on_failure = raw.get("on_failure", "fail")
-    if on_failure not in ON_FAILURE:
-        runbook.note(f"on_failure must be {' or '.join(ON_FAILURE)}, not {on_failure!r}", step_id, "on_failure")
-    else:
-        step.on_failure = on_failure
+    if "retry" in raw:
+        step.retry_count, step.retry_delay = int(raw["retry"]["count"]), float(raw["retry"]["delay"])
     return step
-
-
-def read_retry(runbook, step, raw):
-    if raw is None:
-        return
-    if not isinstance(raw, dict) or set(map(str, raw)) - RETRY_KEYS:
-        runbook.note("retry must be {count: N, delay: SECONDS}", step.id, "retry")
-        return
-    count, delay = raw.get("count", 1), raw.get("delay", 0)
-    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_RETRIES:
-        runbook.note(f"retry.count must be a whole number of retries from 0 to {MAX_RETRIES}", step.id, "retry.count")
-        return
-    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= MAX_DELAY:
-        runbook.note(f"retry.delay must be seconds from 0 to {MAX_DELAY}", step.id, "retry.delay")
-        return
-    step.retry_count, step.retry_delay = count, float(delay)
 
 
 def load(path, spec=None):
