@@ -327,6 +327,7 @@ def export_path(out, name):
 def cmd_schema(args, io, handler, log):
     from pagerduty_plugin.runbooks import schema
 
+    io.reader_may_stop = True  # it only prints, as `info` does: `runbook schema | head` is no loss
     io.write(schema.schema())
     return EXIT_OK
 
