@@ -119,6 +119,18 @@ def test_a_slow_drip_answer_is_cut_off_at_the_timeout(where):
     assert len(api.requests) == 1
 
 
+def test_a_kept_alive_connection_is_watched_on_its_second_exchange_too():
+    """The deadline follows each exchange onto the socket it uses, a reused one too (urllib3 opens it
+    only for the first): the second page drips on the connection the first page came back on."""
+    first = {"priorities": [{"id": "PPRI001", "name": "P1"}], "more": True, "limit": 100, "offset": 0}
+    rest = {"priorities": [], "more": False, "padding": "." * 60}
+    with HostileServer(lambda r: Reply(200, rest, drip=0.1) if r.query.get("offset") != ["0"] else
+                       Reply(200, first)) as api:
+        result = step("list_priorities", connection_to(api.url, timeout=1))
+    assert result.code == 1 and result.error["cause"].startswith("No answer in time talking to 127.0.0.1")
+    assert len(api.requests) == 2 and api.requests[0].peer == api.requests[1].peer
+
+
 def test_retries_of_a_slow_drip_stay_bounded():
     with HostileServer(lambda r: Reply(200, {"priorities": [], "padding": "." * 80}, drip=0.1)) as api:
         result = step("list_priorities", connection_to(api.url, timeout=1, max_retries=2))

@@ -82,8 +82,8 @@ class RestClient:
         reply = self.send(method, path, headers, safe_to_repeat, params=encode_params(params), json=body)
         response = reply.response
         if 200 <= response.status_code < 300:
-            return response.status_code, json_body(response, self.transport.secrets)
-        answer = lenient_json(response)
+            return response.status_code, json_body(reply, self.transport.secrets)
+        answer = lenient_json(reply)
         if reply.after_uncertain_try:
             done = self.done_by_first_try(method, path, body, response.status_code, answer)
             if done is not None:
