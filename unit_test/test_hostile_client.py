@@ -85,6 +85,15 @@ def test_a_non_json_answer_is_masked_before_it_is_cut():
     assert result.error["data"]["body_start"].startswith("x" * 191 + "********")
 
 
+def test_a_non_json_answer_is_quoted_in_the_charset_its_content_type_implies():
+    """The transport reads the body itself (capped), not through requests' `text`: the quote still follows
+    HTTP's rule that text/plain without a charset is ISO-8859-1, so a proxy's page reads as it was written."""
+    with HostileServer(lambda r: Reply(200, "Überlastet - bitte später".encode("latin-1"))) as api:
+        result = step("list_priorities", connection_to(api.url))
+    assert result.code == 1 and "not JSON" in result.error["cause"]
+    assert result.error["data"]["body_start"] == "Überlastet - bitte später"
+
+
 def test_echoed_secrets_are_masked_in_every_spelling():
     echoes = [API_KEY[:10] + "...", quote(API_KEY, safe=""),
               base64.b64encode(f"Token token={API_KEY}".encode()).decode(),
