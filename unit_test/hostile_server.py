@@ -19,6 +19,7 @@ class Request:
     query: dict
     headers: dict
     body: bytes
+    peer: tuple = None  # the client's (host, port): one port, one kept-alive connection
 
 
 @dataclass
@@ -46,7 +47,7 @@ class HostileServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 parts = urlsplit(self.path)
                 request = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()),
-                                  self.rfile.read(length) if length else b"")
+                                  self.rfile.read(length) if length else b"", self.client_address)
                 server.requests.append(request)
                 server.reply(self, server.answer(request))
 

@@ -85,6 +85,15 @@ def test_a_non_json_answer_is_masked_before_it_is_cut():
     assert result.error["data"]["body_start"].startswith("x" * 191 + "********")
 
 
+def test_a_non_json_answer_is_quoted_in_the_charset_its_content_type_implies():
+    """The transport reads the body itself (capped), not through requests' `text`: the quote still follows
+    HTTP's rule that text/plain without a charset is ISO-8859-1, so a proxy's page reads as it was written."""
+    with HostileServer(lambda r: Reply(200, "Überlastet - bitte später".encode("latin-1"))) as api:
+        result = step("list_priorities", connection_to(api.url))
+    assert result.code == 1 and "not JSON" in result.error["cause"]
+    assert result.error["data"]["body_start"] == "Überlastet - bitte später"
+
+
 def test_echoed_secrets_are_masked_in_every_spelling():
     echoes = [API_KEY[:10] + "...", quote(API_KEY, safe=""),
               base64.b64encode(f"Token token={API_KEY}".encode()).decode(),
@@ -117,6 +126,18 @@ def test_a_slow_drip_answer_is_cut_off_at_the_timeout(where):
     # the whole drip lasts 6 s or more; cut off at the 1 s deadline, with no second try
     assert result.code == 1 and result.error["cause"].startswith("No answer in time talking to 127.0.0.1")
     assert len(api.requests) == 1
+
+
+def test_a_kept_alive_connection_is_watched_on_its_second_exchange_too():
+    """The deadline follows each exchange onto the socket it uses, a reused one too (urllib3 opens it
+    only for the first): the second page drips on the connection the first page came back on."""
+    first = {"priorities": [{"id": "PPRI001", "name": "P1"}], "more": True, "limit": 100, "offset": 0}
+    rest = {"priorities": [], "more": False, "padding": "." * 60}
+    with HostileServer(lambda r: Reply(200, rest, drip=0.1) if r.query.get("offset") != ["0"] else
+                       Reply(200, first)) as api:
+        result = step("list_priorities", connection_to(api.url, timeout=1))
+    assert result.code == 1 and result.error["cause"].startswith("No answer in time talking to 127.0.0.1")
+    assert len(api.requests) == 2 and api.requests[0].peer == api.requests[1].peer
 
 
 def test_retries_of_a_slow_drip_stay_bounded():

@@ -166,29 +166,25 @@ def test_a_sending_row_whose_sender_died_is_taken_up_again(durable, sandbox, url
     store.close()
 
 
-def test_no_routing_key_is_stored(connection, sandbox, tmp_path):
-    """A canary key (the sandbox's) and a refused one never reach the SQLite file or PostgreSQL rows."""
+def test_no_routing_key_is_stored(connection, sandbox, tmp_path, url):
+    """A canary key (the sandbox's) and a refused one never reach the SQLite file or PostgreSQL rows (each
+    store its own test: PostgreSQL's skips, saying why, where no server can be had)."""
     canary, refused = sandbox.info["routing_key"], "c4n4ry" + "0" * 26
-    urls = [store_url("sqlite", tmp_path)]
-    try:
-        urls.append(store_url("postgresql", tmp_path))
-    except pytest.skip.Exception:
-        pass
-    for url in urls:
-        durable = with_outbox(connection, url)
-        step(durable, "send_trigger_event", description="sent", incident_key="a")
-        step(durable, "send_trigger_event", description="refused", incident_key="b", service_key=refused)
-        outage(sandbox)
-        step(durable, "send_trigger_event", description="queued", incident_key="c")
-        step(durable, "send_change_event", summary="queued change")
-        sandbox.clear_faults()
-        for args in (("status",), ("list",), ("drain", "--until-empty", "--max-seconds", "10")):
-            result = outbox(durable, *args)
-            assert canary not in result.stdout + result.stderr
-        for text in stored_text(url, tmp_path):
-            assert canary not in text and refused not in text
-            assert canary.encode().hex() not in text
-    assert len(deliveries(sandbox)) == 2 * len(urls)  # a and c; b was refused
+    durable = with_outbox(connection, url)
+    step(durable, "send_trigger_event", description="sent", incident_key="a")
+    step(durable, "send_trigger_event", description="refused", incident_key="b", service_key=refused)
+    outage(sandbox)
+    step(durable, "send_trigger_event", description="queued", incident_key="c")
+    step(durable, "send_change_event", summary="queued change")
+    sandbox.clear_faults()
+    for args in (("status",), ("list",), ("drain", "--until-empty", "--max-seconds", "10")):
+        result = outbox(durable, *args)
+        assert canary not in result.stdout + result.stderr
+    texts = stored_text(url, tmp_path)
+    for text in texts:
+        assert canary not in text and refused not in text
+        assert canary.encode().hex() not in text
+    assert len(deliveries(sandbox)) == 2  # a and c; b was refused
 
 
 def stored_text(url, tmp_path):

@@ -29,10 +29,10 @@ def output(key, items, truncated):
     return {key: items, "count": len(items), "truncated": bool(truncated)}
 
 
-def get_or_none(rest, path, params=None):
-    """The answer, or None when PagerDuty says 404 (other errors stay errors)."""
+def get_or_none(rest, path, key, params=None):
+    """The object under `key` in the answer, or None when PagerDuty says 404 (other errors stay errors)."""
     try:
-        return rest.get(path, params)
+        return rest.get(path, params, key=key)
     except HttpRefusal as exc:
         if exc.status == 404:
             return None

@@ -71,8 +71,8 @@ class CreateScheduleOverride(Action):
                     "user": reference(resolve_user(rest, params["user"]), "user")}
         # The answer holds one result per override asked for, each with its own status:
         # HTTP 201 for the request does not mean that this override was made.
-        answer = rest.post(path, {"overrides": [override]})
-        result = answer[0] if isinstance(answer, list) and answer else {}
+        answer = rest.post(path, {"overrides": [override]}, kind=list)  # a bare list, no envelope
+        result = answer[0] if answer and isinstance(answer[0], dict) else {}
         if result.get("status", 201) >= 300 or not (result.get("override") or {}).get("id"):
             errors = result.get("errors") or ["no reason given"]
             raise PluginError(f"PagerDuty did not create the override: {'; '.join(map(str, errors))}",

@@ -37,7 +37,7 @@ class AddTeamMember(Action):
     def run(self, params):
         rest = self.connection.rest
         team_id, user_id, path = membership(rest, params)
-        rest.put(path, {"role": params["role"]} if "role" in params else None)
+        rest.put(path, {"role": params["role"]} if "role" in params else None, kind=None)  # answered 204
         return {"success": True, "team_id": team_id, "user_id": user_id, "role": params.get("role")}
 
 

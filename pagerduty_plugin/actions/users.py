@@ -5,7 +5,6 @@ user_description, email for the From address) are aliases in the spec, renamed b
 from pagerduty_plugin.actions.base import Action
 from pagerduty_plugin.actions.common import as_list, find_user_by_email, given, object_path, user_id_of
 from pagerduty_plugin.actions.listing import get_or_none, listed, output
-from pagerduty_plugin.client.rest import unwrap
 from pagerduty_plugin.errors import HttpRefusal, PluginError
 
 # The names PagerDuty's web app shows for each role.
@@ -59,10 +58,10 @@ class CreateUser(Action):
 class GetUserById(Action):
     def run(self, params):
         path = object_path("users", params["id"], "user")
-        answer = get_or_none(self.connection.rest, path)
-        if answer is None:
+        user = get_or_none(self.connection.rest, path, "user")
+        if user is None:
             return {"found": False}
-        return {"found": True, "user": titled(unwrap(answer, "user", dict, f"GET {path}"))}
+        return {"found": True, "user": titled(user)}
 
 
 class GetUserByEmail(Action):

@@ -106,7 +106,7 @@ class EnableWebhookSubscription(Action):
 class PingWebhookSubscription(Action):
     def run(self, params):
         path = object_path(COLLECTION, params[f"{KIND}_id"], KIND)
-        self.connection.rest.post(f"{path}/ping")
+        self.connection.rest.post(f"{path}/ping", kind=None)  # its answer is not read
         return {"success": True, "webhook_subscription_id": params[f"{KIND}_id"].strip()}
 
 

@@ -24,8 +24,7 @@ MAX_PAGES = 1000  # a million rows: a cursor that never ends is stopped, not fol
 def metrics(rest, by, body):
     """The rows of one aggregated-metrics request (`by`: all, service, team, escalation_policy)."""
     path = METRICS_PATHS[by]
-    answer = rest.post(path, body, safe_to_repeat=True)
-    return unwrap(answer, "data", list, f"POST {path}")
+    return rest.post(path, body, safe_to_repeat=True, key="data", kind=list)
 
 
 class RawIncidents:
@@ -46,7 +45,7 @@ class RawIncidents:
         body = dict(self.body, limit=self.limit)
         if cursor is not None:
             body["starting_after"] = cursor
-        answer = unwrap(self.rest.post(RAW_PATH, body, safe_to_repeat=True), None, dict, f"POST {RAW_PATH}")
+        answer = self.rest.post(RAW_PATH, body, safe_to_repeat=True)
         rows = unwrap(answer, "data", list, f"POST {RAW_PATH}")
         more = answer.get("more")
         if not isinstance(more, bool):

@@ -4,7 +4,12 @@ requests' `timeout` bounds each socket read: a server that drips a byte a second
 it, and a 2 s step ran for minutes. Here a timer shuts the exchange's socket down when its
 deadline passes, whatever phase it is in (headers or body); the blocked read then returns at
 once and the transport reports the deadline. Works for the threads that fetch pages in
-parallel too: each exchange watches only the connection it took from the pool.
+parallel too: each exchange watches only the connections it used.
+
+Connections report themselves through urllib3's public extension points: the pools' documented
+`ConnectionCls` is a connection class of ours whose `connect` (a new or reopened socket, the TLS
+handshake included) and `request` (every exchange, a kept-alive socket's too) first tell the
+thread's Watch; the adapter's `init_poolmanager` and `proxy_manager_for` hooks install the pools.
 """
 
 import heapq
@@ -15,6 +20,7 @@ import threading
 import time
 
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 _current = threading.local()  # the Watch of the exchange running on this thread
@@ -98,23 +104,46 @@ class Watch:
 
     def add(self, connection):
         with self.lock:
-            self.connections.append(connection)
+            if connection not in self.connections:
+                self.connections.append(connection)
 
 
-def watched(pool_class):
-    class WatchedPool(pool_class):
-        def _get_conn(self, timeout=None):
-            connection = super()._get_conn(timeout)
-            watch = getattr(_current, "watch", None)
-            if watch is not None:
-                watch.add(connection)
-            return connection
-
-    WatchedPool.__name__ = "Watched" + pool_class.__name__
-    return WatchedPool
+def report(connection):
+    """Puts the connection under the Watch of the exchange running on this thread, if any."""
+    watch = getattr(_current, "watch", None)
+    if watch is not None:
+        watch.add(connection)
 
 
-WATCHED_POOLS = {"http": watched(HTTPConnectionPool), "https": watched(HTTPSConnectionPool)}
+class WatchedHTTPConnection(HTTPConnection):
+    def connect(self):
+        report(self)
+        super().connect()
+
+    def request(self, *args, **kwargs):
+        report(self)
+        super().request(*args, **kwargs)
+
+
+class WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self):
+        report(self)
+        super().connect()
+
+    def request(self, *args, **kwargs):
+        report(self)
+        super().request(*args, **kwargs)
+
+
+class WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = WatchedHTTPConnection
+
+
+class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = WatchedHTTPSConnection
+
+
+WATCHED_POOLS = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
 
 
 class DeadlineAdapter(HTTPAdapter):

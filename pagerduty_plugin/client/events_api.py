@@ -39,10 +39,10 @@ class EventsClient:
         )
         response = reply.response
         if 200 <= response.status_code < 300:
-            answer = json_body(response, self.transport.secrets)
+            answer = json_body(reply, self.transport.secrets)
             return answer if isinstance(answer, dict) else {}
         # an error answer may be a proxy's HTML page or empty: its status still says what happened
-        raise events_error(response, lenient_json(response), self.base_url + path, reply.retries)
+        raise events_error(response, lenient_json(reply), self.base_url + path, reply.retries)
 
 
 def events_error(response, answer, url, retries=0):

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 import requests.auth
+from urllib3.exceptions import NewConnectionError
 
 from pagerduty_plugin import __version__
 from pagerduty_plugin.client.deadline import DeadlineAdapter, Watch
@@ -104,10 +105,11 @@ class Reply:
     """The answer to a call, with what it took to get it. (A plain class: dataclasses is not on
     `run`'s import path otherwise.)"""
 
-    __slots__ = ("response", "retries", "after_uncertain_try")
+    __slots__ = ("response", "body", "retries", "after_uncertain_try")
 
-    def __init__(self, response, retries=0, after_uncertain_try=False):
-        self.response = response  # the requests.Response
+    def __init__(self, response, body=b"", retries=0, after_uncertain_try=False):
+        self.response = response  # the requests.Response (status and headers; its body was read into `body`)
+        self.body = body  # the answer's bytes, read up to MAX_ANSWER_BYTES
         self.retries = retries  # tries repeated before this answer
         self.after_uncertain_try = after_uncertain_try  # an earlier try may have been carried out (timeout, 5xx)
 
@@ -139,7 +141,7 @@ class Transport:
         uncertain = False  # an earlier try may have been carried out (timeout, dropped, 5xx)
         while True:
             try:
-                response = self.exchange(method, url, **kwargs)
+                response, body = self.exchange(method, url, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 never_sent = not_sent(exc)
                 if attempt < self.max_retries and (safe_to_repeat or never_sent):
@@ -159,14 +161,14 @@ class Transport:
                 raise redirect_error(method, url, response)
             wait = retry_wait(response, attempt, safe_to_repeat)
             if wait is None or attempt >= self.max_retries or time.monotonic() + wait > deadline:
-                return Reply(response, attempt, uncertain)
+                return Reply(response, body, attempt, uncertain)
             uncertain = uncertain or response.status_code >= 500
             self.note_retry(method, url, f"HTTP {response.status_code}", attempt, wait)
             time.sleep(wait)
             attempt += 1
 
     def exchange(self, method, url, **kwargs):
-        """One try, its whole answer read within `timeout` seconds and MAX_ANSWER_BYTES.
+        """One try: (response, body), its whole answer read within `timeout` seconds and MAX_ANSWER_BYTES.
         Redirects are never followed: a 307 would resend the body (a routing key) elsewhere,
         a 301-303 would turn a write into a GET that reports success."""
         if method not in ("GET", "HEAD"):
@@ -176,13 +178,13 @@ class Transport:
                 response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False,
                                                 stream=True, **kwargs)
                 with response:
-                    response._content = read_capped(response, method, url)
+                    body = read_capped(response, method, url)
                 self.last_date = response.headers.get("Date") or self.last_date
             except requests.RequestException as exc:
                 if watch.expired:
                     raise DeadlinePassed(f"no complete answer within {self.timeout} s") from exc
                 raise
-        return response
+        return response, body
 
     def note_retry(self, method, url, what, attempt, wait):
         self.log.warning(f"{method} {urlsplit(url).path} got {what}; retry {attempt + 1} of "
@@ -283,7 +285,7 @@ def not_sent(exc):
         return True
     if isinstance(exc, requests.exceptions.ConnectionError):
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        return type(reason).__name__ in ("NewConnectionError", "NameResolutionError")
+        return isinstance(reason, NewConnectionError)  # NameResolutionError is one too
     return False
 
 
@@ -338,25 +340,33 @@ def strict_json(content):
     return json.loads(content, parse_constant=refuse)
 
 
-def json_body(response, secrets=()):
+def json_body(reply, secrets=()):
     """The answer's JSON, or a clear error when PagerDuty sent something else (its start
     quoted with the secrets masked first, so the cut can never leave part of one)."""
-    if not response.content:
+    if not reply.body:
         return None
     try:
-        return strict_json(response.content)
+        return strict_json(reply.body)
     except (ValueError, RecursionError):
-        host = host_of(response.url)
+        response = reply.response
         raise BadAnswer(
-            f"{host} answered HTTP {response.status_code} with a body that is not JSON",
+            f"{host_of(response.url)} answered HTTP {response.status_code} with a body that is not JSON",
             "PagerDuty or a proxy in between sent a malformed answer; check events_url/api_url and try again.",
-            {"status": response.status_code, "body_start": mask_excerpt(response.text, secrets, 200)},
+            {"status": response.status_code, "body_start": mask_excerpt(body_text(reply), secrets, 200)},
             response.status_code) from None
 
 
-def lenient_json(response):
+def body_text(reply):
+    """The answer's body as text, in the charset its Content-Type names (else UTF-8), never failing."""
+    try:
+        return str(reply.body, reply.response.encoding or "utf-8", "replace")
+    except LookupError:  # a charset Python does not know
+        return str(reply.body, "utf-8", "replace")
+
+
+def lenient_json(reply):
     """The JSON of an error answer, or None when it has none (a proxy's HTML page, a bare 429)."""
     try:
-        return strict_json(response.content) if response.content else None
+        return strict_json(reply.body) if reply.body else None
     except (ValueError, RecursionError):
         return None

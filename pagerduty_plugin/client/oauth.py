@@ -107,8 +107,8 @@ class TokenSource:
         reply = self.transport.request("POST", self.url, data=form, headers=FORM, safe_to_repeat=True)
         response = reply.response
         if response.status_code != 200:
-            raise refused(response, self.url, self.account)
-        answer = json_body(response, self.transport.secrets)
+            raise refused(reply, self.url, self.account)
+        answer = json_body(reply, self.transport.secrets)
         value = answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(value, str) or not value:
             raise PluginError(f"{urlsplit(self.url).netloc} answered the token request without an access_token",
@@ -162,9 +162,9 @@ def write_private(path, text):
             pass
 
 
-def refused(response, url, account):
+def refused(reply, url, account):
     """PagerDuty's identity service said no: OAuth's error (RFC 6749 §5.2) in the user's terms."""
-    answer = lenient_json(response)
+    response, answer = reply.response, lenient_json(reply)
     answer = answer if isinstance(answer, dict) else {}
     code, description = answer.get("error"), answer.get("error_description")
     code = code if isinstance(code, str) else None

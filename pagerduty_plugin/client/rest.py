@@ -39,8 +39,11 @@ class RestClient:
 
     # --- requests ---------------------------------------------------------------------
 
-    # `key` names what PagerDuty's answer wraps ({"incident": {...}}): given, the value under it
-    # is answered (an object, or a list for kind=list), and its absence is a clear error.
+    # Every answer is read through `unwrap`, the one reader of PagerDuty's envelopes. `key` names what
+    # the answer wraps ({"incident": {...}}): given, the value under it is answered (an object, or a
+    # list for kind=list), and its absence is a clear error. Without a key the answer itself must be
+    # of `kind` ({"abilities": [...]} is an object; a schedule's overrides answer a bare list);
+    # kind=None says the answer is not read (a DELETE's 204), and None is returned.
 
     def get(self, path, params=None, *, key=None, kind=dict):
         return self.call("GET", path, params=params, key=key, kind=kind)
@@ -56,13 +59,12 @@ class RestClient:
                          safe_to_repeat=safe_to_repeat, key=key, kind=kind)
 
     def delete(self, path, *, from_email=None):
-        return self.call("DELETE", path, from_email=from_email)
+        return self.call("DELETE", path, from_email=from_email, kind=None)
 
     def call(self, method, path, key=None, kind=dict, **options):
-        """The decoded JSON answer (None for an empty 2xx body), or the value under its `key`;
-        or a PluginError."""
+        """The answer as `unwrap` reads it (see above); or a PluginError."""
         answer = self.exchange(method, path, **options)[1]
-        return answer if key is None else unwrap(answer, key, kind, f"{method} {path}")
+        return unwrap(answer, key, kind, f"{method} {path}")
 
     def exchange(self, method, path, *, params=None, body=None, from_email=None, needs_from=False,
                  safe_to_repeat=None):
@@ -82,8 +84,8 @@ class RestClient:
         reply = self.send(method, path, headers, safe_to_repeat, params=encode_params(params), json=body)
         response = reply.response
         if 200 <= response.status_code < 300:
-            return response.status_code, json_body(response, self.transport.secrets)
-        answer = lenient_json(response)
+            return response.status_code, json_body(reply, self.transport.secrets)
+        answer = lenient_json(reply)
         if reply.after_uncertain_try:
             done = self.done_by_first_try(method, path, body, response.status_code, answer)
             if done is not None:
@@ -182,8 +184,7 @@ class Pages:
     def fetch(self, offset, total=False):
         extra = {"total": True} if total else {}
         request = f"GET {self.path}"
-        page = unwrap(self.rest.get(self.path, {**self.params, **extra, "limit": self.limit, "offset": offset}),
-                      None, dict, request)
+        page = self.rest.get(self.path, {**self.params, **extra, "limit": self.limit, "offset": offset})
         batch = unwrap(page, self.key, list, request)
         if self.check is not None:
             self.check(batch)  # in the paging thread, while other pages are on the wire
@@ -298,7 +299,7 @@ class CursorPages(Pages):
     def fetch(self, offset, total=False):  # `offset` is the cursor here (None: the first page)
         request = f"GET {self.path}"
         query = {**self.params, "limit": self.limit, **({"cursor": offset} if offset is not None else {})}
-        page = unwrap(self.rest.get(self.path, query), None, dict, request)
+        page = self.rest.get(self.path, query)
         batch = unwrap(page, self.key, list, request)
         if "next_cursor" not in page:
             raise odd_page(request, "has no 'next_cursor' (PagerDuty's cursor lists carry it, null on the last page)")
@@ -340,8 +341,11 @@ def odd_page(request, what):
 
 def unwrap(answer, key, kind=dict, request="the request"):
     """The value under `key` in PagerDuty's answer envelope ({"incident": {...}},
-    {"incidents": [...]}), or the answer itself for key None. A missing key or a value of
-    another kind is PagerDuty's (or a proxy's) odd answer, said so, never read as empty."""
+    {"incidents": [...]}), or the answer itself for key None; None for kind None (an answer not
+    read). A missing key or a value of another kind is PagerDuty's (or a proxy's) odd answer,
+    said so, never read as empty."""
+    if kind is None:
+        return None
     value = answer.get(key) if isinstance(answer, dict) and key is not None else answer
     if isinstance(value, kind):
         return value
