@@ -1,4 +1,5 @@
-"""Command line: run, test, trigger, info, sample, spec, sandbox, http, export, runbook, outbox, scopes (DESIGN §4).
+"""Command line: run, test, trigger, info, sample, spec, sandbox, http, export, runbook, outbox, scopes, state
+(DESIGN §4).
 
 Stdout carries exactly one JSON document; logs go to stderr (and, in message mode, to the
 envelope's `log`). Exit 0 on success, 1 when the step fails, 2 when the command line is wrong.
@@ -86,6 +87,7 @@ def build_parser():
     scopes.add_argument("--runbook", metavar="FILE", help="the scopes of every step of this runbook (and its trigger)")
     add_report_parser(commands)
     add_dead_letters_parser(commands)
+    add_state_parser(commands)
     return parser
 
 
@@ -407,6 +409,18 @@ def cmd_dead_letters(args, io, handler, log):
     return EXIT_OK
 
 
+def add_state_parser(commands):
+    from pagerduty_plugin import state_cli
+
+    state_cli.add_parser(commands, Parser)
+
+
+def cmd_state(args, io, handler, log):
+    from pagerduty_plugin import state_cli
+
+    return state_cli.command(args, io, handler, log)
+
+
 class stop_on_signals:
     """SIGTERM, SIGINT and SIGHUP end a trigger loop between two events, not in the middle of one."""
 
@@ -639,7 +653,8 @@ def cmd_scopes(args, io, handler, log):
 
 COMMANDS = {"run": cmd_run, "test": cmd_test, "trigger": cmd_trigger, "info": cmd_info, "sample": cmd_sample,
             "spec": cmd_spec, "export": cmd_export, "runbook": cmd_runbook, "outbox": cmd_outbox,
-            "scopes": cmd_scopes, "report": cmd_report, "dead-letters": cmd_dead_letters}
+            "scopes": cmd_scopes, "report": cmd_report, "dead-letters": cmd_dead_letters,
+            "state": cmd_state}
 
 
 

@@ -83,6 +83,7 @@ def main(argv, stdout, stderr):
             check_runbooks(args.runbooks)
         if args.outbox_keys and not os.path.isfile(args.outbox_keys):
             raise UsageError(f"--outbox-keys {args.outbox_keys} is not a file", "Give a file of routing keys, one a line.")
+        location.share(args.state)  # the workers' steps and the companions: the same database
         options = Options(token=read_token(args.token_file, stderr) if args.token_file else None,
                           connection=connection_from_env(speclib.load()), debug=args.debug,
                           workers=args.workers, threads=args.threads, state=location.resolve(args.state),
@@ -169,12 +170,10 @@ def drain_companion(args, connection):
 
 
 def runbook_companion(args):
+    command = [sys.executable, "-m", "pagerduty_plugin", "runbook", "serve", args.runbooks]
     state = location.resolve(args.state)
-    if location.is_database(state):  # by the environment: a password in a URL stays off `ps`
-        os.environ[location.ENV] = state
-        command = [sys.executable, "-m", "pagerduty_plugin", "runbook", "serve", args.runbooks]
-    else:
-        command = [sys.executable, "-m", "pagerduty_plugin", "runbook", "serve", args.runbooks, "--state", state]
+    if not location.is_database(state):  # a database URL goes by the environment (main), off `ps`
+        command += ["--state", state]
     return command + (["--debug"] if args.debug else [])
 
 

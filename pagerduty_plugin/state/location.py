@@ -39,3 +39,11 @@ def shown(value):
 
         return display_url(value)
     return value
+
+
+def share(value):
+    """A --state database URL into PAGERDUTY_STATE, for what this process opens without being given
+    --state (the steps' outbox, companions): every store of the process in that one database."""
+    url = database_url(value)
+    if url:
+        os.environ[ENV] = url
