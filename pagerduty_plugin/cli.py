@@ -51,7 +51,8 @@ def build_parser():
     trigger = commands.add_parser("trigger", help="hand over a trigger's events as JSON lines (input on stdin)")
     trigger.add_argument("name", help="the trigger (incident_event, new_incident, incident_changed)")
     trigger.add_argument("--once", action="store_true", help="take what there is (polling: poll once), then exit")
-    trigger.add_argument("--state", metavar="DIR|URL", help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
+    trigger.add_argument("--state", metavar="DIR|URL",
+                         help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
     trigger.add_argument("--interval", type=float, metavar="S", help="seconds between polls (default: the "
                          "trigger's `interval` input; 1 s for the inbox of webhooks)")
     trigger.add_argument("--connection", metavar="FILE", help="JSON file of connection settings")
@@ -389,7 +390,8 @@ def add_dead_letters_parser(commands):
                        ("purge", "forget them")):
         command = sub.add_parser(name, help=text)
         command.add_argument("--consumer", metavar="NAME", help="only this consumer's (default: every consumer's)")
-        command.add_argument("--state", metavar="DIR|URL", help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
+        command.add_argument("--state", metavar="DIR|URL",
+                             help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
 
 
 def cmd_dead_letters(args, io, handler, log):

@@ -28,14 +28,16 @@ def build_parser():
     run.add_argument("--dry-run", action="store_true", help="print the plan resolved as far as it can; send nothing")
     run.add_argument("--event", metavar="FILE", help="run as if started by this v3 webhook event (JSON file)")
     run.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
-    run.add_argument("--state", metavar="DIR|URL", help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
+    run.add_argument("--state", metavar="DIR|URL",
+                     help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
     run.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
     serve = commands.add_parser("serve", help="run the runbooks of DIR whose on: matches each event of the "
                                 "triggers' inbox, once per event; one JSON line per run")
     serve.add_argument("directory", metavar="DIR")
     serve.add_argument("--once", action="store_true", help="one round (polling triggers poll once), then exit")
     serve.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
-    serve.add_argument("--state", metavar="DIR|URL", help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
+    serve.add_argument("--state", metavar="DIR|URL",
+                       help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
     serve.add_argument("--consumer", metavar="NAME", default="runbooks", help="this consumer's name in the inbox, "
                        "owned by one process at a time (default: runbooks)")
     serve.add_argument("--replay", action="store_true", help="a new consumer runs the runbooks for every event "
@@ -44,7 +46,8 @@ def build_parser():
                        help="events kept in the inbox and finished runs kept, in days (default 7)")
     serve.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
     runs = commands.add_parser("runs", help="the latest runs and their answers")
-    runs.add_argument("--state", metavar="DIR|URL", help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
+    runs.add_argument("--state", metavar="DIR|URL",
+                      help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
     runs.add_argument("--limit", type=int, default=20, metavar="N")
     export = commands.add_parser("export", help="write the runbook as another platform's workflow")
     export.add_argument("--to", required=True, choices=["orquesta"])
@@ -305,7 +308,8 @@ def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention, ta
 def purge_runs(store, retention, log):
     gone = store.purge(retention)
     if gone:
-        log.info(f"retention: {gone} finished run(s) older than {retention:g} days deleted (`state status` counts them)")
+        log.info(f"retention: {gone} finished run(s) older than {retention:g} days deleted "
+                 "(`state status` counts them)")
 
 
 def say_abandoned(store, log):

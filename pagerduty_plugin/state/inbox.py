@@ -324,12 +324,14 @@ class Inbox:
     def status(self):
         """What `state status` shows of the inbox."""
         db = self.db
-        consumers = [{"consumer": consumer, "position": seq, "backlog": backlog} for consumer, seq, backlog in db.execute(
-            "SELECT p.consumer, p.seq, (SELECT count(*) FROM events e WHERE e.seq > p.seq) FROM positions p "
-            "ORDER BY p.consumer")]
+        consumers = [{"consumer": consumer, "position": seq, "backlog": backlog}
+                     for consumer, seq, backlog in db.execute(
+                         "SELECT p.consumer, p.seq, (SELECT count(*) FROM events e WHERE e.seq > p.seq) "
+                         "FROM positions p ORDER BY p.consumer")]
         live = db.execute(f"SELECT consumer, owner, expires - {SQLITE_NOW} FROM leases WHERE expires > {SQLITE_NOW} "
                           "ORDER BY consumer").fetchall()
-        takeovers = db.execute("SELECT consumer, from_owner, to_owner, at FROM lease_takeovers ORDER BY at DESC").fetchall()
+        takeovers = db.execute("SELECT consumer, from_owner, to_owner, at FROM lease_takeovers "
+                               "ORDER BY at DESC").fetchall()
         return status_of(sqlite_version(db, self.STORE), len(MIGRATIONS), db.execute(
             "SELECT count(*) FROM events").fetchone()[0], consumers, live, takeovers,
             db.execute("SELECT consumer, dropped, last_at FROM retention_drops ORDER BY consumer").fetchall(),

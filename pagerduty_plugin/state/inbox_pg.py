@@ -257,7 +257,8 @@ class PostgresInbox(Inbox):
         version = self.database.version(self.STORE)
         with self.transaction(write=False) as run:
             return status_of(version, len(PG_MIGRATIONS), run("count", {"source": None})[0][0],
-                             [{"consumer": c, "position": seq, "backlog": n} for c, seq, n in run("status_consumers", {})],
+                             [{"consumer": c, "position": seq, "backlog": n}
+                              for c, seq, n in run("status_consumers", {})],
                              run("status_leases", {"now": run.now}), run("status_takeovers", {}),
                              run("status_drops", {}), run("status_dead", {})[0][0])
 
