@@ -412,9 +412,15 @@ def cmd_dead_letters(args, io, handler, log):
 
 
 def add_state_parser(commands):
-    from pagerduty_plugin import state_cli
-
-    state_cli.add_parser(commands, Parser)
+    """`state migrate|status` (the work is in state_cli.py, imported only when it runs)."""
+    state = commands.add_parser("state", help="the durable stores: migrate (schema ahead of a rollout), status")
+    sub = state.add_subparsers(dest="state_command", metavar="SUBCOMMAND", parser_class=Parser, required=True)
+    for name, text in (("migrate", "create or upgrade every store's schema (idempotent; says what it applied)"),
+                       ("status", "schema versions, consumers' positions and backlogs, leases and takeovers, runs by "
+                                  "status, what retention dropped")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--state", metavar="DIR|URL",
+                             help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
 
 
 def cmd_state(args, io, handler, log):

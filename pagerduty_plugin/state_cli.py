@@ -8,17 +8,6 @@ from pagerduty_plugin.state import location
 STORES = ("inbox", "runs")
 
 
-def add_parser(commands, parser_class):
-    state = commands.add_parser("state", help="the durable stores: migrate (schema ahead of a rollout), status")
-    sub = state.add_subparsers(dest="state_command", metavar="SUBCOMMAND", parser_class=parser_class, required=True)
-    for name, text in (("migrate", "create or upgrade every store's schema (idempotent; says what it applied)"),
-                       ("status", "schema versions, consumers' positions and backlogs, leases and takeovers, runs by "
-                                  "status, what retention dropped")):
-        command = sub.add_parser(name, help=text)
-        command.add_argument("--state", metavar="DIR|URL", help="state directory or postgresql:// URL "
-                             "(default: $PAGERDUTY_STATE)")
-
-
 def open_store(name, state):
     if name == "inbox":
         from pagerduty_plugin.state.inbox import Inbox
