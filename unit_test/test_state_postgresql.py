@@ -6,6 +6,7 @@ comes back. A real PostgreSQL (unit_test/postgres_server.py), real processes."""
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -14,10 +15,10 @@ import time
 import uuid
 
 import pytest
+import requests
 from conftest import ROOT, run_command, sandbox_env
 from outbox_support import postgres
-from runbook_support import write_runbook
-from test_consumers import BOOK, QUICK_LEASE, Lines, add_events, plugin
+from test_consumers import QUICK_LEASE, Lines, add_events, plugin
 from test_triggers import SECRET, alerts, deliver, webhook_body
 
 from pagerduty_plugin.errors import PluginError
@@ -77,7 +78,7 @@ def test_two_serve_processes_run_each_event_once_and_a_killed_owners_run_is_take
         tmp_path, sandbox, database):
     books = tmp_path / "books"
     books.mkdir()
-    write_runbook(books, BOOK)
+    shutil.copy(os.path.join(ROOT, "examples", "fleet", "note-once.yaml"), books)  # idempotent steps: one note per event
     incident = sandbox.seed_ids["incidents"]["triggered"][0]
     hanging = sandbox.seed_ids["incidents"]["triggered"][1]
     env = {**sandbox_env(sandbox), **QUICK_LEASE, "PAGERDUTY_STATE": database, "PAGERDUTY_TIMEOUT": "60",
@@ -89,20 +90,20 @@ def test_two_serve_processes_run_each_event_once_and_a_killed_owners_run_is_take
     try:
         for err in errs.values():
             err.wait_for("starting after the newest event")
-        sandbox.add_fault(method="GET", path=f"/incidents/{hanging}", delay=30, count=1)  # its first run hangs
+        sandbox.add_fault(method="GET", path=f"/incidents/{hanging}/notes", delay=30, count=1)  # its first run hangs
         [stuck] = add_events(database, 1, incident_id=hanging)
         ids = add_events(database, 8, incident_id=incident)
-        run = wait_for(lambda: store.for_event("on-event", stuck))
+        run = wait_for(lambda: store.for_event("note-once", stuck))
         owner = next(name for name, process in serves.items() if run["owner"].split(":")[1] == str(process.pid))
         wait_for(lambda: sum(len(out.lines) for out in outs.values()) >= 8)
         time.sleep(3 * 2.0)  # three leases: its owner lives and beats, so nobody takes the run over
-        assert store.for_event("on-event", stuck)["owner"] == run["owner"]
+        assert store.for_event("note-once", stuck)["owner"] == run["owner"]
         assert store.status()["takeovers"]["count"] == 0
         serves[owner].kill()
         serves[owner].wait(10)
         survivor = "b" if owner == "a" else "a"
         errs[survivor].wait_for("taking over run", timeout=30)
-        wait_for(lambda: store.for_event("on-event", stuck)["status"] == "ok")
+        wait_for(lambda: store.for_event("note-once", stuck)["status"] == "ok")
     finally:
         for process in serves.values():
             if process.poll() is None:
@@ -116,6 +117,14 @@ def test_two_serve_processes_run_each_event_once_and_a_killed_owners_run_is_take
     takeovers = store.status()["takeovers"]
     assert takeovers["count"] == 1 and takeovers["latest"][0]["from"] == run["owner"]
     store.close()
+    notes = notes_of(sandbox, incident) + notes_of(sandbox, hanging)
+    assert sorted(note.rsplit(" ", 1)[1] for note in notes if "Seen by the fleet" in note) == sorted(ids + [stuck])
+
+
+def notes_of(sandbox, incident):
+    answer = requests.get(f"{sandbox.info['api_url']}/incidents/{incident}/notes", timeout=10,
+                          headers={"Authorization": f"Token token={sandbox.info['api_key']}"})
+    return [note["content"] for note in answer.json()["notes"]]
 
 
 def wait_for(condition, timeout=45):
