@@ -244,7 +244,7 @@ def test_a_password_in_the_state_url_is_never_printed(database, sandbox):
 
 
 @pytest.mark.slow
-def test_stores_raise_a_plugin_error_while_postgresql_is_down_and_reconnect_on_their_own():
+def test_while_postgresql_is_down_stores_raise_a_plugin_error_webhooks_get_503_and_both_recover(plugin_server):
     import postgres_server
 
     try:
@@ -253,15 +253,26 @@ def test_stores_raise_a_plugin_error_while_postgresql_is_down_and_reconnect_on_t
         pytest.skip(f"no PostgreSQL server could be had: {exc}")
     try:
         inbox, runs = Inbox(server.url), RunStore(server.url)
-        assert inbox.add("webhook", "k1", json.loads(webhook_body()))
+        http = plugin_server(["--state", server.url, "--workers", "1"], env={"PAGERDUTY_WEBHOOK_SECRETS": SECRET})
+        assert deliver(http, webhook_body()).status_code == 202
         server.run("pg_ctl", "-D", server.data, "-m", "fast", "-w", "stop")
         with pytest.raises(PluginError, match="not usable"):
             inbox.add("webhook", "k2", json.loads(webhook_body()))
         with pytest.raises(PluginError, match="not usable"):
             runs.claim("book", "e1", "me")
+        assert [deliver(http, webhook_body()).status_code for _ in range(2)] == [503, 503]  # PagerDuty retries
         options = f"-p {server.port} -c listen_addresses=127.0.0.1 -k {server.dir} -c fsync=off"
         server.run("pg_ctl", "-D", server.data, "-o", options, "-l", os.path.join(server.dir, "log"), "-w", "start")
         assert inbox.add("webhook", "k2", json.loads(webhook_body())) and inbox.count() == 2
         assert runs.claim("book", "e1", "me") is not None
+        assert deliver(http, webhook_body()).status_code == 202 and inbox.count() == 3
     finally:
         server.stop()
+
+
+def test_the_outboxs_default_file_follows_the_state_into_its_database(sandbox, database):
+    env = {**sandbox_env(sandbox), "PAGERDUTY_OUTBOX": "sqlite://", "PAGERDUTY_STATE": database}
+    sent = run_command(["run", "send_trigger_event"], b'{"description": "disk full"}', env=env)
+    assert sent.code == 0, sent.stderr
+    status = json.loads(run_command(["outbox", "status"], env=env).stdout)
+    assert status["outbox"] == database and status["counts"]["sent"] == 1
