@@ -90,7 +90,7 @@ class TriggerRun:
                 said = True
             if self.stop.wait(min(1.0, max(0.1, holder["expires_in"]))):
                 return False
-        how, seq = self.inbox.begin(self.consumer, self.replay, self.legacy)
+        how, seq = self.inbox.begin(self.consumer, self.replay, self.legacy, sources=self.trigger.sources())
         self.log.info(f"consumer {self.consumer}: " + {
             "resumed": f"resuming after event #{seq}",
             "adopted": f"new, resuming after event #{seq}, where {self.legacy} (this trigger with this input, as "
