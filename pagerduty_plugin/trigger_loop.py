@@ -144,7 +144,14 @@ class TriggerRun:
             return delivered
         try:
             while not self.stop.is_set():
-                delivered += self.round(deliver, interval, keep_going=not once)
+                try:
+                    delivered += self.round(deliver, interval, keep_going=not once)
+                except LeaseLost:
+                    raise
+                except PluginError as exc:  # the store unreachable a while (a database restarting): said, retried
+                    if once:
+                        raise
+                    self.log.warning(f"{self.name}: {exc.cause}; the events not taken are tried again")
                 if once:
                     break
                 self.stop.wait(max(0.0, min(self.next_poll - time.monotonic(), INBOX_PERIOD)))
