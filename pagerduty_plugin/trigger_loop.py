@@ -46,7 +46,7 @@ class TriggerRun:
         self.output_schema = spec.trigger_output_schema(name)
         self.inbox = Inbox(state)
         self.retention_days = retention_days
-        self.inbox.purge(retention_days)  # events kept retention_days, whoever took them
+        self.purge()
         self.next_purge = time.monotonic() + PURGE_PERIOD
         self.consumer = consumer or name
         self.replay, self.acks = replay, acks
@@ -58,6 +58,13 @@ class TriggerRun:
         self.next_poll = 0.0
         self.read_upto = 0  # the last seq read this run (handed over, or awaiting its acknowledgement)
         self.track = OrderedDict()  # seq -> event id awaiting acknowledgement, or None once done
+
+    def purge(self):
+        """Retention (Inbox.purge): what it dropped before a consumer took it is said, and counted in
+        `state status`."""
+        for consumer, count in sorted(self.inbox.purge(self.retention_days).items()):
+            self.log.warning(f"retention: {count} event(s) older than {self.retention_days:g} days were deleted "
+                             f"before the consumer {consumer} took them (`pagerduty-plugin state status` counts them)")
 
     # --- owning the consumer --------------------------------------------------------------------
 
@@ -83,7 +90,7 @@ class TriggerRun:
                 said = True
             if self.stop.wait(min(1.0, max(0.1, holder["expires_in"]))):
                 return False
-        how, seq = self.inbox.begin(self.consumer, self.replay, self.legacy)
+        how, seq = self.inbox.begin(self.consumer, self.replay, self.legacy, sources=self.trigger.sources())
         self.log.info(f"consumer {self.consumer}: " + {
             "resumed": f"resuming after event #{seq}",
             "adopted": f"new, resuming after event #{seq}, where {self.legacy} (this trigger with this input, as "
@@ -137,7 +144,14 @@ class TriggerRun:
             return delivered
         try:
             while not self.stop.is_set():
-                delivered += self.round(deliver, interval, keep_going=not once)
+                try:
+                    delivered += self.round(deliver, interval, keep_going=not once)
+                except LeaseLost:
+                    raise
+                except PluginError as exc:  # the store unreachable a while (a database restarting): said, retried
+                    if once:
+                        raise
+                    self.log.warning(f"{self.name}: {exc.cause}; the events not taken are tried again")
                 if once:
                     break
                 self.stop.wait(max(0.0, min(self.next_poll - time.monotonic(), INBOX_PERIOD)))
@@ -153,7 +167,7 @@ class TriggerRun:
         at the next interval (a long-running consumer outlives PagerDuty's outages); else it raises."""
         if time.monotonic() >= self.next_purge:
             self.next_purge = time.monotonic() + PURGE_PERIOD
-            self.inbox.purge(self.retention_days)
+            self.purge()
         if time.monotonic() >= self.next_poll:
             self.next_poll = time.monotonic() + (self.trigger.interval if interval is None else interval)
             try:
