@@ -293,3 +293,25 @@ def test_postgresql_stopped_for_20_s_answers_503_loses_nothing_and_recovers(stat
         assert len(stored) == len(set(stored)) and accepted <= set(stored) and len(accepted) == 1500
     finally:
         hosts.stop()
+
+
+def test_the_fleet_runs_the_readmes_nginx_configuration_with_only_its_addresses_replaced():
+    import difflib
+
+    text = fleet.readme_nginx_config()
+    local = fleet.local_config(text, [18001, 18002, 18003], 18080)
+    changed = [line for line in difflib.ndiff(text.splitlines(), local.splitlines()) if line[:2] in ("- ", "+ ")]
+    assert sorted(changed) == sorted(["-     server 10.0.0.11:8000;", "-     server 10.0.0.12:8000;",
+                                      "-     listen 80;", "+     listen 127.0.0.1:18080;",
+                                      "+     server 127.0.0.1:18001;", "+     server 127.0.0.1:18002;",
+                                      "+     server 127.0.0.1:18003;"])
+    try:
+        nginx = fleet.Nginx([18001, 18002])
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        checked = subprocess.run([nginx.binary, "-t", "-p", nginx.dir, "-c", os.path.join(nginx.dir, "nginx.conf")],
+                                 capture_output=True, timeout=30)
+        assert checked.returncode == 0, checked.stderr.decode()
+    finally:
+        nginx.stop()
