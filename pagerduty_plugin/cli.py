@@ -1,4 +1,5 @@
-"""Command line: run, test, trigger, info, sample, spec, sandbox, http, export, runbook, outbox, scopes (DESIGN §4).
+"""Command line: run, test, trigger, info, sample, spec, sandbox, http, export, runbook, outbox, scopes, state
+(DESIGN §4).
 
 Stdout carries exactly one JSON document; logs go to stderr (and, in message mode, to the
 envelope's `log`). Exit 0 on success, 1 when the step fails, 2 when the command line is wrong.
@@ -50,7 +51,8 @@ def build_parser():
     trigger = commands.add_parser("trigger", help="hand over a trigger's events as JSON lines (input on stdin)")
     trigger.add_argument("name", help="the trigger (incident_event, new_incident, incident_changed)")
     trigger.add_argument("--once", action="store_true", help="take what there is (polling: poll once), then exit")
-    trigger.add_argument("--state", metavar="DIR", help="state directory (default under $XDG_STATE_HOME)")
+    trigger.add_argument("--state", metavar="DIR|URL",
+                         help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
     trigger.add_argument("--interval", type=float, metavar="S", help="seconds between polls (default: the "
                          "trigger's `interval` input; 1 s for the inbox of webhooks)")
     trigger.add_argument("--connection", metavar="FILE", help="JSON file of connection settings")
@@ -86,6 +88,7 @@ def build_parser():
     scopes.add_argument("--runbook", metavar="FILE", help="the scopes of every step of this runbook (and its trigger)")
     add_report_parser(commands)
     add_dead_letters_parser(commands)
+    add_state_parser(commands)
     return parser
 
 
@@ -387,7 +390,8 @@ def add_dead_letters_parser(commands):
                        ("purge", "forget them")):
         command = sub.add_parser(name, help=text)
         command.add_argument("--consumer", metavar="NAME", help="only this consumer's (default: every consumer's)")
-        command.add_argument("--state", metavar="DIR", help="state directory (default under $XDG_STATE_HOME)")
+        command.add_argument("--state", metavar="DIR|URL",
+                             help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
 
 
 def cmd_dead_letters(args, io, handler, log):
@@ -405,6 +409,24 @@ def cmd_dead_letters(args, io, handler, log):
     finally:
         inbox.close()
     return EXIT_OK
+
+
+def add_state_parser(commands):
+    """`state migrate|status` (the work is in state_cli.py, imported only when it runs)."""
+    state = commands.add_parser("state", help="the durable stores: migrate (schema ahead of a rollout), status")
+    sub = state.add_subparsers(dest="state_command", metavar="SUBCOMMAND", parser_class=Parser, required=True)
+    for name, text in (("migrate", "create or upgrade every store's schema (idempotent; says what it applied)"),
+                       ("status", "schema versions, consumers' positions and backlogs, leases and takeovers, runs by "
+                                  "status, what retention dropped")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--state", metavar="DIR|URL",
+                             help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
+
+
+def cmd_state(args, io, handler, log):
+    from pagerduty_plugin import state_cli
+
+    return state_cli.command(args, io, handler, log)
 
 
 class stop_on_signals:
@@ -639,7 +661,8 @@ def cmd_scopes(args, io, handler, log):
 
 COMMANDS = {"run": cmd_run, "test": cmd_test, "trigger": cmd_trigger, "info": cmd_info, "sample": cmd_sample,
             "spec": cmd_spec, "export": cmd_export, "runbook": cmd_runbook, "outbox": cmd_outbox,
-            "scopes": cmd_scopes, "report": cmd_report, "dead-letters": cmd_dead_letters}
+            "scopes": cmd_scopes, "report": cmd_report, "dead-letters": cmd_dead_letters,
+            "state": cmd_state}
 
 
 

@@ -52,7 +52,7 @@ class TriggerRun:
         self.output_schema = spec.trigger_output_schema(name)
         self.inbox = Inbox(state)
         self.retention_days = retention_days
-        self.inbox.purge(retention_days)  # events kept retention_days, whoever took them
+        self.purge()
         self.next_purge = time.monotonic() + PURGE_PERIOD
         self.consumer = consumer or name
         self.replay, self.acks = replay, acks
@@ -65,6 +65,13 @@ class TriggerRun:
         self.next_poll = 0.0
         self.read_upto = 0  # the last seq read this run (handed over, or awaiting its acknowledgement)
         self.track = OrderedDict()  # seq -> event id awaiting acknowledgement, or None once done
+
+    def purge(self):
+        """Retention (Inbox.purge): what it dropped before a consumer took it is said, and counted in
+        `state status`."""
+        for consumer, count in sorted(self.inbox.purge(self.retention_days).items()):
+            self.log.warning(f"retention: {count} event(s) older than {self.retention_days:g} days were deleted "
+                             f"before the consumer {consumer} took them (`pagerduty-plugin state status` counts them)")
 
     # --- owning the consumer --------------------------------------------------------------------
 
@@ -167,7 +174,7 @@ class TriggerRun:
         at the next interval (a long-running consumer outlives PagerDuty's outages); else it raises."""
         if time.monotonic() >= self.next_purge:
             self.next_purge = time.monotonic() + PURGE_PERIOD
-            self.inbox.purge(self.retention_days)
+            self.purge()
         if time.monotonic() >= self.next_poll:
             self.next_poll = time.monotonic() + (self.trigger.interval if interval is None else interval)
             try:

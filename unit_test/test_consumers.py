@@ -401,7 +401,7 @@ def test_the_runs_store_unwritable_during_serve_runs_every_event_once_when_writa
     assert sorted(run["event_id"] for run in latest_runs(state)) == sorted(ids)
 
 
-def test_a_run_whose_process_died_is_listed_as_abandoned(tmp_path, sandbox):
+def test_a_run_whose_process_died_is_listed_as_abandoned_then_taken_over(tmp_path, sandbox):
     incident = sandbox.seed_ids["incidents"]["triggered"][0]
     sandbox.add_fault(method="GET", path=f"/incidents/{incident}", delay=30, count=1)  # the step hangs
     books = tmp_path / "books"
@@ -428,7 +428,14 @@ def test_a_run_whose_process_died_is_listed_as_abandoned(tmp_path, sandbox):
     assert runs[0]["status"] == "abandoned" and runs[0]["owner"].split(":")[1] == str(serve.pid)
     again = run_command(["runbook", "serve", str(books), "--once", "--state", state],
                         env={**sandbox_env(sandbox), **QUICK_LEASE})
-    assert again.code == 0 and "abandoned" in again.stderr and again.stdout == ""  # listed, never run twice
+    assert again.code == 0 and "abandoned" in again.stderr and "taking over run" in again.stderr
+    [line] = [json.loads(text) for text in again.stdout.splitlines()]  # run again from its first step, once
+    assert line["run_id"] == runs[0]["id"] and line["event"] == event_id and line["status"] == "ok"
+    runs = json.loads(run_command(["runbook", "runs", "--state", state], env=QUICK_LEASE).stdout)["runs"]
+    assert [run["status"] for run in runs] == ["ok"]
+    status = json.loads(run_command(["state", "status", "--state", state]).stdout)
+    takeovers = status["runs"]["takeovers"]
+    assert takeovers["count"] == 1 and takeovers["latest"][0]["from"].split(":")[1] == str(serve.pid)
 
 
 # --- the webhook writer on a full disk ------------------------------------------------------------

@@ -28,14 +28,16 @@ def build_parser():
     run.add_argument("--dry-run", action="store_true", help="print the plan resolved as far as it can; send nothing")
     run.add_argument("--event", metavar="FILE", help="run as if started by this v3 webhook event (JSON file)")
     run.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
-    run.add_argument("--state", metavar="DIR", help="state directory where the run's answer is kept")
+    run.add_argument("--state", metavar="DIR|URL",
+                     help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
     run.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
     serve = commands.add_parser("serve", help="run the runbooks of DIR whose on: matches each event of the "
                                 "triggers' inbox, once per event; one JSON line per run")
     serve.add_argument("directory", metavar="DIR")
     serve.add_argument("--once", action="store_true", help="one round (polling triggers poll once), then exit")
     serve.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
-    serve.add_argument("--state", metavar="DIR", help="state directory (the inbox and the runs)")
+    serve.add_argument("--state", metavar="DIR|URL",
+                       help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
     serve.add_argument("--consumer", metavar="NAME", default="runbooks", help="this consumer's name in the inbox, "
                        "owned by one process at a time (default: runbooks)")
     serve.add_argument("--replay", action="store_true", help="a new consumer runs the runbooks for every event "
@@ -44,7 +46,8 @@ def build_parser():
                        help="events kept in the inbox and finished runs kept, in days (default 7)")
     serve.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
     runs = commands.add_parser("runs", help="the latest runs and their answers")
-    runs.add_argument("--state", metavar="DIR")
+    runs.add_argument("--state", metavar="DIR|URL",
+                      help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
     runs.add_argument("--limit", type=int, default=20, metavar="N")
     export = commands.add_parser("export", help="write the runbook as another platform's workflow")
     export.add_argument("--to", required=True, choices=["orquesta"])
@@ -101,6 +104,9 @@ def cmd_run(args, io, handler, log):
         io.write({"status": "skipped", "reason": "the event does not match the runbook's on: block",
                   "steps": [], "outputs": {}})
         return EXIT_OK
+    from pagerduty_plugin.state import location
+
+    location.share(args.state)  # the steps' outbox follows a --state database
     connection = cli.connection_settings(spec, args.connection, log)
     from pagerduty_plugin.state import leases
     from pagerduty_plugin.state.runs import RunStore
@@ -179,7 +185,7 @@ def cmd_serve(args, io, handler, log):
     """Events from the inbox start the runbooks whose on: matches, exactly once per event (the run is
     claimed in the runs store before its first step; an event whose claim is not recorded stays
     untaken), across restarts."""
-    from pagerduty_plugin.runbooks.event_runs import load_dir, run_for_event
+    from pagerduty_plugin.runbooks.event_runs import load_dir, run_claimed, run_for_event
     from pagerduty_plugin.state import leases
     from pagerduty_plugin.state.runs import RunStore, RunStoreError
     from pagerduty_plugin.trigger_loop import TriggerRun
@@ -195,10 +201,13 @@ def cmd_serve(args, io, handler, log):
     if not started:
         raise PluginError(f"No runbook in {args.directory} has an on: block",
                           "Add `on: {trigger: incident_event, event_types: [...]}` to the runbooks to start by events.")
+    from pagerduty_plugin.state import location
+
+    location.share(args.state)  # the steps' outbox follows a --state database
     retention = cli.retention_days(args.retention_days)
     connection = cli.connection_settings(spec, args.connection, log)
     store = RunStore(args.state)
-    store.purge(retention)
+    purge_runs(store, retention, log)
     say_abandoned(store, log)
     stop = threading.Event()
     owner = leases.owner_id()  # one process, one owner of its consumers' leases and of its runs
@@ -209,6 +218,11 @@ def cmd_serve(args, io, handler, log):
     beats = RunStore(args.state)  # the heartbeat's own connection
     heartbeat = leases.Heartbeat(lambda: beats.beat(owner), leases.LEASE_SECONDS / 3,
                                  lambda exc: log.warning(f"the runs' heartbeat failed ({exc}); trying again"))
+
+    def said(book, event, run_id, answer):
+        io.stdout.write(cli.dump_json({"runbook": book.name, "event": event["id"], "run_id": run_id,
+                                       "status": answer["status"]}, handler.secrets) + "\n")
+        io.stdout.flush()
 
     def start_runbooks(trigger):
         def deliver(event):
@@ -222,12 +236,23 @@ def cmd_serve(args, io, handler, log):
                     log.error(f"runbook {book.name}: event {event['event'].get('id')}: {bug(exc).cause}")
                     continue
                 if result is not None:
-                    run_id, answer = result
-                    io.stdout.write(cli.dump_json({"runbook": book.name, "event": event["event"]["id"],
-                                                   "run_id": run_id, "status": answer["status"]},
-                                                  handler.secrets) + "\n")
-                    io.stdout.flush()
+                    said(book, event["event"], *result)
         return deliver
+
+    by_name = {book.name: book for book in started}
+
+    def take_over():
+        """Runs whose process died (their lease ended): this process runs them again from the start."""
+        for run_id, name, event, before in store.take_over(owner, sorted(by_name)):
+            log.warning(f"runbook {name}: taking over run {run_id} for event {event.get('id')} from "
+                        f"{before or 'a process that died'}, whose lease ended; running it again from its first step")
+            try:
+                answer = run_claimed(by_name[name], run_id, event, connection, store, log=log,
+                                     secrets=handler.secrets, spec=spec)
+            except Exception as exc:  # noqa: BLE001 - as a run of a new event: said, the others go on
+                log.error(f"runbook {name}: event {event.get('id')}: {bug(exc).cause}")
+                continue
+            said(by_name[name], event, run_id, answer)
 
     with cli.stop_on_signals(stop):
         try:
@@ -235,7 +260,7 @@ def cmd_serve(args, io, handler, log):
                 if not run.begin(wait=not args.once):
                     return EXIT_OK
             heartbeat.start()
-            serve_rounds(triggers, start_runbooks, store, stop, args.once, log, retention)
+            serve_rounds(triggers, start_runbooks, store, stop, args.once, log, retention, take_over)
         finally:
             heartbeat.stop()
             for run in triggers.values():
@@ -243,10 +268,10 @@ def cmd_serve(args, io, handler, log):
     return EXIT_OK
 
 
-def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention):
+def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention, take_over=None):
     """Rounds until stopped. A round the stores fail (a claim not recorded, a read-only disk) is
-    said and tried again: what it did not take stays in the inbox. Finished runs past the
-    retention are purged every hour."""
+    said and tried again: what it did not take stays in the inbox. Each round takes over the runs
+    whose process died; finished runs past the retention are purged every hour."""
     import time
 
     from pagerduty_plugin.state.inbox import LeaseLost
@@ -257,9 +282,16 @@ def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention):
         if time.monotonic() >= next_purge:
             next_purge = time.monotonic() + PURGE_PERIOD
             try:
-                store.purge(retention)
+                purge_runs(store, retention, log)
             except PluginError as exc:
                 log.warning(f"runbooks: {exc.cause}")
+        if take_over is not None:
+            try:
+                take_over()
+            except PluginError as exc:
+                if once:
+                    raise
+                log.warning(f"runbooks: {exc.cause}; the runs to take over are looked for again")
         for name, run in triggers.items():
             try:
                 run.round(start_runbooks(name), keep_going=not once)
@@ -273,8 +305,16 @@ def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention):
         stop.wait(1.0)
 
 
+def purge_runs(store, retention, log):
+    gone = store.purge(retention)
+    if gone:
+        log.info(f"retention: {gone} finished run(s) older than {retention:g} days deleted "
+                 "(`state status` counts them)")
+
+
 def say_abandoned(store, log):
-    """Runs whose process died mid-run: listed for the operator (never run again by themselves)."""
+    """Runs whose process died mid-run: listed for the operator (those started by an event of a
+    runbook this process serves are taken over)."""
     for run in store.abandoned():
         log.warning(f"runbook {run['runbook']}: run {run['id']} for event "
                     f"{run['event_id']} was abandoned by {run['owner'] or 'a process that died'} (started "

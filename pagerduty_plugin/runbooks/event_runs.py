@@ -6,7 +6,9 @@
 
 Exactly once per event: the run is claimed in the runs store (UNIQUE runbook + event id, committed)
 before its first step, so a redelivered event or a restart after the claim never runs it again; a
-claim the store cannot record raises RunStoreError, and the caller leaves the event for later.
+claim the store cannot record raises RunStoreError, and the caller leaves the event for later. A
+run whose process died is taken over once its lease ends (RunStore.take_over) and run again from
+its first step: steps must be idempotent for an effect to happen exactly once.
 """
 
 import glob
@@ -41,12 +43,17 @@ def run_for_event(runbook, trigger_name, event, connection, store, log=None, sec
     owner: the process that beats for the run (state/runs.py)."""
     if not runbook.matches(trigger_name, event) or not event.get("id"):
         return None
-    run_id = store.claim(runbook.name, str(event["id"]), owner)
+    run_id = store.claim(runbook.name, str(event["id"]), owner, event)
     if run_id is None:
-        return None  # already run (or claimed by a process that died): never twice
+        return None  # run, or running (a process that dies mid-run has it taken over): never twice
+    return run_id, run_claimed(runbook, run_id, event, connection, store, log, secrets, spec)
+
+
+def run_claimed(runbook, run_id, event, connection, store, log=None, secrets=None, spec=None):
+    """Run a claimed run (a new claim, or one taken over: then again from its first step); its answer."""
     try:
         answer = run(runbook, {}, connection, event=event, log=log, secrets=secrets, spec=spec)
     except PluginError as exc:  # inputs the event cannot fill: recorded as a failed run
         answer = {"status": "failed", "steps": [], "outputs": {}, "error": exc.to_dict()}
     store.finish(run_id, answer)
-    return run_id, answer
+    return answer

@@ -21,7 +21,7 @@ from pagerduty_plugin.files import read_text
 from pagerduty_plugin.server.app import MAX_BODY, App, Options
 from pagerduty_plugin.server.hosts import parse_allowed
 from pagerduty_plugin.server.worker import GuardedWorker, Limits
-from pagerduty_plugin.state import state_dir
+from pagerduty_plugin.state import location, state_dir
 
 GRACEFUL_SECONDS = 30  # how long SIGTERM waits for the steps in flight
 
@@ -55,7 +55,8 @@ def build_parser(defaults=PLACES["host"]):
                         help="threads per worker (default 8)")
     parser.add_argument("--token-file", metavar="F", help="file holding the bearer token every route but "
                         "/api/v1/status requires")
-    parser.add_argument("--state", metavar="DIR", help="state directory (the webhook inbox)")
+    parser.add_argument("--state", metavar="DIR|URL", help="state directory (the webhook inbox), or a postgresql:// "
+                        "URL a fleet shares (default: PAGERDUTY_STATE)")
     parser.add_argument("--webhook-secrets-file", metavar="F", help="file of webhook signing secrets, one per line "
                         "(default: PAGERDUTY_WEBHOOK_SECRETS, comma-separated)")
     parser.add_argument("--runbooks", metavar="DIR", help="also start the runbooks of DIR whose on: matches the "
@@ -82,9 +83,10 @@ def main(argv, stdout, stderr):
             check_runbooks(args.runbooks)
         if args.outbox_keys and not os.path.isfile(args.outbox_keys):
             raise UsageError(f"--outbox-keys {args.outbox_keys} is not a file", "Give a file of routing keys, one a line.")
+        location.share(args.state)  # the workers' steps and the companions: the same database
         options = Options(token=read_token(args.token_file, stderr) if args.token_file else None,
                           connection=connection_from_env(speclib.load()), debug=args.debug,
-                          workers=args.workers, threads=args.threads, state=state_dir(args.state),
+                          workers=args.workers, threads=args.threads, state=location.resolve(args.state),
                           webhook_secrets=webhook_secrets(args.webhook_secrets_file, stderr),
                           allowed_hosts=allowed_hosts(args.allow_host))
         companions = [runbook_companion(args)] if args.runbooks else []
@@ -168,8 +170,10 @@ def drain_companion(args, connection):
 
 
 def runbook_companion(args):
-    command = [sys.executable, "-m", "pagerduty_plugin", "runbook", "serve", args.runbooks, "--state", args.state
-               or state_dir()]
+    command = [sys.executable, "-m", "pagerduty_plugin", "runbook", "serve", args.runbooks]
+    state = location.resolve(args.state)
+    if not location.is_database(state):  # a database URL goes by the environment (main), off `ps`
+        command += ["--state", state]
     return command + (["--debug"] if args.debug else [])
 
 

@@ -1,8 +1,9 @@
 """The durable stores of the state directory: trigger inbox and cursors, outbox, runbook runs.
 
-One directory holds them all (`--state DIR`; default `$XDG_STATE_HOME/pagerduty-plugin`, else
-`~/.local/state/pagerduty-plugin`), each store its own SQLite file in WAL mode. Nothing secret is
-stored in plain text there.
+One directory holds them all (`--state DIR` or PAGERDUTY_STATE; default `$XDG_STATE_HOME/pagerduty-plugin`,
+else `~/.local/state/pagerduty-plugin`), each store its own SQLite file in WAL mode. Nothing secret is
+stored in plain text there. A fleet gives a PostgreSQL URL instead (state/location.py): every store
+then lives in that one database.
 """
 
 import os
@@ -14,6 +15,12 @@ def state_dir(path=None):
     """The state directory, created private to its owner (0700, whatever the umask, parents included)
     when missing; refused when another user owns it or may write in it (they could plant a forged
     inbox or runs store that we would then act on)."""
+    if not path:
+        path = os.environ.get("PAGERDUTY_STATE")
+        path = None if path and path.lower().startswith(("postgresql://", "postgres://")) else path
+    elif path.lower().startswith(("postgresql://", "postgres://")):
+        raise PluginError("This command keeps its files in a state directory, not in a database",
+                          "Give --state a directory here.")
     if not path:
         base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
         path = os.path.join(base, "pagerduty-plugin")

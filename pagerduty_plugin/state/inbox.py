@@ -25,8 +25,9 @@ import sqlite3
 import time
 
 from pagerduty_plugin.errors import PluginError
-from pagerduty_plugin.state import open_sqlite, state_dir
+from pagerduty_plugin.state import location, open_sqlite, state_dir
 from pagerduty_plugin.state.leases import SQLITE_NOW
+from pagerduty_plugin.state.schema import migrate_sqlite, sqlite_version, statements
 
 FILE_NAME = "inbox.sqlite"
 WEBHOOK_SOURCE = "webhook"  # the source of the events PagerDuty pushed (the others are pollers')
@@ -65,6 +66,14 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     PRIMARY KEY (consumer, seq)
 );
 """
+MIGRATIONS = [  # numbered from 1 (state/schema.py); the first is the schema made before versions
+    statements(SCHEMA),
+    ["CREATE TABLE retention_drops (consumer TEXT PRIMARY KEY, dropped INTEGER NOT NULL, last_at REAL NOT NULL)",
+     "CREATE TABLE lease_takeovers (consumer TEXT NOT NULL, from_owner TEXT NOT NULL, to_owner TEXT NOT NULL, "
+     "at REAL NOT NULL)",
+     "CREATE INDEX events_received ON events (received_at)"],
+]
+DEDUP_DAYS = 2  # an event every consumer took is kept this long (PagerDuty redelivers for 48 h), then deleted
 
 
 class LeaseLost(PluginError):
@@ -72,6 +81,18 @@ class LeaseLost(PluginError):
 
 
 class Inbox:
+    """The inbox of a state directory (SQLite); given a PostgreSQL URL (--state, PAGERDUTY_STATE),
+    Inbox(url) is that database's PostgresInbox (inbox_pg.py), with the same methods."""
+
+    STORE = "inbox"
+
+    def __new__(cls, directory=None, busy_timeout=30.0):
+        if cls is Inbox and location.database_url(directory):
+            from pagerduty_plugin.state.inbox_pg import PostgresInbox
+
+            return super().__new__(PostgresInbox)
+        return super().__new__(cls)
+
     def __init__(self, directory=None, busy_timeout=30.0):
         self.path = os.path.join(state_dir(directory), FILE_NAME)
         self.db = open_sqlite(self.path, busy_timeout)
@@ -82,7 +103,7 @@ class Inbox:
             raise PluginError(f"Cannot open the inbox's lock file {self.path}.lock: {exc.strerror}",
                               "Check that the state directory is writable and on a local disk.") from None
         try:
-            self.db.executescript(SCHEMA)
+            self.migrated = migrate_sqlite(self.db, self.STORE, MIGRATIONS)
         except sqlite3.Error as exc:
             self.close()
             raise PluginError(f"Cannot prepare the inbox {self.path}: {exc}",
@@ -184,6 +205,9 @@ class Inbox:
                                    (consumer,)).fetchone()
             if held and held[0] not in (owner, dead) and held[1] > 0:
                 return {"owner": held[0], "expires_in": round(held[1], 1)}
+            if held and held[0] != owner:
+                self.db.execute(f"INSERT INTO lease_takeovers (consumer, from_owner, to_owner, at) VALUES "
+                                f"(?, ?, ?, {SQLITE_NOW})", (consumer, held[0], owner))
             self.db.execute(f"INSERT INTO leases (consumer, owner, expires) VALUES (?, ?, {SQLITE_NOW} + ?) "
                             "ON CONFLICT (consumer) DO UPDATE SET owner = excluded.owner, expires = excluded.expires",
                             (consumer, owner, seconds))
@@ -279,9 +303,50 @@ class Inbox:
         return self.db.execute("SELECT count(*) FROM events WHERE source = ?", (source,)).fetchone()[0]
 
     def purge(self, days=RETENTION_DAYS):
+        """Retention: an event every known consumer has taken goes once past DEDUP_DAYS (its
+        redeliveries are still recognised until then); past `days` an event goes whoever took it,
+        and what each consumer had not taken is counted (state status). {consumer: dropped untaken}."""
+        now = time.time()
         with Transaction(self.db, self.lock_fd):
-            self.db.execute("DELETE FROM events WHERE received_at < ?", (time.time() - days * 86400,))
-            self.db.execute("DELETE FROM dead_letters WHERE at < ?", (time.time() - days * 86400,))
+            dropped = dict(self.db.execute(
+                "SELECT p.consumer, count(e.seq) FROM positions p JOIN events e ON e.seq > p.seq "
+                "WHERE e.received_at < ? GROUP BY p.consumer", (now - days * 86400,)).fetchall())
+            for consumer, count in dropped.items():
+                self.db.execute("INSERT INTO retention_drops (consumer, dropped, last_at) VALUES (?, ?, ?) "
+                                "ON CONFLICT (consumer) DO UPDATE SET dropped = dropped + excluded.dropped, "
+                                "last_at = excluded.last_at", (consumer, count, now))
+            self.db.execute("DELETE FROM events WHERE received_at < ?", (now - days * 86400,))
+            self.db.execute("DELETE FROM events WHERE received_at < ? AND seq <= (SELECT min(seq) FROM positions)",
+                            (now - min(days, DEDUP_DAYS) * 86400,))
+            self.db.execute("DELETE FROM dead_letters WHERE at < ?", (now - days * 86400,))
+        return {consumer: count for consumer, count in dropped.items() if count}
+
+    def status(self):
+        """What `state status` shows of the inbox."""
+        db = self.db
+        consumers = [{"consumer": consumer, "position": seq, "backlog": backlog}
+                     for consumer, seq, backlog in db.execute(
+                         "SELECT p.consumer, p.seq, (SELECT count(*) FROM events e WHERE e.seq > p.seq) "
+                         "FROM positions p ORDER BY p.consumer")]
+        live = db.execute(f"SELECT consumer, owner, expires - {SQLITE_NOW} FROM leases WHERE expires > {SQLITE_NOW} "
+                          "ORDER BY consumer").fetchall()
+        takeovers = db.execute("SELECT consumer, from_owner, to_owner, at FROM lease_takeovers "
+                               "ORDER BY at DESC").fetchall()
+        return status_of(sqlite_version(db, self.STORE), len(MIGRATIONS), db.execute(
+            "SELECT count(*) FROM events").fetchone()[0], consumers, live, takeovers,
+            db.execute("SELECT consumer, dropped, last_at FROM retention_drops ORDER BY consumer").fetchall(),
+            db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+
+
+def status_of(version, latest, events, consumers, live, takeovers, drops, dead_letters):
+    return {"schema_version": version, "schema_latest": latest, "events": events, "consumers": consumers,
+            "leases": [{"consumer": consumer, "owner": owner, "expires_in": round(left, 1)}
+                       for consumer, owner, left in live],
+            "lease_takeovers": {"count": len(takeovers), "latest": [
+                {"consumer": consumer, "from": before, "to": after, "at": iso_time(at)}
+                for consumer, before, after, at in takeovers[:10]]},
+            "dropped_untaken": {consumer: {"events": count, "last": iso_time(at)} for consumer, count, at in drops},
+            "dead_letters": dead_letters}
 
 
 def iso_time(epoch):

@@ -154,9 +154,14 @@ def check_url(url):
 
 
 def open_outbox(url, state=None, limits=None):
-    """The store that `url` names: sqlite:// (default file in the state directory), sqlite:///PATH,
-    or postgresql://… (psycopg imported only then)."""
+    """The store that `url` names: sqlite:// (default file in the state directory; in the state's
+    database when --state or PAGERDUTY_STATE is a postgresql:// URL), sqlite:///PATH, or
+    postgresql://… (psycopg imported only then)."""
     check_url(url)
+    if urlsplit(url).scheme == "sqlite" and unquote(urlsplit(url).path) in ("", "/"):
+        from pagerduty_plugin.state import location
+
+        url = location.database_url(state) or url  # the default file follows the state into its database
     if urlsplit(url).scheme in ("postgresql", "postgres"):
         from pagerduty_plugin.state.outbox_pg import PostgresOutbox
 

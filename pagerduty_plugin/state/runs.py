@@ -6,21 +6,27 @@ of the run) never starts the runbook twice. A claim that cannot be recorded (sto
 read-only) raises RunStoreError: the event is then left untaken and tried again later.
 
 Each run names its owner (the process) and carries a heartbeat the owner renews (store time); a
-`running` run whose heartbeat is older than a lease is listed as `abandoned`: its process died,
-and it is never run again for that event by itself (the operator decides). Answers are stored as
+`running` run whose heartbeat is older than a lease is listed as `abandoned`: its process died.
+A run started by an event keeps the event, and `runbook serve` takes such a run over (take_over:
+one taker per run, the others skip it) and runs the runbook again from its first step: never
+while its owner lives and beats. Takeovers are recorded (`state status`). Answers are stored as
 the run returned them, secrets already masked; an answer that cannot be written yet is kept in
 memory and written at the next beat.
+
+Given a PostgreSQL URL (--state, PAGERDUTY_STATE), RunStore(url) is runs_pg.py's PostgresRunStore.
 """
 
 import json
 import os
 import sqlite3
+import time
 import uuid
 from datetime import datetime, timezone
 
 from pagerduty_plugin.errors import PluginError
-from pagerduty_plugin.state import open_sqlite, state_dir
+from pagerduty_plugin.state import location, open_sqlite, state_dir
 from pagerduty_plugin.state.leases import LEASE_SECONDS, SQLITE_NOW
+from pagerduty_plugin.state.schema import migrate_sqlite, sqlite_version, statements
 
 FILE_NAME = "runs.sqlite"
 MAX_ANSWER_BYTES = 256 * 1024  # a stored answer past this keeps its statuses and errors, not the steps' outputs
@@ -38,17 +44,15 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 """
-OWNER_COLUMNS = {"owner": "TEXT", "heartbeat": "REAL"}  # added to a store made before them
 ABANDONED = "abandoned"
-
-
-def add_column(db, column, kind):
-    """Add a column to a store made before it (another process opening it now may add it first)."""
-    try:
-        db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
-    except sqlite3.OperationalError as exc:
-        if "duplicate column" not in str(exc):
-            raise
+MIGRATIONS = [  # numbered from 1 (state/schema.py); the first is the store as made before versions
+    statements(SCHEMA) + ["ALTER TABLE runs ADD COLUMN owner TEXT", "ALTER TABLE runs ADD COLUMN heartbeat REAL"],
+    ["ALTER TABLE runs ADD COLUMN event TEXT",
+     "ALTER TABLE runs ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0",
+     "CREATE TABLE run_takeovers (run_id TEXT NOT NULL, runbook TEXT NOT NULL, event_id TEXT, "
+     "from_owner TEXT, to_owner TEXT NOT NULL, at REAL NOT NULL)",
+     "CREATE TABLE retention_drops (what TEXT PRIMARY KEY, dropped INTEGER NOT NULL, last_at REAL NOT NULL)"],
+]
 
 
 class RunStoreError(PluginError):
@@ -65,15 +69,20 @@ def now():
 
 
 class RunStore:
+    STORE = "runs"
+
+    def __new__(cls, state=None):
+        if cls is RunStore and location.database_url(state):
+            from pagerduty_plugin.state.runs_pg import PostgresRunStore
+
+            return super().__new__(PostgresRunStore)
+        return super().__new__(cls)
+
     def __init__(self, state=None):
         self.path = os.path.join(state_dir(state), FILE_NAME)
         self.db = open_sqlite(self.path)
         try:
-            self.db.executescript(SCHEMA)
-            known = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
-            for column, kind in OWNER_COLUMNS.items():
-                if column not in known:
-                    add_column(self.db, column, kind)
+            self.migrated = migrate_sqlite(self.db, self.STORE, MIGRATIONS)
         except sqlite3.Error as exc:
             self.db.close()
             raise store_error(exc, self.path) from None
@@ -82,14 +91,14 @@ class RunStore:
     def close(self):
         self.db.close()
 
-    def claim(self, runbook, event_id=None, owner=None):
+    def claim(self, runbook, event_id=None, owner=None, event=None):
         """A new run id for runbook (status running); None when this event already has a run;
-        RunStoreError when the claim cannot be recorded."""
+        RunStoreError when the claim cannot be recorded. event: kept, for a takeover to run it again."""
         run_id = uuid.uuid4().hex
         try:
-            self.db.execute("INSERT INTO runs (id, runbook, event_id, status, started_at, owner, heartbeat) "
-                            f"VALUES (?, ?, ?, ?, ?, ?, {SQLITE_NOW})", (run_id, runbook, event_id, RUNNING, now(),
-                                                                          owner))
+            self.db.execute("INSERT INTO runs (id, runbook, event_id, status, started_at, owner, heartbeat, event) "
+                            f"VALUES (?, ?, ?, ?, ?, ?, {SQLITE_NOW}, ?)",
+                            (run_id, runbook, event_id, RUNNING, now(), owner, event_text(event)))
         except sqlite3.IntegrityError:
             return None
         except sqlite3.Error as exc:
@@ -119,13 +128,60 @@ class RunStore:
         self.db.execute(f"UPDATE runs SET heartbeat = {SQLITE_NOW} WHERE owner = ? AND status = ?", (owner, RUNNING))
 
     def purge(self, days):
-        """Forget finished runs started over `days` ago (running and abandoned ones stay)."""
-        cutoff = datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() - days * 86400, timezone.utc)
+        """Forget finished runs started over `days` ago (running and abandoned ones stay); how many,
+        counted in the store (`state status`)."""
         try:
-            self.db.execute("DELETE FROM runs WHERE status != ? AND started_at < ?",
-                            (RUNNING, cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")))
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                gone = self.db.execute("DELETE FROM runs WHERE status != ? AND started_at < ?",
+                                       (RUNNING, cutoff_text(days))).rowcount
+                if gone:
+                    self.db.execute("INSERT INTO retention_drops (what, dropped, last_at) VALUES ('finished runs', "
+                                    "?, ?) ON CONFLICT (what) DO UPDATE SET dropped = dropped + excluded.dropped, "
+                                    "last_at = excluded.last_at", (gone, time.time()))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
         except sqlite3.Error as exc:
             raise store_error(exc, self.path) from None
+        return gone
+
+    def take_over(self, owner, runbooks, limit=10):
+        """Runs of `runbooks` started by an event whose owner stopped beating a lease ago, now owner's:
+        [(run id, runbook, event, previous owner)], recorded as takeovers."""
+        if not runbooks:
+            return []
+        marks = ",".join("?" * len(runbooks))
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                found = self.db.execute(
+                    f"SELECT id, runbook, event_id, event, owner FROM runs WHERE status = ? AND event IS NOT NULL "
+                    f"AND runbook IN ({marks}) AND {STALE} ORDER BY started_at LIMIT ?",
+                    (RUNNING, *runbooks, LEASE_SECONDS, limit)).fetchall()
+                for run_id, runbook, event_id, _, before in found:
+                    self.db.execute(f"UPDATE runs SET owner = ?, heartbeat = {SQLITE_NOW}, takeovers = takeovers + 1 "
+                                    "WHERE id = ?", (owner, run_id))
+                    self.db.execute("INSERT INTO run_takeovers (run_id, runbook, event_id, from_owner, to_owner, at) "
+                                    f"VALUES (?, ?, ?, ?, ?, {SQLITE_NOW})", (run_id, runbook, event_id, before, owner))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.path) from None
+        return [(run_id, runbook, json.loads(event), before) for run_id, runbook, _, event, before in found]
+
+    def status(self):
+        """What `state status` shows of the runs."""
+        by_status = dict(self.db.execute(f"SELECT CASE WHEN status = '{RUNNING}' AND "
+                                         f"{STALE.replace('?', str(LEASE_SECONDS))} THEN '{ABANDONED}' ELSE status "
+                                         "END, count(*) FROM runs GROUP BY 1").fetchall())
+        takeovers = self.db.execute("SELECT run_id, runbook, event_id, from_owner, to_owner, at FROM run_takeovers "
+                                    "ORDER BY at DESC").fetchall()
+        drops = self.db.execute("SELECT what, dropped, last_at FROM retention_drops").fetchall()
+        return runs_status(sqlite_version(self.db, self.STORE), len(MIGRATIONS), by_status, takeovers, drops)
 
     def abandoned(self, limit=100):
         """Runs still `running` whose owner stopped beating: its process died during the run."""
@@ -146,6 +202,25 @@ class RunStore:
         rows = self.db.execute(f"SELECT {COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
                                (limit,)).fetchall()
         return [as_dict(row) for row in rows]
+
+
+def event_text(event):
+    return None if event is None else json.dumps(event, separators=(",", ":"))
+
+
+def cutoff_text(days):
+    cutoff = datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() - days * 86400, timezone.utc)
+    return cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def runs_status(version, latest, by_status, takeovers, drops):
+    from pagerduty_plugin.state.inbox import iso_time
+
+    return {"schema_version": version, "schema_latest": latest, "runs": by_status,
+            "takeovers": {"count": len(takeovers), "latest": [
+                {"run_id": run_id, "runbook": runbook, "event_id": event_id, "from": before, "to": after,
+                 "at": iso_time(at)} for run_id, runbook, event_id, before, after, at in takeovers[:10]]},
+            "purged": {what: {"runs": count, "last": iso_time(at)} for what, count, at in drops}}
 
 
 def stored_text(answer):

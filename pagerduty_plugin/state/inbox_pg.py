@@ -1,0 +1,303 @@
+"""The inbox in PostgreSQL, for a fleet: every host's webhooks, pollers and consumers share it
+(`--state postgresql://…`). What it does is inbox.py's; how is PostgreSQL's (its own named SQL).
+
+Every write takes one advisory transaction lock first, as SQLite's inbox takes its write lock: an
+event's seq is drawn and committed in the same order, so a consumer reading `seq > position` never
+moves past an event another host has drawn a smaller seq for but not yet committed. Leases and
+their expiry are the server's clock.
+"""
+
+import json
+
+from pagerduty_plugin.state import pg
+from pagerduty_plugin.state.inbox import DEDUP_DAYS, MIGRATIONS, RETENTION_DAYS, Inbox, LeaseLost, row, status_of
+
+WRITE_LOCK = 727276
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS inbox_events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, source TEXT NOT NULL, key TEXT NOT NULL,
+        event_id TEXT NOT NULL, event_type TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL, body TEXT NOT NULL,
+        UNIQUE (source, key), UNIQUE (source, event_id))""",
+    "CREATE TABLE IF NOT EXISTS inbox_positions (consumer TEXT PRIMARY KEY, seq BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS inbox_cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS inbox_staged (
+        source TEXT NOT NULL, sort_key TEXT NOT NULL, arrival BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        key TEXT NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL, body TEXT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS inbox_leases (consumer TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+    "expires DOUBLE PRECISION NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS inbox_dead_letters (
+        consumer TEXT NOT NULL, seq BIGINT NOT NULL, event_id TEXT NOT NULL, reason TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL, retry BOOLEAN NOT NULL DEFAULT false, PRIMARY KEY (consumer, seq))""",
+]
+PG_MIGRATIONS = [
+    SCHEMA,
+    ["CREATE TABLE inbox_retention_drops (consumer TEXT PRIMARY KEY, dropped BIGINT NOT NULL, "
+     "last_at DOUBLE PRECISION NOT NULL)",
+     "CREATE TABLE inbox_lease_takeovers (consumer TEXT NOT NULL, from_owner TEXT NOT NULL, to_owner TEXT NOT NULL, "
+     "at DOUBLE PRECISION NOT NULL)",
+     "CREATE INDEX inbox_events_received ON inbox_events (received_at)"],
+]
+assert len(PG_MIGRATIONS) == len(MIGRATIONS)  # one version number for both forms of the store
+
+NEW_EVENT = ("INSERT INTO inbox_events (source, key, event_id, event_type, received_at, body) "
+             "VALUES (%(source)s, %(key)s, %(event_id)s, %(event_type)s, %(now)s, %(body)s) "
+             "ON CONFLICT DO NOTHING RETURNING seq")
+SQL = {
+    "lock": f"SELECT pg_advisory_xact_lock({WRITE_LOCK})",
+    "add": NEW_EVENT,
+    "put_cursor": "INSERT INTO inbox_cursors (name, value) VALUES (%(name)s, %(value)s) "
+                  "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+    "cursor": "SELECT value FROM inbox_cursors WHERE name = %(name)s",
+    "unstage": "DELETE FROM inbox_staged WHERE source = %(source)s",
+    "stage": "INSERT INTO inbox_staged (source, sort_key, key, event_id, event_type, body) "
+             "VALUES (%(source)s, %(sort_key)s, %(key)s, %(event_id)s, %(event_type)s, %(body)s)",
+    "store_staged": "INSERT INTO inbox_events (source, key, event_id, event_type, received_at, body) "
+                    "SELECT source, key, event_id, event_type, %(now)s, body FROM inbox_staged "
+                    "WHERE source = %(source)s ORDER BY sort_key, arrival DESC ON CONFLICT DO NOTHING RETURNING seq",
+    "pending": "SELECT seq, body FROM inbox_events WHERE source = ANY(%(sources)s) AND seq > GREATEST(%(after)s, "
+               "COALESCE((SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s), 0)) "
+               "ORDER BY seq LIMIT %(limit)s",
+    "taken": "INSERT INTO inbox_positions (consumer, seq) VALUES (%(consumer)s, %(seq)s) ON CONFLICT (consumer) "
+             "DO UPDATE SET seq = GREATEST(inbox_positions.seq, EXCLUDED.seq)",
+    "position": "SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s",
+    "newest": "SELECT COALESCE(max(seq), 0) FROM inbox_events",
+    "lease_get": "SELECT owner, expires - %(now)s FROM inbox_leases WHERE consumer = %(consumer)s",
+    "lease_put": "INSERT INTO inbox_leases (consumer, owner, expires) VALUES (%(consumer)s, %(owner)s, "
+                 "%(now)s + %(seconds)s) ON CONFLICT (consumer) DO UPDATE SET owner = EXCLUDED.owner, "
+                 "expires = EXCLUDED.expires",
+    "lease_renew": "UPDATE inbox_leases SET expires = %(now)s + %(seconds)s WHERE consumer = %(consumer)s",
+    "lease_release": "DELETE FROM inbox_leases WHERE consumer = %(consumer)s AND owner = %(owner)s",
+    "takeover": "INSERT INTO inbox_lease_takeovers (consumer, from_owner, to_owner, at) "
+                "VALUES (%(consumer)s, %(before)s, %(owner)s, %(now)s)",
+    "dead_letter": "INSERT INTO inbox_dead_letters (consumer, seq, event_id, reason, at) VALUES (%(consumer)s, "
+                   "%(seq)s, %(event_id)s, %(reason)s, %(now)s) ON CONFLICT (consumer, seq) DO UPDATE SET "
+                   "reason = EXCLUDED.reason, at = EXCLUDED.at, retry = false",
+    "dead_letters": "SELECT d.consumer, d.seq, d.event_id, d.reason, d.at, d.retry, e.event_type "
+                    "FROM inbox_dead_letters d LEFT JOIN inbox_events e ON e.seq = d.seq "
+                    "WHERE %(consumer)s::text IS NULL OR d.consumer = %(consumer)s ORDER BY d.seq LIMIT %(limit)s",
+    "retry_dead": "UPDATE inbox_dead_letters SET retry = true "
+                  "WHERE %(consumer)s::text IS NULL OR consumer = %(consumer)s RETURNING seq",
+    "purge_dead": "DELETE FROM inbox_dead_letters WHERE %(consumer)s::text IS NULL OR consumer = %(consumer)s "
+                  "RETURNING seq",
+    "to_retry": "SELECT d.seq, e.body FROM inbox_dead_letters d JOIN inbox_events e ON e.seq = d.seq "
+                "WHERE d.consumer = %(consumer)s AND d.retry ORDER BY d.seq",
+    "delivered_again": "DELETE FROM inbox_dead_letters WHERE consumer = %(consumer)s AND seq = %(seq)s",
+    "count": "SELECT count(*) FROM inbox_events WHERE %(source)s::text IS NULL OR source = %(source)s",
+    "untaken": "SELECT p.consumer, count(e.seq) FROM inbox_positions p JOIN inbox_events e ON e.seq > p.seq "
+               "WHERE e.received_at < %(before)s GROUP BY p.consumer",
+    "count_drop": "INSERT INTO inbox_retention_drops (consumer, dropped, last_at) VALUES (%(consumer)s, "
+                  "%(count)s, %(now)s) ON CONFLICT (consumer) DO UPDATE SET "
+                  "dropped = inbox_retention_drops.dropped + EXCLUDED.dropped, last_at = EXCLUDED.last_at",
+    "drop_old": "DELETE FROM inbox_events WHERE received_at < %(before)s",
+    "drop_taken": "DELETE FROM inbox_events WHERE received_at < %(before)s "
+                  "AND seq <= (SELECT min(seq) FROM inbox_positions)",
+    "drop_old_dead": "DELETE FROM inbox_dead_letters WHERE at < %(before)s",
+    "status_consumers": "SELECT p.consumer, p.seq, (SELECT count(*) FROM inbox_events e WHERE e.seq > p.seq) "
+                        "FROM inbox_positions p ORDER BY p.consumer",
+    "status_leases": "SELECT consumer, owner, expires - %(now)s FROM inbox_leases WHERE expires > %(now)s "
+                     "ORDER BY consumer",
+    "status_takeovers": "SELECT consumer, from_owner, to_owner, at FROM inbox_lease_takeovers ORDER BY at DESC",
+    "status_drops": "SELECT consumer, dropped, last_at FROM inbox_retention_drops ORDER BY consumer",
+    "status_dead": "SELECT count(*) FROM inbox_dead_letters",
+}
+
+
+class PostgresInbox(Inbox):
+    STORE = "inbox"
+    SQL = SQL
+
+    def __init__(self, url=None, busy_timeout=30.0):
+        self.database = pg.Database(pg_url(url), "inbox")
+        self.path = self.database.url  # what messages name (the password masked)
+        try:
+            self.migrated = self.database.migrate(self.STORE, PG_MIGRATIONS)
+        except BaseException:
+            self.database.close()
+            raise
+
+    def transaction(self, write=True):
+        return Writing(self.database.transaction(SQL)) if write else self.database.transaction(SQL)
+
+    def close(self):
+        self.database.close()
+
+    # --- storing events ------------------------------------------------------------------------
+
+    def add_each(self, source, keyed_events):
+        with self.transaction() as run:
+            return [bool(run("add", event_params(source, key, event, run.now))) for key, event in keyed_events]
+
+    def add_many(self, source, keyed_events, cursor=None):
+        with self.transaction() as run:
+            added = sum(bool(run("add", event_params(source, key, event, run.now))) for key, event in keyed_events)
+            if cursor is not None:
+                run("put_cursor", {"name": cursor[0], "value": cursor[1]})
+        return added
+
+    def unstage_all(self, source):
+        with self.transaction() as run:
+            run("unstage", {"source": source})
+
+    def stage(self, source, sorted_keyed):
+        with self.transaction() as run:
+            for sort_key, key, event in sorted_keyed:
+                params = event_params(source, key, event, 0)
+                run("stage", {**params, "sort_key": sort_key})
+
+    def store_staged(self, source, cursor):
+        with self.transaction() as run:
+            added = len(run("store_staged", {"source": source, "now": run.now}))
+            run("unstage", {"source": source})
+            run("put_cursor", {"name": cursor[0], "value": cursor[1]})
+        return added
+
+    def cursor(self, name):
+        with self.transaction(write=False) as run:
+            found = run("cursor", {"name": name})
+        return found[0][0] if found else None
+
+    # --- consumers -------------------------------------------------------------------------------
+
+    def pending(self, consumer, sources, limit=500, after=0):
+        with self.transaction(write=False) as run:
+            rows = run("pending", {"sources": list(sources), "after": after, "consumer": consumer, "limit": limit})
+        return [(seq, json.loads(body)) for seq, body in rows]
+
+    def taken(self, consumer, seq, owner=None):
+        with self.transaction() as run:
+            if owner is not None:
+                held_by(run, consumer, owner)
+            run("taken", {"consumer": consumer, "seq": seq})
+
+    def acquire(self, consumer, owner, seconds, dead=None):
+        with self.transaction() as run:
+            held = run("lease_get", {"consumer": consumer, "now": run.now})
+            if held and held[0][0] not in (owner, dead) and held[0][1] > 0:
+                return {"owner": held[0][0], "expires_in": round(held[0][1], 1)}
+            if held and held[0][0] != owner:
+                run("takeover", {"consumer": consumer, "before": held[0][0], "owner": owner, "now": run.now})
+            run("lease_put", {"consumer": consumer, "owner": owner, "seconds": seconds, "now": run.now})
+        return None
+
+    def renew(self, consumer, owner, seconds):
+        with self.transaction() as run:
+            held_by(run, consumer, owner)
+            run("lease_renew", {"consumer": consumer, "seconds": seconds, "now": run.now})
+
+    def release(self, consumer, owner):
+        with self.transaction() as run:
+            run("lease_release", {"consumer": consumer, "owner": owner})
+
+    def begin(self, consumer, replay=False, legacy=None):
+        with self.transaction() as run:
+            known = run("position", {"consumer": consumer})
+            if known:
+                return "resumed", known[0][0]
+            before = legacy and run("position", {"consumer": legacy})
+            if before:
+                how, seq = "adopted", before[0][0]
+            else:
+                how = "replay" if replay else "newest"
+                seq = 0 if replay else run("newest", {})[0][0]
+            run("taken", {"consumer": consumer, "seq": seq})
+        return how, seq
+
+    # --- dead letters --------------------------------------------------------------------------
+
+    def dead_letter(self, consumer, seq, event_id, reason, owner=None):
+        with self.transaction() as run:
+            if owner is not None:
+                held_by(run, consumer, owner)
+            run("dead_letter", {"consumer": consumer, "seq": seq, "event_id": event_id, "reason": reason[:1000],
+                                "now": run.now})
+
+    def dead_letters(self, consumer=None, limit=100):
+        from pagerduty_plugin.state.inbox import iso_time
+
+        with self.transaction(write=False) as run:
+            rows = run("dead_letters", {"consumer": consumer, "limit": limit})
+        keys = ("consumer", "seq", "event_id", "reason", "at", "retry", "event_type")
+        return [{**dict(zip(keys, found)), "retry": bool(found[5]), "at": iso_time(found[4])} for found in rows]
+
+    def retry_dead_letters(self, consumer=None):
+        with self.transaction() as run:
+            return len(run("retry_dead", {"consumer": consumer}))
+
+    def purge_dead_letters(self, consumer=None):
+        with self.transaction() as run:
+            return len(run("purge_dead", {"consumer": consumer}))
+
+    def to_retry(self, consumer):
+        with self.transaction(write=False) as run:
+            rows = run("to_retry", {"consumer": consumer})
+        return [(seq, json.loads(body)) for seq, body in rows]
+
+    def delivered_again(self, consumer, seq):
+        with self.transaction() as run:
+            run("delivered_again", {"consumer": consumer, "seq": seq})
+
+    # --- upkeep ----------------------------------------------------------------------------------
+
+    def count(self, source=None):
+        with self.transaction(write=False) as run:
+            return run("count", {"source": source})[0][0]
+
+    def purge(self, days=RETENTION_DAYS):
+        with self.transaction() as run:
+            before = run.now - days * 86400
+            dropped = dict(run("untaken", {"before": before}))
+            for consumer, count in dropped.items():
+                run("count_drop", {"consumer": consumer, "count": count, "now": run.now})
+            run("drop_old", {"before": before})
+            run("drop_taken", {"before": run.now - min(days, DEDUP_DAYS) * 86400})
+            run("drop_old_dead", {"before": before})
+        return {consumer: count for consumer, count in dropped.items() if count}
+
+    def status(self):
+        version = self.database.version(self.STORE)
+        with self.transaction(write=False) as run:
+            return status_of(version, len(PG_MIGRATIONS), run("count", {"source": None})[0][0],
+                             [{"consumer": c, "position": seq, "backlog": n}
+                              for c, seq, n in run("status_consumers", {})],
+                             run("status_leases", {"now": run.now}), run("status_takeovers", {}),
+                             run("status_drops", {}), run("status_dead", {})[0][0])
+
+
+def pg_url(url):
+    from pagerduty_plugin.state import location
+
+    return location.database_url(url)
+
+
+def event_params(source, key, event, now):
+    source, key, event_id, event_type, now, body = row(source, key, event, now)
+    return {"source": source, "key": key, "event_id": event_id, "event_type": event_type, "now": now, "body": body}
+
+
+def held_by(run, consumer, owner):
+    held = run("lease_get", {"consumer": consumer, "now": run.now})
+    if held and held[0][0] != owner:
+        raise LeaseLost(f"The consumer {consumer} is now owned by {held[0][0]}",
+                        "This process stops handing events over; one process per consumer name.")
+    if not held:
+        raise LeaseLost(f"The consumer {consumer} has no lease any more",
+                        "This process stops handing events over; start it again.")
+
+
+class Writing:
+    """A write transaction: the inbox's advisory lock first (seq drawn and committed in order)."""
+
+    def __init__(self, transaction):
+        self.transaction = transaction
+
+    def __enter__(self):
+        run = self.transaction.__enter__()
+        try:
+            run("lock", {})
+        except BaseException as exc:
+            self.transaction.__exit__(type(exc), exc, None)
+            raise
+        return run
+
+    def __exit__(self, kind, exc, tb):
+        return self.transaction.__exit__(kind, exc, tb)
