@@ -237,10 +237,13 @@ class Fleet:
         if host in self.servers:
             self.wait_ready(host)
 
-    def start_workers(self, count, runbooks, consumer="runbooks"):
+    def start_workers(self, count, runbooks):
+        """`runbook serve` workers, each its own consumer (`runbooks-<host>`, as the README says): each reads
+        every event, and the runs store lets one claim each run."""
         for number in range(count):
-            worker = self.host(f"worker-{number + 1}", ["runbook", "serve", runbooks, "--state", self.state,
-                                                        "--consumer", consumer, "--replay"])
+            name = f"worker-{number + 1}"
+            worker = self.host(name, ["runbook", "serve", runbooks, "--state", self.state,
+                                      "--consumer", f"runbooks-{name}", "--replay"])
             self.workers.append(worker.start())
         return self.workers
 

@@ -19,21 +19,8 @@ import postgres_server
 from conftest import ROOT
 from postgres_server import Unavailable, wait_until
 
-NOTE_RUNBOOK = """\
-name: note-each-event
-description: One note per event on its incident. Idempotent, so a run taken over from a dead host adds none twice.
-on:
-  trigger: incident_event
-  event_types: [incident.triggered]
-steps:
-  - id: notes
-    action: list_notes
-    input: {incident_id: "${{ event.data.id }}"}
-  - id: note
-    if: "${{ !contains(steps.notes.output.notes[].content, join('', ['fleet-event ', event.id])) }}"
-    action: add_note
-    input: {incident_id: "${{ event.data.id }}", note: "fleet-event ${{ event.id }}"}
-"""
+FLEET_RUNBOOKS = os.path.join(ROOT, "examples", "fleet")  # note-once.yaml: idempotent, one note per event
+NOTE = "Seen by the fleet: event "
 
 
 @pytest.fixture(scope="module")
@@ -134,13 +121,10 @@ def test_three_servers_behind_nginx_store_each_webhook_once_and_run_each_runbook
         pytest.skip(str(exc))
     sandbox = fleet_sandbox
     incidents = open_incidents(sandbox, 300)
-    books = tmp_path / "runbooks"
-    books.mkdir()
-    (books / "note.yaml").write_text(NOTE_RUNBOOK)
     hosts = fleet.Fleet(state, str(tmp_path), sandbox.info)
     try:
         url = hosts.start_servers(3)
-        workers = hosts.start_workers(3, str(books))
+        workers = hosts.start_workers(3, FLEET_RUNBOOKS)
         sent = fleet.deliveries(3000, incidents)
         senders = fleet.Senders(url, sent, threads=4).start()
         assert senders.wait_progress(0.3)
@@ -158,7 +142,7 @@ def test_three_servers_behind_nginx_store_each_webhook_once_and_run_each_runbook
         stored = [event["id"] for event in fleet.stored_events(state, str(tmp_path))]
         assert len(stored) == len(set(stored)) == 3000 and set(stored) == expected
 
-        wanted = {f"fleet-event {event_id}" for event_id in expected}
+        wanted = {NOTE + event_id for event_id in expected}
         noted = until_stalled(lambda: len(wanted & set(posted_notes(sandbox))), len(wanted))
         for worker in workers:
             worker.stop()
@@ -167,7 +151,7 @@ def test_three_servers_behind_nginx_store_each_webhook_once_and_run_each_runbook
         posted = posted_notes(sandbox)
         assert len(posted) == len(set(posted)) and set(posted) <= wanted  # the journal: no note added twice
         if noted < len(wanted):
-            missing = {content[len("fleet-event "):] for content in wanted - set(notes)}
+            missing = {content[len(NOTE):] for content in wanted - set(notes)}
             abandoned = {run["event_id"] for run in abandoned_runs(state)}
             assert missing <= abandoned, sorted(missing - abandoned)[:10]  # only runs whose host was killed
             pytest.xfail(f"{len(missing)} run(s) whose worker was SIGKILLed stay abandoned: this build does not "
