@@ -11,7 +11,8 @@ figures are taken on the same machine in the same run, so only their ratios mean
 
 The shared state is a SQLite directory and, when this build keeps its whole state in PostgreSQL
 (`state status --state postgresql://…` works), a fresh database on a server this script starts
-(unit_test/postgres_server.py; installed from Debian's package when missing and run as root).
+(unit_test/postgres_server.py; installed from Debian's package when missing and run as root), with fsync
+and synchronous_commit on, as durable as the SQLite inbox (synchronous=FULL).
 
 Usage: .venv/bin/python bench/fleet.py [--per-sender 250] [--senders 6] [--rounds 2]
 """
@@ -109,12 +110,24 @@ def postgres_state():
     except postgres_server.Unavailable as exc:
         return None, f"no PostgreSQL: {exc}"
     url = server.fresh_database("bench_fleet")
+    durable(server.url)
     done = subprocess.run([sys.executable, "-m", "pagerduty_plugin", "state", "status", "--state", url],
                           capture_output=True, cwd=ROOT)
     if done.returncode != 0:
         server.stop()
         return None, "this build cannot keep its state in PostgreSQL (`state status` refused it)"
     return url, server
+
+
+def durable(url):
+    """The test server starts without fsync (postgres_server.py); here a commit is on disk before it returns,
+    as SQLite's synchronous=FULL inbox does, so the two are compared like for like."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            db.execute(f"ALTER SYSTEM SET {setting} = on")
+        db.execute("SELECT pg_reload_conf()")
 
 
 def main():

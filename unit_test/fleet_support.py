@@ -346,6 +346,14 @@ def stored_events(state, directory, env=None):
 # --- the state: a shared SQLite directory (the control) or PostgreSQL ----------------------------------
 
 
+def state_status(state):
+    """`pagerduty-plugin state status` of the fleet's state."""
+    done = subprocess.run([sys.executable, "-m", "pagerduty_plugin", "state", "status", "--state", state],
+                          capture_output=True, env=plugin_env(), cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return json.loads(done.stdout)
+
+
 def postgres_state_supported(url):
     """Whether this build keeps its whole state in PostgreSQL (`state status --state postgresql://…`)."""
     done = subprocess.run([sys.executable, "-m", "pagerduty_plugin", "state", "status", "--state", url],

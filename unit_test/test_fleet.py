@@ -222,6 +222,9 @@ def test_a_poller_on_two_hosts_emits_each_incident_once_while_its_leader_is_kill
         assert by_host["poll-a"] > 0 and by_host["poll-b"] > 0, by_host  # both hosts emitted: a takeover
         log = standby.stderr()
         assert "resuming after event #" in log and "polls it now" in log, log[-3000:]
+        taken = {(t["consumer"].split(":")[0], t["from"].split(":")[0], t["to"].split(":")[0])
+                 for t in fleet.state_status(state)["inbox"]["lease_takeovers"]["latest"]}
+        assert {("fleet-poll", "poll-a", "poll-b"), ("poller", "poll-a", "poll-b")} <= taken  # what operators see
     finally:
         hosts.stop()
 
