@@ -64,11 +64,15 @@ def rest(sandbox, method, path, body=None, **params):
     return answer.json() if answer.content else None
 
 
-def open_incidents(sandbox, count, title="fleet"):
+def open_incidents(sandbox, count, title="fleet", into=None):
+    """The ids of `count` new incidents, each appended to `into` as soon as it is open."""
     service = rest(sandbox, "GET", "/services")["services"][0]["id"]
-    return [rest(sandbox, "POST", "/incidents", {"incident": {
-        "type": "incident", "title": f"{title} {number}", "service": {"id": service, "type": "service_reference"}}})
-        ["incident"]["id"] for number in range(count)]
+    opened = [] if into is None else into
+    for number in range(count):
+        opened.append(rest(sandbox, "POST", "/incidents", {"incident": {
+            "type": "incident", "title": f"{title} {number}",
+            "service": {"id": service, "type": "service_reference"}}})["incident"]["id"])
+    return opened
 
 
 def notes_by_event(sandbox, incidents):
@@ -204,10 +208,13 @@ def test_a_poller_on_two_hosts_emits_each_incident_once_while_its_leader_is_kill
         assert wait_until(lambda: "in use by" in standby.stderr(), 60), standby.stderr()
 
         created = []
-        maker = threading.Thread(target=lambda: created.extend(open_incidents(sandbox, 1500, "polled")), daemon=True)
+        maker = threading.Thread(target=open_incidents, args=(sandbox, 1500, "polled", created), daemon=True)
         maker.start()
-        assert wait_until(lambda: len({e for h, e in seen if h == "poll-a"}) >= 300, 300), leader.stderr()[-2000:]
+        def leader_emitted():
+            return len({event for host, event in seen if host == "poll-a"} & {f"poll-{i}" for i in list(created)})
+        assert wait_until(lambda: leader_emitted() >= 300, 300), leader.stderr()[-2000:]
         leader.kill()
+        assert len(created) < 1500  # incidents are still being opened: the killed leader polled part of them
         maker.join(600)
         assert len(created) == 1500
         wanted = {f"poll-{incident}" for incident in created}
