@@ -97,7 +97,7 @@ class TriggerRun:
                 said = True
             if self.stop.wait(min(1.0, max(0.1, holder["expires_in"]))):
                 return False
-        how, seq = self.inbox.begin(self.consumer, self.replay, self.legacy)
+        how, seq = self.inbox.begin(self.consumer, self.replay, self.legacy, sources=self.trigger.sources())
         self.log.info(f"consumer {self.consumer}: " + {
             "resumed": f"resuming after event #{seq}",
             "adopted": f"new, resuming after event #{seq}, where {self.legacy} (this trigger with this input, as "
@@ -158,7 +158,14 @@ class TriggerRun:
             return delivered
         try:
             while not self.stop.is_set():
-                delivered += self.round(deliver, interval, keep_going=not once)
+                try:
+                    delivered += self.round(deliver, interval, keep_going=not once)
+                except LeaseLost:
+                    raise
+                except PluginError as exc:  # the store unreachable a while (a database restarting): said, retried
+                    if once:
+                        raise
+                    self.log.warning(f"{self.name}: {exc.cause}; the events not taken are tried again")
                 if once:
                     break
                 self.stop.wait(max(0.0, min(self.next_poll - time.monotonic(), INBOX_PERIOD)))

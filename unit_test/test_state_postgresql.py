@@ -201,8 +201,9 @@ def aged(inbox, days):
 def test_retention_keeps_what_a_consumer_has_not_taken_until_the_age_then_counts_what_it_drops(kind, tmp_path):
     state = str(tmp_path / "state") if kind == "sqlite" else postgres().fresh_database("r" + uuid.uuid4().hex[:12])
     inbox = Inbox(state)
-    inbox.begin("up")
-    inbox.begin("down")  # a consumer that is down: it takes nothing for a while
+    inbox.begin("up", sources=["webhook"])
+    inbox.begin("down", sources=["webhook"])  # a consumer that is down: it takes nothing for a while
+    inbox.begin("poller", sources=["new_incident:x"])  # reads another source: never waited for, nor counted
     add_events(state, 3)  # seq 1 to 3
     inbox.taken("up", 3)
     aged(inbox, 3)  # past the de-duplication window (2 days), within the retention (7)
@@ -211,6 +212,8 @@ def test_retention_keeps_what_a_consumer_has_not_taken_until_the_age_then_counts
     add_events(state, 2)  # seq 4 and 5: "up" takes them, "down" is down again
     inbox.taken("up", 5)
     assert inbox.purge(7) == {} and inbox.count() == 2  # the three every consumer had taken are gone
+    assert [(found["consumer"], found["backlog"]) for found in inbox.status()["consumers"]] == [
+        ("down", 2), ("poller", 0), ("up", 0)]
     aged(inbox, 8)  # now past the retention
     assert inbox.purge(7) == {"down": 2} and inbox.count() == 0
     status = json.loads(run_command(["state", "status", "--state", state]).stdout)["inbox"]

@@ -71,8 +71,10 @@ MIGRATIONS = [  # numbered from 1 (state/schema.py); the first is the schema mad
     ["CREATE TABLE retention_drops (consumer TEXT PRIMARY KEY, dropped INTEGER NOT NULL, last_at REAL NOT NULL)",
      "CREATE TABLE lease_takeovers (consumer TEXT NOT NULL, from_owner TEXT NOT NULL, to_owner TEXT NOT NULL, "
      "at REAL NOT NULL)",
-     "CREATE INDEX events_received ON events (received_at)"],
+     "CREATE INDEX events_received ON events (received_at)",
+     "ALTER TABLE positions ADD COLUMN sources TEXT"],  # ' a b ': what the consumer reads (NULL: any source)
 ]
+READS = "(p.sources IS NULL OR instr(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
 DEDUP_DAYS = 2  # an event every consumer took is kept this long (PagerDuty redelivers for 48 h), then deleted
 
 
@@ -232,11 +234,15 @@ class Inbox:
             raise LeaseLost(f"The consumer {consumer} has no lease any more",
                             "This process stops handing events over; start it again.")
 
-    def begin(self, consumer, replay=False, legacy=None):
+    def begin(self, consumer, replay=False, legacy=None, sources=None):
         """(how, seq): "resumed" after the consumer's position; for a new consumer "adopted" (the
         position `legacy` had: the name this consumer had before consumers were named), "newest"
-        (after the events already kept) or "replay" (from the oldest event kept)."""
+        (after the events already kept) or "replay" (from the oldest event kept). sources: what it
+        reads, so that retention waits for it on those only."""
         with Transaction(self.db, self.lock_fd):
+            if sources:
+                self.db.execute("UPDATE positions SET sources = ? WHERE consumer = ?",
+                                (sources_text(sources), consumer))
             known = self.db.execute("SELECT seq FROM positions WHERE consumer = ?", (consumer,)).fetchone()
             if known is not None:
                 return "resumed", known[0]
@@ -246,7 +252,8 @@ class Inbox:
             else:
                 how = "replay" if replay else "newest"
                 seq = 0 if replay else self.db.execute("SELECT COALESCE(max(seq), 0) FROM events").fetchone()[0]
-            self.db.execute("INSERT INTO positions (consumer, seq) VALUES (?, ?)", (consumer, seq))
+            self.db.execute("INSERT INTO positions (consumer, seq, sources) VALUES (?, ?, ?)",
+                            (consumer, seq, sources_text(sources)))
         return how, seq
 
     # --- dead letters: events a destination refused for good ----------------------------------
@@ -309,14 +316,16 @@ class Inbox:
         now = time.time()
         with Transaction(self.db, self.lock_fd):
             dropped = dict(self.db.execute(
-                "SELECT p.consumer, count(e.seq) FROM positions p JOIN events e ON e.seq > p.seq "
+                f"SELECT p.consumer, count(e.seq) FROM positions p JOIN events e ON e.seq > p.seq AND {READS} "
                 "WHERE e.received_at < ? GROUP BY p.consumer", (now - days * 86400,)).fetchall())
             for consumer, count in dropped.items():
                 self.db.execute("INSERT INTO retention_drops (consumer, dropped, last_at) VALUES (?, ?, ?) "
                                 "ON CONFLICT (consumer) DO UPDATE SET dropped = dropped + excluded.dropped, "
                                 "last_at = excluded.last_at", (consumer, count, now))
             self.db.execute("DELETE FROM events WHERE received_at < ?", (now - days * 86400,))
-            self.db.execute("DELETE FROM events WHERE received_at < ? AND seq <= (SELECT min(seq) FROM positions)",
+            self.db.execute("DELETE FROM events WHERE received_at < ? AND EXISTS (SELECT 1 FROM positions) AND NOT "
+                            "EXISTS (SELECT 1 FROM positions p WHERE p.seq < events.seq AND "
+                            f"{READS.replace('e.source', 'events.source')})",
                             (now - min(days, DEDUP_DAYS) * 86400,))
             self.db.execute("DELETE FROM dead_letters WHERE at < ?", (now - days * 86400,))
         return {consumer: count for consumer, count in dropped.items() if count}
@@ -326,8 +335,8 @@ class Inbox:
         db = self.db
         consumers = [{"consumer": consumer, "position": seq, "backlog": backlog}
                      for consumer, seq, backlog in db.execute(
-                         "SELECT p.consumer, p.seq, (SELECT count(*) FROM events e WHERE e.seq > p.seq) "
-                         "FROM positions p ORDER BY p.consumer")]
+                         "SELECT p.consumer, p.seq, (SELECT count(*) FROM events e WHERE e.seq > p.seq "
+                         f"AND {READS}) FROM positions p ORDER BY p.consumer")]
         live = db.execute(f"SELECT consumer, owner, expires - {SQLITE_NOW} FROM leases WHERE expires > {SQLITE_NOW} "
                           "ORDER BY consumer").fetchall()
         takeovers = db.execute("SELECT consumer, from_owner, to_owner, at FROM lease_takeovers "
@@ -336,6 +345,10 @@ class Inbox:
             "SELECT count(*) FROM events").fetchone()[0], consumers, live, takeovers,
             db.execute("SELECT consumer, dropped, last_at FROM retention_drops ORDER BY consumer").fetchall(),
             db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+
+
+def sources_text(sources):
+    return f" {' '.join(sorted(sources))} " if sources else None
 
 
 def status_of(version, latest, events, consumers, live, takeovers, drops, dead_letters):

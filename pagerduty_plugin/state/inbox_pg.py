@@ -10,7 +10,8 @@ their expiry are the server's clock.
 import json
 
 from pagerduty_plugin.state import pg
-from pagerduty_plugin.state.inbox import DEDUP_DAYS, MIGRATIONS, RETENTION_DAYS, Inbox, LeaseLost, row, status_of
+from pagerduty_plugin.state.inbox import (DEDUP_DAYS, MIGRATIONS, RETENTION_DAYS, Inbox, LeaseLost, row,
+                                          sources_text, status_of)
 
 WRITE_LOCK = 727276
 SCHEMA = [
@@ -35,8 +36,10 @@ PG_MIGRATIONS = [
      "last_at DOUBLE PRECISION NOT NULL)",
      "CREATE TABLE inbox_lease_takeovers (consumer TEXT NOT NULL, from_owner TEXT NOT NULL, to_owner TEXT NOT NULL, "
      "at DOUBLE PRECISION NOT NULL)",
-     "CREATE INDEX inbox_events_received ON inbox_events (received_at)"],
+     "CREATE INDEX inbox_events_received ON inbox_events (received_at)",
+     "ALTER TABLE inbox_positions ADD COLUMN sources TEXT"],
 ]
+READS = "(p.sources IS NULL OR strpos(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
 assert len(PG_MIGRATIONS) == len(MIGRATIONS)  # one version number for both forms of the store
 
 NEW_EVENT = ("INSERT INTO inbox_events (source, key, event_id, event_type, received_at, body) "
@@ -57,6 +60,8 @@ SQL = {
     "pending": "SELECT seq, body FROM inbox_events WHERE source = ANY(%(sources)s) AND seq > GREATEST(%(after)s, "
                "COALESCE((SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s), 0)) "
                "ORDER BY seq LIMIT %(limit)s",
+    "set_sources": "UPDATE inbox_positions SET sources = %(sources)s WHERE consumer = %(consumer)s",
+    "begin": "INSERT INTO inbox_positions (consumer, seq, sources) VALUES (%(consumer)s, %(seq)s, %(sources)s)",
     "taken": "INSERT INTO inbox_positions (consumer, seq) VALUES (%(consumer)s, %(seq)s) ON CONFLICT (consumer) "
              "DO UPDATE SET seq = GREATEST(inbox_positions.seq, EXCLUDED.seq)",
     "position": "SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s",
@@ -83,17 +88,17 @@ SQL = {
                 "WHERE d.consumer = %(consumer)s AND d.retry ORDER BY d.seq",
     "delivered_again": "DELETE FROM inbox_dead_letters WHERE consumer = %(consumer)s AND seq = %(seq)s",
     "count": "SELECT count(*) FROM inbox_events WHERE %(source)s::text IS NULL OR source = %(source)s",
-    "untaken": "SELECT p.consumer, count(e.seq) FROM inbox_positions p JOIN inbox_events e ON e.seq > p.seq "
-               "WHERE e.received_at < %(before)s GROUP BY p.consumer",
+    "untaken": f"SELECT p.consumer, count(e.seq) FROM inbox_positions p JOIN inbox_events e ON e.seq > p.seq "
+               f"AND {READS} WHERE e.received_at < %(before)s GROUP BY p.consumer",
     "count_drop": "INSERT INTO inbox_retention_drops (consumer, dropped, last_at) VALUES (%(consumer)s, "
                   "%(count)s, %(now)s) ON CONFLICT (consumer) DO UPDATE SET "
                   "dropped = inbox_retention_drops.dropped + EXCLUDED.dropped, last_at = EXCLUDED.last_at",
     "drop_old": "DELETE FROM inbox_events WHERE received_at < %(before)s",
-    "drop_taken": "DELETE FROM inbox_events WHERE received_at < %(before)s "
-                  "AND seq <= (SELECT min(seq) FROM inbox_positions)",
+    "drop_taken": "DELETE FROM inbox_events e WHERE received_at < %(before)s AND EXISTS (SELECT 1 FROM "
+                  f"inbox_positions) AND NOT EXISTS (SELECT 1 FROM inbox_positions p WHERE p.seq < e.seq AND {READS})",
     "drop_old_dead": "DELETE FROM inbox_dead_letters WHERE at < %(before)s",
-    "status_consumers": "SELECT p.consumer, p.seq, (SELECT count(*) FROM inbox_events e WHERE e.seq > p.seq) "
-                        "FROM inbox_positions p ORDER BY p.consumer",
+    "status_consumers": "SELECT p.consumer, p.seq, (SELECT count(*) FROM inbox_events e WHERE e.seq > p.seq "
+                        f"AND {READS}) FROM inbox_positions p ORDER BY p.consumer",
     "status_leases": "SELECT consumer, owner, expires - %(now)s FROM inbox_leases WHERE expires > %(now)s "
                      "ORDER BY consumer",
     "status_takeovers": "SELECT consumer, from_owner, to_owner, at FROM inbox_lease_takeovers ORDER BY at DESC",
@@ -188,8 +193,10 @@ class PostgresInbox(Inbox):
         with self.transaction() as run:
             run("lease_release", {"consumer": consumer, "owner": owner})
 
-    def begin(self, consumer, replay=False, legacy=None):
+    def begin(self, consumer, replay=False, legacy=None, sources=None):
         with self.transaction() as run:
+            if sources:
+                run("set_sources", {"consumer": consumer, "sources": sources_text(sources)})
             known = run("position", {"consumer": consumer})
             if known:
                 return "resumed", known[0][0]
@@ -199,7 +206,7 @@ class PostgresInbox(Inbox):
             else:
                 how = "replay" if replay else "newest"
                 seq = 0 if replay else run("newest", {})[0][0]
-            run("taken", {"consumer": consumer, "seq": seq})
+            run("begin", {"consumer": consumer, "seq": seq, "sources": sources_text(sources)})
         return how, seq
 
     # --- dead letters --------------------------------------------------------------------------
