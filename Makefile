@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python bench/http_mode.py
 	$(BIN)/python bench/oauth.py
 	$(BIN)/python bench/consumers.py
+	$(BIN)/python bench/fleet.py
 
 lint: install
 	$(BIN)/pagerduty-plugin spec --check

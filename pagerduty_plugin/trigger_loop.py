@@ -7,6 +7,12 @@ dispatcher answered 2xx, the reader acknowledged it (`trigger --ack FILE`), or w
 the reader has read it out of the pipe (written and flushed, for a file). A consumer is what its operator names it (`--consumer NAME`,
 the platform's trigger id): one live process owns its position at a time (a lease in the inbox),
 and a new consumer starts at the newest event unless told to replay.
+
+A polling trigger polls on one host at a time: its poller (the trigger with its PagerDuty filters)
+has a lease of its own in the inbox, taken when a poll is due and renewed with the consumer's.
+The other processes of that poller skip their polls and hand over what the holder stores (the
+inbox is shared), so two hosts, or two consumers of one poller, never poll it twice over; when
+the holder dies, the next process whose poll is due takes the lease once it has run out.
 """
 
 import threading
@@ -53,6 +59,7 @@ class TriggerRun:
         self.legacy = f"{legacy_prefix}{name}:{digest(self.values)}"  # the digest name of earlier versions
         self.owner = owner or leases.owner_id()  # runbook serve: one owner for its consumers and its runs
         self.heartbeat = None
+        self.polling = None  # whether this process holds its poller's lease (None: not asked yet)
         self.lease_inbox = None  # the heartbeat's own connection (it renews from its own thread)
         self.stop = stop or threading.Event()  # set by a signal (or a caller) to end the loop between events
         self.next_poll = 0.0
@@ -110,6 +117,12 @@ class TriggerRun:
         except LeaseLost as exc:
             self.log.error(f"{exc.cause}: stopping")
             self.stop.set()
+        if self.polling:
+            try:
+                self.lease_inbox.renew(self.trigger.poll_lease, self.owner, leases.LEASE_SECONDS)
+            except LeaseLost as exc:  # it ran out (this process stalled) and another took it: it polls now
+                self.log.warning(f"{self.trigger.poll_lease}: {exc.cause}; this process stops polling")
+                self.polling = False
 
     def renew_failed(self, exc):
         self.log.warning(f"consumer {self.consumer}: the lease could not be renewed ({getattr(exc, 'cause', exc)});"
@@ -127,6 +140,7 @@ class TriggerRun:
             except Exception:  # noqa: BLE001 - a store gone read-only: the lease expires by itself
                 pass
             self.heartbeat = None
+        self.release_poll_lease()
         self.read_upto = 0
         self.track.clear()
 
@@ -171,13 +185,39 @@ class TriggerRun:
         if time.monotonic() >= self.next_poll:
             self.next_poll = time.monotonic() + (self.trigger.interval if interval is None else interval)
             try:
-                self.trigger.poll(self.inbox)
+                if self.holds_poll_lease():
+                    self.trigger.poll(self.inbox)
             except PluginError as exc:
                 if not keep_going:
                     raise
                 self.log.warning(f"{self.name}: the poll failed ({exc.cause}); trying again in "
                                  f"{self.next_poll - time.monotonic():.0f} s")
         return self.hand_over(deliver)
+
+    def holds_poll_lease(self):
+        """Whether this process polls now: it holds (or has just taken) its poller's lease. A trigger
+        without a poller (webhooks) needs none. Said on stderr when it changes."""
+        lease = self.trigger.poll_lease
+        if lease is None:
+            return True
+        holder = self.inbox.acquire(lease, self.owner, leases.LEASE_SECONDS)
+        if holder is not None and leases.died_here(holder["owner"]):
+            holder = self.inbox.acquire(lease, self.owner, leases.LEASE_SECONDS, dead=holder["owner"])
+        if holder is None and not self.polling:
+            self.log.info(f"{lease}: this process polls it now")
+        elif holder is not None and self.polling is not False:
+            self.log.info(f"{lease}: polled by {holder['owner']}; this process hands over what it stores "
+                          f"(and polls once that lease runs out, {holder['expires_in']} s unless renewed)")
+        self.polling = holder is None
+        return self.polling
+
+    def release_poll_lease(self):
+        if self.polling:
+            try:
+                self.inbox.release(self.trigger.poll_lease, self.owner)
+            except Exception:  # noqa: BLE001 - a store gone away: the lease runs out by itself
+                pass
+        self.polling = None
 
     def hand_over(self, deliver):
         """Every event not taken yet, oldest first, to deliver(event). An exception (deliver's, the

@@ -79,11 +79,19 @@ class Server:
 
     def start(self):
         self.run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions")
+        return self.resume()
+
+    def resume(self):
+        """Start postgres on the data directory (at first, or after pause())."""
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
         self.run("pg_ctl", "-D", self.data, "-o", options, "-l", os.path.join(self.dir, "log"), "-w", "-t", "60",
                  "start")
         return self
+
+    def pause(self):
+        """Stop postgres and keep its data: an outage, which resume() ends."""
+        self.run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop", timeout=60)
 
     def stop(self):
         try:

@@ -3,6 +3,7 @@
 
 class Trigger:
     interval = 1.0  # seconds between two looks at the inbox (polling triggers: between polls)
+    poll_lease = None  # polling triggers: the name of the lease that lets one process at a time poll
 
     def __init__(self, connection, log, params):
         self.connection = connection

@@ -47,6 +47,7 @@ class Poller(Trigger):
         super().__init__(connection, log, params)
         self.interval = float(params.get("interval", 60))
         self.source = f"{self.kind}:{digest(self.query())}"
+        self.poll_lease = f"poller:{self.source}"  # one process polls this source at a time (trigger_loop)
         self.began = self.newest = self.before = None  # the current poll's clock readings (note_page)
 
     def sources(self):
