@@ -256,7 +256,7 @@ def test_the_cold_path_imports_only_what_it_uses(sandbox, tmp_path):
     direct, output = imported_modules(["run", "send_trigger_event"], {**env, "PAGERDUTY_OUTBOX": ""}, stdin)
     assert output["status"] == "success"
     assert not {m for m in direct if m.startswith(("sqlite3", "_sqlite3", "psycopg", "pagerduty_plugin.state",
-                                                   "pagerduty_plugin.delivery"))}
+                                                   "pagerduty_plugin.outbox"))}
     durable, output = imported_modules(["run", "send_trigger_event"], env, stdin)
     assert output["status"] == "success"
     assert "sqlite3" in durable and not {m for m in durable if m.startswith("psycopg")}
