@@ -26,7 +26,7 @@ demo: install
 # The suite mostly waits (servers, subprocesses, outages), so WORKERS processes share the machine's cores
 # (pytest-xdist), each handed whole files, the files with slow tests first (conftest.py); WORKERS=0 runs in one process.
 # ARGS go to pytest: make test ARGS='-m "not slow"' while iterating.
-WORKERS ?= 4
+WORKERS ?= 3
 test: install
 	$(BIN)/python -m pytest unit_test -q -p no:cacheprovider -n $(WORKERS) --dist loadfile $(ARGS)
 
