@@ -24,8 +24,12 @@ $(PREBUILT): $(STAMP) plugin.spec.yaml pagerduty_plugin/spec.py pagerduty_plugin
 demo: install
 	$(BIN)/python examples/demo.py
 
+# The suite mostly waits (servers, subprocesses, outages), so WORKERS processes share the machine's cores
+# (pytest-xdist), each handed whole files, the files with slow tests first (conftest.py); WORKERS=0 runs in one process.
+# ARGS go to pytest: make test ARGS='-m "not slow"' while iterating.
+WORKERS ?= 3
 test: install
-	$(BIN)/python -m pytest unit_test -q -p no:cacheprovider
+	$(BIN)/python -m pytest unit_test -q -p no:cacheprovider -n $(WORKERS) --dist loadfile $(ARGS)
 
 docs: install
 	$(BIN)/python -m pagerduty_plugin.helpdoc > help.md

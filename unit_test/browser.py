@@ -6,6 +6,8 @@ import subprocess
 import tempfile
 from html.parser import HTMLParser
 
+import apt_install
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--mute-audio"]
@@ -20,13 +22,23 @@ def chromium():
 
 
 def _find_or_install():
-    for name in ("chromium", "chromium-browser"):
-        if shutil.which(name):
-            return shutil.which(name), None
+    found = _found()
+    if found:
+        return found, None
     if not shutil.which("apt-get"):
         return None, "no chromium, and no apt-get to install Debian's chromium package"
     if os.geteuid() != 0:
         return None, "no chromium, and installing Debian's chromium package needs root"
+    with apt_install.one_at_a_time():
+        found = _found()
+        return (found, None) if found else _apt_get_chromium()
+
+
+def _found():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _apt_get_chromium():
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for step in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
         try:

@@ -12,6 +12,8 @@ import subprocess
 import tempfile
 import time
 
+import apt_install
+
 
 class Unavailable(Exception):
     pass
@@ -25,15 +27,20 @@ def binaries():
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise Unavailable("PostgreSQL is not installed (no initdb) and installing it needs root with apt-get: "
                           "apt-get install postgresql")
+    with apt_install.one_at_a_time():
+        found = find_binaries() or apt_get_postgresql()
+    if not found:
+        raise Unavailable("apt-get installed postgresql but no initdb was found")
+    return found
+
+
+def apt_get_postgresql():
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "postgresql"]):
         done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=900)
         if done.returncode != 0:
             raise Unavailable(f"`{' '.join(command)}` failed: {done.stderr.decode(errors='replace')[-300:]}")
-    found = find_binaries()
-    if not found:
-        raise Unavailable("apt-get installed postgresql but no initdb was found")
-    return found
+    return find_binaries()
 
 
 def find_binaries():

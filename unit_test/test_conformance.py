@@ -360,14 +360,18 @@ def test_the_skip_reason_names_the_missing_folder(tmp_path, monkeypatch):
     assert oc.skip_reason() == (f"{tmp_path} lacks {oc.FILES['events']}: the published contract is incomplete")
 
 
-def test_the_suite_skips_with_the_reason_when_the_folder_is_absent(tmp_path):
+@pytest.mark.parametrize("workers", [[], ["-n", "2", "--dist", "loadfile"]], ids=["one process", "xdist"])
+def test_the_suite_skips_with_the_reason_when_the_folder_is_absent(tmp_path, workers):
+    if workers:
+        pytest.importorskip("xdist", reason="pytest-xdist (make test's workers) is a test dependency")
     env = dict(os.environ, PAGERDUTY_API_CONTRACT=str(tmp_path / "absent"))
-    done = subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider",
+    done = subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", *workers,
                            "-k", "wrong_type or tour or include"], capture_output=True, text=True, env=env, cwd=oc.REPO,
                           timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert " skipped" in done.stdout and " passed" not in done.stdout, done.stdout
-    # at the end, without -rs: the reasons grouped and counted (conftest's pytest_terminal_summary)
+    # at the end, without -rs: the reasons grouped and counted (conftest's pytest_terminal_summary; under xdist,
+    # the controller's, from the workers' reports)
     skipped = int(re.search(r"^(\d+) skipped", done.stdout, re.M).group(1))
     summary = done.stdout[done.stdout.index(f" {skipped} skipped, by reason "):]
     assert re.search(rf"^ +{skipped}  {re.escape(str(tmp_path / 'absent'))} not found: PagerDuty's published", summary,

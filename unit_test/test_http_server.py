@@ -185,7 +185,10 @@ def test_sigterm_lets_the_step_in_flight_finish_then_exits_0(server, sandbox):
 
     caller = threading.Thread(target=slow_call)
     caller.start()
-    time.sleep(0.8)  # the step is waiting on the sandbox
+    deadline = time.monotonic() + 30
+    while sandbox.faults.listing() and time.monotonic() < deadline:  # until the step waits on the sandbox
+        time.sleep(0.02)
+    assert not sandbox.faults.listing(), "the step never reached the sandbox"
     server.process.send_signal(signal.SIGTERM)
     caller.join(30)
     assert result["response"].status_code == 200 and result["response"].json()["count"] == 1

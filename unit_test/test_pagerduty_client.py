@@ -1,39 +1,20 @@
 """Acceptance: PagerDuty's own Python client (`pagerduty` on PyPI, which refuses any http:// base URL) works
 against `pagerduty-plugin sandbox --tls` with nothing but the ready line and the CA file; the change event it
-sends is then listed by this plugin's list_change_events. The client is installed into a throwaway venv cached
-under /tmp (reruns are quick); the test skips, saying why, when it cannot be installed."""
+sends is then listed by this plugin's list_change_events. The client is installed into a venv of cached_env.py
+(built once, under a lock: reruns and parallel runs are quick); the test skips, saying why, when it cannot be had."""
 import json
 import os
 import subprocess
 import sys
-import tempfile
 
+import cached_env
 import pytest
 
 from conftest import ROOT, invoke, start_message
 
 pytestmark = pytest.mark.slow
 HERE = os.path.dirname(os.path.abspath(__file__))
-VENV = os.path.join(tempfile.gettempdir(), f"pagerduty-plugin-pdclient-py{sys.version_info[0]}{sys.version_info[1]}")
-
-
-def _client_python():
-    """The cached venv's python with `pagerduty` installed (the newest pip finds for this Python)."""
-    python = os.path.join(VENV, "bin", "python")
-    done_marker = os.path.join(VENV, ".pagerduty-installed")
-    if os.path.exists(done_marker):
-        return python
-    try:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True, capture_output=True, timeout=120)
-        install = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                                  "pagerduty"], capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.SubprocessError) as exc:
-        pytest.skip(f"cannot make a venv for PagerDuty's client: {exc}")
-    if install.returncode != 0:
-        pytest.skip("PagerDuty's `pagerduty` client cannot be installed here: "
-                    + (install.stderr or install.stdout).strip()[-400:])
-    open(done_marker, "w").close()
-    return python
+CLIENT = "pagerduty==7.2.0"  # PagerDuty's own client, as pip finds it for this Python
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +31,7 @@ def tls_sandbox():
 
 
 def test_pagerduty_client_against_the_tls_sandbox(tls_sandbox):
-    python = _client_python()
+    python = cached_env.venv("pagerduty-client", [CLIENT])
     ready = tls_sandbox
     assert ready["api_url"].startswith("https://") and os.path.isfile(ready["ca_file"])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERDUTY_", "REQUESTS_", "SSL_CERT"))}

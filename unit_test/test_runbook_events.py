@@ -91,7 +91,9 @@ def test_a_run_killed_mid_step_is_not_run_again_for_the_same_event(tmp_path, con
         while not claimed(state):  # the claim is committed before the first step starts
             assert time.monotonic() < deadline and child.poll() is None, "the run was never claimed"
             time.sleep(0.05)
-        time.sleep(0.5)  # inside the step now: the sandbox holds its answer for 30 s
+        while sandbox.faults.listing():  # until the step is inside: the sandbox holds its answer for 30 s
+            assert time.monotonic() < deadline and child.poll() is None, "the step never reached the sandbox"
+            time.sleep(0.05)
         assert child.poll() is None
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=10)

@@ -38,8 +38,9 @@ def paging_sandbox():
 
 @pytest.fixture
 def connection(paging_sandbox):
-    """act and the other steps of this module run against its one bulk-seeded sandbox."""
-    return connection_for(paging_sandbox)
+    """act and the other steps of this module run against its one bulk-seeded sandbox. The tests count pages: a
+    page answered past the usual 5 s (a loaded machine, parallel workers) must not be asked twice."""
+    return {**connection_for(paging_sandbox), "timeout": 60}
 
 
 @pytest.fixture
