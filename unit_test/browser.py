@@ -22,33 +22,14 @@ def chromium():
 
 
 def _find_or_install():
-    found = _found()
-    if found:
-        return found, None
-    if not shutil.which("apt-get"):
-        return None, "no chromium, and no apt-get to install Debian's chromium package"
-    if os.geteuid() != 0:
-        return None, "no chromium, and installing Debian's chromium package needs root"
-    with apt_install.one_at_a_time():
-        found = _found()
-        return (found, None) if found else _apt_get_chromium()
+    try:
+        return apt_install.ensure("chromium", _found), None
+    except apt_install.Missing as exc:
+        return None, str(exc)
 
 
 def _found():
     return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _apt_get_chromium():
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for step in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
-        try:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=600, env=env)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return None, f"`{' '.join(step)}` could not run: {exc}"
-        if done.returncode != 0:
-            return None, f"`{' '.join(step)}` failed: {(done.stderr or done.stdout).strip()[-300:]}"
-    found = shutil.which("chromium")
-    return (found, None) if found else (None, "apt-get installed chromium but it is not on PATH")
 
 
 def dump_dom(url, wait_ms=6000):

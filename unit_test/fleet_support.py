@@ -30,6 +30,7 @@ import uuid
 import requests
 
 from conftest import ROOT
+import apt_install
 from postgres_server import Unavailable, free_port, wait_until
 
 SECRET = "whsec-fleet-" + "k" * 24
@@ -41,20 +42,11 @@ LEASE_SECONDS = "2"  # PAGERDUTY_PLUGIN_LEASE_SECONDS: a dead holder's lease run
 
 
 def nginx_binary():
-    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise Unavailable("nginx is not installed and installing it needs root with apt-get: apt-get install nginx")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "nginx-light"]):
-        done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=900)
-        if done.returncode != 0:
-            raise Unavailable(f"`{' '.join(command)}` failed: {done.stderr.decode(errors='replace')[-300:]}")
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-    if not found:
-        raise Unavailable("apt-get installed nginx but no nginx binary was found")
-    return found
+    try:
+        return apt_install.ensure("nginx-light", lambda: shutil.which("nginx") or
+                                  next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None))
+    except apt_install.Missing as exc:
+        raise Unavailable(str(exc)) from None
 
 
 def readme_nginx_config():

@@ -21,26 +21,10 @@ class Unavailable(Exception):
 
 def binaries():
     """The directory of initdb/pg_ctl, installing the Debian package when needed and possible."""
-    found = find_binaries()
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise Unavailable("PostgreSQL is not installed (no initdb) and installing it needs root with apt-get: "
-                          "apt-get install postgresql")
-    with apt_install.one_at_a_time():
-        found = find_binaries() or apt_get_postgresql()
-    if not found:
-        raise Unavailable("apt-get installed postgresql but no initdb was found")
-    return found
-
-
-def apt_get_postgresql():
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "postgresql"]):
-        done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=900)
-        if done.returncode != 0:
-            raise Unavailable(f"`{' '.join(command)}` failed: {done.stderr.decode(errors='replace')[-300:]}")
-    return find_binaries()
+    try:
+        return apt_install.ensure("postgresql", find_binaries)
+    except apt_install.Missing as exc:
+        raise Unavailable(str(exc)) from None
 
 
 def find_binaries():
