@@ -83,6 +83,7 @@ MIGRATIONS = [  # numbered from 1 (state/schema.py); the first is the schema mad
 ]
 CLAIM_BATCH = 10  # events a group's member claims at a time: small, so that the members share the work
 READS = "(p.sources IS NULL OR instr(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
+DONE = "EXISTS (SELECT 1 FROM claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"  # by p's group
 DEDUP_DAYS = 2  # an event every consumer took is kept this long (PagerDuty redelivers for 48 h), then deleted
 
 
@@ -279,9 +280,10 @@ class Inbox:
                 f"WHERE e.source IN ({marks}) AND e.seq > COALESCE((SELECT seq FROM positions WHERE consumer = ?), 0) "
                 f"AND (k.seq IS NULL OR (NOT k.done AND (k.expires <= {SQLITE_NOW} OR k.owner = ?))) "
                 "ORDER BY e.seq LIMIT ?", (consumer, *sources, consumer, owner, limit)).fetchall()
-            self.db.executemany(f"INSERT INTO claims (consumer, seq, owner, expires) VALUES (?, ?, ?, {SQLITE_NOW} + ?) "
-                                "ON CONFLICT (consumer, seq) DO UPDATE SET owner = excluded.owner, "
-                                "expires = excluded.expires", [(consumer, seq, owner, seconds) for seq, _, _ in rows])
+            self.db.executemany("INSERT INTO claims (consumer, seq, owner, expires) VALUES "
+                                f"(?, ?, ?, {SQLITE_NOW} + ?) ON CONFLICT (consumer, seq) DO UPDATE SET "
+                                "owner = excluded.owner, expires = excluded.expires",
+                                [(consumer, seq, owner, seconds) for seq, _, _ in rows])
             taken = taken_from(rows, owner)
             for before in taken:
                 self.db.execute(f"INSERT INTO lease_takeovers (consumer, from_owner, to_owner, at) VALUES "
@@ -296,8 +298,8 @@ class Inbox:
                                 [(consumer, seq) for seq in seqs])
             mark = self.db.execute(
                 "SELECT COALESCE((SELECT min(e.seq) FROM positions p JOIN events e ON e.seq > p.seq "
-                f"AND {READS} WHERE p.consumer = :c AND NOT EXISTS (SELECT 1 FROM claims k WHERE k.consumer = :c "
-                "AND k.seq = e.seq AND k.done)) - 1, (SELECT max(seq) FROM claims WHERE consumer = :c AND done))",
+                f"AND {READS} WHERE p.consumer = :c AND NOT {DONE}) - 1, "
+                "(SELECT max(seq) FROM claims WHERE consumer = :c AND done))",
                 {"c": consumer}).fetchone()[0]
             if mark is not None:
                 self.db.execute("UPDATE positions SET seq = max(seq, ?) WHERE consumer = ?", (mark, consumer))
@@ -375,7 +377,7 @@ class Inbox:
         with Transaction(self.db, self.lock_fd):
             dropped = dict(self.db.execute(
                 f"SELECT p.consumer, count(e.seq) FROM positions p JOIN events e ON e.seq > p.seq AND {READS} "
-                "WHERE e.received_at < ? GROUP BY p.consumer", (now - days * 86400,)).fetchall())
+                f"WHERE e.received_at < ? AND NOT {DONE} GROUP BY p.consumer", (now - days * 86400,)).fetchall())
             for consumer, count in dropped.items():
                 self.db.execute("INSERT INTO retention_drops (consumer, dropped, last_at) VALUES (?, ?, ?) "
                                 "ON CONFLICT (consumer) DO UPDATE SET dropped = dropped + excluded.dropped, "
@@ -394,7 +396,7 @@ class Inbox:
         consumers = [{"consumer": consumer, "position": seq, "backlog": backlog}
                      for consumer, seq, backlog in db.execute(
                          "SELECT p.consumer, p.seq, (SELECT count(*) FROM events e WHERE e.seq > p.seq "
-                         f"AND {READS}) FROM positions p ORDER BY p.consumer")]
+                         f"AND {READS} AND NOT {DONE}) FROM positions p ORDER BY p.consumer")]
         live = db.execute(f"SELECT consumer, owner, expires - {SQLITE_NOW} FROM leases WHERE expires > {SQLITE_NOW} "
                           "ORDER BY consumer").fetchall()
         takeovers = db.execute("SELECT consumer, from_owner, to_owner, at FROM lease_takeovers "
@@ -402,8 +404,8 @@ class Inbox:
         groups = db.execute(
             f"SELECT p.consumer, (SELECT count(*) FROM claims k WHERE k.consumer = p.consumer AND NOT k.done AND "
             f"k.expires > {SQLITE_NOW}), (SELECT count(*) FROM claims k WHERE k.consumer = p.consumer AND k.done), "
-            f"(SELECT count(*) FROM events e WHERE e.seq > p.seq AND {READS} AND NOT EXISTS (SELECT 1 FROM claims k "
-            "WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)) FROM positions p WHERE p.shared "
+            f"(SELECT count(*) FROM events e WHERE e.seq > p.seq AND {READS} AND NOT {DONE}) FROM positions p "
+            "WHERE p.shared "
             "ORDER BY p.consumer").fetchall()
         members = db.execute(f"SELECT DISTINCT consumer, owner FROM claims WHERE NOT done AND expires > {SQLITE_NOW} "
                              "ORDER BY consumer, owner").fetchall()

@@ -43,6 +43,7 @@ PG_MIGRATIONS = [
      "ALTER TABLE inbox_positions ADD COLUMN shared BOOLEAN NOT NULL DEFAULT false"],
 ]
 READS = "(p.sources IS NULL OR strpos(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
+DONE = "EXISTS (SELECT 1 FROM inbox_claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"
 assert len(PG_MIGRATIONS) == len(MIGRATIONS)  # one version number for both forms of the store
 
 NEW_EVENT = ("INSERT INTO inbox_events (source, key, event_id, event_type, received_at, body) "
@@ -77,8 +78,7 @@ SQL = {
     "group_lock": "SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s FOR UPDATE",  # one mover at a time
     "claims_done": "UPDATE inbox_claims SET done = true WHERE consumer = %(consumer)s AND seq = ANY(%(seqs)s)",
     "watermark": "SELECT COALESCE((SELECT min(e.seq) FROM inbox_positions p JOIN inbox_events e ON e.seq > p.seq "
-                 f"AND {READS} WHERE p.consumer = %(consumer)s AND NOT EXISTS (SELECT 1 FROM inbox_claims k "
-                 "WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)) - 1, (SELECT max(seq) FROM "
+                 f"AND {READS} WHERE p.consumer = %(consumer)s AND NOT {DONE}) - 1, (SELECT max(seq) FROM "
                  "inbox_claims WHERE consumer = %(consumer)s AND done))",
     "claims_below": "DELETE FROM inbox_claims WHERE consumer = %(consumer)s AND seq <= %(seq)s",
     "claims_renew": "UPDATE inbox_claims SET expires = %(now)s + %(seconds)s WHERE consumer = %(consumer)s "
@@ -88,8 +88,7 @@ SQL = {
     "status_groups": "SELECT p.consumer, (SELECT count(*) FROM inbox_claims k WHERE k.consumer = p.consumer AND NOT "
                      "k.done AND k.expires > %(now)s), (SELECT count(*) FROM inbox_claims k WHERE "
                      "k.consumer = p.consumer AND k.done), (SELECT count(*) FROM inbox_events e WHERE e.seq > p.seq "
-                     f"AND {READS} AND NOT EXISTS (SELECT 1 FROM inbox_claims k WHERE k.consumer = p.consumer AND "
-                     "k.seq = e.seq AND k.done)) FROM inbox_positions p WHERE p.shared ORDER BY p.consumer",
+                     f"AND {READS} AND NOT {DONE}) FROM inbox_positions p WHERE p.shared ORDER BY p.consumer",
     "status_members": "SELECT DISTINCT consumer, owner FROM inbox_claims WHERE NOT done AND expires > %(now)s "
                       "ORDER BY consumer, owner",
     "set_sources": "UPDATE inbox_positions SET sources = %(sources)s WHERE consumer = %(consumer)s",
@@ -122,7 +121,7 @@ SQL = {
     "delivered_again": "DELETE FROM inbox_dead_letters WHERE consumer = %(consumer)s AND seq = %(seq)s",
     "count": "SELECT count(*) FROM inbox_events WHERE %(source)s::text IS NULL OR source = %(source)s",
     "untaken": f"SELECT p.consumer, count(e.seq) FROM inbox_positions p JOIN inbox_events e ON e.seq > p.seq "
-               f"AND {READS} WHERE e.received_at < %(before)s GROUP BY p.consumer",
+               f"AND {READS} WHERE e.received_at < %(before)s AND NOT {DONE} GROUP BY p.consumer",
     "count_drop": "INSERT INTO inbox_retention_drops (consumer, dropped, last_at) VALUES (%(consumer)s, "
                   "%(count)s, %(now)s) ON CONFLICT (consumer) DO UPDATE SET "
                   "dropped = inbox_retention_drops.dropped + EXCLUDED.dropped, last_at = EXCLUDED.last_at",
@@ -131,7 +130,7 @@ SQL = {
                   f"inbox_positions) AND NOT EXISTS (SELECT 1 FROM inbox_positions p WHERE p.seq < e.seq AND {READS})",
     "drop_old_dead": "DELETE FROM inbox_dead_letters WHERE at < %(before)s",
     "status_consumers": "SELECT p.consumer, p.seq, (SELECT count(*) FROM inbox_events e WHERE e.seq > p.seq "
-                        f"AND {READS}) FROM inbox_positions p ORDER BY p.consumer",
+                        f"AND {READS} AND NOT {DONE}) FROM inbox_positions p ORDER BY p.consumer",
     "status_leases": "SELECT consumer, owner, expires - %(now)s FROM inbox_leases WHERE expires > %(now)s "
                      "ORDER BY consumer",
     "status_takeovers": "SELECT consumer, from_owner, to_owner, at FROM inbox_lease_takeovers ORDER BY at DESC",
