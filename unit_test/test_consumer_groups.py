@@ -196,3 +196,52 @@ def age(state, run_id):
     db.execute("UPDATE runs SET heartbeat = heartbeat - 3600 WHERE id = ?", (run_id,))
     db.commit()
     db.close()
+
+
+# --- the claims themselves ---------------------------------------------------------------------------
+
+
+def test_members_skip_events_being_claimed_take_expired_claims_and_the_position_is_the_low_watermark(state):
+    inbox = Inbox(state)
+    inbox.begin(GROUP, replay=True, sources=[WEBHOOK_SOURCE], shared=True)
+    add_at_once(state, ["PINC001"] * 6)
+    if state.startswith("postgresql"):  # c's claim in flight holds the oldest three: b skips them, waiting for none
+        import psycopg
+
+        with psycopg.connect(state) as other:
+            other.execute("SELECT seq FROM inbox_events ORDER BY seq LIMIT 3 FOR UPDATE")
+            assert seqs(inbox.claim(GROUP, [WEBHOOK_SOURCE], "b", 30)) == [4, 5, 6]
+            other.rollback()
+        assert seqs(inbox.claim(GROUP, [WEBHOOK_SOURCE], "c", 30)) == [1, 2, 3]
+    else:  # SQLite's write transaction: one claim at a time
+        assert seqs(inbox.claim(GROUP, [WEBHOOK_SOURCE], "c", 30, limit=3)) == [1, 2, 3]
+        assert seqs(inbox.claim(GROUP, [WEBHOOK_SOURCE], "b", 30)) == [4, 5, 6]
+    inbox.done(GROUP, [1, 2, 3])
+    assert position_of(state) == 3 and inbox.claim(GROUP, [WEBHOOK_SOURCE], "d", 30) == ([], {})
+    group = inbox.status()["groups"]
+    assert group == [{"consumer": GROUP, "members": ["b"], "claimed": 3, "done": 0, "backlog": 3}]
+    expire(inbox, state)  # b's lease ended (it died): its claims are the next member's
+    batch, taken = inbox.claim(GROUP, [WEBHOOK_SOURCE], "d", 30)
+    assert [seq for seq, _ in batch] == [4, 5, 6] and taken == {"b": 3}
+    inbox.done(GROUP, [6])
+    assert position_of(state) == 3  # 4 and 5 are not done
+    inbox.done(GROUP, [4, 5])
+    assert position_of(state) == 6
+    assert inbox.status()["groups"] == [{"consumer": GROUP, "members": [], "claimed": 0, "done": 0, "backlog": 0}]
+    inbox.close()
+
+
+def seqs(claimed):
+    return [seq for seq, _ in claimed[0]]
+
+
+def position_of(state):
+    return next(c["position"] for c in group_status(state)["consumers"] if c["consumer"] == GROUP)
+
+
+def expire(inbox, state):
+    if state.startswith("postgresql"):
+        with inbox.transaction(write=False) as run:
+            run.execute("UPDATE inbox_claims SET expires = expires - 3600", {})
+    else:
+        inbox.db.execute("UPDATE claims SET expires = expires - 3600")
