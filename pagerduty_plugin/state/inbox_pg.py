@@ -65,7 +65,8 @@ SQL = {
                "COALESCE((SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s), 0)) "
                "ORDER BY seq LIMIT %(limit)s",
     # a group's member: the events nobody has done nor holds, locked (other members skip them) while
-    # their claims are written; the upsert's WHERE is the guard (a claim committed meanwhile is kept)
+    # their claims are written; the upsert's WHERE is the guard (a claim committed meanwhile is kept).
+    # Another group claiming the same rows at that instant is skipped too: they are claimed next time.
     "claimable": "SELECT e.seq, e.body, k.owner FROM inbox_events e LEFT JOIN inbox_claims k "
                  "ON k.consumer = %(consumer)s AND k.seq = e.seq WHERE e.source = ANY(%(sources)s) AND e.seq > "
                  "COALESCE((SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s), 0) AND (k.seq IS NULL OR "
