@@ -97,7 +97,14 @@ class TriggerRun:
                 said = True
             if self.stop.wait(min(1.0, max(0.1, holder["expires_in"]))):
                 return False
-        how, seq = self.inbox.begin(self.consumer, self.replay, self.legacy, sources=self.trigger.sources())
+        self.start_position()
+        self.heartbeat = leases.Heartbeat(self.renew, leases.LEASE_SECONDS / 3, self.renew_failed).start()
+        return True
+
+    def start_position(self, shared=False):
+        """The consumer's position (made for a new one), said on the log. shared: a consumer group's."""
+        how, seq = self.inbox.begin(self.consumer, self.replay, self.legacy, sources=self.trigger.sources(),
+                                    shared=shared)
         self.log.info(f"consumer {self.consumer}: " + {
             "resumed": f"resuming after event #{seq}",
             "adopted": f"new, resuming after event #{seq}, where {self.legacy} (this trigger with this input, as "
@@ -106,8 +113,6 @@ class TriggerRun:
             "replay": "new, replaying every event kept"}[how])
         if how == "resumed" and self.replay:
             self.log.info(f"consumer {self.consumer}: --replay applies to a new consumer only")
-        self.heartbeat = leases.Heartbeat(self.renew, leases.LEASE_SECONDS / 3, self.renew_failed).start()
-        return True
 
     def renew(self):
         if self.lease_inbox is None:

@@ -230,12 +230,12 @@ class Fleet:
             self.wait_ready(host)
 
     def start_workers(self, count, runbooks):
-        """`runbook serve` workers, each its own consumer (`runbooks-<host>`, as the README says): each reads
-        every event, and the runs store lets one claim each run."""
+        """`runbook serve` workers, members of one consumer group (the default name, as the README says):
+        they share its events, and the runs store lets one claim each run."""
         for number in range(count):
             name = f"worker-{number + 1}"
             worker = self.host(name, ["runbook", "serve", runbooks, "--state", self.state,
-                                      "--consumer", f"runbooks-{name}", "--replay"])
+                                      "--consumer", "runbooks", "--replay"])
             self.workers.append(worker.start())
         return self.workers
 

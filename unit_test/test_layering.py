@@ -7,7 +7,7 @@ from conftest import ROOT
 
 PACKAGE = os.path.join(ROOT, "pagerduty_plugin")
 GENERIC = ("spec", "constraints", "runner", "errors", "cli", "validate", "cache", "logs", "helpdoc", "messages",
-           "trigger_loop", "trigger_message", "command_io", "connection_settings")
+           "trigger_loop", "trigger_message", "command_io", "connection_settings", "consumer_group")
 ENTRY_POINTS = ("__main__.py",)  # what may import the command line: `python -m pagerduty_plugin` (and bin/, setup)
 
 

@@ -40,8 +40,8 @@ def build_parser():
     serve.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
     serve.add_argument("--state", metavar="DIR|URL",
                        help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
-    serve.add_argument("--consumer", metavar="NAME", default="runbooks", help="this consumer's name in the inbox, "
-                       "owned by one process at a time (default: runbooks)")
+    serve.add_argument("--consumer", metavar="NAME", default="runbooks", help="the consumer group's name in the "
+                       "inbox: every serve with this name, on any host, shares its events (default: runbooks)")
     serve.add_argument("--replay", action="store_true", help="a new consumer runs the runbooks for every event "
                        "kept (else it starts after the newest)")
     serve.add_argument("--retention-days", type=float, default=None, metavar="D",
@@ -115,7 +115,7 @@ def cmd_run(args, io, handler, log):
     from pagerduty_plugin.state import leases
     from pagerduty_plugin.state.runs import RunStore
 
-    store, owner = RunStore(args.state), leases.owner_id()
+    store, owner = RunStore(args.state, warn=log.warning), leases.owner_id()
     run_id = store.claim(runbook.name, owner=owner)
     beats = RunStore(args.state)
     heartbeat = leases.Heartbeat(lambda: beats.beat(owner), leases.LEASE_SECONDS / 3,
@@ -128,7 +128,7 @@ def cmd_run(args, io, handler, log):
     finally:
         heartbeat.stop()
         beats.close()
-    store.finish(run_id, answer)
+    store.finish(run_id, answer, owner)
     if not store.flush():
         log.warning(f"run {run_id}: its answer could not be recorded in {store.path}")
     io.write({**answer, "run_id": run_id}, handler.secrets)
@@ -188,11 +188,12 @@ def read_text(path, what):
 def cmd_serve(args, io, handler, log):
     """Events from the inbox start the runbooks whose on: matches, exactly once per event (the run is
     claimed in the runs store before its first step; an event whose claim is not recorded stays
-    untaken), across restarts."""
+    untaken), across restarts. Every serve with one --consumer, on any host, is a member of one
+    consumer group (consumer_group.py): they share its events."""
     from pagerduty_plugin.runbooks.event_runs import load_dir, run_claimed, run_for_event
     from pagerduty_plugin.state import leases
     from pagerduty_plugin.state.runs import RunStore, RunStoreError
-    from pagerduty_plugin.trigger_loop import TriggerRun
+    from pagerduty_plugin.consumer_group import GroupRun
 
     spec = speclib.load()
     books, problems = load_dir(args.directory, spec)
@@ -210,16 +211,16 @@ def cmd_serve(args, io, handler, log):
     location.share(args.state)  # the steps' outbox follows a --state database
     retention = retention_days(args.retention_days)
     connection = connection_settings(spec, args.connection, log)
-    store = RunStore(args.state)
+    store = RunStore(args.state, warn=log.warning)
     purge_runs(store, retention, log)
     say_abandoned(store, log)
     stop = threading.Event()
     owner = leases.owner_id()  # one process, one owner of its consumers' leases and of its runs
-    triggers = {name: TriggerRun(spec, name, {}, connection, log, args.state, consumer=f"{args.consumer}:{name}",
-                                 stop=stop, replay=args.replay, retention_days=retention, owner=owner,
-                                 legacy_prefix="runbooks:")
+    triggers = {name: GroupRun(spec, name, {}, connection, log, args.state, consumer=f"{args.consumer}:{name}",
+                               stop=stop, replay=args.replay, retention_days=retention, owner=owner,
+                               legacy_prefix="runbooks:")
                 for name in sorted({book.on.get("trigger") or "incident_event" for book in started})}
-    beats = RunStore(args.state)  # the heartbeat's own connection
+    beats = RunStore(args.state, warn=log.warning)  # the heartbeat's own connection
     heartbeat = leases.Heartbeat(lambda: beats.beat(owner), leases.LEASE_SECONDS / 3,
                                  lambda exc: log.warning(f"the runs' heartbeat failed ({exc}); trying again"))
 
@@ -252,7 +253,7 @@ def cmd_serve(args, io, handler, log):
                         f"{before or 'a process that died'}, whose lease ended; running it again from its first step")
             try:
                 answer = run_claimed(by_name[name], run_id, event, connection, store, log=log,
-                                     secrets=handler.secrets, spec=spec)
+                                     secrets=handler.secrets, spec=spec, owner=owner)
             except Exception as exc:  # noqa: BLE001 - as a run of a new event: said, the others go on
                 log.error(f"runbook {name}: event {event.get('id')}: {bug(exc).cause}")
                 continue

@@ -46,14 +46,15 @@ def run_for_event(runbook, trigger_name, event, connection, store, log=None, sec
     run_id = store.claim(runbook.name, str(event["id"]), owner, event)
     if run_id is None:
         return None  # run, or running (a process that dies mid-run has it taken over): never twice
-    return run_id, run_claimed(runbook, run_id, event, connection, store, log, secrets, spec)
+    return run_id, run_claimed(runbook, run_id, event, connection, store, log, secrets, spec, owner)
 
 
-def run_claimed(runbook, run_id, event, connection, store, log=None, secrets=None, spec=None):
-    """Run a claimed run (a new claim, or one taken over: then again from its first step); its answer."""
+def run_claimed(runbook, run_id, event, connection, store, log=None, secrets=None, spec=None, owner=None):
+    """Run a claimed run (a new claim, or one taken over: then again from its first step); its answer,
+    recorded only while owner still owns the run (RunStore.finish)."""
     try:
         answer = run(runbook, {}, connection, event=event, log=log, secrets=secrets, spec=spec)
     except PluginError as exc:  # inputs the event cannot fill: recorded as a failed run
         answer = {"status": "failed", "steps": [], "outputs": {}, "error": exc.to_dict()}
-    store.finish(run_id, answer)
+    store.finish(run_id, answer, owner)
     return answer

@@ -11,6 +11,10 @@
   until the operator retries or purges them.
 - `cursors` is where each poller resumes; it is written in the same transaction as the events
   of the poll, so a poll killed half way leaves it where it was.
+- `claims` share a consumer group's events among its members (`runbook serve`; order does not
+  matter there): a member claims a batch, (owner, expires) on the store's clock, and marks each
+  done; the group's position is its low watermark (every event at or below it done), and the done
+  claims below it are deleted. A claim whose lease ended (its member died) is claimed again.
 Events older than RETENTION_DAYS are purged; nothing secret is stored.
 
 Writers take an flock on inbox.lock before SQLite's write lock: a process waiting on SQLite's own
@@ -73,8 +77,13 @@ MIGRATIONS = [  # numbered from 1 (state/schema.py); the first is the schema mad
      "at REAL NOT NULL)",
      "CREATE INDEX events_received ON events (received_at)",
      "ALTER TABLE positions ADD COLUMN sources TEXT"],  # ' a b ': what the consumer reads (NULL: any source)
+    ["CREATE TABLE claims (consumer TEXT NOT NULL, seq INTEGER NOT NULL, owner TEXT NOT NULL, expires REAL NOT NULL, "
+     "done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (consumer, seq))",
+     "ALTER TABLE positions ADD COLUMN shared INTEGER NOT NULL DEFAULT 0"],  # 1: a group (its members claim)
 ]
+CLAIM_BATCH = 10  # events a group's member claims at a time: small, so that the members share the work
 READS = "(p.sources IS NULL OR instr(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
+DONE = "EXISTS (SELECT 1 FROM claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"  # by p's group
 DEDUP_DAYS = 2  # an event every consumer took is kept this long (PagerDuty redelivers for 48 h), then deleted
 
 
@@ -234,15 +243,17 @@ class Inbox:
             raise LeaseLost(f"The consumer {consumer} has no lease any more",
                             "This process stops handing events over; start it again.")
 
-    def begin(self, consumer, replay=False, legacy=None, sources=None):
+    def begin(self, consumer, replay=False, legacy=None, sources=None, shared=False):
         """(how, seq): "resumed" after the consumer's position; for a new consumer "adopted" (the
         position `legacy` had: the name this consumer had before consumers were named), "newest"
         (after the events already kept) or "replay" (from the oldest event kept). sources: what it
-        reads, so that retention waits for it on those only."""
+        reads, so that retention waits for it on those only. shared: a group, whose members claim."""
         with Transaction(self.db, self.lock_fd):
             if sources:
                 self.db.execute("UPDATE positions SET sources = ? WHERE consumer = ?",
                                 (sources_text(sources), consumer))
+            if shared:
+                self.db.execute("UPDATE positions SET shared = 1 WHERE consumer = ?", (consumer,))
             known = self.db.execute("SELECT seq FROM positions WHERE consumer = ?", (consumer,)).fetchone()
             if known is not None:
                 return "resumed", known[0]
@@ -252,9 +263,58 @@ class Inbox:
             else:
                 how = "replay" if replay else "newest"
                 seq = 0 if replay else self.db.execute("SELECT COALESCE(max(seq), 0) FROM events").fetchone()[0]
-            self.db.execute("INSERT INTO positions (consumer, seq, sources) VALUES (?, ?, ?)",
-                            (consumer, seq, sources_text(sources)))
+            self.db.execute("INSERT INTO positions (consumer, seq, sources, shared) VALUES (?, ?, ?, ?)",
+                            (consumer, seq, sources_text(sources), int(shared)))
         return how, seq
+
+    # --- consumer groups: members claim events, the position is the low watermark -----------------
+
+    def claim(self, consumer, sources, owner, seconds, limit=CLAIM_BATCH):
+        """([(seq, event)] now owner's for `seconds`, oldest first; {previous owner: events}) of the
+        group's events nobody has done nor holds (a claim whose lease ended is taken again). On
+        SQLite the write transaction stands for PostgreSQL's FOR UPDATE SKIP LOCKED."""
+        marks = ",".join("?" * len(sources))
+        with Transaction(self.db, self.lock_fd):
+            rows = self.db.execute(
+                f"SELECT e.seq, e.body, k.owner FROM events e LEFT JOIN claims k ON k.consumer = ? AND k.seq = e.seq "
+                f"WHERE e.source IN ({marks}) AND e.seq > COALESCE((SELECT seq FROM positions WHERE consumer = ?), 0) "
+                f"AND (k.seq IS NULL OR (NOT k.done AND (k.expires <= {SQLITE_NOW} OR k.owner = ?))) "
+                "ORDER BY e.seq LIMIT ?", (consumer, *sources, consumer, owner, limit)).fetchall()
+            self.db.executemany("INSERT INTO claims (consumer, seq, owner, expires) VALUES "
+                                f"(?, ?, ?, {SQLITE_NOW} + ?) ON CONFLICT (consumer, seq) DO UPDATE SET "
+                                "owner = excluded.owner, expires = excluded.expires",
+                                [(consumer, seq, owner, seconds) for seq, _, _ in rows])
+            taken = taken_from(rows, owner)
+            for before in taken:
+                self.db.execute(f"INSERT INTO lease_takeovers (consumer, from_owner, to_owner, at) VALUES "
+                                f"(?, ?, ?, {SQLITE_NOW})", (consumer, before, owner))
+        return [(seq, json.loads(body)) for seq, body, _ in rows], taken
+
+    def done(self, consumer, seqs):
+        """The group has done these events (whoever claimed them): its position moves to the low
+        watermark, and the done claims at or below it are deleted."""
+        with Transaction(self.db, self.lock_fd):
+            self.db.executemany("UPDATE claims SET done = 1 WHERE consumer = ? AND seq = ?",
+                                [(consumer, seq) for seq in seqs])
+            mark = self.db.execute(
+                "SELECT COALESCE((SELECT min(e.seq) FROM positions p JOIN events e ON e.seq > p.seq "
+                f"AND {READS} WHERE p.consumer = :c AND NOT {DONE}) - 1, "
+                "(SELECT max(seq) FROM claims WHERE consumer = :c AND done))",
+                {"c": consumer}).fetchone()[0]
+            if mark is not None:
+                self.db.execute("UPDATE positions SET seq = max(seq, ?) WHERE consumer = ?", (mark, consumer))
+                self.db.execute("DELETE FROM claims WHERE consumer = ? AND seq <= ?", (consumer, mark))
+
+    def renew_claims(self, consumer, owner, seconds):
+        """owner is alive: its claims not done yet last `seconds` more."""
+        with Transaction(self.db, self.lock_fd):
+            self.db.execute(f"UPDATE claims SET expires = {SQLITE_NOW} + ? WHERE consumer = ? AND owner = ? "
+                            "AND NOT done", (seconds, consumer, owner))
+
+    def release_claims(self, consumer, owner):
+        """owner stops: its claims not done are free for the other members at once."""
+        with Transaction(self.db, self.lock_fd):
+            self.db.execute("DELETE FROM claims WHERE consumer = ? AND owner = ? AND NOT done", (consumer, owner))
 
     # --- dead letters: events a destination refused for good ----------------------------------
 
@@ -317,7 +377,7 @@ class Inbox:
         with Transaction(self.db, self.lock_fd):
             dropped = dict(self.db.execute(
                 f"SELECT p.consumer, count(e.seq) FROM positions p JOIN events e ON e.seq > p.seq AND {READS} "
-                "WHERE e.received_at < ? GROUP BY p.consumer", (now - days * 86400,)).fetchall())
+                f"WHERE e.received_at < ? AND NOT {DONE} GROUP BY p.consumer", (now - days * 86400,)).fetchall())
             for consumer, count in dropped.items():
                 self.db.execute("INSERT INTO retention_drops (consumer, dropped, last_at) VALUES (?, ?, ?) "
                                 "ON CONFLICT (consumer) DO UPDATE SET dropped = dropped + excluded.dropped, "
@@ -336,23 +396,47 @@ class Inbox:
         consumers = [{"consumer": consumer, "position": seq, "backlog": backlog}
                      for consumer, seq, backlog in db.execute(
                          "SELECT p.consumer, p.seq, (SELECT count(*) FROM events e WHERE e.seq > p.seq "
-                         f"AND {READS}) FROM positions p ORDER BY p.consumer")]
+                         f"AND {READS} AND NOT {DONE}) FROM positions p ORDER BY p.consumer")]
         live = db.execute(f"SELECT consumer, owner, expires - {SQLITE_NOW} FROM leases WHERE expires > {SQLITE_NOW} "
                           "ORDER BY consumer").fetchall()
         takeovers = db.execute("SELECT consumer, from_owner, to_owner, at FROM lease_takeovers "
                                "ORDER BY at DESC").fetchall()
+        groups = db.execute(
+            f"SELECT p.consumer, (SELECT count(*) FROM claims k WHERE k.consumer = p.consumer AND NOT k.done AND "
+            f"k.expires > {SQLITE_NOW}), (SELECT count(*) FROM claims k WHERE k.consumer = p.consumer AND k.done), "
+            f"(SELECT count(*) FROM events e WHERE e.seq > p.seq AND {READS} AND NOT {DONE}) FROM positions p "
+            "WHERE p.shared "
+            "ORDER BY p.consumer").fetchall()
+        members = db.execute(f"SELECT DISTINCT consumer, owner FROM claims WHERE NOT done AND expires > {SQLITE_NOW} "
+                             "ORDER BY consumer, owner").fetchall()
         return status_of(sqlite_version(db, self.STORE), len(MIGRATIONS), db.execute(
             "SELECT count(*) FROM events").fetchone()[0], consumers, live, takeovers,
             db.execute("SELECT consumer, dropped, last_at FROM retention_drops ORDER BY consumer").fetchall(),
-            db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+            db.execute("SELECT count(*) FROM dead_letters").fetchone()[0], groups_of(groups, members))
 
 
 def sources_text(sources):
     return f" {' '.join(sorted(sources))} " if sources else None
 
 
-def status_of(version, latest, events, consumers, live, takeovers, drops, dead_letters):
+def taken_from(rows, owner):
+    """{previous owner: how many of the claimed rows (seq, body, owner) were its} (its lease had ended)."""
+    taken = {}
+    for _, _, before in rows:
+        if before is not None and before != owner:
+            taken[before] = taken.get(before, 0) + 1
+    return taken
+
+
+def groups_of(groups, members):
+    """Per consumer group: its members (the owners of live claims), claimed, done, backlog (not done)."""
+    return [{"consumer": consumer, "members": [owner for group, owner in members if group == consumer],
+             "claimed": claimed, "done": done, "backlog": backlog} for consumer, claimed, done, backlog in groups]
+
+
+def status_of(version, latest, events, consumers, live, takeovers, drops, dead_letters, groups):
     return {"schema_version": version, "schema_latest": latest, "events": events, "consumers": consumers,
+            "groups": groups,
             "leases": [{"consumer": consumer, "owner": owner, "expires_in": round(left, 1)}
                        for consumer, owner, left in live],
             "lease_takeovers": {"count": len(takeovers), "latest": [

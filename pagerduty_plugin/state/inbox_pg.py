@@ -10,8 +10,8 @@ their expiry are the server's clock.
 import json
 
 from pagerduty_plugin.state import pg
-from pagerduty_plugin.state.inbox import (DEDUP_DAYS, MIGRATIONS, RETENTION_DAYS, Inbox, LeaseLost, row,
-                                          sources_text, status_of)
+from pagerduty_plugin.state.inbox import (CLAIM_BATCH, DEDUP_DAYS, MIGRATIONS, RETENTION_DAYS, Inbox, LeaseLost,
+                                          groups_of, row, sources_text, status_of, taken_from)
 
 WRITE_LOCK = 727276
 SCHEMA = [
@@ -38,8 +38,12 @@ PG_MIGRATIONS = [
      "at DOUBLE PRECISION NOT NULL)",
      "CREATE INDEX inbox_events_received ON inbox_events (received_at)",
      "ALTER TABLE inbox_positions ADD COLUMN sources TEXT"],
+    ["CREATE TABLE inbox_claims (consumer TEXT NOT NULL, seq BIGINT NOT NULL, owner TEXT NOT NULL, "
+     "expires DOUBLE PRECISION NOT NULL, done BOOLEAN NOT NULL DEFAULT false, PRIMARY KEY (consumer, seq))",
+     "ALTER TABLE inbox_positions ADD COLUMN shared BOOLEAN NOT NULL DEFAULT false"],
 ]
 READS = "(p.sources IS NULL OR strpos(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
+DONE = "EXISTS (SELECT 1 FROM inbox_claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"
 assert len(PG_MIGRATIONS) == len(MIGRATIONS)  # one version number for both forms of the store
 
 NEW_EVENT = ("INSERT INTO inbox_events (source, key, event_id, event_type, received_at, body) "
@@ -60,8 +64,37 @@ SQL = {
     "pending": "SELECT seq, body FROM inbox_events WHERE source = ANY(%(sources)s) AND seq > GREATEST(%(after)s, "
                "COALESCE((SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s), 0)) "
                "ORDER BY seq LIMIT %(limit)s",
+    # a group's member: the events nobody has done nor holds, locked (other members skip them) while
+    # their claims are written; the upsert's WHERE is the guard (a claim committed meanwhile is kept).
+    # Another group claiming the same rows at that instant is skipped too: they are claimed next time.
+    "claimable": "SELECT e.seq, e.body, k.owner FROM inbox_events e LEFT JOIN inbox_claims k "
+                 "ON k.consumer = %(consumer)s AND k.seq = e.seq WHERE e.source = ANY(%(sources)s) AND e.seq > "
+                 "COALESCE((SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s), 0) AND (k.seq IS NULL OR "
+                 "(NOT k.done AND (k.expires <= %(now)s OR k.owner = %(owner)s))) ORDER BY e.seq LIMIT %(limit)s "
+                 "FOR UPDATE OF e SKIP LOCKED",
+    "claim": "INSERT INTO inbox_claims (consumer, seq, owner, expires) SELECT %(consumer)s, seq, %(owner)s, "
+             "%(now)s + %(seconds)s FROM unnest(%(seqs)s::bigint[]) AS seq ON CONFLICT (consumer, seq) DO UPDATE "
+             "SET owner = EXCLUDED.owner, expires = EXCLUDED.expires WHERE NOT inbox_claims.done AND "
+             "(inbox_claims.expires <= %(now)s OR inbox_claims.owner = %(owner)s) RETURNING seq",
+    "group_lock": "SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s FOR UPDATE",  # one mover at a time
+    "claims_done": "UPDATE inbox_claims SET done = true WHERE consumer = %(consumer)s AND seq = ANY(%(seqs)s)",
+    "watermark": "SELECT COALESCE((SELECT min(e.seq) FROM inbox_positions p JOIN inbox_events e ON e.seq > p.seq "
+                 f"AND {READS} WHERE p.consumer = %(consumer)s AND NOT {DONE}) - 1, (SELECT max(seq) FROM "
+                 "inbox_claims WHERE consumer = %(consumer)s AND done))",
+    "claims_below": "DELETE FROM inbox_claims WHERE consumer = %(consumer)s AND seq <= %(seq)s",
+    "claims_renew": "UPDATE inbox_claims SET expires = %(now)s + %(seconds)s WHERE consumer = %(consumer)s "
+                    "AND owner = %(owner)s AND NOT done",
+    "claims_release": "DELETE FROM inbox_claims WHERE consumer = %(consumer)s AND owner = %(owner)s AND NOT done",
+    "set_shared": "UPDATE inbox_positions SET shared = true WHERE consumer = %(consumer)s",
+    "status_groups": "SELECT p.consumer, (SELECT count(*) FROM inbox_claims k WHERE k.consumer = p.consumer AND NOT "
+                     "k.done AND k.expires > %(now)s), (SELECT count(*) FROM inbox_claims k WHERE "
+                     "k.consumer = p.consumer AND k.done), (SELECT count(*) FROM inbox_events e WHERE e.seq > p.seq "
+                     f"AND {READS} AND NOT {DONE}) FROM inbox_positions p WHERE p.shared ORDER BY p.consumer",
+    "status_members": "SELECT DISTINCT consumer, owner FROM inbox_claims WHERE NOT done AND expires > %(now)s "
+                      "ORDER BY consumer, owner",
     "set_sources": "UPDATE inbox_positions SET sources = %(sources)s WHERE consumer = %(consumer)s",
-    "begin": "INSERT INTO inbox_positions (consumer, seq, sources) VALUES (%(consumer)s, %(seq)s, %(sources)s)",
+    "begin": "INSERT INTO inbox_positions (consumer, seq, sources, shared) VALUES (%(consumer)s, %(seq)s, "
+             "%(sources)s, %(shared)s)",
     "taken": "INSERT INTO inbox_positions (consumer, seq) VALUES (%(consumer)s, %(seq)s) ON CONFLICT (consumer) "
              "DO UPDATE SET seq = GREATEST(inbox_positions.seq, EXCLUDED.seq)",
     "position": "SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s",
@@ -89,7 +122,7 @@ SQL = {
     "delivered_again": "DELETE FROM inbox_dead_letters WHERE consumer = %(consumer)s AND seq = %(seq)s",
     "count": "SELECT count(*) FROM inbox_events WHERE %(source)s::text IS NULL OR source = %(source)s",
     "untaken": f"SELECT p.consumer, count(e.seq) FROM inbox_positions p JOIN inbox_events e ON e.seq > p.seq "
-               f"AND {READS} WHERE e.received_at < %(before)s GROUP BY p.consumer",
+               f"AND {READS} WHERE e.received_at < %(before)s AND NOT {DONE} GROUP BY p.consumer",
     "count_drop": "INSERT INTO inbox_retention_drops (consumer, dropped, last_at) VALUES (%(consumer)s, "
                   "%(count)s, %(now)s) ON CONFLICT (consumer) DO UPDATE SET "
                   "dropped = inbox_retention_drops.dropped + EXCLUDED.dropped, last_at = EXCLUDED.last_at",
@@ -98,7 +131,7 @@ SQL = {
                   f"inbox_positions) AND NOT EXISTS (SELECT 1 FROM inbox_positions p WHERE p.seq < e.seq AND {READS})",
     "drop_old_dead": "DELETE FROM inbox_dead_letters WHERE at < %(before)s",
     "status_consumers": "SELECT p.consumer, p.seq, (SELECT count(*) FROM inbox_events e WHERE e.seq > p.seq "
-                        f"AND {READS}) FROM inbox_positions p ORDER BY p.consumer",
+                        f"AND {READS} AND NOT {DONE}) FROM inbox_positions p ORDER BY p.consumer",
     "status_leases": "SELECT consumer, owner, expires - %(now)s FROM inbox_leases WHERE expires > %(now)s "
                      "ORDER BY consumer",
     "status_takeovers": "SELECT consumer, from_owner, to_owner, at FROM inbox_lease_takeovers ORDER BY at DESC",
@@ -193,10 +226,12 @@ class PostgresInbox(Inbox):
         with self.transaction() as run:
             run("lease_release", {"consumer": consumer, "owner": owner})
 
-    def begin(self, consumer, replay=False, legacy=None, sources=None):
+    def begin(self, consumer, replay=False, legacy=None, sources=None, shared=False):
         with self.transaction() as run:
             if sources:
                 run("set_sources", {"consumer": consumer, "sources": sources_text(sources)})
+            if shared:
+                run("set_shared", {"consumer": consumer})
             known = run("position", {"consumer": consumer})
             if known:
                 return "resumed", known[0][0]
@@ -206,8 +241,38 @@ class PostgresInbox(Inbox):
             else:
                 how = "replay" if replay else "newest"
                 seq = 0 if replay else run("newest", {})[0][0]
-            run("begin", {"consumer": consumer, "seq": seq, "sources": sources_text(sources)})
+            run("begin", {"consumer": consumer, "seq": seq, "sources": sources_text(sources), "shared": shared})
         return how, seq
+
+    # --- consumer groups (no write lock: members claim side by side, skipping each other's rows) ------
+
+    def claim(self, consumer, sources, owner, seconds, limit=CLAIM_BATCH):
+        with self.transaction(write=False) as run:
+            params = {"consumer": consumer, "owner": owner, "now": run.now}
+            rows = run("claimable", {**params, "sources": list(sources), "limit": limit})
+            won = {seq for seq, in run("claim", {**params, "seconds": seconds, "seqs": [seq for seq, _, _ in rows]})}
+            rows = [found for found in rows if found[0] in won]
+            taken = taken_from(rows, owner)
+            for before in taken:
+                run("takeover", {"consumer": consumer, "before": before, "owner": owner, "now": run.now})
+        return [(seq, json.loads(body)) for seq, body, _ in rows], taken
+
+    def done(self, consumer, seqs):
+        with self.transaction(write=False) as run:
+            run("group_lock", {"consumer": consumer})
+            run("claims_done", {"consumer": consumer, "seqs": list(seqs)})
+            mark = run("watermark", {"consumer": consumer})[0][0]
+            if mark is not None:
+                run("taken", {"consumer": consumer, "seq": mark})
+                run("claims_below", {"consumer": consumer, "seq": mark})
+
+    def renew_claims(self, consumer, owner, seconds):
+        with self.transaction(write=False) as run:
+            run("claims_renew", {"consumer": consumer, "owner": owner, "seconds": seconds, "now": run.now})
+
+    def release_claims(self, consumer, owner):
+        with self.transaction(write=False) as run:
+            run("claims_release", {"consumer": consumer, "owner": owner})
 
     # --- dead letters --------------------------------------------------------------------------
 
@@ -267,7 +332,8 @@ class PostgresInbox(Inbox):
                              [{"consumer": c, "position": seq, "backlog": n}
                               for c, seq, n in run("status_consumers", {})],
                              run("status_leases", {"now": run.now}), run("status_takeovers", {}),
-                             run("status_drops", {}), run("status_dead", {})[0][0])
+                             run("status_drops", {}), run("status_dead", {})[0][0],
+                             groups_of(run("status_groups", {"now": run.now}), run("status_members", {"now": run.now})))
 
 
 def pg_url(url):

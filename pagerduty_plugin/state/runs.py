@@ -11,7 +11,8 @@ A run started by an event keeps the event, and `runbook serve` takes such a run 
 one taker per run, the others skip it) and runs the runbook again from its first step: never
 while its owner lives and beats. Takeovers are recorded (`state status`). Answers are stored as
 the run returned them, secrets already masked; an answer that cannot be written yet is kept in
-memory and written at the next beat.
+memory and written at the next beat. An answer is written only while its process still owns the
+run: one paused past its lease, whose run was taken over meanwhile, has its answer said, not kept.
 
 Given a PostgreSQL URL (--state, PAGERDUTY_STATE), RunStore(url) is runs_pg.py's PostgresRunStore.
 """
@@ -71,14 +72,16 @@ def now():
 class RunStore:
     STORE = "runs"
 
-    def __new__(cls, state=None):
+    def __new__(cls, state=None, warn=None):
         if cls is RunStore and location.database_url(state):
             from pagerduty_plugin.state.runs_pg import PostgresRunStore
 
             return super().__new__(PostgresRunStore)
         return super().__new__(cls)
 
-    def __init__(self, state=None):
+    def __init__(self, state=None, warn=None):
+        """warn(message): says what the store refuses to record (an answer of a run taken over)."""
+        self.warn = warn or (lambda message: None)
         self.path = os.path.join(state_dir(state), FILE_NAME)
         self.db = open_sqlite(self.path)
         try:
@@ -86,7 +89,7 @@ class RunStore:
         except sqlite3.Error as exc:
             self.db.close()
             raise store_error(exc, self.path) from None
-        self.unfinished = {}  # run id -> answer not written yet (the store refused it)
+        self.unfinished = {}  # run id -> (answer, owner) not written yet (the store refused it)
 
     def close(self):
         self.db.close()
@@ -105,25 +108,38 @@ class RunStore:
             raise store_error(exc, self.path) from None
         return run_id
 
-    def finish(self, run_id, answer):
+    def finish(self, run_id, answer, owner=None):
         """Record the answer (already masked, cut past MAX_ANSWER_BYTES) and its status; kept for the
-        next beat when the store cannot take it now."""
-        self.unfinished[run_id] = answer
+        next beat when the store cannot take it now. owner: recorded only while the run is still
+        owner's (else warned of and dropped: the process that took the run over records its own)."""
+        self.unfinished[run_id] = (answer, owner)
         self.flush()
 
     def flush(self):
         """Write the answers the store refused before; True when none is left."""
-        for run_id, answer in list(self.unfinished.items()):
+        for run_id, (answer, owner) in list(self.unfinished.items()):
             try:
-                self.db.execute("UPDATE runs SET status = ?, finished_at = ?, answer = ? WHERE id = ?",
-                                (answer.get("status", "failed"), now(), stored_text(answer), run_id))
-            except sqlite3.Error:
+                written = self.write_answer(run_id, answer, owner)
+            except RunStoreError:
                 return False
             del self.unfinished[run_id]
+            if not written:
+                self.warn(f"run {run_id}: its answer ({answer.get('status', 'failed')}) is not recorded: the run is "
+                          f"no longer this process's ({owner}); the process that took it over records its own")
         return True
 
+    def write_answer(self, run_id, answer, owner):
+        """Whether the answer was written (the run is owner's, or no owner was given)."""
+        try:
+            return self.db.execute("UPDATE runs SET status = ?, finished_at = ?, answer = ? WHERE id = ? AND "
+                                   "(? IS NULL OR owner = ?)", (answer.get("status", "failed"), now(),
+                                                                stored_text(answer), run_id, owner, owner)).rowcount > 0
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.path) from None
+
     def beat(self, owner):
-        """The owner is alive: its running runs' heartbeat is now (and answers kept back are written)."""
+        """The owner is alive: its running runs' heartbeat is now (and answers kept back are written);
+        a run taken over from it is no longer its own, so it beats for it no more."""
         self.flush()
         self.db.execute(f"UPDATE runs SET heartbeat = {SQLITE_NOW} WHERE owner = ? AND status = ?", (owner, RUNNING))
 

@@ -36,7 +36,7 @@ SQL = {
              "VALUES (%(id)s, %(runbook)s, %(event_id)s, %(status)s, %(started_at)s, %(owner)s, %(now)s, %(event)s) "
              "ON CONFLICT DO NOTHING RETURNING id",
     "finish": "UPDATE runbook_runs SET status = %(status)s, finished_at = %(finished_at)s, answer = %(answer)s "
-              "WHERE id = %(id)s",
+              "WHERE id = %(id)s AND (%(owner)s::text IS NULL OR owner = %(owner)s) RETURNING id",
     "beat": "UPDATE runbook_runs SET heartbeat = %(now)s WHERE owner = %(owner)s AND status = %(running)s",
     "purge": "DELETE FROM runbook_runs WHERE status != %(running)s AND started_at < %(before)s RETURNING id",
     "count_drop": "INSERT INTO runbook_retention_drops (what, dropped, last_at) VALUES ('finished runs', %(count)s, "
@@ -63,7 +63,8 @@ SQL = {
 
 
 class PostgresRunStore(RunStore):
-    def __init__(self, state=None):
+    def __init__(self, state=None, warn=None):
+        self.warn = warn or (lambda message: None)
         self.database = pg.Database(location.database_url(state), "runs store", RunStoreError)
         self.path = self.database.url
         self.unfinished = {}
@@ -89,15 +90,9 @@ class PostgresRunStore(RunStore):
                                   "started_at": now(), "owner": owner, "event": event_text(event)})
         return run_id if won else None
 
-    def flush(self):
-        for run_id, answer in list(self.unfinished.items()):
-            try:
-                self.rows("finish", {"id": run_id, "status": answer.get("status", "failed"), "finished_at": now(),
-                                     "answer": stored_text(answer)})
-            except RunStoreError:
-                return False
-            del self.unfinished[run_id]
-        return True
+    def write_answer(self, run_id, answer, owner):
+        return bool(self.rows("finish", {"id": run_id, "status": answer.get("status", "failed"), "finished_at": now(),
+                                         "answer": stored_text(answer), "owner": owner}))
 
     def beat(self, owner):
         self.flush()
