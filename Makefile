@@ -17,7 +17,7 @@ $(STAMP): setup.py pyproject.toml
 
 # the spec parsed and linted, and its validators generated, as the package build does
 $(PREBUILT): $(STAMP) plugin.spec.yaml pagerduty_plugin/spec.py pagerduty_plugin/validate.py pagerduty_plugin/prebuild.py \
-		pagerduty_plugin/runbooks/runbook.schema.json pagerduty_plugin/runbooks/schema.py
+		pagerduty_plugin/runbooks/runbook.schema.json pagerduty_plugin/runbooks/language.py
 	$(BIN)/python -m pagerduty_plugin.prebuild
 	$(BIN)/python -m compileall -q pagerduty_plugin  # bytecode, as a regular install has it
 

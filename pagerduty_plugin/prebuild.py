@@ -22,7 +22,7 @@ from pagerduty_plugin import validate
 def schemas(spec):
     """Every schema a step may validate against: inputs, outputs (whole, and as streamed pages
     check them: the items of a list, then the rest), the connection, and the runbook language's."""
-    from pagerduty_plugin.runbooks import schema as runbook_schema
+    from pagerduty_plugin.runbooks import language as runbook_schema
 
     made = [spec.connection_schema(), *runbook_schema.parts()]
     for name in spec.actions:

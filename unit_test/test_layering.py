@@ -132,3 +132,11 @@ def test_a_fixture_name_means_one_lifetime_and_no_test_imports_a_fixture():
         for imported in imports_of(path):
             source, _, name = imported.rpartition(".")
             assert name not in fixtures.get(source, {}), f"{module} imports the fixture {name} from {source}"
+
+
+def test_no_module_is_named_like_an_insightconnect_schema_file():
+    """Rapid7's OutputValidator (icon_validator/rules/plugin_validators/output_validator.py) reads every file
+    whose name contains `schema.py` as a generated per-action schema and fails on anything else."""
+    named = [os.path.relpath(os.path.join(here, name), ROOT) for here, _, files in os.walk(PACKAGE)
+             for name in files if "schema.py" in name]
+    assert named == []

@@ -12,7 +12,7 @@ from conftest import ROOT
 from runbook_support import EXAMPLES, problems, runbook, write_runbook
 
 from pagerduty_plugin.runbooks import model
-from pagerduty_plugin.runbooks.schema import SCHEMA_PATH
+from pagerduty_plugin.runbooks.language import SCHEMA_PATH
 
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is a test dependency (pip install '.[test]')")
 SCHEMA = json.load(open(SCHEMA_PATH, encoding="utf-8"))

@@ -366,10 +366,10 @@ def export_path(out, name):
 
 
 def cmd_schema(args, io, handler, log):
-    from pagerduty_plugin.runbooks import schema
+    from pagerduty_plugin.runbooks import language
 
     io.reader_may_stop = True  # it only prints, as `info` does: `runbook schema | head` is no loss
-    io.write(schema.schema())
+    io.write(language.schema())
     return EXIT_OK
 
 

@@ -2,14 +2,14 @@
 
 Reading never fails on a badly shaped file: every problem is noted (file, step, field, message)
 and `check` adds the ones that need the spec; `load` refuses a runbook with any. The shape is the
-schema's (schema.py, runbook.schema.json); what is here is what a schema cannot say.
+schema's (language.py, runbook.schema.json); what is here is what a schema cannot say.
 """
 
 from dataclasses import dataclass, field
 
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.runbooks import expressions as expr
-from pagerduty_plugin.runbooks import schema
+from pagerduty_plugin.runbooks import language
 
 # The Python types of the input types the schema names (runbook.schema.json; a test keeps the two in step)
 INPUT_TYPES = {"string": str, "date": str, "password": str, "credential_secret_key": str, "integer": int,
@@ -116,7 +116,7 @@ def parse(text, path="<runbook>"):
         return runbook
     if isinstance(raw, dict) and True in raw and "on" not in raw:
         raw["on"] = raw.pop(True)  # YAML 1.1 reads a bare `on:` key as true (key_problem let only `on` through)
-    raw, problems = schema.problems(raw)
+    raw, problems = language.problems(raw)
     for problem in problems:
         runbook.note(problem["message"], problem["step"], problem["field"])
     if problems:  # the model is built from a well-shaped document only: its meaning is checked once it is

@@ -31,7 +31,7 @@ import time
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.state import location, open_sqlite, state_dir
 from pagerduty_plugin.state.leases import SQLITE_NOW
-from pagerduty_plugin.state.schema import migrate_sqlite, sqlite_version, statements
+from pagerduty_plugin.state.migrations import migrate_sqlite, sqlite_version, statements
 
 FILE_NAME = "inbox.sqlite"
 WEBHOOK_SOURCE = "webhook"  # the source of the events PagerDuty pushed (the others are pollers')
@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     PRIMARY KEY (consumer, seq)
 );
 """
-MIGRATIONS = [  # numbered from 1 (state/schema.py); the first is the schema made before versions
+MIGRATIONS = [  # numbered from 1 (state/migrations.py); the first is the schema made before versions
     statements(SCHEMA),
     ["CREATE TABLE retention_drops (consumer TEXT PRIMARY KEY, dropped INTEGER NOT NULL, last_at REAL NOT NULL)",
      "CREATE TABLE lease_takeovers (consumer TEXT NOT NULL, from_owner TEXT NOT NULL, to_owner TEXT NOT NULL, "

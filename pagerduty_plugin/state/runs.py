@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.state import location, open_sqlite, state_dir
 from pagerduty_plugin.state.leases import LEASE_SECONDS, SQLITE_NOW
-from pagerduty_plugin.state.schema import migrate_sqlite, sqlite_version, statements
+from pagerduty_plugin.state.migrations import migrate_sqlite, sqlite_version, statements
 
 FILE_NAME = "runs.sqlite"
 MAX_ANSWER_BYTES = 256 * 1024  # a stored answer past this keeps its statuses and errors, not the steps' outputs
@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 """
 ABANDONED = "abandoned"
-MIGRATIONS = [  # numbered from 1 (state/schema.py); the first is the store as made before versions
+MIGRATIONS = [  # numbered from 1 (state/migrations.py); the first is the store as made before versions
     statements(SCHEMA) + ["ALTER TABLE runs ADD COLUMN owner TEXT", "ALTER TABLE runs ADD COLUMN heartbeat REAL"],
     ["ALTER TABLE runs ADD COLUMN event TEXT",
      "ALTER TABLE runs ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0",
