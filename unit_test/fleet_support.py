@@ -344,10 +344,3 @@ def state_status(state):
                           capture_output=True, env=plugin_env(), cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     return json.loads(done.stdout)
-
-
-def postgres_state_supported(url):
-    """Whether this build keeps its whole state in PostgreSQL (`state status --state postgresql://…`)."""
-    done = subprocess.run([sys.executable, "-m", "pagerduty_plugin", "state", "status", "--state", url],
-                          capture_output=True, env=plugin_env(), cwd=ROOT, timeout=120)
-    return done.returncode == 0, done.stderr.decode(errors="replace")[-300:]

@@ -38,12 +38,16 @@ def state(request, tmp_path):
     """The fleet's state: a shared SQLite directory, or a fresh PostgreSQL database."""
     if request.param == "sqlite":
         return str(tmp_path / "state")
-    server = request.getfixturevalue("postgres")
-    url = server.fresh_database(f"fleet_{os.getpid()}_{int(time.time() * 1000) % 10 ** 9}")
-    supported, why = fleet.postgres_state_supported(url)
-    if not supported:
-        pytest.skip(f"this build cannot keep its whole state in PostgreSQL yet (`state status`: {why.strip()})")
-    return url
+    return fresh_database(request.getfixturevalue("postgres"))
+
+
+@pytest.fixture
+def postgres_state(postgres):
+    return fresh_database(postgres)
+
+
+def fresh_database(server):
+    return server.fresh_database(f"fleet_{os.getpid()}_{int(time.time() * 1000) % 10 ** 9}")
 
 
 @pytest.fixture
@@ -140,7 +144,7 @@ def test_three_servers_behind_nginx_store_each_webhook_once_and_run_each_runbook
         assert len(stored) == len(set(stored)) == 3000 and set(stored) == expected
 
         wanted = {NOTE + event_id for event_id in expected}
-        noted = until_stalled(lambda: len(wanted & set(posted_notes(sandbox))), len(wanted))
+        until_stalled(lambda: len(wanted & set(posted_notes(sandbox))), len(wanted))
         for worker in workers:
             worker.stop()
         notes = notes_by_event(sandbox, incidents)
@@ -245,14 +249,14 @@ def test_a_second_consumer_of_a_poller_hands_over_what_the_polling_host_stored(f
 
 
 @pytest.mark.slow
-def test_postgresql_stopped_for_20_s_answers_503_loses_nothing_and_recovers(state, fleet_sandbox, tmp_path, request):
-    if not state.startswith("postgresql://"):
-        pytest.skip("an outage of the store's server: the SQLite control has no server to stop")
+def test_postgresql_stopped_for_20_s_answers_503_loses_nothing_and_recovers(postgres, postgres_state, fleet_sandbox,
+                                                                            tmp_path):
+    state = postgres_state
     try:
         fleet.nginx_binary()
     except Unavailable as exc:
         pytest.skip(str(exc))
-    server = request.getfixturevalue("postgres")
+    server = postgres
     sandbox = fleet_sandbox
     hosts = fleet.Fleet(state, str(tmp_path), sandbox.info)
     try:
