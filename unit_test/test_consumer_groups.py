@@ -55,7 +55,9 @@ class Members:
         self.outs = [Lines(process.stdout) for process in self.processes]
         self.errs = [Lines(process.stderr) for process in self.processes]
         for err in self.errs:
-            err.wait_for(f"consumer {GROUP}: ")  # its position made or resumed: events added now are its
+            # its position made or resumed: events added now are its (a cold start on a busy 2-core machine,
+            # the suite's slowest files running beside it, was seen to take 20 s)
+            err.wait_for(f"consumer {GROUP}: ", timeout=90)
 
     def printed(self):
         return [[json.loads(line) for line in out.lines] for out in self.outs]
