@@ -29,15 +29,6 @@ class GroupRun(TriggerRun):
             self.lease_inbox = Inbox(self.state)
         self.lease_inbox.renew_claims(self.consumer, self.owner, leases.LEASE_SECONDS)
 
-    def end(self):
-        if self.heartbeat is not None:
-            self.heartbeat.stop()
-            if self.lease_inbox is not None:
-                self.lease_inbox.close()
-                self.lease_inbox = None
-            self.free()
-            self.heartbeat = None
-
     def free(self):
         """This member's claims not done, to the others at once (else their lease ends by itself)."""
         try:

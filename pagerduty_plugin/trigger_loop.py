@@ -140,14 +140,18 @@ class TriggerRun:
             if self.lease_inbox is not None:
                 self.lease_inbox.close()
                 self.lease_inbox = None
-            try:
-                self.inbox.release(self.consumer, self.owner)
-            except Exception:  # noqa: BLE001 - a store gone read-only: the lease expires by itself
-                pass
+            self.free()
             self.heartbeat = None
         self.release_poll_lease()
         self.read_upto = 0
         self.track.clear()
+
+    def free(self):
+        """The consumer's lease, released (else it expires by itself)."""
+        try:
+            self.inbox.release(self.consumer, self.owner)
+        except Exception:  # noqa: BLE001 - a store gone read-only: the lease expires by itself
+            pass
 
     def close(self):
         self.end()

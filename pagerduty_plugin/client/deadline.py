@@ -115,7 +115,10 @@ def report(connection):
         watch.add(connection)
 
 
-class WatchedHTTPConnection(HTTPConnection):
+class Watched:
+    """A connection that puts itself under the thread's Watch whenever it opens or sends (a kept-alive
+    socket is watched on every exchange, not only the first)."""
+
     def connect(self):
         report(self)
         super().connect()
@@ -125,14 +128,12 @@ class WatchedHTTPConnection(HTTPConnection):
         super().request(*args, **kwargs)
 
 
-class WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self):
-        report(self)
-        super().connect()
+class WatchedHTTPConnection(Watched, HTTPConnection):
+    pass
 
-    def request(self, *args, **kwargs):
-        report(self)
-        super().request(*args, **kwargs)
+
+class WatchedHTTPSConnection(Watched, HTTPSConnection):
+    pass
 
 
 class WatchedHTTPConnectionPool(HTTPConnectionPool):

@@ -17,6 +17,7 @@ run: one paused past its lease, whose run was taken over meanwhile, has its answ
 Given a PostgreSQL URL (--state, PAGERDUTY_STATE), RunStore(url) is runs_pg.py's PostgresRunStore.
 """
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -146,21 +147,13 @@ class RunStore:
     def purge(self, days):
         """Forget finished runs started over `days` ago (running and abandoned ones stay); how many,
         counted in the store (`state status`)."""
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                gone = self.db.execute("DELETE FROM runs WHERE status != ? AND started_at < ?",
-                                       (RUNNING, cutoff_text(days))).rowcount
-                if gone:
-                    self.db.execute("INSERT INTO retention_drops (what, dropped, last_at) VALUES ('finished runs', "
-                                    "?, ?) ON CONFLICT (what) DO UPDATE SET dropped = dropped + excluded.dropped, "
-                                    "last_at = excluded.last_at", (gone, time.time()))
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise store_error(exc, self.path) from None
+        with self.writing():
+            gone = self.db.execute("DELETE FROM runs WHERE status != ? AND started_at < ?",
+                                   (RUNNING, cutoff_text(days))).rowcount
+            if gone:
+                self.db.execute("INSERT INTO retention_drops (what, dropped, last_at) VALUES ('finished runs', "
+                                "?, ?) ON CONFLICT (what) DO UPDATE SET dropped = dropped + excluded.dropped, "
+                                "last_at = excluded.last_at", (gone, time.time()))
         return gone
 
     def take_over(self, owner, runbooks, limit=10):
@@ -169,25 +162,32 @@ class RunStore:
         if not runbooks:
             return []
         marks = ",".join("?" * len(runbooks))
+        with self.writing():
+            found = self.db.execute(
+                f"SELECT id, runbook, event_id, event, owner FROM runs WHERE status = ? AND event IS NOT NULL "
+                f"AND runbook IN ({marks}) AND {STALE} ORDER BY started_at LIMIT ?",
+                (RUNNING, *runbooks, LEASE_SECONDS, limit)).fetchall()
+            for run_id, runbook, event_id, _, before in found:
+                self.db.execute(f"UPDATE runs SET owner = ?, heartbeat = {SQLITE_NOW}, takeovers = takeovers + 1 "
+                                "WHERE id = ?", (owner, run_id))
+                self.db.execute("INSERT INTO run_takeovers (run_id, runbook, event_id, from_owner, to_owner, at) "
+                                f"VALUES (?, ?, ?, ?, ?, {SQLITE_NOW})", (run_id, runbook, event_id, before, owner))
+        return [(run_id, runbook, json.loads(event), before) for run_id, runbook, _, event, before in found]
+
+    @contextlib.contextmanager
+    def writing(self):
+        """One write transaction (BEGIN IMMEDIATE … COMMIT, rolled back on any error); the store's
+        errors as RunStoreError."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                found = self.db.execute(
-                    f"SELECT id, runbook, event_id, event, owner FROM runs WHERE status = ? AND event IS NOT NULL "
-                    f"AND runbook IN ({marks}) AND {STALE} ORDER BY started_at LIMIT ?",
-                    (RUNNING, *runbooks, LEASE_SECONDS, limit)).fetchall()
-                for run_id, runbook, event_id, _, before in found:
-                    self.db.execute(f"UPDATE runs SET owner = ?, heartbeat = {SQLITE_NOW}, takeovers = takeovers + 1 "
-                                    "WHERE id = ?", (owner, run_id))
-                    self.db.execute("INSERT INTO run_takeovers (run_id, runbook, event_id, from_owner, to_owner, at) "
-                                    f"VALUES (?, ?, ?, ?, ?, {SQLITE_NOW})", (run_id, runbook, event_id, before, owner))
+                yield
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise store_error(exc, self.path) from None
-        return [(run_id, runbook, json.loads(event), before) for run_id, runbook, _, event, before in found]
 
     def status(self):
         """What `state status` shows of the runs."""
