@@ -28,6 +28,7 @@ class GroupRun(TriggerRun):
         if self.lease_inbox is None:
             self.lease_inbox = Inbox(self.state)
         self.lease_inbox.renew_claims(self.consumer, self.owner, leases.LEASE_SECONDS)
+        self.renew_poll_lease()  # a member that polls holds its poller's lease too
 
     def free(self):
         """This member's claims not done, to the others at once (else their lease ends by itself)."""

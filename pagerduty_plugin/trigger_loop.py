@@ -122,6 +122,9 @@ class TriggerRun:
         except LeaseLost as exc:
             self.log.error(f"{exc.cause}: stopping")
             self.stop.set()
+        self.renew_poll_lease()
+
+    def renew_poll_lease(self):
         if self.polling:
             try:
                 self.lease_inbox.renew(self.trigger.poll_lease, self.owner, leases.LEASE_SECONDS)

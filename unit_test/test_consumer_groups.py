@@ -54,10 +54,11 @@ class Members:
         self.processes = [plugin(["runbook", "serve", str(books)], env=env) for _ in range(count)]
         self.outs = [Lines(process.stdout) for process in self.processes]
         self.errs = [Lines(process.stderr) for process in self.processes]
-        for err in self.errs:
-            # its position made or resumed: events added now are its (a cold start on a busy 2-core machine,
-            # the suite's slowest files running beside it, was seen to take 20 s)
-            err.wait_for(f"consumer {GROUP}: ", timeout=90)
+        for process, out, err in zip(self.processes, self.outs, self.errs):
+            try:  # its position made or resumed: events added now are its
+                err.wait_for(f"consumer {GROUP}: ", timeout=90)
+            except AssertionError:  # a member that failed says why on stdout (its one JSON document)
+                raise AssertionError(f"a member did not start (exit {process.poll()}): {out.lines}") from None
 
     def printed(self):
         return [[json.loads(line) for line in out.lines] for out in self.outs]

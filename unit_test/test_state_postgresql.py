@@ -279,3 +279,19 @@ def test_the_outboxs_default_file_follows_the_state_into_its_database(sandbox, d
     assert sent.code == 0, sent.stderr
     status = json.loads(run_command(["outbox", "status"], env=env).stdout)
     assert status["outbox"] == database and status["counts"]["sent"] == 1
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://u:s%zzCanaryPw9@127.0.0.1:9/db",      # a percent sign libpq cannot decode: it quotes the token
+    "postgresql://u:Canary Pw9@127.0.0.1:9/db",         # a raw space: libpq quotes it too
+    "postgresql://u:CanaryPw9@[::1/db",                 # a host part too broken for urllib to read
+])
+def test_a_password_in_a_state_url_libpq_cannot_read_is_never_printed(url):
+    for command in (["state", "status"], ["outbox", "status"]):
+        done = subprocess.run([sys.executable, "-m", "pagerduty_plugin", *command], capture_output=True, text=True,
+                              cwd=ROOT, timeout=60, env={**os.environ, "PAGERDUTY_STATE": url,
+                                                         "PAGERDUTY_OUTBOX": "sqlite://"})
+        assert done.returncode == 1, done.stdout + done.stderr
+        error = json.loads(done.stdout)["error"]
+        assert "Internal error" not in error["cause"], error
+        assert "Canary" not in done.stdout + done.stderr, done.stdout + done.stderr

@@ -76,12 +76,30 @@ def open_sqlite(path, busy_timeout=30.0):
         create_private(path)
         check_private(path, "state file", f"remove it, or chmod 600 {path} if it is yours")
         db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        use_wal(db, busy_timeout)
         db.execute("PRAGMA synchronous=FULL")
     except (sqlite3.Error, OSError) as exc:
         raise PluginError(f"Cannot open the state file {path}: {exc}",
                           "Check that the state directory is on a local disk and writable.") from None
     return db
+
+
+def use_wal(db, busy_timeout):
+    """WAL mode. Two processes opening a new store at the same moment (several `runbook serve` starting
+    together): the switch needs the file alone, and SQLite then answers "database is locked" at once
+    instead of waiting its busy timeout; so the wait is here."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def create_private(path):

@@ -137,16 +137,26 @@ def holder_is_gone(owner, host):
 
 
 def display_url(url):
-    """The outbox URL without its password, for output and errors."""
-    parts = urlsplit(url)
+    """The outbox URL without its password, for output and errors (a URL too broken to read shows
+    only its scheme: whatever follows may hold the password)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it validates the host part
+    except ValueError:
+        return url.partition("://")[0] + "://…"
     if parts.password is None:
         return url
     netloc = parts.netloc.replace(":" + parts.password + "@", ":********@", 1)
     return parts._replace(netloc=netloc).geturl()
 
 
+def scheme_of(url):
+    """A URL's scheme, read without parsing the rest (a broken host part must not raise)."""
+    return url.partition("://")[0].lower() if isinstance(url, str) and "://" in url else ""
+
+
 def check_url(url):
-    scheme = urlsplit(url).scheme if isinstance(url, str) else ""
+    scheme = scheme_of(url)
     if scheme not in ("sqlite", "postgresql", "postgres"):
         raise PluginError(f"The connection's outbox is not a sqlite:// or postgresql:// URL: {display_url(str(url))!r}",
                           "Set outbox to sqlite:// (a file in the state directory), sqlite:///PATH, or "
@@ -162,7 +172,7 @@ def open_outbox(url, state=None, limits=None):
         from pagerduty_plugin.state import location
 
         url = location.database_url(state) or url  # the default file follows the state into its database
-    if urlsplit(url).scheme in ("postgresql", "postgres"):
+    if scheme_of(url) in ("postgresql", "postgres"):
         from pagerduty_plugin.state.outbox_pg import PostgresOutbox
 
         return PostgresOutbox(url, limits or Limits())

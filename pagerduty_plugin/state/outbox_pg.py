@@ -113,13 +113,31 @@ def driver():
     return psycopg
 
 
+def url_secrets(url, psycopg):
+    """The URL's password in every form an error may quote it: as libpq reads it, and as written
+    (a URL libpq cannot parse is quoted raw in its error)."""
+    from urllib.parse import unquote, urlsplit
+
+    found = set()
+    try:
+        found.add(psycopg.conninfo.conninfo_to_dict(url).get("password") or "")
+    except psycopg.Error:
+        pass
+    try:
+        written = urlsplit(url).password or ""
+    except ValueError:
+        written = url.rpartition("@")[0].partition("://")[2].partition(":")[2]
+    found.update((written, unquote(written)))
+    return sorted(secret for secret in found if secret)
+
+
 class PostgresOutbox(Outbox):
     SQL = SQL
 
     def __init__(self, url, limits=None):
         self.url, self.dsn, self.limits = display_url(url), url, limits or Limits()
         self.psycopg = driver()
-        self.secret = [self.psycopg.conninfo.conninfo_to_dict(url).get("password") or ""] if "@" in url else []
+        self.secret = url_secrets(url, self.psycopg)
         try:
             self.db = self.psycopg.connect(url, autocommit=True, connect_timeout=10)
             with self.db.transaction():

@@ -9,7 +9,7 @@ seconds) at the transaction's start. Errors are PluginError subclasses with the 
 
 from pagerduty_plugin.errors import PluginError, redact
 from pagerduty_plugin.state.outbox import display_url
-from pagerduty_plugin.state.outbox_pg import driver
+from pagerduty_plugin.state.outbox_pg import driver, url_secrets
 
 CLOCK = "SELECT extract(epoch FROM clock_timestamp())::double precision"
 MIGRATION_LOCK = 727275  # pg_advisory_xact_lock key: one migrating process at a time, whichever store
@@ -22,11 +22,7 @@ class Database:
     def __init__(self, url, what, error=PluginError):
         self.psycopg = driver()
         self.url, self.dsn, self.what, self.error = display_url(url), url, what, error
-        try:
-            password = self.psycopg.conninfo.conninfo_to_dict(url).get("password")
-        except self.psycopg.Error:
-            password = None
-        self.secrets = [password] if password else []
+        self.secrets = url_secrets(url, self.psycopg)
         self.db = None
 
     def connection(self):
