@@ -270,6 +270,8 @@ def cmd_serve(args, io, handler, log):
             heartbeat.stop()
             for run in triggers.values():
                 run.close()
+            beats.close()
+            store.close()
     return EXIT_OK
 
 

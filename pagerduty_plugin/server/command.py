@@ -22,7 +22,7 @@ from pagerduty_plugin.files import read_text
 from pagerduty_plugin.server.app import MAX_BODY, App, Options
 from pagerduty_plugin.server.hosts import parse_allowed
 from pagerduty_plugin.server.worker import GuardedWorker, Limits
-from pagerduty_plugin.state import location, state_dir
+from pagerduty_plugin.state import location
 
 GRACEFUL_SECONDS = 30  # how long SIGTERM waits for the steps in flight
 

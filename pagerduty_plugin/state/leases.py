@@ -1,6 +1,6 @@
 """Leases: who owns a consumer's position (or a run) right now, as (owner, expires) rows.
 
-The time is the store's own (SQLITE_NOW; a PostgreSQL store says `extract(epoch from now())`), never
+The time is the store's own (SQLITE_NOW; a PostgreSQL store reads `clock_timestamp()`), never
 a comparison between two hosts' clocks: an owner renews its lease every third of its length, and
 another process takes the lease over only once it has expired in the store's time.
 

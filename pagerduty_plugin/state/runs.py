@@ -184,7 +184,8 @@ class RunStore:
                 yield
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # SQLite may have ended it itself: the first error is the one to say
+                    self.db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise store_error(exc, self.path) from None
