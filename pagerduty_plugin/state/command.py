@@ -5,7 +5,7 @@ and their takeovers, runs by status, what retention dropped untaken). The same o
 
 from pagerduty_plugin.state import location
 
-STORES = ("inbox", "runs")
+STORES = ("inbox", "runs", "outbox")  # the outbox at its default place: the state's
 
 
 def open_store(name, state):
@@ -13,6 +13,10 @@ def open_store(name, state):
         from pagerduty_plugin.state.inbox import Inbox
 
         return Inbox(state)
+    if name == "outbox":
+        from pagerduty_plugin.state.outbox import open_outbox
+
+        return open_outbox("sqlite://", state)
     from pagerduty_plugin.state.runs import RunStore
 
     return RunStore(state)

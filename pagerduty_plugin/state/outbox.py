@@ -29,6 +29,7 @@ import time
 from urllib.parse import unquote, urlsplit
 
 from pagerduty_plugin.errors import PluginError
+from pagerduty_plugin.state.migrations import migrate_sqlite, sqlite_version, statements
 
 STATUSES = ("pending", "sending", "sent", "dead")
 OPEN = ("pending", "sending")
@@ -199,9 +200,11 @@ class Outbox:
     yielding `run(name, params) -> rows` with `run.now`, the database's clock (epoch seconds) when
     the transaction began. Every outcome is its own transaction: recorded before the next send."""
 
+    STORE = "outbox"  # its name in schema_version (state/migrations.py)
     url = ""
     reclaimed_at = 0.0
     limits = None
+    migrated = ()  # the migrations applied when it opened
 
     # --- writing ---------------------------------------------------------------------------
     def add(self, routing_key_ref, event, action, owner=None, lease=0.0):
@@ -328,8 +331,8 @@ class Outbox:
         for ref, until in resting:
             if ref in keys:
                 keys[ref]["resting_seconds"] = round(until - now, 1)
-        return {"counts": counts, "keys": keys,
-                "oldest_pending_seconds": None if oldest is None else round(now - oldest, 1)}
+        return {"schema_version": self.schema_version(), "schema_latest": len(MIGRATIONS), "counts": counts,
+                "keys": keys, "oldest_pending_seconds": None if oldest is None else round(now - oldest, 1)}
 
     def listing(self, status=None, limit=100):
         with self.transaction() as run:
@@ -410,8 +413,13 @@ CREATE TABLE IF NOT EXISTS outbox_keys (
 );
 """
 # an outbox written before the per-key budget: its outbox_keys gains the budget's columns
-BUDGET_COLUMNS = ("ALTER TABLE outbox_keys ADD COLUMN tokens REAL NOT NULL DEFAULT 0",
-                  "ALTER TABLE outbox_keys ADD COLUMN refilled_at REAL NOT NULL DEFAULT 0")
+BUDGET_COLUMNS = ["ALTER TABLE outbox_keys ADD COLUMN tokens REAL NOT NULL DEFAULT 0",
+                  "ALTER TABLE outbox_keys ADD COLUMN refilled_at REAL NOT NULL DEFAULT 0"]
+# numbered from 1 (state/migrations.py), as outbox_pg.py's PG_MIGRATIONS; the first is the schema made before
+# versions: IF NOT EXISTS, and the budget's columns taken as added where they are
+MIGRATIONS = [
+    statements(SCHEMA) + BUDGET_COLUMNS,
+]
 
 OPEN_SQL = "status IN ('pending', 'sending')"
 IS_HEAD = ("NOT EXISTS (SELECT 1 FROM outbox_events e WHERE e.lane = o.lane AND e.id < o.id "
@@ -488,12 +496,23 @@ class SqliteOutbox(Outbox):
             os.chmod(path, 0o600)
         except OSError:
             pass
-        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'outbox_keys'").fetchone():
-            self.db.executescript(SCHEMA)
-        elif not self.db.execute("SELECT 1 FROM pragma_table_info('outbox_keys') WHERE name = 'tokens'").fetchone():
-            with SqliteTransaction(self.db, self.SQL) as run:
-                for statement in BUDGET_COLUMNS:
-                    run.db.execute(statement)
+        self.migrated = self.migrate()
+
+    def migrate(self):
+        """The migrations it lacks, under SQLite's write lock ([] at once when it has them all: a read)."""
+        import sqlite3
+
+        try:
+            if sqlite_version(self.db, self.STORE) >= len(MIGRATIONS):
+                return []
+            return migrate_sqlite(self.db, self.STORE, MIGRATIONS)
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise PluginError(f"Cannot prepare the outbox {self.path}: {exc}",
+                              "Check that its directory is writable and on a local disk.") from None
+
+    def schema_version(self):
+        return sqlite_version(self.db, self.STORE)
 
     def transaction(self, durable=True):
         return SqliteTransaction(self.db, self.SQL, durable)

@@ -7,11 +7,13 @@ to PagerDuty's rate together. Every time is the server's `clock_timestamp()`, re
 start of each transaction: hosts whose clocks disagree still agree on leases and back-offs.
 
 Its SQL is its own (PostgreSQL's types, `= ANY(array)`, GREATEST, identity column); what both
-stores do with it is in outbox.py's Outbox.
+stores do with it is in outbox.py's Outbox. Its connection, transactions and schema versions are
+the other stores' (pg.Database: the same session timeouts, errors and migrations).
 """
 
-from pagerduty_plugin.errors import PluginError, redact
-from pagerduty_plugin.state.outbox import LISTED, Limits, Outbox, display_url
+from pagerduty_plugin.state import pg
+from pagerduty_plugin.state.migrations import statements
+from pagerduty_plugin.state.outbox import LISTED, MIGRATIONS, Limits, Outbox
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox_events (
@@ -40,8 +42,11 @@ CREATE TABLE IF NOT EXISTS outbox_keys (
 ALTER TABLE outbox_keys ADD COLUMN IF NOT EXISTS tokens DOUBLE PRECISION NOT NULL DEFAULT 0;
 ALTER TABLE outbox_keys ADD COLUMN IF NOT EXISTS refilled_at DOUBLE PRECISION NOT NULL DEFAULT 0;
 """
+PG_MIGRATIONS = [  # numbered from 1, as outbox.py's MIGRATIONS; the first is the schema made before versions
+    statements(SCHEMA),  # IF NOT EXISTS throughout: an outbox made before versions (with or without its budget) is kept
+]
+assert len(PG_MIGRATIONS) == len(MIGRATIONS)  # one version number for both forms of the store
 
-CLOCK = "SELECT extract(epoch FROM clock_timestamp())::double precision"
 OPEN = "status IN ('pending', 'sending')"
 IS_HEAD = ("NOT EXISTS (SELECT 1 FROM outbox_events e WHERE e.lane = o.lane AND e.id < o.id "
            "AND e.status IN ('pending', 'sending'))")
@@ -102,117 +107,28 @@ SQL = {
 }
 
 
-def driver():
-    try:
-        import psycopg
-    except ImportError:
-        raise PluginError("The outbox is a postgresql:// URL but the PostgreSQL driver is not installed",
-                          "Install psycopg 3 beside the plugin, `pip install 'psycopg[binary]>=3.1,<4'` (from this "
-                          "repository: `pip install '.[postgresql]'`), "
-                          "or use a sqlite:// outbox on one machine.") from None
-    return psycopg
-
-
-def url_secrets(url, psycopg):
-    """The URL's password in every form an error may quote it: as libpq reads it, and as written
-    (a URL libpq cannot parse is quoted raw in its error)."""
-    from urllib.parse import unquote, urlsplit
-
-    found = set()
-    try:
-        found.add(psycopg.conninfo.conninfo_to_dict(url).get("password") or "")
-    except psycopg.Error:
-        pass
-    try:
-        written = urlsplit(url).password or ""
-    except ValueError:
-        written = url.rpartition("@")[0].partition("://")[2].partition(":")[2]
-    found.update((written, unquote(written)))
-    return sorted(secret for secret in found if secret)
-
-
 class PostgresOutbox(Outbox):
     SQL = SQL
 
     def __init__(self, url, limits=None):
-        self.url, self.dsn, self.limits = display_url(url), url, limits or Limits()
-        self.psycopg = driver()
-        self.secret = url_secrets(url, self.psycopg)
+        self.limits = limits or Limits()
+        self.database = pg.Database(url, "outbox")
+        self.url = self.database.url  # the password masked
         try:
-            self.db = self.psycopg.connect(url, autocommit=True, connect_timeout=10)
-            with self.db.transaction():
-                # one creator at a time: CREATE ... IF NOT EXISTS races on the catalog otherwise
-                self.db.execute("SELECT pg_advisory_xact_lock(727274)")
-                if self.db.execute("SELECT to_regclass('outbox_keys')").fetchone()[0] is None or not \
-                        self.db.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'outbox_keys' "
-                                        "AND column_name = 'tokens'").fetchone():
-                    self.db.execute(SCHEMA)
-        except self.psycopg.Error as exc:
-            raise self.failure(exc) from None
-
-    def failure(self, exc):
-        text = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, self.secret)
-        return PluginError(f"The PostgreSQL outbox {self.url} is not usable: {text}",
-                           "Check the URL, that the server is up, and the user's rights (PGPASSWORD or "
-                           "~/.pgpass keep the password out of the URL).")
-
-    def transaction(self, durable=True):
-        return PostgresTransaction(self)
-
-    def execute_alone(self, name, params):
-        """One statement as its own transaction (the connection is in autocommit mode)."""
-        try:
-            if self.db.closed or self.db.broken:
-                self.db = self.psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
-            self.db.execute(SQL[name], params)
-        except self.psycopg.Error as exc:
-            raise self.failure(exc) from None
-
-    def close(self):
-        self.db.close()
-
-
-class PostgresRun:
-    """run(name, params) -> rows, with `now` the server's clock at the transaction's start."""
-
-    def __init__(self, store):
-        self.store = store
-        self.now = self.execute(CLOCK, {})[0][0]
-
-    def __call__(self, name, params):
-        return self.execute(SQL[name], params)
-
-    def execute(self, sql, params):
-        store = self.store
-        try:
-            cursor = store.db.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
-        except store.psycopg.Error as exc:
-            raise store.failure(exc) from None
-
-
-class PostgresTransaction:
-    def __init__(self, store):
-        self.store = store
-        self.block = None
-
-    def __enter__(self):
-        store = self.store
-        try:
-            if store.db.closed or store.db.broken:  # the server restarted: a drainer carries on
-                store.db = store.psycopg.connect(store.dsn, autocommit=True, connect_timeout=10)
-            self.block = store.db.transaction()
-            self.block.__enter__()
-        except store.psycopg.Error as exc:
-            raise store.failure(exc) from None
-        try:
-            return PostgresRun(store)
-        except PluginError as exc:
-            self.__exit__(PluginError, exc, None)  # rolled back
+            self.migrated = self.database.migrate(self.STORE, PG_MIGRATIONS)
+        except BaseException:
+            self.database.close()
             raise
 
-    def __exit__(self, kind, exc, tb):
-        try:
-            return self.block.__exit__(kind, exc, tb)
-        except self.store.psycopg.Error as error:
-            raise self.store.failure(error) from None
+    def transaction(self, durable=True):
+        """`durable` is SQLite's (whether the commit is fsynced): every PostgreSQL commit is."""
+        return self.database.transaction(SQL)
+
+    def execute_alone(self, name, params):
+        self.database.execute_alone(SQL[name], params)
+
+    def schema_version(self):
+        return self.database.version(self.STORE)
+
+    def close(self):
+        self.database.close()

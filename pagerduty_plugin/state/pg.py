@@ -2,18 +2,108 @@
 with the server's clock, the schema migrated under an advisory lock, and a broken connection
 replaced at the next call (a restarted or briefly unreachable server costs one failed call).
 
-The same shape as the outbox's (outbox_pg.py): a store holds `SQL`, a dict of named statements,
-and `transaction()` yields `run(name, params) -> rows` with `run.now`, the server's clock (epoch
-seconds) at the transaction's start. Errors are PluginError subclasses with the password masked.
+Every store (inbox, runs, outbox) holds `SQL`, a dict of named statements, and `transaction()`
+yields `run(name, params) -> rows` with `run.now`, the server's clock (epoch seconds) at the
+transaction's start. Errors are PluginError subclasses with the password masked.
+
+A session cannot hang the fleet: a host that freezes mid-transaction (SIGSTOP, a paused VM, a
+partition) keeps its locks, and every other host inserting the same webhook delivery would wait on
+it for ever. So every session is opened with TCP keepalives and a TCP user timeout (a silent peer
+is noticed), `idle_in_transaction_session_timeout` (the server rolls the frozen host's transaction
+back, freeing its locks) and `lock_timeout` (a waiter gives up with LockBusy, which every caller
+retries: the webhook receiver answers 503, consumers and drainers try their round again).
 """
+
+import os
 
 from pagerduty_plugin.errors import PluginError, redact
 from pagerduty_plugin.state.outbox import display_url
-from pagerduty_plugin.state.outbox_pg import driver, url_secrets
 
 CLOCK = "SELECT extract(epoch FROM clock_timestamp())::double precision"
 MIGRATION_LOCK = 727275  # pg_advisory_xact_lock key: one migrating process at a time, whichever store
-CONNECT_TIMEOUT = 5
+MIGRATION_LOCK_WAIT = "60s"  # a migration may take a while on a large table: the others wait for it, not 2 s
+CONNECT_TIMEOUT = 5  # seconds to reach the server at all
+
+# libpq's own settings. Where the URL gives one itself (?keepalives_idle=30, ?tcp_user_timeout=0,
+# ?connect_timeout=…; PGCONNECT_TIMEOUT), the URL's wins.
+TCP = {
+    # a silent peer (the server's host paused, a partition): noticed after 10 s idle and 3 unanswered
+    # probes 5 s apart, about 25 s, instead of Linux's default 2 h 11 min
+    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+    # what was sent and not acknowledged for 30 s (the server gone mid-statement): the connection is dropped,
+    # instead of Linux's retransmissions for about 15 min
+    "tcp_user_timeout": 30000,
+}
+# The server's settings for our sessions, sent in libpq's `options` (so they override ALTER ROLE/DATABASE
+# settings); -c settings in the URL's own `options` (?options=-c%20lock_timeout%3D5s) or in PGOPTIONS come
+# after ours, and so win.
+SESSION = {
+    # the plugin runs its statements back to back, milliseconds apart, and never waits on anything else
+    # inside a transaction: one left idle 10 s is a frozen or cut-off host. The server rolls it back and ends
+    # its session (its locks freed); a live host that was only slow loses one transaction, retried.
+    "idle_in_transaction_session_timeout": "10s",
+    # the plugin holds its locks for milliseconds: a wait of 2 s means their holder is stalled, so give up
+    # (LockBusy, retried) instead of hanging. Under the webhook receiver's 3 s, so its 503 says why.
+    "lock_timeout": "2s",
+}
+
+
+def driver():
+    try:
+        import psycopg
+    except ImportError:
+        raise PluginError("The state or the outbox is a postgresql:// URL but the PostgreSQL driver is not installed",
+                          "Install psycopg 3 beside the plugin, `pip install 'psycopg[binary]>=3.1,<4'` (from this "
+                          "repository: `pip install '.[postgresql]'`), "
+                          "or keep the state in a directory and the outbox in sqlite:// on one machine.") from None
+    return psycopg
+
+
+def url_secrets(url, psycopg):
+    """The URL's password in every form an error may quote it: as libpq reads it, and as written
+    (a URL libpq cannot parse is quoted raw in its error)."""
+    from urllib.parse import unquote, urlsplit
+
+    found = set()
+    try:
+        found.add(psycopg.conninfo.conninfo_to_dict(url).get("password") or "")
+    except psycopg.Error:
+        pass
+    try:
+        written = urlsplit(url).password or ""
+    except ValueError:
+        written = url.rpartition("@")[0].partition("://")[2].partition(":")[2]
+    found.update((written, unquote(written)))
+    return sorted(secret for secret in found if secret)
+
+
+def session_parameters(dsn, psycopg, environ=None):
+    """connect()'s keyword arguments: TCP and SESSION, but for what the URL or the environment sets."""
+    environ = os.environ if environ is None else environ
+    given = psycopg.conninfo.conninfo_to_dict(dsn)
+    params = {name: value for name, value in TCP.items() if name not in given}
+    if "connect_timeout" not in given and not environ.get("PGCONNECT_TIMEOUT"):
+        params["connect_timeout"] = CONNECT_TIMEOUT
+    ours = " ".join(f"-c {name}={value}" for name, value in SESSION.items())
+    params["options"] = " ".join(part for part in (ours, environ.get("PGOPTIONS"), given.get("options")) if part)
+    return params
+
+
+class LockBusy(PluginError):
+    """A statement waited lock_timeout for a lock another session holds (a host stalled or frozen
+    mid-transaction): nothing was written, and the caller tries again."""
+
+
+BUSY = {}
+
+
+def busy_class(error):
+    """LockBusy, and the store's own error class too (a caller catching RunStoreError catches it)."""
+    if issubclass(LockBusy, error):
+        return LockBusy
+    if error not in BUSY:
+        BUSY[error] = type(f"{error.__name__}LockBusy", (LockBusy, error), {"__doc__": LockBusy.__doc__})
+    return BUSY[error]
 
 
 class Database:
@@ -29,13 +119,22 @@ class Database:
         if self.db is None or self.db.closed or self.db.broken:
             self.close()
             try:
-                self.db = self.psycopg.connect(self.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+                self.db = self.psycopg.connect(self.dsn, autocommit=True,
+                                               **session_parameters(self.dsn, self.psycopg))
             except self.psycopg.Error as exc:
                 raise self.failure(exc) from None
         return self.db
 
     def failure(self, exc):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, self.psycopg.errors.LockNotAvailable):
+            return busy_class(self.error)(
+                f"The {self.what} in {self.url} is busy: another session, most likely a host stalled or frozen in "
+                f"the middle of a transaction, held a lock it needs for longer than lock_timeout "
+                f"({redact(first, self.secrets)})",
+                "Nothing was written and it is tried again (a webhook is answered 503, which PagerDuty retries); "
+                "PostgreSQL ends a frozen host's transaction after idle_in_transaction_session_timeout. If it "
+                "lasts, look in pg_stat_activity for the session that holds it.")
         return self.error(f"The {self.what} in {self.url} is not usable: {redact(first, self.secrets)}",
                           "Check that the PostgreSQL server is up and the URL and the user's rights (PGPASSWORD "
                           "or ~/.pgpass keep the password out of the URL); the next call connects again.")
@@ -43,10 +142,19 @@ class Database:
     def transaction(self, sql):
         return Transaction(self, sql)
 
+    def execute_alone(self, text, params):
+        """One statement as its own transaction (the connection is in autocommit mode)."""
+        try:
+            self.connection().execute(text, params)
+        except self.psycopg.Error as exc:
+            raise self.failure(exc) from None
+
     def migrate(self, store, steps):
         """Apply the store's numbered migrations it lacks, under the advisory lock; [numbers applied]."""
         with self.transaction({}) as run:
+            run.execute(f"SET LOCAL lock_timeout = '{MIGRATION_LOCK_WAIT}'", {})
             run.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": MIGRATION_LOCK})
+            run.execute("SET LOCAL lock_timeout TO DEFAULT", {})  # the DDL waits no longer than any statement
             run.execute("CREATE TABLE IF NOT EXISTS schema_version (store TEXT PRIMARY KEY, version INTEGER NOT NULL, "
                         "applied_at DOUBLE PRECISION NOT NULL)", {})
             found = run.execute("SELECT version FROM schema_version WHERE store = %(store)s", {"store": store})
