@@ -184,3 +184,86 @@ def test_pgoptions_in_the_environment_takes_precedence_too(database):
     done = subprocess.run([sys.executable, "-c", code, database], cwd=ROOT, env=env, capture_output=True,
                           timeout=60)
     assert done.stdout.decode().strip() == "9s", done.stderr
+
+
+# --- the callers retry: runbook serve's round, the outbox's drainer ----------------------------------------
+
+
+def wait_for(condition, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.full_answers
+def test_runbook_serve_retries_a_round_whose_claim_met_a_held_lock_and_runs_the_event_once(
+        tmp_path, sandbox, database):
+    import shutil
+
+    from conftest import sandbox_env
+    from test_consumers import Lines, plugin
+    from test_state_postgresql import notes_of
+
+    from pagerduty_plugin.state.runs import RunStore
+
+    books = tmp_path / "books"
+    books.mkdir()
+    shutil.copy(os.path.join(ROOT, "examples", "fleet", "note-once.yaml"), books)
+    incident = sandbox.seed_ids["incidents"]["triggered"][0]
+    event_id = "held-" + uuid.uuid4().hex[:8]
+    url = with_options(database, QUICK)
+    RunStore(database).close()  # its tables made
+    holder = Holder(database)("INSERT INTO runbook_runs (id, runbook, event_id, status, started_at) "
+                              "VALUES ('held', 'note-once', %s, 'running', 'now')", (event_id,))
+    serve = plugin(["runbook", "serve", str(books)], env={**sandbox_env(sandbox), "PAGERDUTY_STATE": url})
+    out, err = Lines(serve.stdout), Lines(serve.stderr)
+    try:
+        err.wait_for("starting after the newest event", timeout=60)
+        body = json.loads(webhook_body(incident_id=incident, event_id=event_id))
+        assert Inbox(database).add("webhook", event_id, body)
+        err.wait_for("busy", timeout=60)  # its claim waited lock_timeout: the round said so and ended
+        assert out.lines == []
+        holder.release()  # the stalled host's transaction rolled back
+        wait_for(lambda: out.lines, "the event's run")
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(30)
+    assert [json.loads(line)["event"] for line in out.lines] == [event_id]
+    assert "Traceback" not in err.text()
+    runs = RunStore(database)
+    assert runs.for_event("note-once", event_id)["status"] == "ok" and len(runs.latest(50)) == 1
+    runs.close()
+    assert [note for note in notes_of(sandbox, incident) if event_id in note] == [
+        f"Seen by the fleet: event {event_id}"]
+
+
+@pytest.mark.full_answers
+def test_a_drainer_retries_after_a_held_lock_and_delivers_the_event_once(sandbox, database):
+    from outbox_support import deliveries, plain_env
+    from test_consumers import Lines
+
+    from pagerduty_plugin.state.outbox import key_ref, open_outbox
+
+    ref = key_ref(sandbox.info["routing_key"])
+    store = open_outbox(database)
+    store.add(ref, {"event_action": "trigger", "dedup_key": "held-lane",
+                    "payload": {"summary": "disk full", "source": "db-01", "severity": "error"}}, "trigger")
+    store.execute_alone("throttle", {"key_ref": ref, "tokens": 5.0, "now": 0.0, "until": 0.0})  # its budget row
+    store.close()
+    holder = Holder(database)("SELECT * FROM outbox_keys WHERE key_ref = %s FOR UPDATE", (ref,))
+    drainer = subprocess.Popen([sys.executable, "-m", "pagerduty_plugin", "outbox", "drain", "--forever"], cwd=ROOT,
+                               env={**{k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")},
+                                    **plain_env(sandbox, with_options(database, QUICK))},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    err = Lines(drainer.stderr)
+    try:
+        err.wait_for("busy", timeout=60)  # its claim waited lock_timeout for the budget row, said so, goes on
+        assert deliveries(sandbox) == []
+        holder.release()
+        wait_for(lambda: deliveries(sandbox), "the delivery")
+    finally:
+        drainer.send_signal(signal.SIGTERM)
+        drainer.communicate(timeout=30)
+    assert [key for key, _, _ in deliveries(sandbox)] == ["held-lane"]
+    assert "Traceback" not in err.text()
