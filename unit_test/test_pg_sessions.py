@@ -267,3 +267,72 @@ def test_a_drainer_retries_after_a_held_lock_and_delivers_the_event_once(sandbox
         drainer.communicate(timeout=30)
     assert [key for key, _, _ in deliveries(sandbox)] == ["held-lane"]
     assert "Traceback" not in err.text()
+
+
+# --- the outbox's schema versions ----------------------------------------------------------------------
+
+
+def old_outbox(kind, tmp_path, ref):
+    """A state (directory or database) whose outbox the code before schema versions made: its tables and two
+    pending events of the routing key `ref` as its steps wrote them (SQLite's from before the per-key budget)."""
+    from pagerduty_plugin.state import outbox as sqlite_form
+    from pagerduty_plugin.state import outbox_pg
+
+    events = [{"event_action": "trigger", "dedup_key": f"old-{n}",
+               "payload": {"summary": f"old {n}", "source": "db-01", "severity": "error"}} for n in (1, 2)]
+    rows = [{"key_ref": ref, "lane": f"{ref}:old-{n}", "dedup_key": f"old-{n}", "action": "trigger",
+             "body": json.dumps(event), "status": "pending", "now": time.time(), "lease_until": None, "owner": None}
+            for n, event in enumerate(events, 1)]
+    if kind == "postgresql":
+        import psycopg
+
+        state = postgres().fresh_database("o" + uuid.uuid4().hex[:12])
+        with psycopg.connect(state) as db:
+            db.execute(outbox_pg.SCHEMA)
+            for row in rows:
+                db.execute(outbox_pg.SQL["insert"], row)
+        return state
+    import sqlite3
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    db = sqlite3.connect(str(state / sqlite_form.DEFAULT_FILE))
+    db.executescript(sqlite_form.SCHEMA.replace("  tokens REAL NOT NULL DEFAULT 0,\n  refilled_at REAL NOT NULL "
+                                                "DEFAULT 0,\n", ""))
+    for row in rows:
+        db.execute(sqlite_form.SQLITE_SQL["insert"], row)
+    db.commit()
+    db.close()
+    os.chmod(state / sqlite_form.DEFAULT_FILE, 0o600)
+    return str(state)
+
+
+@pytest.mark.full_answers
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_an_outbox_made_before_versions_is_upgraded_in_place_by_state_migrate_and_its_events_delivered(
+        kind, tmp_path, sandbox):
+    from conftest import run_command
+    from outbox_support import deliveries, plain_env
+
+    from pagerduty_plugin.state.outbox import key_ref
+
+    state = old_outbox(kind, tmp_path, key_ref(sandbox.info["routing_key"]))
+    migrated = run_command(["state", "migrate", "--state", state])
+    assert migrated.code == 0, migrated.stdout + migrated.stderr
+    assert json.loads(migrated.stdout)["outbox"] == {"applied": [1], "version": 1}
+    assert json.loads(run_command(["state", "migrate", "--state", state]).stdout)["outbox"]["applied"] == []
+    status = json.loads(run_command(["state", "status", "--state", state]).stdout)["outbox"]
+    assert (status["schema_version"], status["schema_latest"], status["counts"]["pending"]) == (1, 1, 2)
+    env = {**plain_env(sandbox, "sqlite://"), "PAGERDUTY_STATE": state}
+    drained = run_command(["outbox", "drain", "--until-empty", "--max-seconds", "30"], env=env)
+    assert drained.code == 0 and json.loads(drained.stdout)["sent"] == 2, drained.stdout + drained.stderr
+    assert sorted(key for key, _, _ in deliveries(sandbox)) == ["old-1", "old-2"]
+
+
+def test_outboxes_opening_together_apply_its_migration_once(database):
+    code = ("import sys, json; from pagerduty_plugin.state.outbox import open_outbox; "
+            "print(json.dumps(open_outbox(sys.argv[1]).migrated))")
+    processes = [subprocess.Popen([sys.executable, "-c", code, database], cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for _ in range(3)]
+    applied = [json.loads(process.communicate(timeout=60)[0]) for process in processes]
+    assert sorted(applied) == [[], [], [1]]
