@@ -102,7 +102,9 @@ def test_a_host_frozen_mid_transaction_delays_a_webhook_but_never_hangs_it_and_i
     assert stored_with_key(database, key) == 1
     again = deliver(server, body, webhook_id=key)  # PagerDuty's late retry of a delivery it saw refused
     assert again.status_code == 202 and again.json()["duplicate"] is True
-    assert stored_with_key(database, key) == 1 and Inbox(database).count("webhook") == 2
+    inbox = Inbox(database)
+    assert stored_with_key(database, key) == 1 and inbox.count("webhook") == 2
+    inbox.close()
 
 
 # --- every store's wait ends in its own retriable error -------------------------------------------------
@@ -221,7 +223,9 @@ def test_runbook_serve_retries_a_round_whose_claim_met_a_held_lock_and_runs_the_
     try:
         err.wait_for("starting after the newest event", timeout=60)
         body = json.loads(webhook_body(incident_id=incident, event_id=event_id))
-        assert Inbox(database).add("webhook", event_id, body)
+        inbox = Inbox(database)
+        assert inbox.add("webhook", event_id, body)
+        inbox.close()
         err.wait_for("busy", timeout=60)  # its claim waited lock_timeout: the round said so and ended
         assert out.lines == []
         holder.release()  # the stalled host's transaction rolled back
