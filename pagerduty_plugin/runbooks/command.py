@@ -313,10 +313,8 @@ def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention, ta
 
 
 def purge_runs(store, retention, log):
-    gone = store.purge(retention)
-    if gone:
-        log.info(f"retention: {gone} finished run(s) older than {retention:g} days deleted "
-                 "(`state status` counts them)")
+    for what, count in sorted(store.purge(retention).items()):
+        log.info(f"retention: {count} {what} older than {retention:g} days deleted (`state status` counts them)")
 
 
 def say_abandoned(store, log):

@@ -15,7 +15,11 @@
   matter there): a member claims a batch, (owner, expires) on the store's clock, and marks each
   done; the group's position is its low watermark (every event at or below it done), and the done
   claims below it are deleted. A claim whose lease ended (its member died) is claimed again.
-Events older than RETENTION_DAYS are purged; nothing secret is stored.
+- `group_members` lists each member of a group while it runs, idle or not, with when the store last
+  saw it (its heartbeat) and its lease: one not seen for longer than its lease is gone (killed).
+Events older than RETENTION_DAYS are purged; the bookkeeping that would otherwise only grow (lease
+takeovers, leases and members gone that long, claims of deleted events) goes past the same age,
+counted in `retention_trims`. Nothing secret is stored.
 
 Writers take an flock on inbox.lock before SQLite's write lock: a process waiting on SQLite's own
 busy handler sleeps in steps of up to 100 ms, while a waiter on flock wakes the moment the lock
@@ -80,11 +84,22 @@ MIGRATIONS = [  # numbered from 1 (state/migrations.py); the first is the schema
     ["CREATE TABLE claims (consumer TEXT NOT NULL, seq INTEGER NOT NULL, owner TEXT NOT NULL, expires REAL NOT NULL, "
      "done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (consumer, seq))",
      "ALTER TABLE positions ADD COLUMN shared INTEGER NOT NULL DEFAULT 0"],  # 1: a group (its members claim)
+    ["CREATE TABLE group_members (consumer TEXT NOT NULL, owner TEXT NOT NULL, seen REAL NOT NULL, "
+     "lease REAL NOT NULL, PRIMARY KEY (consumer, owner))",  # a group's members, idle ones too (state status)
+     "CREATE TABLE retention_trims (what TEXT PRIMARY KEY, trimmed INTEGER NOT NULL, last_at REAL NOT NULL)",
+     "CREATE INDEX lease_takeovers_at ON lease_takeovers (at)"],
 ]
 CLAIM_BATCH = 10  # events a group's member claims at a time: small, so that the members share the work
 READS = "(p.sources IS NULL OR instr(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
 DONE = "EXISTS (SELECT 1 FROM claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"  # by p's group
 DEDUP_DAYS = 2  # an event every consumer took is kept this long (PagerDuty redelivers for 48 h), then deleted
+TRIMS = {  # what retention deletes besides the events (`before`: the retention's cutoff, the store's clock)
+    "dead letters": "DELETE FROM dead_letters WHERE at < :before",
+    "lease takeovers": "DELETE FROM lease_takeovers WHERE at < :before",
+    "expired leases": "DELETE FROM leases WHERE expires < :before",  # their holders died that long ago
+    "members gone": "DELETE FROM group_members WHERE seen < :before",  # killed members, not seen since
+    "claims of deleted events": "DELETE FROM claims WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = claims.seq)",
+}
 
 
 class LeaseLost(PluginError):
@@ -306,10 +321,19 @@ class Inbox:
                 self.db.execute("DELETE FROM claims WHERE consumer = ? AND seq <= ?", (consumer, mark))
 
     def renew_claims(self, consumer, owner, seconds):
-        """owner is alive: its claims not done yet last `seconds` more."""
+        """owner is alive: its claims not done yet last `seconds` more, and it is seen as a member
+        (joining the group's members the first time)."""
         with Transaction(self.db, self.lock_fd):
             self.db.execute(f"UPDATE claims SET expires = {SQLITE_NOW} + ? WHERE consumer = ? AND owner = ? "
                             "AND NOT done", (seconds, consumer, owner))
+            self.db.execute(f"INSERT INTO group_members (consumer, owner, seen, lease) VALUES (?, ?, {SQLITE_NOW}, ?) "
+                            "ON CONFLICT (consumer, owner) DO UPDATE SET seen = excluded.seen, lease = excluded.lease",
+                            (consumer, owner, seconds))
+
+    def leave(self, consumer, owner):
+        """owner stops: no longer a member (its claims not done: release_claims)."""
+        with Transaction(self.db, self.lock_fd):
+            self.db.execute("DELETE FROM group_members WHERE consumer = ? AND owner = ?", (consumer, owner))
 
     def release_claims(self, consumer, owner):
         """owner stops: its claims not done are free for the other members at once."""
@@ -372,7 +396,8 @@ class Inbox:
     def purge(self, days=RETENTION_DAYS):
         """Retention: an event every known consumer has taken goes once past DEDUP_DAYS (its
         redeliveries are still recognised until then); past `days` an event goes whoever took it,
-        and what each consumer had not taken is counted (state status). {consumer: dropped untaken}."""
+        and what each consumer had not taken is counted (state status). The bookkeeping past `days`
+        goes too (TRIMS), counted in retention_trims. {consumer: dropped untaken}."""
         now = time.time()
         with Transaction(self.db, self.lock_fd):
             dropped = dict(self.db.execute(
@@ -387,7 +412,12 @@ class Inbox:
                             "EXISTS (SELECT 1 FROM positions p WHERE p.seq < events.seq AND "
                             f"{READS.replace('e.source', 'events.source')})",
                             (now - min(days, DEDUP_DAYS) * 86400,))
-            self.db.execute("DELETE FROM dead_letters WHERE at < ?", (now - days * 86400,))
+            for what, statement in TRIMS.items():
+                trimmed = self.db.execute(statement, {"before": now - days * 86400}).rowcount
+                if trimmed > 0:
+                    self.db.execute("INSERT INTO retention_trims (what, trimmed, last_at) VALUES (?, ?, ?) "
+                                    "ON CONFLICT (what) DO UPDATE SET trimmed = trimmed + excluded.trimmed, "
+                                    "last_at = excluded.last_at", (what, trimmed, now))
         return {consumer: count for consumer, count in dropped.items() if count}
 
     def status(self):
@@ -399,20 +429,30 @@ class Inbox:
                          f"AND {READS} AND NOT {DONE}) FROM positions p ORDER BY p.consumer")]
         live = db.execute(f"SELECT consumer, owner, expires - {SQLITE_NOW} FROM leases WHERE expires > {SQLITE_NOW} "
                           "ORDER BY consumer").fetchall()
-        takeovers = db.execute("SELECT consumer, from_owner, to_owner, at FROM lease_takeovers "
-                               "ORDER BY at DESC").fetchall()
+        takeovers = (db.execute("SELECT count(*) FROM lease_takeovers").fetchone()[0],
+                     db.execute("SELECT consumer, from_owner, to_owner, at FROM lease_takeovers "
+                                "ORDER BY at DESC LIMIT 10").fetchall())
         groups = db.execute(
             f"SELECT p.consumer, (SELECT count(*) FROM claims k WHERE k.consumer = p.consumer AND NOT k.done AND "
             f"k.expires > {SQLITE_NOW}), (SELECT count(*) FROM claims k WHERE k.consumer = p.consumer AND k.done), "
             f"(SELECT count(*) FROM events e WHERE e.seq > p.seq AND {READS} AND NOT {DONE}) FROM positions p "
             "WHERE p.shared "
             "ORDER BY p.consumer").fetchall()
-        members = db.execute(f"SELECT DISTINCT consumer, owner FROM claims WHERE NOT done AND expires > {SQLITE_NOW} "
-                             "ORDER BY consumer, owner").fetchall()
+        members = db.execute(MEMBERS).fetchall()
         return status_of(sqlite_version(db, self.STORE), len(MIGRATIONS), db.execute(
             "SELECT count(*) FROM events").fetchone()[0], consumers, live, takeovers,
             db.execute("SELECT consumer, dropped, last_at FROM retention_drops ORDER BY consumer").fetchall(),
-            db.execute("SELECT count(*) FROM dead_letters").fetchone()[0], groups_of(groups, members))
+            db.execute("SELECT count(*) FROM dead_letters").fetchone()[0], groups_of(groups, members),
+            db.execute("SELECT what, trimmed, last_at FROM retention_trims ORDER BY what").fetchall())
+
+
+# every member of every group: (consumer, owner, last seen, seconds since, its lease, claims not done); an
+# owner of live claims that never said it was a member (a process of an earlier version) is listed too
+MEMBERS = (f"SELECT m.consumer, m.owner, m.seen, {SQLITE_NOW} - m.seen, m.lease, (SELECT count(*) FROM claims k "
+           "WHERE k.consumer = m.consumer AND k.owner = m.owner AND NOT k.done) FROM group_members m UNION ALL "
+           "SELECT k.consumer, k.owner, NULL, NULL, NULL, count(*) FROM claims k WHERE NOT k.done AND "
+           f"k.expires > {SQLITE_NOW} AND NOT EXISTS (SELECT 1 FROM group_members m WHERE m.consumer = k.consumer AND "
+           "m.owner = k.owner) GROUP BY k.consumer, k.owner ORDER BY 1, 2")
 
 
 def sources_text(sources):
@@ -429,21 +469,32 @@ def taken_from(rows, owner):
 
 
 def groups_of(groups, members):
-    """Per consumer group: its members (the owners of live claims), claimed, done, backlog (not done)."""
-    return [{"consumer": consumer, "members": [owner for group, owner in members if group == consumer],
+    """Per consumer group: its members (member_of), claimed, done, backlog (not done)."""
+    return [{"consumer": consumer, "members": [member_of(*found) for group, *found in members if group == consumer],
              "claimed": claimed, "done": done, "backlog": backlog} for consumer, claimed, done, backlog in groups]
 
 
-def status_of(version, latest, events, consumers, live, takeovers, drops, dead_letters, groups):
+def member_of(owner, seen, ago, lease, claims):
+    """A member as `state status` shows it: gone once not seen for longer than its lease (its
+    process was killed, or is stalled: its claims go to the others)."""
+    return {"owner": owner, "host": owner.partition(":")[0], "last_seen": None if seen is None else iso_time(seen),
+            "seen_ago": None if ago is None else round(max(ago, 0.0), 1), "claims": claims,
+            "state": "gone" if ago is not None and ago > lease else "live"}
+
+
+def status_of(version, latest, events, consumers, live, takeovers, drops, dead_letters, groups, trims):
+    """takeovers: (how many are kept, the latest ten)."""
+    kept, latest_takeovers = takeovers
     return {"schema_version": version, "schema_latest": latest, "events": events, "consumers": consumers,
             "groups": groups,
             "leases": [{"consumer": consumer, "owner": owner, "expires_in": round(left, 1)}
                        for consumer, owner, left in live],
-            "lease_takeovers": {"count": len(takeovers), "latest": [
+            "lease_takeovers": {"count": kept, "latest": [
                 {"consumer": consumer, "from": before, "to": after, "at": iso_time(at)}
-                for consumer, before, after, at in takeovers[:10]]},
+                for consumer, before, after, at in latest_takeovers]},
             "dropped_untaken": {consumer: {"events": count, "last": iso_time(at)} for consumer, count, at in drops},
-            "dead_letters": dead_letters}
+            "dead_letters": dead_letters,
+            "trimmed": {what: {"rows": count, "last": iso_time(at)} for what, count, at in trims}}
 
 
 def iso_time(epoch):

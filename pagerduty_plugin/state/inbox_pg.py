@@ -10,8 +10,8 @@ their expiry are the server's clock.
 import json
 
 from pagerduty_plugin.state import pg
-from pagerduty_plugin.state.inbox import (CLAIM_BATCH, DEDUP_DAYS, MIGRATIONS, RETENTION_DAYS, Inbox, LeaseLost,
-                                          groups_of, row, sources_text, status_of, taken_from)
+from pagerduty_plugin.state.inbox import (CLAIM_BATCH, DEDUP_DAYS, MIGRATIONS, RETENTION_DAYS, TRIMS, Inbox,
+                                          LeaseLost, groups_of, row, sources_text, status_of, taken_from)
 
 WRITE_LOCK = 727276
 SCHEMA = [
@@ -41,6 +41,11 @@ PG_MIGRATIONS = [
     ["CREATE TABLE inbox_claims (consumer TEXT NOT NULL, seq BIGINT NOT NULL, owner TEXT NOT NULL, "
      "expires DOUBLE PRECISION NOT NULL, done BOOLEAN NOT NULL DEFAULT false, PRIMARY KEY (consumer, seq))",
      "ALTER TABLE inbox_positions ADD COLUMN shared BOOLEAN NOT NULL DEFAULT false"],
+    ["CREATE TABLE inbox_group_members (consumer TEXT NOT NULL, owner TEXT NOT NULL, seen DOUBLE PRECISION NOT NULL, "
+     "lease DOUBLE PRECISION NOT NULL, PRIMARY KEY (consumer, owner))",
+     "CREATE TABLE inbox_retention_trims (what TEXT PRIMARY KEY, trimmed BIGINT NOT NULL, "
+     "last_at DOUBLE PRECISION NOT NULL)",
+     "CREATE INDEX inbox_lease_takeovers_at ON inbox_lease_takeovers (at)"],
 ]
 READS = "(p.sources IS NULL OR strpos(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
 DONE = "EXISTS (SELECT 1 FROM inbox_claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"
@@ -85,13 +90,21 @@ SQL = {
     "claims_renew": "UPDATE inbox_claims SET expires = %(now)s + %(seconds)s WHERE consumer = %(consumer)s "
                     "AND owner = %(owner)s AND NOT done",
     "claims_release": "DELETE FROM inbox_claims WHERE consumer = %(consumer)s AND owner = %(owner)s AND NOT done",
+    "member_seen": "INSERT INTO inbox_group_members (consumer, owner, seen, lease) VALUES (%(consumer)s, %(owner)s, "
+                   "%(now)s, %(seconds)s) ON CONFLICT (consumer, owner) DO UPDATE SET seen = EXCLUDED.seen, "
+                   "lease = EXCLUDED.lease",
+    "member_leaves": "DELETE FROM inbox_group_members WHERE consumer = %(consumer)s AND owner = %(owner)s",
     "set_shared": "UPDATE inbox_positions SET shared = true WHERE consumer = %(consumer)s",
     "status_groups": "SELECT p.consumer, (SELECT count(*) FROM inbox_claims k WHERE k.consumer = p.consumer AND NOT "
                      "k.done AND k.expires > %(now)s), (SELECT count(*) FROM inbox_claims k WHERE "
                      "k.consumer = p.consumer AND k.done), (SELECT count(*) FROM inbox_events e WHERE e.seq > p.seq "
                      f"AND {READS} AND NOT {DONE}) FROM inbox_positions p WHERE p.shared ORDER BY p.consumer",
-    "status_members": "SELECT DISTINCT consumer, owner FROM inbox_claims WHERE NOT done AND expires > %(now)s "
-                      "ORDER BY consumer, owner",
+    "status_members": "SELECT m.consumer, m.owner, m.seen, %(now)s - m.seen, m.lease, (SELECT count(*) FROM "
+                      "inbox_claims k WHERE k.consumer = m.consumer AND k.owner = m.owner AND NOT k.done) FROM "
+                      "inbox_group_members m UNION ALL SELECT k.consumer, k.owner, NULL, NULL, NULL, count(*) FROM "
+                      "inbox_claims k WHERE NOT k.done AND k.expires > %(now)s AND NOT EXISTS (SELECT 1 FROM "
+                      "inbox_group_members m WHERE m.consumer = k.consumer AND m.owner = k.owner) "
+                      "GROUP BY k.consumer, k.owner ORDER BY 1, 2",  # inbox.MEMBERS
     "set_sources": "UPDATE inbox_positions SET sources = %(sources)s WHERE consumer = %(consumer)s",
     "begin": "INSERT INTO inbox_positions (consumer, seq, sources, shared) VALUES (%(consumer)s, %(seq)s, "
              "%(sources)s, %(shared)s)",
@@ -129,12 +142,28 @@ SQL = {
     "drop_old": "DELETE FROM inbox_events WHERE received_at < %(before)s",
     "drop_taken": "DELETE FROM inbox_events e WHERE received_at < %(before)s AND EXISTS (SELECT 1 FROM "
                   f"inbox_positions) AND NOT EXISTS (SELECT 1 FROM inbox_positions p WHERE p.seq < e.seq AND {READS})",
-    "drop_old_dead": "DELETE FROM inbox_dead_letters WHERE at < %(before)s",
+    # retention's trims (inbox.TRIMS), each answering how many rows it deleted
+    "trim_dead letters": "WITH gone AS (DELETE FROM inbox_dead_letters WHERE at < %(before)s RETURNING 1) "
+                         "SELECT count(*) FROM gone",
+    "trim_lease takeovers": "WITH gone AS (DELETE FROM inbox_lease_takeovers WHERE at < %(before)s RETURNING 1) "
+                            "SELECT count(*) FROM gone",
+    "trim_expired leases": "WITH gone AS (DELETE FROM inbox_leases WHERE expires < %(before)s RETURNING 1) "
+                           "SELECT count(*) FROM gone",
+    "trim_members gone": "WITH gone AS (DELETE FROM inbox_group_members WHERE seen < %(before)s RETURNING 1) "
+                         "SELECT count(*) FROM gone",
+    "trim_claims of deleted events": "WITH gone AS (DELETE FROM inbox_claims k WHERE NOT EXISTS (SELECT 1 FROM "
+                                     "inbox_events e WHERE e.seq = k.seq) RETURNING 1) SELECT count(*) FROM gone",
+    "count_trim": "INSERT INTO inbox_retention_trims (what, trimmed, last_at) VALUES (%(what)s, %(count)s, %(now)s) "
+                  "ON CONFLICT (what) DO UPDATE SET trimmed = inbox_retention_trims.trimmed + EXCLUDED.trimmed, "
+                  "last_at = EXCLUDED.last_at",
     "status_consumers": "SELECT p.consumer, p.seq, (SELECT count(*) FROM inbox_events e WHERE e.seq > p.seq "
                         f"AND {READS} AND NOT {DONE}) FROM inbox_positions p ORDER BY p.consumer",
     "status_leases": "SELECT consumer, owner, expires - %(now)s FROM inbox_leases WHERE expires > %(now)s "
                      "ORDER BY consumer",
-    "status_takeovers": "SELECT consumer, from_owner, to_owner, at FROM inbox_lease_takeovers ORDER BY at DESC",
+    "status_takeovers": "SELECT consumer, from_owner, to_owner, at FROM inbox_lease_takeovers ORDER BY at DESC "
+                        "LIMIT 10",
+    "count_takeovers": "SELECT count(*) FROM inbox_lease_takeovers",
+    "status_trims": "SELECT what, trimmed, last_at FROM inbox_retention_trims ORDER BY what",
     "status_drops": "SELECT consumer, dropped, last_at FROM inbox_retention_drops ORDER BY consumer",
     "status_dead": "SELECT count(*) FROM inbox_dead_letters",
 }
@@ -268,7 +297,13 @@ class PostgresInbox(Inbox):
 
     def renew_claims(self, consumer, owner, seconds):
         with self.transaction(write=False) as run:
-            run("claims_renew", {"consumer": consumer, "owner": owner, "seconds": seconds, "now": run.now})
+            params = {"consumer": consumer, "owner": owner, "seconds": seconds, "now": run.now}
+            run("claims_renew", params)
+            run("member_seen", params)
+
+    def leave(self, consumer, owner):
+        with self.transaction(write=False) as run:
+            run("member_leaves", {"consumer": consumer, "owner": owner})
 
     def release_claims(self, consumer, owner):
         with self.transaction(write=False) as run:
@@ -322,7 +357,10 @@ class PostgresInbox(Inbox):
                 run("count_drop", {"consumer": consumer, "count": count, "now": run.now})
             run("drop_old", {"before": before})
             run("drop_taken", {"before": run.now - min(days, DEDUP_DAYS) * 86400})
-            run("drop_old_dead", {"before": before})
+            for what in TRIMS:
+                count = run(f"trim_{what}", {"before": before})[0][0]
+                if count:
+                    run("count_trim", {"what": what, "count": count, "now": run.now})
         return {consumer: count for consumer, count in dropped.items() if count}
 
     def status(self):
@@ -331,9 +369,11 @@ class PostgresInbox(Inbox):
             return status_of(version, len(PG_MIGRATIONS), run("count", {"source": None})[0][0],
                              [{"consumer": c, "position": seq, "backlog": n}
                               for c, seq, n in run("status_consumers", {})],
-                             run("status_leases", {"now": run.now}), run("status_takeovers", {}),
+                             run("status_leases", {"now": run.now}),
+                             (run("count_takeovers", {})[0][0], run("status_takeovers", {})),
                              run("status_drops", {}), run("status_dead", {})[0][0],
-                             groups_of(run("status_groups", {"now": run.now}), run("status_members", {"now": run.now})))
+                             groups_of(run("status_groups", {"now": run.now}), run("status_members", {"now": run.now})),
+                             run("status_trims", {}))
 
 
 def pg_url(url):

@@ -1,0 +1,101 @@
+"""The state's upkeep in a fleet: retention trims the bookkeeping that would otherwise only grow (lease
+and run takeovers, expired leases, members gone, claims of deleted events, abandoned runs) and counts
+it; `state status` lists every member of a consumer group, idle or gone; a poller that lost its lease
+mid-poll stores nothing; `--state` wins over PAGERDUTY_STATE for every store. SQLite and a real
+PostgreSQL (unit_test/postgres_server.py), real processes."""
+
+import json
+import uuid
+
+import pytest
+from conftest import run_command
+from outbox_support import postgres
+from test_consumers import add_events
+
+from pagerduty_plugin.state.inbox import WEBHOOK_SOURCE, Inbox
+from pagerduty_plugin.state.runs import RunStore
+
+GROUP = "runbooks:incident_event"
+DAYS = 86400
+PG_NAMES = {"events": "inbox_events", "lease_takeovers": "inbox_lease_takeovers", "leases": "inbox_leases",
+            "group_members": "inbox_group_members", "claims": "inbox_claims", "runs": "runbook_runs",
+            "run_takeovers": "runbook_run_takeovers"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "state")
+    return postgres().fresh_database("u" + uuid.uuid4().hex[:12])
+
+
+def sql(store, statement):
+    """statement (SQLite's table names) on the store's own connection: rows."""
+    if not hasattr(store, "database"):
+        return store.db.execute(statement).fetchall()
+    for table, name in PG_NAMES.items():
+        statement = statement.replace(f" {table} ", f" {name} ")
+    with store.database.transaction({}) as run:
+        return run.execute(statement, {})
+
+
+def rows(store, table):
+    return sql(store, f"SELECT count(*) FROM {table} ")[0][0]
+
+
+# --- retention of what would only grow --------------------------------------------------------------
+
+
+def test_retention_trims_takeovers_expired_leases_gone_members_and_orphaned_claims_and_counts_them(state):
+    inbox = Inbox(state)
+    inbox.begin(GROUP, replay=True, sources=[WEBHOOK_SOURCE], shared=True)
+    add_events(state, 2)
+    for consumer in ("old", "new"):  # a lease taken over from a process that died, twice
+        inbox.acquire(consumer, "dead", 30)
+        inbox.acquire(consumer, "taker", 30, dead="dead")
+    inbox.acquire("poller:new_incident:x", "killed", 30)  # a poller whose host died, never polled again
+    inbox.claim(GROUP, [WEBHOOK_SOURCE], "killed", 30)  # both events, claimed by a member then killed
+    for member in ("killed", "alive"):
+        inbox.renew_claims(GROUP, member, 30)
+    sql(inbox, f"UPDATE lease_takeovers SET at = at - {8 * DAYS} WHERE consumer = 'old'")
+    sql(inbox, f"UPDATE leases SET expires = expires - {8 * DAYS} WHERE owner = 'killed'")
+    sql(inbox, f"UPDATE group_members SET seen = seen - {8 * DAYS} WHERE owner = 'killed'")
+    sql(inbox, f"UPDATE events SET received_at = received_at - {8 * DAYS} ")
+    before = {table: rows(inbox, table) for table in ("lease_takeovers", "leases", "group_members", "claims")}
+    assert before == {"lease_takeovers": 2, "leases": 3, "group_members": 2, "claims": 2}
+    assert inbox.purge(7) == {GROUP: 2}  # the events, past the age untaken: counted as before
+    after = {table: rows(inbox, table) for table in before}
+    assert after == {"lease_takeovers": 1, "leases": 2, "group_members": 1, "claims": 0}
+    inbox.close()
+    status = json.loads(run_command(["state", "status", "--state", state]).stdout)["inbox"]
+    assert {what: found["rows"] for what, found in status["trimmed"].items()} == {
+        "lease takeovers": 1, "expired leases": 1, "members gone": 1, "claims of deleted events": 2}
+    assert status["lease_takeovers"]["count"] == 1 and status["lease_takeovers"]["latest"][0]["consumer"] == "new"
+    assert [member["owner"] for member in status["groups"][0]["members"]] == ["alive"]
+
+
+def test_retention_deletes_runs_abandoned_past_the_age_and_old_run_takeovers_and_counts_them(state):
+    runs = RunStore(state)
+    taken = runs.claim("book", "e-taken", "dead", event={"id": "e-taken"})
+    sql(runs, f"UPDATE runs SET heartbeat = heartbeat - 3600 WHERE id = '{taken}'")
+    assert [found[0] for found in runs.take_over("taker", ["book"])] == [taken]  # one takeover recorded
+    runs.finish(taken, {"status": "ok"}, "taker")
+    finished = runs.claim("book", "e-finished", "me")
+    runs.finish(finished, {"status": "ok"})
+    abandoned = runs.claim("gone-book", "e-abandoned", "dead", event={"id": "e-abandoned"})  # nobody serves it
+    running = runs.claim("book", "e-running", "alive")
+    sql(runs, f"UPDATE runs SET started_at = '2000-01-01T00:00:00.000Z' WHERE id IN ('{finished}', '{abandoned}', "
+              f"'{running}')")
+    sql(runs, f"UPDATE runs SET heartbeat = heartbeat - {8 * DAYS} WHERE id = '{abandoned}'")
+    sql(runs, f"UPDATE run_takeovers SET at = at - {8 * DAYS} ")
+    assert (rows(runs, "runs"), rows(runs, "run_takeovers")) == (4, 1)
+    assert runs.purge(7) == {"finished runs": 1, "abandoned runs": 1, "run takeovers": 1}
+    assert sorted(found["event_id"] for found in runs.latest()) == ["e-running", "e-taken"]  # alive, or recent
+    assert (rows(runs, "runs"), rows(runs, "run_takeovers")) == (2, 0)
+    assert runs.purge(7) == {}
+    runs.close()
+    status = json.loads(run_command(["state", "status", "--state", state]).stdout)["runs"]
+    assert {what: {key: value for key, value in found.items() if key != "last"}
+            for what, found in status["purged"].items()} == {
+        "finished runs": {"runs": 1}, "abandoned runs": {"runs": 1}, "run takeovers": {"rows": 1}}
+    assert status["takeovers"] == {"count": 0, "latest": []}
