@@ -5,12 +5,15 @@ mid-poll stores nothing; `--state` wins over PAGERDUTY_STATE for every store. SQ
 PostgreSQL (unit_test/postgres_server.py), real processes."""
 
 import json
+import socket
 import uuid
 
 import pytest
 from conftest import run_command
 from outbox_support import postgres
+from test_consumer_groups import Members, group_status
 from test_consumers import add_events
+from test_state_postgresql import wait_for
 
 from pagerduty_plugin.state.inbox import WEBHOOK_SOURCE, Inbox
 from pagerduty_plugin.state.runs import RunStore
@@ -99,3 +102,46 @@ def test_retention_deletes_runs_abandoned_past_the_age_and_old_run_takeovers_and
             for what, found in status["purged"].items()} == {
         "finished runs": {"runs": 1}, "abandoned runs": {"runs": 1}, "run takeovers": {"rows": 1}}
     assert status["takeovers"] == {"count": 0, "latest": []}
+
+
+# --- the members of a consumer group ----------------------------------------------------------------
+
+
+@pytest.mark.full_answers  # about the group, not PagerDuty's contract: once
+def test_state_status_lists_every_member_of_a_group_idle_ones_too_and_a_killed_one_as_gone(tmp_path, sandbox):
+    state = str(tmp_path / "state")
+    hanging = sandbox.seed_ids["incidents"]["triggered"][0]
+    members = Members(tmp_path, sandbox, state, 2)
+    store = RunStore(state)
+    try:
+        sandbox.add_fault(method="GET", path=f"/incidents/{hanging}/notes", delay=30, count=1)  # its run hangs
+        [event] = add_events(state, 1, incident_id=hanging)
+        run = wait_for(lambda: store.for_event("note-once", event))
+        busy = next(process for process in members.processes if run["owner"].split(":")[1] == str(process.pid))
+        idle = next(process for process in members.processes if process is not busy)
+        listed = wait_for(lambda: listed_members(state, {"live"}, claims=True))
+        assert {pid_of(member): member["claims"] for member in listed} == {busy.pid: 1, idle.pid: 0}
+        assert {member["host"] for member in listed} == {socket.gethostname()}
+        assert all(member["last_seen"].endswith("Z") and member["seen_ago"] >= 0 for member in listed)
+        busy.kill()
+        busy.wait(10)
+        listed = wait_for(lambda: listed_members(state, {"live", "gone"}))  # not seen for a lease: gone
+        assert {pid_of(member): member["state"] for member in listed} == {busy.pid: "gone", idle.pid: "live"}
+    finally:
+        members.stop()
+        store.close()
+    listed = group_status(state)["groups"][0]["members"]
+    assert [(pid_of(member), member["state"]) for member in listed] == [(busy.pid, "gone")]  # the other left
+
+
+def listed_members(state, states, claims=False):
+    """The group's members once there are two, in these states (and, with claims, one holding a claim)."""
+    groups = group_status(state)["groups"]
+    listed = groups[0]["members"] if groups else []
+    if len(listed) != 2 or {member["state"] for member in listed} != states:
+        return None
+    return listed if not claims or any(member["claims"] for member in listed) else None
+
+
+def pid_of(member):
+    return int(member["owner"].split(":")[1])
