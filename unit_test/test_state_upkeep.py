@@ -5,17 +5,19 @@ mid-poll stores nothing; `--state` wins over PAGERDUTY_STATE for every store. SQ
 PostgreSQL (unit_test/postgres_server.py), real processes."""
 
 import json
+import signal
 import socket
 import uuid
 
 import pytest
-from conftest import run_command
+from conftest import run_command, sandbox_env
 from outbox_support import postgres
 from test_consumer_groups import Members, group_status
-from test_consumers import add_events
+from test_consumers import QUICK_LEASE, Lines, add_events, plugin
 from test_state_postgresql import wait_for
+from test_triggers import alerts
 
-from pagerduty_plugin.state.inbox import WEBHOOK_SOURCE, Inbox
+from pagerduty_plugin.state.inbox import WEBHOOK_SOURCE, Inbox, LeaseLost
 from pagerduty_plugin.state.runs import RunStore
 
 GROUP = "runbooks:incident_event"
@@ -145,3 +147,80 @@ def listed_members(state, states, claims=False):
 
 def pid_of(member):
     return int(member["owner"].split(":")[1])
+
+
+# --- a poller paused past its lease -----------------------------------------------------------------
+
+
+@pytest.mark.full_answers  # about the poller's lease, not PagerDuty's contract: once
+def test_a_poller_paused_past_its_lease_mid_poll_stores_nothing_and_leaves_the_cursor_to_the_new_holder(
+        tmp_path, sandbox):
+    state = str(tmp_path / "state")
+    env = {**sandbox_env(sandbox), **QUICK_LEASE, "PAGERDUTY_STATE": state, "PAGERDUTY_TIMEOUT": "60",
+           "PAGERDUTY_MAX_RETRIES": "0"}
+    command = ["trigger", "new_incident", "--interval", "1", "--consumer"]
+    first = plugin(command + ["first"], env=env)
+    first_err = Lines(first.stderr)
+    processes = [first]
+    try:
+        first_err.wait_for("this process polls it now", timeout=60)
+        second = plugin(command + ["second"], env=env)
+        processes.append(second)
+        second_out, second_err = Lines(second.stdout), Lines(second.stderr)
+        second_err.wait_for("polled by", timeout=60)
+        paused_poll(sandbox, first, delay=15)  # first's next poll waits for its answer; first is stopped there
+        second_err.wait_for("this process polls it now", timeout=60)  # first's lease ran out: second polls
+        [early] = alerts(sandbox, 1)
+        wait_for(lambda: any(early in line for line in second_out.lines))  # stored by second, cursor moved
+        paused_poll(sandbox, second, delay=40, stop=False)  # second now waits in a poll: its cursor stays
+        cursor, events = polled_state(state)
+        [late] = alerts(sandbox, 1)  # in first's answer (made when its delay ends), never stored by second
+        said_before = len(first_err.lines)
+        first.send_signal(signal.SIGCONT)
+        first_err.wait_for("the poll stops", timeout=60)
+        assert polled_state(state) == (cursor, events)  # first stored no event, and left the cursor as it was
+        assert not any(late in line for line in second_out.lines)
+        assert not any("new event(s)" in line for line in first_err.lines[said_before:])
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(10)
+
+
+def paused_poll(sandbox, process, delay, stop=True):
+    """process's next GET /incidents answered after `delay` s: once it is waiting for it, SIGSTOP it
+    (or, without stop, leave it waiting)."""
+    sandbox.add_fault(method="GET", path="/incidents", delay=delay, count=1)
+    wait_for(lambda: not sandbox.faults.listing())  # taken by its request (it alone polls)
+    if stop:
+        process.send_signal(signal.SIGSTOP)
+
+
+def polled_state(state):
+    """(the poller's cursor, how many events it stored)."""
+    inbox = Inbox(state)
+    try:
+        [(cursor,)] = inbox.db.execute("SELECT value FROM cursors").fetchall()
+        return cursor, inbox.count()
+    finally:
+        inbox.close()
+
+
+def test_a_polls_writes_are_fenced_by_its_poller_lease_in_the_same_transaction(state):
+    inbox = Inbox(state)
+    lease, source = "poller:new_incident:x", "new_incident:x"
+    event = {"event": {"id": "poll-P1", "event_type": "incident.triggered"}}
+    inbox.acquire(lease, "paused", 30)
+    assert inbox.add_many(source, [("P0", {"event": {"id": "poll-P0", "event_type": "incident.triggered"}})],
+                          (source, "t0"), lease=(lease, "paused")) == 1  # still its lease, expired or not
+    inbox.acquire(lease, "taker", 30, dead="paused")
+    for write in (lambda: inbox.add_many(source, [("P1", event)], (source, "t1"), lease=(lease, "paused")),
+                  lambda: inbox.unstage_all(source, lease=(lease, "paused")),
+                  lambda: inbox.stage(source, [("s", "P1", event)], lease=(lease, "paused")),
+                  lambda: inbox.store_staged(source, (source, "t1"), lease=(lease, "paused"))):
+        with pytest.raises(LeaseLost, match="taker"):
+            write()
+    assert (inbox.count(), inbox.cursor(source)) == (1, "t0")
+    assert inbox.add_many(source, [("P1", event)], (source, "t1"), lease=(lease, "taker")) == 1
+    assert (inbox.count(), inbox.cursor(source)) == (2, "t1")
+    inbox.close()

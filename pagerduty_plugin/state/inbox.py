@@ -155,12 +155,14 @@ class Inbox:
                 new.append(self.db.total_changes > before)
         return new
 
-    def add_many(self, source, keyed_events, cursor=None):
+    def add_many(self, source, keyed_events, cursor=None, lease=None):
         """Store events [(key, event)] in one transaction, and the poller's cursor with them.
-        Returns how many were new."""
+        Returns how many were new. lease: (name, owner), a poller's, checked in the same transaction
+        (LeaseLost when another process holds it now: nothing is stored)."""
         now = time.time()
         rows = [row(source, key, event, now) for key, event in keyed_events]
         with Transaction(self.db, self.lock_fd):
+            self.fence(lease)
             before = self.db.total_changes
             self.db.executemany("INSERT OR IGNORE INTO events (source, key, event_id, event_type, received_at, body) "
                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
@@ -171,25 +173,28 @@ class Inbox:
 
     # --- a poll listed newest first: staged page by page, then stored oldest first -----------------
 
-    def unstage_all(self, source):
+    def unstage_all(self, source, lease=None):
         """Forget what a poll killed half way had staged."""
         with Transaction(self.db, self.lock_fd):
+            self.fence(lease)
             self.db.execute("DELETE FROM staged WHERE source = ?", (source,))
 
-    def stage(self, source, sorted_keyed):
+    def stage(self, source, sorted_keyed, lease=None):
         """One page of [(sort_key, key, event)], kept on disk until the poll ends (memory stays one page)."""
         rows = []
         for sort_key, key, event in sorted_keyed:
             _, key, event_id, event_type, _, body = row(source, key, event, 0)
             rows.append((source, sort_key, key, event_id, event_type, body))
         with Transaction(self.db, self.lock_fd):
+            self.fence(lease)
             self.db.executemany("INSERT INTO staged (source, sort_key, key, event_id, event_type, body) "
                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
 
-    def store_staged(self, source, cursor):
+    def store_staged(self, source, cursor, lease=None):
         """The staged events into the inbox oldest first (within one sort key, in the reverse of the
         order staged: they were listed newest first), with the poller's cursor; how many were new."""
         with Transaction(self.db, self.lock_fd):
+            self.fence(lease)
             before = self.db.total_changes
             self.db.execute("INSERT OR IGNORE INTO events (source, key, event_id, event_type, received_at, body) "
                             "SELECT source, key, event_id, event_type, ?, body FROM staged WHERE source = ? "
@@ -248,6 +253,11 @@ class Inbox:
     def release(self, consumer, owner):
         with Transaction(self.db, self.lock_fd):
             self.db.execute("DELETE FROM leases WHERE consumer = ? AND owner = ?", (consumer, owner))
+
+    def fence(self, lease):
+        """Within a write transaction: LeaseLost unless lease (name, owner), if given, is still owner's."""
+        if lease is not None:
+            self.check_lease(*lease)
 
     def check_lease(self, consumer, owner):
         held = self.db.execute("SELECT owner FROM leases WHERE consumer = ?", (consumer,)).fetchone()

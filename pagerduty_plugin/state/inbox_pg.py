@@ -194,25 +194,29 @@ class PostgresInbox(Inbox):
         with self.transaction() as run:
             return [bool(run("add", event_params(source, key, event, run.now))) for key, event in keyed_events]
 
-    def add_many(self, source, keyed_events, cursor=None):
+    def add_many(self, source, keyed_events, cursor=None, lease=None):
         with self.transaction() as run:
+            fence(run, lease)
             added = sum(bool(run("add", event_params(source, key, event, run.now))) for key, event in keyed_events)
             if cursor is not None:
                 run("put_cursor", {"name": cursor[0], "value": cursor[1]})
         return added
 
-    def unstage_all(self, source):
+    def unstage_all(self, source, lease=None):
         with self.transaction() as run:
+            fence(run, lease)
             run("unstage", {"source": source})
 
-    def stage(self, source, sorted_keyed):
+    def stage(self, source, sorted_keyed, lease=None):
         with self.transaction() as run:
+            fence(run, lease)
             for sort_key, key, event in sorted_keyed:
                 params = event_params(source, key, event, 0)
                 run("stage", {**params, "sort_key": sort_key})
 
-    def store_staged(self, source, cursor):
+    def store_staged(self, source, cursor, lease=None):
         with self.transaction() as run:
+            fence(run, lease)
             added = len(run("store_staged", {"source": source, "now": run.now}))
             run("unstage", {"source": source})
             run("put_cursor", {"name": cursor[0], "value": cursor[1]})
@@ -385,6 +389,13 @@ def pg_url(url):
 def event_params(source, key, event, now):
     source, key, event_id, event_type, now, body = row(source, key, event, now)
     return {"source": source, "key": key, "event_id": event_id, "event_type": event_type, "now": now, "body": body}
+
+
+def fence(run, lease):
+    """Inside a write transaction (the inbox's advisory lock held, as acquire() holds it): LeaseLost
+    unless lease (name, owner), if given, is still owner's."""
+    if lease is not None:
+        held_by(run, *lease)
 
 
 def held_by(run, consumer, owner):
