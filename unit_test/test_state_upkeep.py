@@ -5,6 +5,7 @@ mid-poll stores nothing; `--state` wins over PAGERDUTY_STATE for every store. SQ
 PostgreSQL (unit_test/postgres_server.py), real processes."""
 
 import json
+import os
 import signal
 import socket
 import uuid
@@ -224,3 +225,34 @@ def test_a_polls_writes_are_fenced_by_its_poller_lease_in_the_same_transaction(s
     assert inbox.add_many(source, [("P1", event)], (source, "t1"), lease=(lease, "taker")) == 1
     assert (inbox.count(), inbox.cursor(source)) == (2, "t1")
     inbox.close()
+
+
+# --- --state beside PAGERDUTY_STATE ------------------------------------------------------------------
+
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nothing"  # a PAGERDUTY_STATE that any store opened in it fails on
+
+
+@pytest.mark.full_answers  # about where the stores are, not PagerDuty's contract: once
+def test_a_state_directory_given_with_state_wins_over_a_postgresql_pagerduty_state_for_every_store(
+        tmp_path, sandbox):
+    book, state = tmp_path / "alert.yaml", tmp_path / "state"
+    book.write_text("name: alert\nsteps:\n  - id: event\n    action: send_trigger_event\n"
+                    "    input: {description: disk full}\n")
+    env = {**sandbox_env(sandbox), "PAGERDUTY_OUTBOX": "sqlite://", "PAGERDUTY_STATE": UNREACHABLE}
+    done = run_command(["runbook", "run", str(book), "--state", str(state)], env=env)
+    assert done.code == 0 and json.loads(done.stdout)["status"] == "ok", done.stdout + done.stderr
+    assert {"runs.sqlite", "outbox.sqlite3"} <= set(os.listdir(state))  # the step's outbox beside the runs
+    assert done.stderr.count(f"--state {state} holds every store") == 1 and "PAGERDUTY_STATE=postgresql" in done.stderr
+    status = run_command(["outbox", "status"], env={**env, "PAGERDUTY_STATE": str(state)})
+    assert json.loads(status.stdout)["counts"]["sent"] == 1
+
+
+def test_a_database_given_with_state_wins_over_a_state_directory_in_pagerduty_state(tmp_path):
+    database, directory = postgres().fresh_database("u" + uuid.uuid4().hex[:12]), tmp_path / "unused"
+    for command in (["state", "status"], ["dead-letters", "list"]):
+        done = run_command([*command, "--state", database], env={"PAGERDUTY_STATE": str(directory)})
+        assert done.code == 0, done.stdout + done.stderr
+        assert done.stderr.count("holds every store") == 1 and f"PAGERDUTY_STATE={directory}" in done.stderr
+    assert json.loads(done.stdout) is not None and not directory.exists()
+    same = run_command(["state", "status", "--state", database], env={"PAGERDUTY_STATE": database})
+    assert same.code == 0 and "holds every store" not in same.stderr  # nothing to say when they agree

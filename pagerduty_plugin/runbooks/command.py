@@ -110,7 +110,7 @@ def cmd_run(args, io, handler, log):
         return EXIT_OK
     from pagerduty_plugin.state import location
 
-    location.share(args.state)  # the steps' outbox follows a --state database
+    location.share(args.state, log.warning)  # every store of the process in the --state given
     connection = connection_settings(spec, args.connection, log)
     from pagerduty_plugin.state import leases
     from pagerduty_plugin.state.runs import RunStore
@@ -208,7 +208,7 @@ def cmd_serve(args, io, handler, log):
                           "Add `on: {trigger: incident_event, event_types: [...]}` to the runbooks to start by events.")
     from pagerduty_plugin.state import location
 
-    location.share(args.state)  # the steps' outbox follows a --state database
+    location.share(args.state, log.warning)  # every store of the process in the --state given
     retention = retention_days(args.retention_days)
     connection = connection_settings(spec, args.connection, log)
     store = RunStore(args.state, warn=log.warning)
