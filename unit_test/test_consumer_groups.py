@@ -211,8 +211,11 @@ def test_members_skip_events_being_claimed_take_expired_claims_and_the_position_
     if state.startswith("postgresql"):  # c's claim in flight holds the oldest three: b skips them, waiting for none
         import psycopg
 
-        with psycopg.connect(state) as other:
-            other.execute("SELECT seq FROM inbox_events ORDER BY seq LIMIT 3 FOR UPDATE")
+        from pagerduty_plugin.state.inbox_pg import SQL
+
+        with psycopg.connect(state) as other:  # c's claim, its transaction not committed yet
+            other.execute(SQL["claimable"], {"consumer": GROUP, "owner": "c", "now": 0.0, "sources": [WEBHOOK_SOURCE],
+                                             "limit": 3, "window": 1000})
             assert seqs(inbox.claim(GROUP, [WEBHOOK_SOURCE], "b", 30)) == [4, 5, 6]
             other.rollback()
         assert seqs(inbox.claim(GROUP, [WEBHOOK_SOURCE], "c", 30)) == [1, 2, 3]

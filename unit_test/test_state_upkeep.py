@@ -256,3 +256,31 @@ def test_a_database_given_with_state_wins_over_a_state_directory_in_pagerduty_st
     assert json.loads(done.stdout) is not None and not directory.exists()
     same = run_command(["state", "status", "--state", database], env={"PAGERDUTY_STATE": database})
     assert same.code == 0 and "holds every store" not in same.stderr  # nothing to say when they agree
+
+
+# --- two consumer groups claiming at once ----------------------------------------------------------
+
+
+def test_a_groups_claim_in_flight_holds_back_its_own_members_only_not_another_group(tmp_path):
+    import psycopg
+
+    from pagerduty_plugin.state.inbox_pg import SQL
+
+    database = postgres().fresh_database("u" + uuid.uuid4().hex[:12])
+    inbox = Inbox(database)
+    for group in ("first", "second"):
+        inbox.begin(group, replay=True, sources=[WEBHOOK_SOURCE], shared=True)
+    add_events(database, 6)
+    with psycopg.connect(database) as other:  # a member of "first" in the middle of its claim of 1 to 3
+        params = {"consumer": "first", "owner": "a", "now": 0.0, "sources": [WEBHOOK_SOURCE], "limit": 3,
+                  "window": 1000}
+        assert [found[0] for found in other.execute(SQL["claimable"], params).fetchall()] == [1, 2, 3]
+        assert claimed(inbox.claim("second", [WEBHOOK_SOURCE], "b", 30)) == [1, 2, 3, 4, 5, 6]  # not skipped
+        assert claimed(inbox.claim("first", [WEBHOOK_SOURCE], "c", 30)) == [4, 5, 6]  # its own group's: skipped
+        other.rollback()
+    assert claimed(inbox.claim("first", [WEBHOOK_SOURCE], "d", 30)) == [1, 2, 3]
+    inbox.close()
+
+
+def claimed(batch):
+    return sorted(seq for seq, _ in batch[0])

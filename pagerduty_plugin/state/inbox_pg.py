@@ -50,6 +50,7 @@ PG_MIGRATIONS = [
 READS = "(p.sources IS NULL OR strpos(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
 DONE = "EXISTS (SELECT 1 FROM inbox_claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"
 assert len(PG_MIGRATIONS) == len(MIGRATIONS)  # one version number for both forms of the store
+CLAIM_WINDOW = 1000  # the oldest claimable events a member looks at for CLAIM_BATCH it can lock
 
 NEW_EVENT = ("INSERT INTO inbox_events (source, key, event_id, event_type, received_at, body) "
              "VALUES (%(source)s, %(key)s, %(event_id)s, %(event_type)s, %(now)s, %(body)s) "
@@ -69,14 +70,17 @@ SQL = {
     "pending": "SELECT seq, body FROM inbox_events WHERE source = ANY(%(sources)s) AND seq > GREATEST(%(after)s, "
                "COALESCE((SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s), 0)) "
                "ORDER BY seq LIMIT %(limit)s",
-    # a group's member: the events nobody has done nor holds, locked (other members skip them) while
-    # their claims are written; the upsert's WHERE is the guard (a claim committed meanwhile is kept).
-    # Another group claiming the same rows at that instant is skipped too: they are claimed next time.
-    "claimable": "SELECT e.seq, e.body, k.owner FROM inbox_events e LEFT JOIN inbox_claims k "
-                 "ON k.consumer = %(consumer)s AND k.seq = e.seq WHERE e.source = ANY(%(sources)s) AND e.seq > "
-                 "COALESCE((SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s), 0) AND (k.seq IS NULL OR "
-                 "(NOT k.done AND (k.expires <= %(now)s OR k.owner = %(owner)s))) ORDER BY e.seq LIMIT %(limit)s "
-                 "FOR UPDATE OF e SKIP LOCKED",
+    # a group's member: the events nobody has done nor holds, oldest first, each taken under an advisory
+    # lock of (its group, its seq) until the claims are committed: the group's other members skip those
+    # (SKIP LOCKED's part), another group is not held back (a row lock on the shared event would make it
+    # skip them for a round). The lock is tried lazily, row by row, until `limit` are held (at most
+    # `window` rows looked at); the upsert's WHERE is the guard (a claim committed meanwhile is kept).
+    "claimable": "SELECT seq, body, owner FROM (SELECT e.seq, e.body, k.owner FROM inbox_events e LEFT JOIN "
+                 "inbox_claims k ON k.consumer = %(consumer)s AND k.seq = e.seq WHERE e.source = ANY(%(sources)s) "
+                 "AND e.seq > COALESCE((SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s), 0) AND "
+                 "(k.seq IS NULL OR (NOT k.done AND (k.expires <= %(now)s OR k.owner = %(owner)s))) ORDER BY e.seq "
+                 "LIMIT %(window)s) free WHERE pg_try_advisory_xact_lock(hashtext(%(consumer)s), "
+                 "(seq %% 2147483647)::int) LIMIT %(limit)s",
     "claim": "INSERT INTO inbox_claims (consumer, seq, owner, expires) SELECT %(consumer)s, seq, %(owner)s, "
              "%(now)s + %(seconds)s FROM unnest(%(seqs)s::bigint[]) AS seq ON CONFLICT (consumer, seq) DO UPDATE "
              "SET owner = EXCLUDED.owner, expires = EXCLUDED.expires WHERE NOT inbox_claims.done AND "
@@ -277,12 +281,13 @@ class PostgresInbox(Inbox):
             run("begin", {"consumer": consumer, "seq": seq, "sources": sources_text(sources), "shared": shared})
         return how, seq
 
-    # --- consumer groups (no write lock: members claim side by side, skipping each other's rows) ------
+    # --- consumer groups (no write lock: members claim side by side, skipping each other's claims) ----
 
     def claim(self, consumer, sources, owner, seconds, limit=CLAIM_BATCH):
         with self.transaction(write=False) as run:
             params = {"consumer": consumer, "owner": owner, "now": run.now}
-            rows = run("claimable", {**params, "sources": list(sources), "limit": limit})
+            rows = sorted(run("claimable", {**params, "sources": list(sources), "limit": limit,
+                                            "window": CLAIM_WINDOW}))
             won = {seq for seq, in run("claim", {**params, "seconds": seconds, "seqs": [seq for seq, _, _ in rows]})}
             rows = [found for found in rows if found[0] in won]
             taken = taken_from(rows, owner)
