@@ -25,7 +25,7 @@ GROUP = "runbooks:incident_event"
 DAYS = 86400
 PG_NAMES = {"events": "inbox_events", "lease_takeovers": "inbox_lease_takeovers", "leases": "inbox_leases",
             "group_members": "inbox_group_members", "claims": "inbox_claims", "runs": "runbook_runs",
-            "run_takeovers": "runbook_run_takeovers"}
+            "run_takeovers": "runbook_run_takeovers", "positions": "inbox_positions"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -284,3 +284,30 @@ def test_a_groups_claim_in_flight_holds_back_its_own_members_only_not_another_gr
 
 def claimed(batch):
     return sorted(seq for seq, _ in batch[0])
+
+
+# --- a consumer that never comes back ------------------------------------------------------------------
+
+
+def test_a_consumer_unused_for_longer_than_the_retention_is_forgotten_and_no_longer_holds_early_deletion(state):
+    inbox = Inbox(state)
+    for consumer in ("present", "vanished", "upgraded"):
+        inbox.begin(consumer, sources=[WEBHOOK_SOURCE])
+    inbox.begin(GROUP, sources=[WEBHOOK_SOURCE], shared=True)
+    add_events(state, 3)
+    inbox.taken("present", 3)
+    inbox.taken("upgraded", 3)
+    inbox.claim(GROUP, [WEBHOOK_SOURCE], "member", 30)
+    inbox.done(GROUP, [1, 2, 3])
+    sql(inbox, f"UPDATE events SET received_at = received_at - {3 * DAYS} ")  # past the 2 days of de-duplication
+    assert inbox.purge(7) == {} and inbox.count() == 3  # "vanished" has not taken them: kept until the age
+    sql(inbox, f"UPDATE positions SET seen = seen - {8 * DAYS} WHERE consumer IN ('vanished', '{GROUP}')")
+    sql(inbox, "UPDATE positions SET seen = NULL WHERE consumer = 'upgraded'")  # made before `seen`: a new start
+    inbox.renew_claims(GROUP, "member", 30)  # a member of the group beats: the group is used
+    assert [(consumer, round(days)) for consumer, days in inbox.forget_vanished(7)] == [("vanished", 8)]
+    assert inbox.purge(7) == {} and inbox.count() == 0  # every consumer left had taken them
+    assert inbox.forget_vanished(7) == []
+    inbox.close()
+    status = json.loads(run_command(["state", "status", "--state", state]).stdout)["inbox"]
+    assert [found["consumer"] for found in status["consumers"]] == sorted([GROUP, "present", "upgraded"])
+    assert status["trimmed"]["consumers forgotten"]["rows"] == 1

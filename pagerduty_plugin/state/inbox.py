@@ -87,7 +87,8 @@ MIGRATIONS = [  # numbered from 1 (state/migrations.py); the first is the schema
     ["CREATE TABLE group_members (consumer TEXT NOT NULL, owner TEXT NOT NULL, seen REAL NOT NULL, "
      "lease REAL NOT NULL, PRIMARY KEY (consumer, owner))",  # a group's members, idle ones too (state status)
      "CREATE TABLE retention_trims (what TEXT PRIMARY KEY, trimmed INTEGER NOT NULL, last_at REAL NOT NULL)",
-     "CREATE INDEX lease_takeovers_at ON lease_takeovers (at)"],
+     "CREATE INDEX lease_takeovers_at ON lease_takeovers (at)",
+     "ALTER TABLE positions ADD COLUMN seen REAL"],  # when a process last used the consumer (the store's clock)
 ]
 CLAIM_BATCH = 10  # events a group's member claims at a time: small, so that the members share the work
 READS = "(p.sources IS NULL OR instr(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
@@ -225,6 +226,12 @@ class Inbox:
                 self.check_lease(consumer, owner)
             self.db.execute("INSERT INTO positions (consumer, seq) VALUES (?, ?) "
                             "ON CONFLICT (consumer) DO UPDATE SET seq = max(seq, excluded.seq)", (consumer, seq))
+            self.seen(consumer)
+
+    def seen(self, consumer):
+        """Within a write transaction: a process uses consumer now (retention forgets a consumer
+        nobody used for longer than it keeps events: forget_vanished)."""
+        self.db.execute(f"UPDATE positions SET seen = {SQLITE_NOW} WHERE consumer = ?", (consumer,))
 
     # --- consumers: leases and where a new one starts ----------------------------------------
 
@@ -249,6 +256,7 @@ class Inbox:
         with Transaction(self.db, self.lock_fd):
             self.check_lease(consumer, owner)
             self.db.execute(f"UPDATE leases SET expires = {SQLITE_NOW} + ? WHERE consumer = ?", (seconds, consumer))
+            self.seen(consumer)
 
     def release(self, consumer, owner):
         with Transaction(self.db, self.lock_fd):
@@ -281,6 +289,7 @@ class Inbox:
                 self.db.execute("UPDATE positions SET shared = 1 WHERE consumer = ?", (consumer,))
             known = self.db.execute("SELECT seq FROM positions WHERE consumer = ?", (consumer,)).fetchone()
             if known is not None:
+                self.seen(consumer)
                 return "resumed", known[0]
             before = legacy and self.db.execute("SELECT seq FROM positions WHERE consumer = ?", (legacy,)).fetchone()
             if before:
@@ -288,8 +297,8 @@ class Inbox:
             else:
                 how = "replay" if replay else "newest"
                 seq = 0 if replay else self.db.execute("SELECT COALESCE(max(seq), 0) FROM events").fetchone()[0]
-            self.db.execute("INSERT INTO positions (consumer, seq, sources, shared) VALUES (?, ?, ?, ?)",
-                            (consumer, seq, sources_text(sources), int(shared)))
+            self.db.execute(f"INSERT INTO positions (consumer, seq, sources, shared, seen) VALUES (?, ?, ?, ?, "
+                            f"{SQLITE_NOW})", (consumer, seq, sources_text(sources), int(shared)))
         return how, seq
 
     # --- consumer groups: members claim events, the position is the low watermark -----------------
@@ -334,6 +343,7 @@ class Inbox:
         """owner is alive: its claims not done yet last `seconds` more, and it is seen as a member
         (joining the group's members the first time)."""
         with Transaction(self.db, self.lock_fd):
+            self.seen(consumer)
             self.db.execute(f"UPDATE claims SET expires = {SQLITE_NOW} + ? WHERE consumer = ? AND owner = ? "
                             "AND NOT done", (seconds, consumer, owner))
             self.db.execute(f"INSERT INTO group_members (consumer, owner, seen, lease) VALUES (?, ?, {SQLITE_NOW}, ?) "
@@ -429,6 +439,22 @@ class Inbox:
                                     "ON CONFLICT (what) DO UPDATE SET trimmed = trimmed + excluded.trimmed, "
                                     "last_at = excluded.last_at", (what, trimmed, now))
         return {consumer: count for consumer, count in dropped.items() if count}
+
+    def forget_vanished(self, days=RETENTION_DAYS):
+        """The consumers no process used for over `days` (a consumer renamed, or a host retired),
+        forgotten: they no longer keep every event from early deletion (purge) until the age, nor
+        are warned of at every purge. [(consumer, days since it was used)], counted in
+        retention_trims. A consumer of that name starting again starts as a new one."""
+        with Transaction(self.db, self.lock_fd):
+            self.db.execute(f"UPDATE positions SET seen = {SQLITE_NOW} WHERE seen IS NULL")  # made before `seen`
+            gone = self.db.execute(f"SELECT consumer, ({SQLITE_NOW} - seen) / 86400 FROM positions WHERE "
+                                   f"seen < {SQLITE_NOW} - ? ORDER BY consumer", (days * 86400,)).fetchall()
+            self.db.executemany("DELETE FROM positions WHERE consumer = ?", [(consumer,) for consumer, _ in gone])
+            if gone:
+                self.db.execute("INSERT INTO retention_trims (what, trimmed, last_at) VALUES ('consumers forgotten', "
+                                "?, ?) ON CONFLICT (what) DO UPDATE SET trimmed = trimmed + excluded.trimmed, "
+                                "last_at = excluded.last_at", (len(gone), time.time()))
+        return gone
 
     def status(self):
         """What `state status` shows of the inbox."""

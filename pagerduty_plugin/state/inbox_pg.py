@@ -45,7 +45,8 @@ PG_MIGRATIONS = [
      "lease DOUBLE PRECISION NOT NULL, PRIMARY KEY (consumer, owner))",
      "CREATE TABLE inbox_retention_trims (what TEXT PRIMARY KEY, trimmed BIGINT NOT NULL, "
      "last_at DOUBLE PRECISION NOT NULL)",
-     "CREATE INDEX inbox_lease_takeovers_at ON inbox_lease_takeovers (at)"],
+     "CREATE INDEX inbox_lease_takeovers_at ON inbox_lease_takeovers (at)",
+     "ALTER TABLE inbox_positions ADD COLUMN seen DOUBLE PRECISION"],
 ]
 READS = "(p.sources IS NULL OR strpos(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
 DONE = "EXISTS (SELECT 1 FROM inbox_claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"
@@ -99,6 +100,13 @@ SQL = {
                    "lease = EXCLUDED.lease",
     "member_leaves": "DELETE FROM inbox_group_members WHERE consumer = %(consumer)s AND owner = %(owner)s",
     "set_shared": "UPDATE inbox_positions SET shared = true WHERE consumer = %(consumer)s",
+    "seen": "UPDATE inbox_positions SET seen = %(now)s WHERE consumer = %(consumer)s",
+    "seen_since_upgrade": "UPDATE inbox_positions SET seen = %(now)s WHERE seen IS NULL",
+    "vanished": "DELETE FROM inbox_positions WHERE seen < %(now)s - %(seconds)s "
+                "RETURNING consumer, (%(now)s - seen) / 86400",
+    "count_forgotten": "INSERT INTO inbox_retention_trims (what, trimmed, last_at) VALUES ('consumers forgotten', "
+                       "%(count)s, %(now)s) ON CONFLICT (what) DO UPDATE SET "
+                       "trimmed = inbox_retention_trims.trimmed + EXCLUDED.trimmed, last_at = EXCLUDED.last_at",
     "status_groups": "SELECT p.consumer, (SELECT count(*) FROM inbox_claims k WHERE k.consumer = p.consumer AND NOT "
                      "k.done AND k.expires > %(now)s), (SELECT count(*) FROM inbox_claims k WHERE "
                      "k.consumer = p.consumer AND k.done), (SELECT count(*) FROM inbox_events e WHERE e.seq > p.seq "
@@ -110,8 +118,8 @@ SQL = {
                       "inbox_group_members m WHERE m.consumer = k.consumer AND m.owner = k.owner) "
                       "GROUP BY k.consumer, k.owner ORDER BY 1, 2",  # inbox.MEMBERS
     "set_sources": "UPDATE inbox_positions SET sources = %(sources)s WHERE consumer = %(consumer)s",
-    "begin": "INSERT INTO inbox_positions (consumer, seq, sources, shared) VALUES (%(consumer)s, %(seq)s, "
-             "%(sources)s, %(shared)s)",
+    "begin": "INSERT INTO inbox_positions (consumer, seq, sources, shared, seen) VALUES (%(consumer)s, %(seq)s, "
+             "%(sources)s, %(shared)s, %(now)s)",
     "taken": "INSERT INTO inbox_positions (consumer, seq) VALUES (%(consumer)s, %(seq)s) ON CONFLICT (consumer) "
              "DO UPDATE SET seq = GREATEST(inbox_positions.seq, EXCLUDED.seq)",
     "position": "SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s",
@@ -243,6 +251,7 @@ class PostgresInbox(Inbox):
             if owner is not None:
                 held_by(run, consumer, owner)
             run("taken", {"consumer": consumer, "seq": seq})
+            run("seen", {"consumer": consumer, "now": run.now})
 
     def acquire(self, consumer, owner, seconds, dead=None):
         with self.transaction() as run:
@@ -258,6 +267,7 @@ class PostgresInbox(Inbox):
         with self.transaction() as run:
             held_by(run, consumer, owner)
             run("lease_renew", {"consumer": consumer, "seconds": seconds, "now": run.now})
+            run("seen", {"consumer": consumer, "now": run.now})
 
     def release(self, consumer, owner):
         with self.transaction() as run:
@@ -271,6 +281,7 @@ class PostgresInbox(Inbox):
                 run("set_shared", {"consumer": consumer})
             known = run("position", {"consumer": consumer})
             if known:
+                run("seen", {"consumer": consumer, "now": run.now})
                 return "resumed", known[0][0]
             before = legacy and run("position", {"consumer": legacy})
             if before:
@@ -278,7 +289,8 @@ class PostgresInbox(Inbox):
             else:
                 how = "replay" if replay else "newest"
                 seq = 0 if replay else run("newest", {})[0][0]
-            run("begin", {"consumer": consumer, "seq": seq, "sources": sources_text(sources), "shared": shared})
+            run("begin", {"consumer": consumer, "seq": seq, "sources": sources_text(sources), "shared": shared,
+                          "now": run.now})
         return how, seq
 
     # --- consumer groups (no write lock: members claim side by side, skipping each other's claims) ----
@@ -307,6 +319,7 @@ class PostgresInbox(Inbox):
     def renew_claims(self, consumer, owner, seconds):
         with self.transaction(write=False) as run:
             params = {"consumer": consumer, "owner": owner, "seconds": seconds, "now": run.now}
+            run("seen", params)  # the group's row first, as done() locks it: no deadlock between the two
             run("claims_renew", params)
             run("member_seen", params)
 
@@ -371,6 +384,14 @@ class PostgresInbox(Inbox):
                 if count:
                     run("count_trim", {"what": what, "count": count, "now": run.now})
         return {consumer: count for consumer, count in dropped.items() if count}
+
+    def forget_vanished(self, days=RETENTION_DAYS):
+        with self.transaction() as run:
+            run("seen_since_upgrade", {"now": run.now})
+            gone = sorted(run("vanished", {"now": run.now, "seconds": days * 86400}))
+            if gone:
+                run("count_forgotten", {"count": len(gone), "now": run.now})
+        return gone
 
     def status(self):
         version = self.database.version(self.STORE)
