@@ -25,7 +25,8 @@ GROUP = "runbooks:incident_event"
 DAYS = 86400
 PG_NAMES = {"events": "inbox_events", "lease_takeovers": "inbox_lease_takeovers", "leases": "inbox_leases",
             "group_members": "inbox_group_members", "claims": "inbox_claims", "runs": "runbook_runs",
-            "run_takeovers": "runbook_run_takeovers", "positions": "inbox_positions"}
+            "run_takeovers": "runbook_run_takeovers", "positions": "inbox_positions",
+            "staged": "inbox_staged"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -61,21 +62,26 @@ def test_retention_trims_takeovers_expired_leases_gone_members_and_orphaned_clai
         inbox.acquire(consumer, "taker", 30, dead="dead")
     inbox.acquire("poller:new_incident:x", "killed", 30)  # a poller whose host died, never polled again
     inbox.claim(GROUP, [WEBHOOK_SOURCE], "killed", 30)  # both events, claimed by a member then killed
+    event = {"event": {"id": "E", "event_type": "incident.acknowledged"}}
+    inbox.acquire("poller:incident_changed:live", "polling", 30)  # a poll in progress: what it staged stays
+    for source in ("new_incident:x", "incident_changed:stopped", "incident_changed:live"):
+        inbox.stage(source, [("2026-01-01", "E", event)])
     for member in ("killed", "alive"):
         inbox.renew_claims(GROUP, member, 30)
     sql(inbox, f"UPDATE lease_takeovers SET at = at - {8 * DAYS} WHERE consumer = 'old'")
     sql(inbox, f"UPDATE leases SET expires = expires - {8 * DAYS} WHERE owner = 'killed'")
     sql(inbox, f"UPDATE group_members SET seen = seen - {8 * DAYS} WHERE owner = 'killed'")
     sql(inbox, f"UPDATE events SET received_at = received_at - {8 * DAYS} ")
-    before = {table: rows(inbox, table) for table in ("lease_takeovers", "leases", "group_members", "claims")}
-    assert before == {"lease_takeovers": 2, "leases": 3, "group_members": 2, "claims": 2}
+    before = {table: rows(inbox, table) for table in ("lease_takeovers", "leases", "group_members", "claims", "staged")}
+    assert before == {"lease_takeovers": 2, "leases": 4, "group_members": 2, "claims": 2, "staged": 3}
     assert inbox.purge(7) == {GROUP: 2}  # the events, past the age untaken: counted as before
     after = {table: rows(inbox, table) for table in before}
-    assert after == {"lease_takeovers": 1, "leases": 2, "group_members": 1, "claims": 0}
+    assert after == {"lease_takeovers": 1, "leases": 3, "group_members": 1, "claims": 0, "staged": 1}
     inbox.close()
     status = json.loads(run_command(["state", "status", "--state", state]).stdout)["inbox"]
     assert {what: found["rows"] for what, found in status["trimmed"].items()} == {
-        "lease takeovers": 1, "expired leases": 1, "members gone": 1, "claims of deleted events": 2}
+        "lease takeovers": 1, "expired leases": 1, "members gone": 1, "claims of deleted events": 2,
+        "staged rows of stopped polls": 2}
     assert status["lease_takeovers"]["count"] == 1 and status["lease_takeovers"]["latest"][0]["consumer"] == "new"
     assert [member["owner"] for member in status["groups"][0]["members"]] == ["alive"]
 

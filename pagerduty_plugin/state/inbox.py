@@ -18,8 +18,9 @@
 - `group_members` lists each member of a group while it runs, idle or not, with when the store last
   saw it (its heartbeat) and its lease: one not seen for longer than its lease is gone (killed).
 Events older than RETENTION_DAYS are purged; the bookkeeping that would otherwise only grow (lease
-takeovers, leases and members gone that long, claims of deleted events) goes past the same age,
-counted in `retention_trims`. Nothing secret is stored.
+takeovers, leases and members gone that long, claims of deleted events, what a killed poll staged)
+goes past the same age, counted in `retention_trims`, and so do consumers nobody used that long
+(forget_vanished). Nothing secret is stored.
 
 Writers take an flock on inbox.lock before SQLite's write lock: a process waiting on SQLite's own
 busy handler sleeps in steps of up to 100 ms, while a waiter on flock wakes the moment the lock
@@ -98,6 +99,9 @@ TRIMS = {  # what retention deletes besides the events (`before`: the retention'
     "dead letters": "DELETE FROM dead_letters WHERE at < :before",
     "lease takeovers": "DELETE FROM lease_takeovers WHERE at < :before",
     "expired leases": "DELETE FROM leases WHERE expires < :before",  # their holders died that long ago
+    # what a poll killed half way staged, once its poller's lease is gone (a poller polling holds its lease)
+    "staged rows of stopped polls": "DELETE FROM staged WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE "
+                                    "l.consumer = 'poller:' || staged.source)",
     "members gone": "DELETE FROM group_members WHERE seen < :before",  # killed members, not seen since
     "claims of deleted events": "DELETE FROM claims WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = claims.seq)",
 }

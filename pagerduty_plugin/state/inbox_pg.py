@@ -161,6 +161,9 @@ SQL = {
                             "SELECT count(*) FROM gone",
     "trim_expired leases": "WITH gone AS (DELETE FROM inbox_leases WHERE expires < %(before)s RETURNING 1) "
                            "SELECT count(*) FROM gone",
+    "trim_staged rows of stopped polls": "WITH gone AS (DELETE FROM inbox_staged s WHERE NOT EXISTS (SELECT 1 FROM "
+                                         "inbox_leases l WHERE l.consumer = 'poller:' || s.source) RETURNING 1) "
+                                         "SELECT count(*) FROM gone",
     "trim_members gone": "WITH gone AS (DELETE FROM inbox_group_members WHERE seen < %(before)s RETURNING 1) "
                          "SELECT count(*) FROM gone",
     "trim_claims of deleted events": "WITH gone AS (DELETE FROM inbox_claims k WHERE NOT EXISTS (SELECT 1 FROM "
