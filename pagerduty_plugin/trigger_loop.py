@@ -74,10 +74,10 @@ class TriggerRun:
         for consumer, count in sorted(self.inbox.purge(self.retention_days).items()):
             self.log.warning(f"retention: {count} event(s) older than {self.retention_days:g} days were deleted "
                              f"before the consumer {consumer} took them (`pagerduty-plugin state status` counts them)")
-        for consumer, days in self.inbox.forget_vanished(self.retention_days):
+        for consumer, days in self.inbox.set_aside_vanished(self.retention_days):
             self.log.warning(f"retention: the consumer {consumer} was last used {days:.0f} days ago, longer than "
-                             f"events are kept: forgotten, it no longer keeps events from being deleted (a consumer of "
-                             "that name starting again starts after the newest event)")
+                             "events are kept: set aside as dormant, the events it has not taken are no longer kept "
+                             "for it (it resumes from its position if it comes back)")
 
     # --- owning the consumer --------------------------------------------------------------------
 

@@ -295,7 +295,7 @@ def claimed(batch):
 # --- a consumer that never comes back ------------------------------------------------------------------
 
 
-def test_a_consumer_unused_for_longer_than_the_retention_is_forgotten_and_no_longer_holds_early_deletion(state):
+def test_a_consumer_unused_for_longer_than_the_retention_is_set_aside_and_no_longer_holds_early_deletion(state):
     inbox = Inbox(state)
     for consumer in ("present", "vanished", "upgraded"):
         inbox.begin(consumer, sources=[WEBHOOK_SOURCE])
@@ -310,10 +310,14 @@ def test_a_consumer_unused_for_longer_than_the_retention_is_forgotten_and_no_lon
     sql(inbox, f"UPDATE positions SET seen = seen - {8 * DAYS} WHERE consumer IN ('vanished', '{GROUP}')")
     sql(inbox, "UPDATE positions SET seen = NULL WHERE consumer = 'upgraded'")  # made before `seen`: a new start
     inbox.renew_claims(GROUP, "member", 30)  # a member of the group beats: the group is used
-    assert [(consumer, round(days)) for consumer, days in inbox.forget_vanished(7)] == [("vanished", 8)]
-    assert inbox.purge(7) == {} and inbox.count() == 0  # every consumer left had taken them
-    assert inbox.forget_vanished(7) == []
-    inbox.close()
+    assert [(consumer, round(days)) for consumer, days in inbox.set_aside_vanished(7)] == [("vanished", 8)]
+    assert inbox.set_aside_vanished(7) == []  # said once
+    assert inbox.purge(7) == {} and inbox.count() == 0  # every consumer still waited for had taken them
+    add_events(state, 1)
+    sql(inbox, f"UPDATE events SET received_at = received_at - {8 * DAYS} ")
+    assert "vanished" not in inbox.purge(7)  # past the age, untaken by "vanished": not warned of, it is dormant
     status = json.loads(run_command(["state", "status", "--state", state]).stdout)["inbox"]
-    assert [found["consumer"] for found in status["consumers"]] == sorted([GROUP, "present", "upgraded"])
-    assert status["trimmed"]["consumers forgotten"]["rows"] == 1
+    assert status["dormant_consumers"] == ["vanished"] and status["trimmed"]["consumers set aside"]["rows"] == 1
+    assert inbox.begin("vanished", sources=[WEBHOOK_SOURCE]) == ("resumed", 0)  # back: from where it was
+    assert json.loads(run_command(["state", "status", "--state", state]).stdout)["inbox"]["dormant_consumers"] == []
+    inbox.close()

@@ -19,8 +19,8 @@
   saw it (its heartbeat) and its lease: one not seen for longer than its lease is gone (killed).
 Events older than RETENTION_DAYS are purged; the bookkeeping that would otherwise only grow (lease
 takeovers, leases and members gone that long, claims of deleted events, what a killed poll staged)
-goes past the same age, counted in `retention_trims`, and so do consumers nobody used that long
-(forget_vanished). Nothing secret is stored.
+goes past the same age, counted in `retention_trims`. A consumer nobody used that long is set
+aside as dormant (set_aside_vanished): retention waits for it no more. Nothing secret is stored.
 
 Writers take an flock on inbox.lock before SQLite's write lock: a process waiting on SQLite's own
 busy handler sleeps in steps of up to 100 ms, while a waiter on flock wakes the moment the lock
@@ -89,7 +89,8 @@ MIGRATIONS = [  # numbered from 1 (state/migrations.py); the first is the schema
      "lease REAL NOT NULL, PRIMARY KEY (consumer, owner))",  # a group's members, idle ones too (state status)
      "CREATE TABLE retention_trims (what TEXT PRIMARY KEY, trimmed INTEGER NOT NULL, last_at REAL NOT NULL)",
      "CREATE INDEX lease_takeovers_at ON lease_takeovers (at)",
-     "ALTER TABLE positions ADD COLUMN seen REAL"],  # when a process last used the consumer (the store's clock)
+     "ALTER TABLE positions ADD COLUMN seen REAL",  # when a process last used the consumer (the store's clock)
+     "ALTER TABLE positions ADD COLUMN dormant INTEGER NOT NULL DEFAULT 0"],  # 1: unused past the retention
 ]
 CLAIM_BATCH = 10  # events a group's member claims at a time: small, so that the members share the work
 READS = "(p.sources IS NULL OR instr(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
@@ -233,9 +234,9 @@ class Inbox:
             self.seen(consumer)
 
     def seen(self, consumer):
-        """Within a write transaction: a process uses consumer now (retention forgets a consumer
-        nobody used for longer than it keeps events: forget_vanished)."""
-        self.db.execute(f"UPDATE positions SET seen = {SQLITE_NOW} WHERE consumer = ?", (consumer,))
+        """Within a write transaction: a process uses consumer now (retention sets a consumer nobody
+        used for longer than it keeps events aside: set_aside_vanished); a dormant one is awake again."""
+        self.db.execute(f"UPDATE positions SET seen = {SQLITE_NOW}, dormant = 0 WHERE consumer = ?", (consumer,))
 
     # --- consumers: leases and where a new one starts ----------------------------------------
 
@@ -426,14 +427,15 @@ class Inbox:
         with Transaction(self.db, self.lock_fd):
             dropped = dict(self.db.execute(
                 f"SELECT p.consumer, count(e.seq) FROM positions p JOIN events e ON e.seq > p.seq AND {READS} "
-                f"WHERE e.received_at < ? AND NOT {DONE} GROUP BY p.consumer", (now - days * 86400,)).fetchall())
+                f"WHERE e.received_at < ? AND NOT p.dormant AND NOT {DONE} GROUP BY p.consumer",
+                (now - days * 86400,)).fetchall())
             for consumer, count in dropped.items():
                 self.db.execute("INSERT INTO retention_drops (consumer, dropped, last_at) VALUES (?, ?, ?) "
                                 "ON CONFLICT (consumer) DO UPDATE SET dropped = dropped + excluded.dropped, "
                                 "last_at = excluded.last_at", (consumer, count, now))
             self.db.execute("DELETE FROM events WHERE received_at < ?", (now - days * 86400,))
             self.db.execute("DELETE FROM events WHERE received_at < ? AND EXISTS (SELECT 1 FROM positions) AND NOT "
-                            "EXISTS (SELECT 1 FROM positions p WHERE p.seq < events.seq AND "
+                            "EXISTS (SELECT 1 FROM positions p WHERE p.seq < events.seq AND NOT p.dormant AND "
                             f"{READS.replace('e.source', 'events.source')})",
                             (now - min(days, DEDUP_DAYS) * 86400,))
             for what, statement in TRIMS.items():
@@ -444,18 +446,19 @@ class Inbox:
                                     "last_at = excluded.last_at", (what, trimmed, now))
         return {consumer: count for consumer, count in dropped.items() if count}
 
-    def forget_vanished(self, days=RETENTION_DAYS):
-        """The consumers no process used for over `days` (a consumer renamed, or a host retired),
-        forgotten: they no longer keep every event from early deletion (purge) until the age, nor
-        are warned of at every purge. [(consumer, days since it was used)], counted in
-        retention_trims. A consumer of that name starting again starts as a new one."""
+    def set_aside_vanished(self, days=RETENTION_DAYS):
+        """The consumers no process used for over `days` (a consumer renamed, a host retired), set
+        aside as dormant: retention no longer keeps the events they have not taken past DEDUP_DAYS,
+        nor warns of them at every purge. One that comes back resumes from its position (what was
+        deleted meanwhile is lost to it). [(consumer, days since it was used)], newly dormant,
+        counted in retention_trims."""
         with Transaction(self.db, self.lock_fd):
             self.db.execute(f"UPDATE positions SET seen = {SQLITE_NOW} WHERE seen IS NULL")  # made before `seen`
-            gone = self.db.execute(f"SELECT consumer, ({SQLITE_NOW} - seen) / 86400 FROM positions WHERE "
-                                   f"seen < {SQLITE_NOW} - ? ORDER BY consumer", (days * 86400,)).fetchall()
-            self.db.executemany("DELETE FROM positions WHERE consumer = ?", [(consumer,) for consumer, _ in gone])
+            gone = self.db.execute(f"SELECT consumer, ({SQLITE_NOW} - seen) / 86400 FROM positions WHERE NOT dormant "
+                                   f"AND seen < {SQLITE_NOW} - ? ORDER BY consumer", (days * 86400,)).fetchall()
+            self.db.executemany("UPDATE positions SET dormant = 1 WHERE consumer = ?", [(name,) for name, _ in gone])
             if gone:
-                self.db.execute("INSERT INTO retention_trims (what, trimmed, last_at) VALUES ('consumers forgotten', "
+                self.db.execute("INSERT INTO retention_trims (what, trimmed, last_at) VALUES ('consumers set aside', "
                                 "?, ?) ON CONFLICT (what) DO UPDATE SET trimmed = trimmed + excluded.trimmed, "
                                 "last_at = excluded.last_at", (len(gone), time.time()))
         return gone
@@ -483,7 +486,8 @@ class Inbox:
             "SELECT count(*) FROM events").fetchone()[0], consumers, live, takeovers,
             db.execute("SELECT consumer, dropped, last_at FROM retention_drops ORDER BY consumer").fetchall(),
             db.execute("SELECT count(*) FROM dead_letters").fetchone()[0], groups_of(groups, members),
-            db.execute("SELECT what, trimmed, last_at FROM retention_trims ORDER BY what").fetchall())
+            db.execute("SELECT what, trimmed, last_at FROM retention_trims ORDER BY what").fetchall(),
+            [name for name, in db.execute("SELECT consumer FROM positions WHERE dormant ORDER BY consumer")])
 
 
 # every member of every group: (consumer, owner, last seen, seconds since, its lease, claims not done); an
@@ -522,8 +526,8 @@ def member_of(owner, seen, ago, lease, claims):
             "state": "gone" if ago is not None and ago > lease else "live"}
 
 
-def status_of(version, latest, events, consumers, live, takeovers, drops, dead_letters, groups, trims):
-    """takeovers: (how many are kept, the latest ten)."""
+def status_of(version, latest, events, consumers, live, takeovers, drops, dead_letters, groups, trims, dormant):
+    """takeovers: (how many are kept, the latest ten); dormant: the consumers set aside."""
     kept, latest_takeovers = takeovers
     return {"schema_version": version, "schema_latest": latest, "events": events, "consumers": consumers,
             "groups": groups,
@@ -534,7 +538,8 @@ def status_of(version, latest, events, consumers, live, takeovers, drops, dead_l
                 for consumer, before, after, at in latest_takeovers]},
             "dropped_untaken": {consumer: {"events": count, "last": iso_time(at)} for consumer, count, at in drops},
             "dead_letters": dead_letters,
-            "trimmed": {what: {"rows": count, "last": iso_time(at)} for what, count, at in trims}}
+            "trimmed": {what: {"rows": count, "last": iso_time(at)} for what, count, at in trims},
+            "dormant_consumers": dormant}
 
 
 def iso_time(epoch):

@@ -46,7 +46,8 @@ PG_MIGRATIONS = [
      "CREATE TABLE inbox_retention_trims (what TEXT PRIMARY KEY, trimmed BIGINT NOT NULL, "
      "last_at DOUBLE PRECISION NOT NULL)",
      "CREATE INDEX inbox_lease_takeovers_at ON inbox_lease_takeovers (at)",
-     "ALTER TABLE inbox_positions ADD COLUMN seen DOUBLE PRECISION"],
+     "ALTER TABLE inbox_positions ADD COLUMN seen DOUBLE PRECISION",
+     "ALTER TABLE inbox_positions ADD COLUMN dormant BOOLEAN NOT NULL DEFAULT false"],
 ]
 READS = "(p.sources IS NULL OR strpos(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
 DONE = "EXISTS (SELECT 1 FROM inbox_claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"
@@ -100,11 +101,11 @@ SQL = {
                    "lease = EXCLUDED.lease",
     "member_leaves": "DELETE FROM inbox_group_members WHERE consumer = %(consumer)s AND owner = %(owner)s",
     "set_shared": "UPDATE inbox_positions SET shared = true WHERE consumer = %(consumer)s",
-    "seen": "UPDATE inbox_positions SET seen = %(now)s WHERE consumer = %(consumer)s",
+    "seen": "UPDATE inbox_positions SET seen = %(now)s, dormant = false WHERE consumer = %(consumer)s",
     "seen_since_upgrade": "UPDATE inbox_positions SET seen = %(now)s WHERE seen IS NULL",
-    "vanished": "DELETE FROM inbox_positions WHERE seen < %(now)s - %(seconds)s "
+    "vanished": "UPDATE inbox_positions SET dormant = true WHERE NOT dormant AND seen < %(now)s - %(seconds)s "
                 "RETURNING consumer, (%(now)s - seen) / 86400",
-    "count_forgotten": "INSERT INTO inbox_retention_trims (what, trimmed, last_at) VALUES ('consumers forgotten', "
+    "count_set_aside": "INSERT INTO inbox_retention_trims (what, trimmed, last_at) VALUES ('consumers set aside', "
                        "%(count)s, %(now)s) ON CONFLICT (what) DO UPDATE SET "
                        "trimmed = inbox_retention_trims.trimmed + EXCLUDED.trimmed, last_at = EXCLUDED.last_at",
     "status_groups": "SELECT p.consumer, (SELECT count(*) FROM inbox_claims k WHERE k.consumer = p.consumer AND NOT "
@@ -147,13 +148,14 @@ SQL = {
     "delivered_again": "DELETE FROM inbox_dead_letters WHERE consumer = %(consumer)s AND seq = %(seq)s",
     "count": "SELECT count(*) FROM inbox_events WHERE %(source)s::text IS NULL OR source = %(source)s",
     "untaken": f"SELECT p.consumer, count(e.seq) FROM inbox_positions p JOIN inbox_events e ON e.seq > p.seq "
-               f"AND {READS} WHERE e.received_at < %(before)s AND NOT {DONE} GROUP BY p.consumer",
+               f"AND {READS} WHERE e.received_at < %(before)s AND NOT p.dormant AND NOT {DONE} GROUP BY p.consumer",
     "count_drop": "INSERT INTO inbox_retention_drops (consumer, dropped, last_at) VALUES (%(consumer)s, "
                   "%(count)s, %(now)s) ON CONFLICT (consumer) DO UPDATE SET "
                   "dropped = inbox_retention_drops.dropped + EXCLUDED.dropped, last_at = EXCLUDED.last_at",
     "drop_old": "DELETE FROM inbox_events WHERE received_at < %(before)s",
     "drop_taken": "DELETE FROM inbox_events e WHERE received_at < %(before)s AND EXISTS (SELECT 1 FROM "
-                  f"inbox_positions) AND NOT EXISTS (SELECT 1 FROM inbox_positions p WHERE p.seq < e.seq AND {READS})",
+                  f"inbox_positions) AND NOT EXISTS (SELECT 1 FROM inbox_positions p WHERE p.seq < e.seq AND NOT "
+                  f"p.dormant AND {READS})",
     # retention's trims (inbox.TRIMS), each answering how many rows it deleted
     "trim_dead letters": "WITH gone AS (DELETE FROM inbox_dead_letters WHERE at < %(before)s RETURNING 1) "
                          "SELECT count(*) FROM gone",
@@ -179,6 +181,7 @@ SQL = {
                         "LIMIT 10",
     "count_takeovers": "SELECT count(*) FROM inbox_lease_takeovers",
     "status_trims": "SELECT what, trimmed, last_at FROM inbox_retention_trims ORDER BY what",
+    "status_dormant": "SELECT consumer FROM inbox_positions WHERE dormant ORDER BY consumer",
     "status_drops": "SELECT consumer, dropped, last_at FROM inbox_retention_drops ORDER BY consumer",
     "status_dead": "SELECT count(*) FROM inbox_dead_letters",
 }
@@ -388,12 +391,12 @@ class PostgresInbox(Inbox):
                     run("count_trim", {"what": what, "count": count, "now": run.now})
         return {consumer: count for consumer, count in dropped.items() if count}
 
-    def forget_vanished(self, days=RETENTION_DAYS):
+    def set_aside_vanished(self, days=RETENTION_DAYS):
         with self.transaction() as run:
             run("seen_since_upgrade", {"now": run.now})
             gone = sorted(run("vanished", {"now": run.now, "seconds": days * 86400}))
             if gone:
-                run("count_forgotten", {"count": len(gone), "now": run.now})
+                run("count_set_aside", {"count": len(gone), "now": run.now})
         return gone
 
     def status(self):
@@ -406,7 +409,7 @@ class PostgresInbox(Inbox):
                              (run("count_takeovers", {})[0][0], run("status_takeovers", {})),
                              run("status_drops", {}), run("status_dead", {})[0][0],
                              groups_of(run("status_groups", {"now": run.now}), run("status_members", {"now": run.now})),
-                             run("status_trims", {}))
+                             run("status_trims", {}), [name for name, in run("status_dormant", {})])
 
 
 def pg_url(url):
