@@ -54,9 +54,9 @@ class TriggerRun:
         self.output_schema = spec.trigger_output_schema(name)
         self.inbox = Inbox(state)
         self.retention_days = retention_days
+        self.consumer = consumer or name
         self.purge()
         self.next_purge = time.monotonic() + PURGE_PERIOD
-        self.consumer = consumer or name
         self.replay, self.acks = replay, acks
         self.legacy = f"{legacy_prefix}{name}:{digest(self.values)}"  # the digest name of earlier versions
         self.owner = owner or leases.owner_id()  # runbook serve: one owner for its consumers and its runs
@@ -74,7 +74,7 @@ class TriggerRun:
         for consumer, count in sorted(self.inbox.purge(self.retention_days).items()):
             self.log.warning(f"retention: {count} event(s) older than {self.retention_days:g} days were deleted "
                              f"before the consumer {consumer} took them (`pagerduty-plugin state status` counts them)")
-        for consumer, days in self.inbox.set_aside_vanished(self.retention_days):
+        for consumer, days in self.inbox.set_aside_vanished(self.retention_days, in_use=self.consumer):
             self.log.warning(f"retention: the consumer {consumer} was last used {days:.0f} days ago, longer than "
                              "events are kept: set aside as dormant, the events it has not taken are no longer kept "
                              "for it (it resumes from its position if it comes back)")

@@ -310,6 +310,7 @@ def test_a_consumer_unused_for_longer_than_the_retention_is_set_aside_and_no_lon
     sql(inbox, f"UPDATE positions SET seen = seen - {8 * DAYS} WHERE consumer IN ('vanished', '{GROUP}')")
     sql(inbox, "UPDATE positions SET seen = NULL WHERE consumer = 'upgraded'")  # made before `seen`: a new start
     inbox.renew_claims(GROUP, "member", 30)  # a member of the group beats: the group is used
+    assert inbox.set_aside_vanished(7, in_use="vanished") == []  # the consumer a process is starting
     assert [(consumer, round(days)) for consumer, days in inbox.set_aside_vanished(7)] == [("vanished", 8)]
     assert inbox.set_aside_vanished(7) == []  # said once
     assert inbox.purge(7) == {} and inbox.count() == 0  # every consumer still waited for had taken them

@@ -446,16 +446,17 @@ class Inbox:
                                     "last_at = excluded.last_at", (what, trimmed, now))
         return {consumer: count for consumer, count in dropped.items() if count}
 
-    def set_aside_vanished(self, days=RETENTION_DAYS):
+    def set_aside_vanished(self, days=RETENTION_DAYS, in_use=None):
         """The consumers no process used for over `days` (a consumer renamed, a host retired), set
         aside as dormant: retention no longer keeps the events they have not taken past DEDUP_DAYS,
         nor warns of them at every purge. One that comes back resumes from its position (what was
         deleted meanwhile is lost to it). [(consumer, days since it was used)], newly dormant,
-        counted in retention_trims."""
+        counted in retention_trims. in_use: the consumer this process is starting (not set aside)."""
         with Transaction(self.db, self.lock_fd):
             self.db.execute(f"UPDATE positions SET seen = {SQLITE_NOW} WHERE seen IS NULL")  # made before `seen`
             gone = self.db.execute(f"SELECT consumer, ({SQLITE_NOW} - seen) / 86400 FROM positions WHERE NOT dormant "
-                                   f"AND seen < {SQLITE_NOW} - ? ORDER BY consumer", (days * 86400,)).fetchall()
+                                   f"AND seen < {SQLITE_NOW} - ? AND consumer IS NOT ? ORDER BY consumer",
+                                   (days * 86400, in_use)).fetchall()
             self.db.executemany("UPDATE positions SET dormant = 1 WHERE consumer = ?", [(name,) for name, _ in gone])
             if gone:
                 self.db.execute("INSERT INTO retention_trims (what, trimmed, last_at) VALUES ('consumers set aside', "

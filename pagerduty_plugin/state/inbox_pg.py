@@ -104,7 +104,7 @@ SQL = {
     "seen": "UPDATE inbox_positions SET seen = %(now)s, dormant = false WHERE consumer = %(consumer)s",
     "seen_since_upgrade": "UPDATE inbox_positions SET seen = %(now)s WHERE seen IS NULL",
     "vanished": "UPDATE inbox_positions SET dormant = true WHERE NOT dormant AND seen < %(now)s - %(seconds)s "
-                "RETURNING consumer, (%(now)s - seen) / 86400",
+                "AND consumer IS DISTINCT FROM %(in_use)s RETURNING consumer, (%(now)s - seen) / 86400",
     "count_set_aside": "INSERT INTO inbox_retention_trims (what, trimmed, last_at) VALUES ('consumers set aside', "
                        "%(count)s, %(now)s) ON CONFLICT (what) DO UPDATE SET "
                        "trimmed = inbox_retention_trims.trimmed + EXCLUDED.trimmed, last_at = EXCLUDED.last_at",
@@ -391,10 +391,10 @@ class PostgresInbox(Inbox):
                     run("count_trim", {"what": what, "count": count, "now": run.now})
         return {consumer: count for consumer, count in dropped.items() if count}
 
-    def set_aside_vanished(self, days=RETENTION_DAYS):
+    def set_aside_vanished(self, days=RETENTION_DAYS, in_use=None):
         with self.transaction() as run:
             run("seen_since_upgrade", {"now": run.now})
-            gone = sorted(run("vanished", {"now": run.now, "seconds": days * 86400}))
+            gone = sorted(run("vanished", {"now": run.now, "seconds": days * 86400, "in_use": in_use}))
             if gone:
                 run("count_set_aside", {"count": len(gone), "now": run.now})
         return gone
