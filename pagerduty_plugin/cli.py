@@ -108,6 +108,10 @@ def main(argv=None, stdin=None, stdout=None, stderr=None):
     io.debug = getattr(args, "debug", False)
     io.reader_may_stop = args.command in READ_ONLY_COMMANDS
     log = step_logger(handler, io.debug)
+    if getattr(args, "state", None):  # --state wins over PAGERDUTY_STATE for every store the command opens
+        from pagerduty_plugin.state import location
+
+        location.share(args.state, log.warning)
     command = COMMANDS.get(args.command)
     if command is None:  # sandbox or http after flags that only look global (an abbreviation)
         return io.fail({"error": UsageError(f"Put `{args.command}` first, before any other flag but --debug",

@@ -7,6 +7,8 @@ SKIP LOCKED` on PostgreSQL, SQLite's write transaction otherwise), with a lease 
 that its heartbeat renews, hands each to deliver() and marks it done; the group's position is the
 low watermark of what is done. A member that dies leaves its claims to the others once their lease
 ends; one that stops frees them at once. A group of one behaves as a lone consumer, out of order.
+Each member is listed while it runs, idle or not (`state status`: last seen, claims held; gone
+once not seen for longer than its lease), and leaves the list when it stops.
 """
 
 from pagerduty_plugin.state import leases
@@ -19,6 +21,7 @@ class GroupRun(TriggerRun):
     def begin(self, wait):
         """The group's position (made for a new group); no lease to wait for: members share it."""
         self.start_position(shared=True)
+        self.inbox.renew_claims(self.consumer, self.owner, leases.LEASE_SECONDS)  # listed as a member from now
         self.heartbeat = leases.Heartbeat(self.renew, leases.LEASE_SECONDS / 3, self.renew_failed).start()
         return True
 
@@ -29,6 +32,16 @@ class GroupRun(TriggerRun):
             self.lease_inbox = Inbox(self.state)
         self.lease_inbox.renew_claims(self.consumer, self.owner, leases.LEASE_SECONDS)
         self.renew_poll_lease()  # a member that polls holds its poller's lease too
+
+    def end(self):
+        """Stop as a member: claims freed (TriggerRun.end calls free()), off the members' list."""
+        member = self.heartbeat is not None
+        super().end()
+        if member:
+            try:
+                self.inbox.leave(self.consumer, self.owner)
+            except Exception:  # noqa: BLE001 - the store failed: listed as gone once its lease ends
+                pass
 
     def free(self):
         """This member's claims not done, to the others at once (else their lease ends by itself)."""

@@ -12,7 +12,9 @@ A polling trigger polls on one host at a time: its poller (the trigger with its 
 has a lease of its own in the inbox, taken when a poll is due and renewed with the consumer's.
 The other processes of that poller skip their polls and hand over what the holder stores (the
 inbox is shared), so two hosts, or two consumers of one poller, never poll it twice over; when
-the holder dies, the next process whose poll is due takes the lease once it has run out.
+the holder dies, the next process whose poll is due takes the lease once it has run out. The lease
+is checked again by every write of a poll, in the write's own transaction (PolledInbox): a holder
+paused past its lease while another took it over stores nothing more and leaves the cursor alone.
 """
 
 import threading
@@ -52,9 +54,9 @@ class TriggerRun:
         self.output_schema = spec.trigger_output_schema(name)
         self.inbox = Inbox(state)
         self.retention_days = retention_days
+        self.consumer = consumer or name
         self.purge()
         self.next_purge = time.monotonic() + PURGE_PERIOD
-        self.consumer = consumer or name
         self.replay, self.acks = replay, acks
         self.legacy = f"{legacy_prefix}{name}:{digest(self.values)}"  # the digest name of earlier versions
         self.owner = owner or leases.owner_id()  # runbook serve: one owner for its consumers and its runs
@@ -72,6 +74,10 @@ class TriggerRun:
         for consumer, count in sorted(self.inbox.purge(self.retention_days).items()):
             self.log.warning(f"retention: {count} event(s) older than {self.retention_days:g} days were deleted "
                              f"before the consumer {consumer} took them (`pagerduty-plugin state status` counts them)")
+        for consumer, days in self.inbox.set_aside_vanished(self.retention_days, in_use=self.consumer):
+            self.log.warning(f"retention: the consumer {consumer} was last used {days:.0f} days ago, longer than "
+                             "events are kept: set aside as dormant, the events it has not taken are no longer kept "
+                             "for it (it resumes from its position if it comes back)")
 
     # --- owning the consumer --------------------------------------------------------------------
 
@@ -198,7 +204,12 @@ class TriggerRun:
             self.next_poll = time.monotonic() + (self.trigger.interval if interval is None else interval)
             try:
                 if self.holds_poll_lease():
-                    self.trigger.poll(self.inbox)
+                    self.trigger.poll(self.polled_inbox())
+            except LeaseLost as exc:  # paused past the lease mid-poll, and another process polls now
+                self.polling = False
+                self.log.warning(f"{self.trigger.poll_lease}: {exc.cause} (this process stalled longer than the "
+                                 "lease during its poll): the poll stops; its new holder stores the events and "
+                                 "moves the cursor")
             except PluginError as exc:
                 if not keep_going:
                     raise
@@ -222,6 +233,13 @@ class TriggerRun:
                           f"(and polls once that lease runs out, {holder['expires_in']} s unless renewed)")
         self.polling = holder is None
         return self.polling
+
+    def polled_inbox(self):
+        """The inbox as the poll writes it: under this process's poller lease (a trigger without one
+        writes nothing)."""
+        if self.trigger.poll_lease is None:
+            return self.inbox
+        return PolledInbox(self.inbox, (self.trigger.poll_lease, self.owner))
 
     def release_poll_lease(self):
         if self.polling:
@@ -335,6 +353,30 @@ class TriggerRun:
             self.log.warning(f"{self.name}: event {event['event'].get('id')} does not match the trigger's "
                              f"output schema and is skipped: {exc.cause}")
             return False
+
+
+class PolledInbox:
+    """What a poll reads and writes of the inbox, each write checking in its own transaction that
+    `lease` (poller lease name, owner) is still ours (a fencing check): the poll's events and cursor
+    are stored only under the lease they were polled under, else LeaseLost."""
+
+    def __init__(self, inbox, lease):
+        self.inbox, self.lease = inbox, lease
+
+    def cursor(self, name):
+        return self.inbox.cursor(name)
+
+    def add_many(self, source, keyed_events, cursor=None):
+        return self.inbox.add_many(source, keyed_events, cursor, lease=self.lease)
+
+    def unstage_all(self, source):
+        return self.inbox.unstage_all(source, lease=self.lease)
+
+    def stage(self, source, sorted_keyed):
+        return self.inbox.stage(source, sorted_keyed, lease=self.lease)
+
+    def store_staged(self, source, cursor):
+        return self.inbox.store_staged(source, cursor, lease=self.lease)
 
 
 def digest(values):

@@ -145,7 +145,7 @@ def test_three_processes_starting_together_apply_each_migration_once(database):
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
                  for _ in range(3)]
     answers = [json.loads(process.communicate(timeout=60)[0]) for process in processes]
-    for store, applied in (("inbox", [1, 2, 3]), ("runs", [1, 2])):
+    for store, applied in (("inbox", [1, 2, 3, 4]), ("runs", [1, 2])):
         assert sorted(answer[store]["applied"] for answer in answers) == [[], [], applied]
         assert {answer[store]["version"] for answer in answers} == {len(applied)}
 
@@ -161,7 +161,7 @@ def test_state_migrate_upgrades_an_older_postgresql_schema_and_keeps_its_events(
                     "VALUES ('webhook', 'k', 'e', 'incident.triggered', 0, '{}')", {})
     older.close()
     done = run_command(["state", "migrate", "--state", database])
-    assert done.code == 0 and json.loads(done.stdout)["inbox"] == {"applied": [2, 3], "version": 3}
+    assert done.code == 0 and json.loads(done.stdout)["inbox"] == {"applied": [2, 3, 4], "version": 4}
     assert json.loads(done.stdout)["runs"] == {"applied": [1, 2], "version": 2}
     assert json.loads(run_command(["state", "migrate", "--state", database]).stdout)["inbox"]["applied"] == []
     assert Inbox(database).count() == 1
@@ -180,9 +180,9 @@ def test_state_migrate_upgrades_a_state_directory_made_before_versions(tmp_path)
     db.close()
     os.chmod(state / "inbox.sqlite", 0o600)
     done = json.loads(run_command(["state", "migrate", "--state", str(state)]).stdout)
-    assert done["inbox"] == {"applied": [1, 2, 3], "version": 3} and Inbox(str(state)).count() == 1
+    assert done["inbox"] == {"applied": [1, 2, 3, 4], "version": 4} and Inbox(str(state)).count() == 1
     status = json.loads(run_command(["state", "status", "--state", str(state)]).stdout)
-    assert (status["inbox"]["schema_version"], status["runs"]["schema_version"]) == (3, 2)
+    assert (status["inbox"]["schema_version"], status["runs"]["schema_version"]) == (4, 2)
 
 
 # --- retention -----------------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def test_retention_keeps_what_a_consumer_has_not_taken_until_the_age_then_counts
     finished = runs.claim("book", "e1", "me")
     runs.finish(finished, {"status": "ok"})
     runs.claim("book", "e2", "me")  # still running: never purged
-    assert runs.purge(-1) == 1 and [run["event_id"] for run in runs.latest()] == ["e2"]
+    assert runs.purge(-1) == {"finished runs": 1} and [run["event_id"] for run in runs.latest()] == ["e2"]
     assert runs.status()["purged"]["finished runs"]["runs"] == 1
     runs.close()
 

@@ -110,7 +110,7 @@ def cmd_run(args, io, handler, log):
         return EXIT_OK
     from pagerduty_plugin.state import location
 
-    location.share(args.state)  # the steps' outbox follows a --state database
+    location.share(args.state, log.warning)  # every store of the process in the --state given
     connection = connection_settings(spec, args.connection, log)
     from pagerduty_plugin.state import leases
     from pagerduty_plugin.state.runs import RunStore
@@ -208,7 +208,7 @@ def cmd_serve(args, io, handler, log):
                           "Add `on: {trigger: incident_event, event_types: [...]}` to the runbooks to start by events.")
     from pagerduty_plugin.state import location
 
-    location.share(args.state)  # the steps' outbox follows a --state database
+    location.share(args.state, log.warning)  # every store of the process in the --state given
     retention = retention_days(args.retention_days)
     connection = connection_settings(spec, args.connection, log)
     store = RunStore(args.state, warn=log.warning)
@@ -313,10 +313,8 @@ def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention, ta
 
 
 def purge_runs(store, retention, log):
-    gone = store.purge(retention)
-    if gone:
-        log.info(f"retention: {gone} finished run(s) older than {retention:g} days deleted "
-                 "(`state status` counts them)")
+    for what, count in sorted(store.purge(retention).items()):
+        log.info(f"retention: {count} {what} older than {retention:g} days deleted (`state status` counts them)")
 
 
 def say_abandoned(store, log):

@@ -84,7 +84,7 @@ def main(argv, stdout, stderr):
             check_runbooks(args.runbooks)
         if args.outbox_keys and not os.path.isfile(args.outbox_keys):
             raise UsageError(f"--outbox-keys {args.outbox_keys} is not a file", "Give a file of routing keys, one a line.")
-        location.share(args.state)  # the workers' steps and the companions: the same database
+        location.share(args.state, lambda message: stderr.write(f"warning: {message}\n"))  # workers, companions
         options = Options(token=read_token(args.token_file, stderr) if args.token_file else None,
                           connection=connection_from_env(speclib.load()), debug=args.debug,
                           workers=args.workers, threads=args.threads, state=location.resolve(args.state),

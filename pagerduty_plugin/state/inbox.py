@@ -15,7 +15,12 @@
   matter there): a member claims a batch, (owner, expires) on the store's clock, and marks each
   done; the group's position is its low watermark (every event at or below it done), and the done
   claims below it are deleted. A claim whose lease ended (its member died) is claimed again.
-Events older than RETENTION_DAYS are purged; nothing secret is stored.
+- `group_members` lists each member of a group while it runs, idle or not, with when the store last
+  saw it (its heartbeat) and its lease: one not seen for longer than its lease is gone (killed).
+Events older than RETENTION_DAYS are purged; the bookkeeping that would otherwise only grow (lease
+takeovers, leases and members gone that long, claims of deleted events, what a killed poll staged)
+goes past the same age, counted in `retention_trims`. A consumer nobody used that long is set
+aside as dormant (set_aside_vanished): retention waits for it no more. Nothing secret is stored.
 
 Writers take an flock on inbox.lock before SQLite's write lock: a process waiting on SQLite's own
 busy handler sleeps in steps of up to 100 ms, while a waiter on flock wakes the moment the lock
@@ -80,11 +85,27 @@ MIGRATIONS = [  # numbered from 1 (state/migrations.py); the first is the schema
     ["CREATE TABLE claims (consumer TEXT NOT NULL, seq INTEGER NOT NULL, owner TEXT NOT NULL, expires REAL NOT NULL, "
      "done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (consumer, seq))",
      "ALTER TABLE positions ADD COLUMN shared INTEGER NOT NULL DEFAULT 0"],  # 1: a group (its members claim)
+    ["CREATE TABLE group_members (consumer TEXT NOT NULL, owner TEXT NOT NULL, seen REAL NOT NULL, "
+     "lease REAL NOT NULL, PRIMARY KEY (consumer, owner))",  # a group's members, idle ones too (state status)
+     "CREATE TABLE retention_trims (what TEXT PRIMARY KEY, trimmed INTEGER NOT NULL, last_at REAL NOT NULL)",
+     "CREATE INDEX lease_takeovers_at ON lease_takeovers (at)",
+     "ALTER TABLE positions ADD COLUMN seen REAL",  # when a process last used the consumer (the store's clock)
+     "ALTER TABLE positions ADD COLUMN dormant INTEGER NOT NULL DEFAULT 0"],  # 1: unused past the retention
 ]
 CLAIM_BATCH = 10  # events a group's member claims at a time: small, so that the members share the work
 READS = "(p.sources IS NULL OR instr(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
 DONE = "EXISTS (SELECT 1 FROM claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"  # by p's group
 DEDUP_DAYS = 2  # an event every consumer took is kept this long (PagerDuty redelivers for 48 h), then deleted
+TRIMS = {  # what retention deletes besides the events (`before`: the retention's cutoff, the store's clock)
+    "dead letters": "DELETE FROM dead_letters WHERE at < :before",
+    "lease takeovers": "DELETE FROM lease_takeovers WHERE at < :before",
+    "expired leases": "DELETE FROM leases WHERE expires < :before",  # their holders died that long ago
+    # what a poll killed half way staged, once its poller's lease is gone (a poller polling holds its lease)
+    "staged rows of stopped polls": "DELETE FROM staged WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE "
+                                    "l.consumer = 'poller:' || staged.source)",
+    "members gone": "DELETE FROM group_members WHERE seen < :before",  # killed members, not seen since
+    "claims of deleted events": "DELETE FROM claims WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = claims.seq)",
+}
 
 
 class LeaseLost(PluginError):
@@ -140,12 +161,14 @@ class Inbox:
                 new.append(self.db.total_changes > before)
         return new
 
-    def add_many(self, source, keyed_events, cursor=None):
+    def add_many(self, source, keyed_events, cursor=None, lease=None):
         """Store events [(key, event)] in one transaction, and the poller's cursor with them.
-        Returns how many were new."""
+        Returns how many were new. lease: (name, owner), a poller's, checked in the same transaction
+        (LeaseLost when another process holds it now: nothing is stored)."""
         now = time.time()
         rows = [row(source, key, event, now) for key, event in keyed_events]
         with Transaction(self.db, self.lock_fd):
+            self.fence(lease)
             before = self.db.total_changes
             self.db.executemany("INSERT OR IGNORE INTO events (source, key, event_id, event_type, received_at, body) "
                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
@@ -156,25 +179,28 @@ class Inbox:
 
     # --- a poll listed newest first: staged page by page, then stored oldest first -----------------
 
-    def unstage_all(self, source):
+    def unstage_all(self, source, lease=None):
         """Forget what a poll killed half way had staged."""
         with Transaction(self.db, self.lock_fd):
+            self.fence(lease)
             self.db.execute("DELETE FROM staged WHERE source = ?", (source,))
 
-    def stage(self, source, sorted_keyed):
+    def stage(self, source, sorted_keyed, lease=None):
         """One page of [(sort_key, key, event)], kept on disk until the poll ends (memory stays one page)."""
         rows = []
         for sort_key, key, event in sorted_keyed:
             _, key, event_id, event_type, _, body = row(source, key, event, 0)
             rows.append((source, sort_key, key, event_id, event_type, body))
         with Transaction(self.db, self.lock_fd):
+            self.fence(lease)
             self.db.executemany("INSERT INTO staged (source, sort_key, key, event_id, event_type, body) "
                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
 
-    def store_staged(self, source, cursor):
+    def store_staged(self, source, cursor, lease=None):
         """The staged events into the inbox oldest first (within one sort key, in the reverse of the
         order staged: they were listed newest first), with the poller's cursor; how many were new."""
         with Transaction(self.db, self.lock_fd):
+            self.fence(lease)
             before = self.db.total_changes
             self.db.execute("INSERT OR IGNORE INTO events (source, key, event_id, event_type, received_at, body) "
                             "SELECT source, key, event_id, event_type, ?, body FROM staged WHERE source = ? "
@@ -205,6 +231,12 @@ class Inbox:
                 self.check_lease(consumer, owner)
             self.db.execute("INSERT INTO positions (consumer, seq) VALUES (?, ?) "
                             "ON CONFLICT (consumer) DO UPDATE SET seq = max(seq, excluded.seq)", (consumer, seq))
+            self.seen(consumer)
+
+    def seen(self, consumer):
+        """Within a write transaction: a process uses consumer now (retention sets a consumer nobody
+        used for longer than it keeps events aside: set_aside_vanished); a dormant one is awake again."""
+        self.db.execute(f"UPDATE positions SET seen = {SQLITE_NOW}, dormant = 0 WHERE consumer = ?", (consumer,))
 
     # --- consumers: leases and where a new one starts ----------------------------------------
 
@@ -229,10 +261,16 @@ class Inbox:
         with Transaction(self.db, self.lock_fd):
             self.check_lease(consumer, owner)
             self.db.execute(f"UPDATE leases SET expires = {SQLITE_NOW} + ? WHERE consumer = ?", (seconds, consumer))
+            self.seen(consumer)
 
     def release(self, consumer, owner):
         with Transaction(self.db, self.lock_fd):
             self.db.execute("DELETE FROM leases WHERE consumer = ? AND owner = ?", (consumer, owner))
+
+    def fence(self, lease):
+        """Within a write transaction: LeaseLost unless lease (name, owner), if given, is still owner's."""
+        if lease is not None:
+            self.check_lease(*lease)
 
     def check_lease(self, consumer, owner):
         held = self.db.execute("SELECT owner FROM leases WHERE consumer = ?", (consumer,)).fetchone()
@@ -256,6 +294,7 @@ class Inbox:
                 self.db.execute("UPDATE positions SET shared = 1 WHERE consumer = ?", (consumer,))
             known = self.db.execute("SELECT seq FROM positions WHERE consumer = ?", (consumer,)).fetchone()
             if known is not None:
+                self.seen(consumer)
                 return "resumed", known[0]
             before = legacy and self.db.execute("SELECT seq FROM positions WHERE consumer = ?", (legacy,)).fetchone()
             if before:
@@ -263,8 +302,8 @@ class Inbox:
             else:
                 how = "replay" if replay else "newest"
                 seq = 0 if replay else self.db.execute("SELECT COALESCE(max(seq), 0) FROM events").fetchone()[0]
-            self.db.execute("INSERT INTO positions (consumer, seq, sources, shared) VALUES (?, ?, ?, ?)",
-                            (consumer, seq, sources_text(sources), int(shared)))
+            self.db.execute(f"INSERT INTO positions (consumer, seq, sources, shared, seen) VALUES (?, ?, ?, ?, "
+                            f"{SQLITE_NOW})", (consumer, seq, sources_text(sources), int(shared)))
         return how, seq
 
     # --- consumer groups: members claim events, the position is the low watermark -----------------
@@ -306,10 +345,20 @@ class Inbox:
                 self.db.execute("DELETE FROM claims WHERE consumer = ? AND seq <= ?", (consumer, mark))
 
     def renew_claims(self, consumer, owner, seconds):
-        """owner is alive: its claims not done yet last `seconds` more."""
+        """owner is alive: its claims not done yet last `seconds` more, and it is seen as a member
+        (joining the group's members the first time)."""
         with Transaction(self.db, self.lock_fd):
+            self.seen(consumer)
             self.db.execute(f"UPDATE claims SET expires = {SQLITE_NOW} + ? WHERE consumer = ? AND owner = ? "
                             "AND NOT done", (seconds, consumer, owner))
+            self.db.execute(f"INSERT INTO group_members (consumer, owner, seen, lease) VALUES (?, ?, {SQLITE_NOW}, ?) "
+                            "ON CONFLICT (consumer, owner) DO UPDATE SET seen = excluded.seen, lease = excluded.lease",
+                            (consumer, owner, seconds))
+
+    def leave(self, consumer, owner):
+        """owner stops: no longer a member (its claims not done: release_claims)."""
+        with Transaction(self.db, self.lock_fd):
+            self.db.execute("DELETE FROM group_members WHERE consumer = ? AND owner = ?", (consumer, owner))
 
     def release_claims(self, consumer, owner):
         """owner stops: its claims not done are free for the other members at once."""
@@ -372,23 +421,48 @@ class Inbox:
     def purge(self, days=RETENTION_DAYS):
         """Retention: an event every known consumer has taken goes once past DEDUP_DAYS (its
         redeliveries are still recognised until then); past `days` an event goes whoever took it,
-        and what each consumer had not taken is counted (state status). {consumer: dropped untaken}."""
+        and what each consumer had not taken is counted (state status). The bookkeeping past `days`
+        goes too (TRIMS), counted in retention_trims. {consumer: dropped untaken}."""
         now = time.time()
         with Transaction(self.db, self.lock_fd):
             dropped = dict(self.db.execute(
                 f"SELECT p.consumer, count(e.seq) FROM positions p JOIN events e ON e.seq > p.seq AND {READS} "
-                f"WHERE e.received_at < ? AND NOT {DONE} GROUP BY p.consumer", (now - days * 86400,)).fetchall())
+                f"WHERE e.received_at < ? AND NOT p.dormant AND NOT {DONE} GROUP BY p.consumer",
+                (now - days * 86400,)).fetchall())
             for consumer, count in dropped.items():
                 self.db.execute("INSERT INTO retention_drops (consumer, dropped, last_at) VALUES (?, ?, ?) "
                                 "ON CONFLICT (consumer) DO UPDATE SET dropped = dropped + excluded.dropped, "
                                 "last_at = excluded.last_at", (consumer, count, now))
             self.db.execute("DELETE FROM events WHERE received_at < ?", (now - days * 86400,))
             self.db.execute("DELETE FROM events WHERE received_at < ? AND EXISTS (SELECT 1 FROM positions) AND NOT "
-                            "EXISTS (SELECT 1 FROM positions p WHERE p.seq < events.seq AND "
+                            "EXISTS (SELECT 1 FROM positions p WHERE p.seq < events.seq AND NOT p.dormant AND "
                             f"{READS.replace('e.source', 'events.source')})",
                             (now - min(days, DEDUP_DAYS) * 86400,))
-            self.db.execute("DELETE FROM dead_letters WHERE at < ?", (now - days * 86400,))
+            for what, statement in TRIMS.items():
+                trimmed = self.db.execute(statement, {"before": now - days * 86400}).rowcount
+                if trimmed > 0:
+                    self.db.execute("INSERT INTO retention_trims (what, trimmed, last_at) VALUES (?, ?, ?) "
+                                    "ON CONFLICT (what) DO UPDATE SET trimmed = trimmed + excluded.trimmed, "
+                                    "last_at = excluded.last_at", (what, trimmed, now))
         return {consumer: count for consumer, count in dropped.items() if count}
+
+    def set_aside_vanished(self, days=RETENTION_DAYS, in_use=None):
+        """The consumers no process used for over `days` (a consumer renamed, a host retired), set
+        aside as dormant: retention no longer keeps the events they have not taken past DEDUP_DAYS,
+        nor warns of them at every purge. One that comes back resumes from its position (what was
+        deleted meanwhile is lost to it). [(consumer, days since it was used)], newly dormant,
+        counted in retention_trims. in_use: the consumer this process is starting (not set aside)."""
+        with Transaction(self.db, self.lock_fd):
+            self.db.execute(f"UPDATE positions SET seen = {SQLITE_NOW} WHERE seen IS NULL")  # made before `seen`
+            gone = self.db.execute(f"SELECT consumer, ({SQLITE_NOW} - seen) / 86400 FROM positions WHERE NOT dormant "
+                                   f"AND seen < {SQLITE_NOW} - ? AND consumer IS NOT ? ORDER BY consumer",
+                                   (days * 86400, in_use)).fetchall()
+            self.db.executemany("UPDATE positions SET dormant = 1 WHERE consumer = ?", [(name,) for name, _ in gone])
+            if gone:
+                self.db.execute("INSERT INTO retention_trims (what, trimmed, last_at) VALUES ('consumers set aside', "
+                                "?, ?) ON CONFLICT (what) DO UPDATE SET trimmed = trimmed + excluded.trimmed, "
+                                "last_at = excluded.last_at", (len(gone), time.time()))
+        return gone
 
     def status(self):
         """What `state status` shows of the inbox."""
@@ -399,20 +473,31 @@ class Inbox:
                          f"AND {READS} AND NOT {DONE}) FROM positions p ORDER BY p.consumer")]
         live = db.execute(f"SELECT consumer, owner, expires - {SQLITE_NOW} FROM leases WHERE expires > {SQLITE_NOW} "
                           "ORDER BY consumer").fetchall()
-        takeovers = db.execute("SELECT consumer, from_owner, to_owner, at FROM lease_takeovers "
-                               "ORDER BY at DESC").fetchall()
+        takeovers = (db.execute("SELECT count(*) FROM lease_takeovers").fetchone()[0],
+                     db.execute("SELECT consumer, from_owner, to_owner, at FROM lease_takeovers "
+                                "ORDER BY at DESC LIMIT 10").fetchall())
         groups = db.execute(
             f"SELECT p.consumer, (SELECT count(*) FROM claims k WHERE k.consumer = p.consumer AND NOT k.done AND "
             f"k.expires > {SQLITE_NOW}), (SELECT count(*) FROM claims k WHERE k.consumer = p.consumer AND k.done), "
             f"(SELECT count(*) FROM events e WHERE e.seq > p.seq AND {READS} AND NOT {DONE}) FROM positions p "
             "WHERE p.shared "
             "ORDER BY p.consumer").fetchall()
-        members = db.execute(f"SELECT DISTINCT consumer, owner FROM claims WHERE NOT done AND expires > {SQLITE_NOW} "
-                             "ORDER BY consumer, owner").fetchall()
+        members = db.execute(MEMBERS).fetchall()
         return status_of(sqlite_version(db, self.STORE), len(MIGRATIONS), db.execute(
             "SELECT count(*) FROM events").fetchone()[0], consumers, live, takeovers,
             db.execute("SELECT consumer, dropped, last_at FROM retention_drops ORDER BY consumer").fetchall(),
-            db.execute("SELECT count(*) FROM dead_letters").fetchone()[0], groups_of(groups, members))
+            db.execute("SELECT count(*) FROM dead_letters").fetchone()[0], groups_of(groups, members),
+            db.execute("SELECT what, trimmed, last_at FROM retention_trims ORDER BY what").fetchall(),
+            [name for name, in db.execute("SELECT consumer FROM positions WHERE dormant ORDER BY consumer")])
+
+
+# every member of every group: (consumer, owner, last seen, seconds since, its lease, claims not done); an
+# owner of live claims that never said it was a member (a process of an earlier version) is listed too
+MEMBERS = (f"SELECT m.consumer, m.owner, m.seen, {SQLITE_NOW} - m.seen, m.lease, (SELECT count(*) FROM claims k "
+           "WHERE k.consumer = m.consumer AND k.owner = m.owner AND NOT k.done) FROM group_members m UNION ALL "
+           "SELECT k.consumer, k.owner, NULL, NULL, NULL, count(*) FROM claims k WHERE NOT k.done AND "
+           f"k.expires > {SQLITE_NOW} AND NOT EXISTS (SELECT 1 FROM group_members m WHERE m.consumer = k.consumer AND "
+           "m.owner = k.owner) GROUP BY k.consumer, k.owner ORDER BY 1, 2")
 
 
 def sources_text(sources):
@@ -429,21 +514,33 @@ def taken_from(rows, owner):
 
 
 def groups_of(groups, members):
-    """Per consumer group: its members (the owners of live claims), claimed, done, backlog (not done)."""
-    return [{"consumer": consumer, "members": [owner for group, owner in members if group == consumer],
+    """Per consumer group: its members (member_of), claimed, done, backlog (not done)."""
+    return [{"consumer": consumer, "members": [member_of(*found) for group, *found in members if group == consumer],
              "claimed": claimed, "done": done, "backlog": backlog} for consumer, claimed, done, backlog in groups]
 
 
-def status_of(version, latest, events, consumers, live, takeovers, drops, dead_letters, groups):
+def member_of(owner, seen, ago, lease, claims):
+    """A member as `state status` shows it: gone once not seen for longer than its lease (its
+    process was killed, or is stalled: its claims go to the others)."""
+    return {"owner": owner, "host": owner.partition(":")[0], "last_seen": None if seen is None else iso_time(seen),
+            "seen_ago": None if ago is None else round(max(ago, 0.0), 1), "claims": claims,
+            "state": "gone" if ago is not None and ago > lease else "live"}
+
+
+def status_of(version, latest, events, consumers, live, takeovers, drops, dead_letters, groups, trims, dormant):
+    """takeovers: (how many are kept, the latest ten); dormant: the consumers set aside."""
+    kept, latest_takeovers = takeovers
     return {"schema_version": version, "schema_latest": latest, "events": events, "consumers": consumers,
             "groups": groups,
             "leases": [{"consumer": consumer, "owner": owner, "expires_in": round(left, 1)}
                        for consumer, owner, left in live],
-            "lease_takeovers": {"count": len(takeovers), "latest": [
+            "lease_takeovers": {"count": kept, "latest": [
                 {"consumer": consumer, "from": before, "to": after, "at": iso_time(at)}
-                for consumer, before, after, at in takeovers[:10]]},
+                for consumer, before, after, at in latest_takeovers]},
             "dropped_untaken": {consumer: {"events": count, "last": iso_time(at)} for consumer, count, at in drops},
-            "dead_letters": dead_letters}
+            "dead_letters": dead_letters,
+            "trimmed": {what: {"rows": count, "last": iso_time(at)} for what, count, at in trims},
+            "dormant_consumers": dormant}
 
 
 def iso_time(epoch):

@@ -10,8 +10,8 @@ their expiry are the server's clock.
 import json
 
 from pagerduty_plugin.state import pg
-from pagerduty_plugin.state.inbox import (CLAIM_BATCH, DEDUP_DAYS, MIGRATIONS, RETENTION_DAYS, Inbox, LeaseLost,
-                                          groups_of, row, sources_text, status_of, taken_from)
+from pagerduty_plugin.state.inbox import (CLAIM_BATCH, DEDUP_DAYS, MIGRATIONS, RETENTION_DAYS, TRIMS, Inbox,
+                                          LeaseLost, groups_of, row, sources_text, status_of, taken_from)
 
 WRITE_LOCK = 727276
 SCHEMA = [
@@ -41,10 +41,18 @@ PG_MIGRATIONS = [
     ["CREATE TABLE inbox_claims (consumer TEXT NOT NULL, seq BIGINT NOT NULL, owner TEXT NOT NULL, "
      "expires DOUBLE PRECISION NOT NULL, done BOOLEAN NOT NULL DEFAULT false, PRIMARY KEY (consumer, seq))",
      "ALTER TABLE inbox_positions ADD COLUMN shared BOOLEAN NOT NULL DEFAULT false"],
+    ["CREATE TABLE inbox_group_members (consumer TEXT NOT NULL, owner TEXT NOT NULL, seen DOUBLE PRECISION NOT NULL, "
+     "lease DOUBLE PRECISION NOT NULL, PRIMARY KEY (consumer, owner))",
+     "CREATE TABLE inbox_retention_trims (what TEXT PRIMARY KEY, trimmed BIGINT NOT NULL, "
+     "last_at DOUBLE PRECISION NOT NULL)",
+     "CREATE INDEX inbox_lease_takeovers_at ON inbox_lease_takeovers (at)",
+     "ALTER TABLE inbox_positions ADD COLUMN seen DOUBLE PRECISION",
+     "ALTER TABLE inbox_positions ADD COLUMN dormant BOOLEAN NOT NULL DEFAULT false"],
 ]
 READS = "(p.sources IS NULL OR strpos(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
 DONE = "EXISTS (SELECT 1 FROM inbox_claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"
 assert len(PG_MIGRATIONS) == len(MIGRATIONS)  # one version number for both forms of the store
+CLAIM_WINDOW = 1000  # the oldest claimable events a member looks at for CLAIM_BATCH it can lock
 
 NEW_EVENT = ("INSERT INTO inbox_events (source, key, event_id, event_type, received_at, body) "
              "VALUES (%(source)s, %(key)s, %(event_id)s, %(event_type)s, %(now)s, %(body)s) "
@@ -64,14 +72,17 @@ SQL = {
     "pending": "SELECT seq, body FROM inbox_events WHERE source = ANY(%(sources)s) AND seq > GREATEST(%(after)s, "
                "COALESCE((SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s), 0)) "
                "ORDER BY seq LIMIT %(limit)s",
-    # a group's member: the events nobody has done nor holds, locked (other members skip them) while
-    # their claims are written; the upsert's WHERE is the guard (a claim committed meanwhile is kept).
-    # Another group claiming the same rows at that instant is skipped too: they are claimed next time.
-    "claimable": "SELECT e.seq, e.body, k.owner FROM inbox_events e LEFT JOIN inbox_claims k "
-                 "ON k.consumer = %(consumer)s AND k.seq = e.seq WHERE e.source = ANY(%(sources)s) AND e.seq > "
-                 "COALESCE((SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s), 0) AND (k.seq IS NULL OR "
-                 "(NOT k.done AND (k.expires <= %(now)s OR k.owner = %(owner)s))) ORDER BY e.seq LIMIT %(limit)s "
-                 "FOR UPDATE OF e SKIP LOCKED",
+    # a group's member: the events nobody has done nor holds, oldest first, each taken under an advisory
+    # lock of (its group, its seq) until the claims are committed: the group's other members skip those
+    # (SKIP LOCKED's part), another group is not held back (a row lock on the shared event would make it
+    # skip them for a round). The lock is tried lazily, row by row, until `limit` are held (at most
+    # `window` rows looked at); the upsert's WHERE is the guard (a claim committed meanwhile is kept).
+    "claimable": "SELECT seq, body, owner FROM (SELECT e.seq, e.body, k.owner FROM inbox_events e LEFT JOIN "
+                 "inbox_claims k ON k.consumer = %(consumer)s AND k.seq = e.seq WHERE e.source = ANY(%(sources)s) "
+                 "AND e.seq > COALESCE((SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s), 0) AND "
+                 "(k.seq IS NULL OR (NOT k.done AND (k.expires <= %(now)s OR k.owner = %(owner)s))) ORDER BY e.seq "
+                 "LIMIT %(window)s) free WHERE pg_try_advisory_xact_lock(hashtext(%(consumer)s), "
+                 "(seq %% 2147483647)::int) LIMIT %(limit)s",
     "claim": "INSERT INTO inbox_claims (consumer, seq, owner, expires) SELECT %(consumer)s, seq, %(owner)s, "
              "%(now)s + %(seconds)s FROM unnest(%(seqs)s::bigint[]) AS seq ON CONFLICT (consumer, seq) DO UPDATE "
              "SET owner = EXCLUDED.owner, expires = EXCLUDED.expires WHERE NOT inbox_claims.done AND "
@@ -85,16 +96,31 @@ SQL = {
     "claims_renew": "UPDATE inbox_claims SET expires = %(now)s + %(seconds)s WHERE consumer = %(consumer)s "
                     "AND owner = %(owner)s AND NOT done",
     "claims_release": "DELETE FROM inbox_claims WHERE consumer = %(consumer)s AND owner = %(owner)s AND NOT done",
+    "member_seen": "INSERT INTO inbox_group_members (consumer, owner, seen, lease) VALUES (%(consumer)s, %(owner)s, "
+                   "%(now)s, %(seconds)s) ON CONFLICT (consumer, owner) DO UPDATE SET seen = EXCLUDED.seen, "
+                   "lease = EXCLUDED.lease",
+    "member_leaves": "DELETE FROM inbox_group_members WHERE consumer = %(consumer)s AND owner = %(owner)s",
     "set_shared": "UPDATE inbox_positions SET shared = true WHERE consumer = %(consumer)s",
+    "seen": "UPDATE inbox_positions SET seen = %(now)s, dormant = false WHERE consumer = %(consumer)s",
+    "seen_since_upgrade": "UPDATE inbox_positions SET seen = %(now)s WHERE seen IS NULL",
+    "vanished": "UPDATE inbox_positions SET dormant = true WHERE NOT dormant AND seen < %(now)s - %(seconds)s "
+                "AND consumer IS DISTINCT FROM %(in_use)s RETURNING consumer, (%(now)s - seen) / 86400",
+    "count_set_aside": "INSERT INTO inbox_retention_trims (what, trimmed, last_at) VALUES ('consumers set aside', "
+                       "%(count)s, %(now)s) ON CONFLICT (what) DO UPDATE SET "
+                       "trimmed = inbox_retention_trims.trimmed + EXCLUDED.trimmed, last_at = EXCLUDED.last_at",
     "status_groups": "SELECT p.consumer, (SELECT count(*) FROM inbox_claims k WHERE k.consumer = p.consumer AND NOT "
                      "k.done AND k.expires > %(now)s), (SELECT count(*) FROM inbox_claims k WHERE "
                      "k.consumer = p.consumer AND k.done), (SELECT count(*) FROM inbox_events e WHERE e.seq > p.seq "
                      f"AND {READS} AND NOT {DONE}) FROM inbox_positions p WHERE p.shared ORDER BY p.consumer",
-    "status_members": "SELECT DISTINCT consumer, owner FROM inbox_claims WHERE NOT done AND expires > %(now)s "
-                      "ORDER BY consumer, owner",
+    "status_members": "SELECT m.consumer, m.owner, m.seen, %(now)s - m.seen, m.lease, (SELECT count(*) FROM "
+                      "inbox_claims k WHERE k.consumer = m.consumer AND k.owner = m.owner AND NOT k.done) FROM "
+                      "inbox_group_members m UNION ALL SELECT k.consumer, k.owner, NULL, NULL, NULL, count(*) FROM "
+                      "inbox_claims k WHERE NOT k.done AND k.expires > %(now)s AND NOT EXISTS (SELECT 1 FROM "
+                      "inbox_group_members m WHERE m.consumer = k.consumer AND m.owner = k.owner) "
+                      "GROUP BY k.consumer, k.owner ORDER BY 1, 2",  # inbox.MEMBERS
     "set_sources": "UPDATE inbox_positions SET sources = %(sources)s WHERE consumer = %(consumer)s",
-    "begin": "INSERT INTO inbox_positions (consumer, seq, sources, shared) VALUES (%(consumer)s, %(seq)s, "
-             "%(sources)s, %(shared)s)",
+    "begin": "INSERT INTO inbox_positions (consumer, seq, sources, shared, seen) VALUES (%(consumer)s, %(seq)s, "
+             "%(sources)s, %(shared)s, %(now)s)",
     "taken": "INSERT INTO inbox_positions (consumer, seq) VALUES (%(consumer)s, %(seq)s) ON CONFLICT (consumer) "
              "DO UPDATE SET seq = GREATEST(inbox_positions.seq, EXCLUDED.seq)",
     "position": "SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s",
@@ -122,19 +148,40 @@ SQL = {
     "delivered_again": "DELETE FROM inbox_dead_letters WHERE consumer = %(consumer)s AND seq = %(seq)s",
     "count": "SELECT count(*) FROM inbox_events WHERE %(source)s::text IS NULL OR source = %(source)s",
     "untaken": f"SELECT p.consumer, count(e.seq) FROM inbox_positions p JOIN inbox_events e ON e.seq > p.seq "
-               f"AND {READS} WHERE e.received_at < %(before)s AND NOT {DONE} GROUP BY p.consumer",
+               f"AND {READS} WHERE e.received_at < %(before)s AND NOT p.dormant AND NOT {DONE} GROUP BY p.consumer",
     "count_drop": "INSERT INTO inbox_retention_drops (consumer, dropped, last_at) VALUES (%(consumer)s, "
                   "%(count)s, %(now)s) ON CONFLICT (consumer) DO UPDATE SET "
                   "dropped = inbox_retention_drops.dropped + EXCLUDED.dropped, last_at = EXCLUDED.last_at",
     "drop_old": "DELETE FROM inbox_events WHERE received_at < %(before)s",
     "drop_taken": "DELETE FROM inbox_events e WHERE received_at < %(before)s AND EXISTS (SELECT 1 FROM "
-                  f"inbox_positions) AND NOT EXISTS (SELECT 1 FROM inbox_positions p WHERE p.seq < e.seq AND {READS})",
-    "drop_old_dead": "DELETE FROM inbox_dead_letters WHERE at < %(before)s",
+                  f"inbox_positions) AND NOT EXISTS (SELECT 1 FROM inbox_positions p WHERE p.seq < e.seq AND NOT "
+                  f"p.dormant AND {READS})",
+    # retention's trims (inbox.TRIMS), each answering how many rows it deleted
+    "trim_dead letters": "WITH gone AS (DELETE FROM inbox_dead_letters WHERE at < %(before)s RETURNING 1) "
+                         "SELECT count(*) FROM gone",
+    "trim_lease takeovers": "WITH gone AS (DELETE FROM inbox_lease_takeovers WHERE at < %(before)s RETURNING 1) "
+                            "SELECT count(*) FROM gone",
+    "trim_expired leases": "WITH gone AS (DELETE FROM inbox_leases WHERE expires < %(before)s RETURNING 1) "
+                           "SELECT count(*) FROM gone",
+    "trim_staged rows of stopped polls": "WITH gone AS (DELETE FROM inbox_staged s WHERE NOT EXISTS (SELECT 1 FROM "
+                                         "inbox_leases l WHERE l.consumer = 'poller:' || s.source) RETURNING 1) "
+                                         "SELECT count(*) FROM gone",
+    "trim_members gone": "WITH gone AS (DELETE FROM inbox_group_members WHERE seen < %(before)s RETURNING 1) "
+                         "SELECT count(*) FROM gone",
+    "trim_claims of deleted events": "WITH gone AS (DELETE FROM inbox_claims k WHERE NOT EXISTS (SELECT 1 FROM "
+                                     "inbox_events e WHERE e.seq = k.seq) RETURNING 1) SELECT count(*) FROM gone",
+    "count_trim": "INSERT INTO inbox_retention_trims (what, trimmed, last_at) VALUES (%(what)s, %(count)s, %(now)s) "
+                  "ON CONFLICT (what) DO UPDATE SET trimmed = inbox_retention_trims.trimmed + EXCLUDED.trimmed, "
+                  "last_at = EXCLUDED.last_at",
     "status_consumers": "SELECT p.consumer, p.seq, (SELECT count(*) FROM inbox_events e WHERE e.seq > p.seq "
                         f"AND {READS} AND NOT {DONE}) FROM inbox_positions p ORDER BY p.consumer",
     "status_leases": "SELECT consumer, owner, expires - %(now)s FROM inbox_leases WHERE expires > %(now)s "
                      "ORDER BY consumer",
-    "status_takeovers": "SELECT consumer, from_owner, to_owner, at FROM inbox_lease_takeovers ORDER BY at DESC",
+    "status_takeovers": "SELECT consumer, from_owner, to_owner, at FROM inbox_lease_takeovers ORDER BY at DESC "
+                        "LIMIT 10",
+    "count_takeovers": "SELECT count(*) FROM inbox_lease_takeovers",
+    "status_trims": "SELECT what, trimmed, last_at FROM inbox_retention_trims ORDER BY what",
+    "status_dormant": "SELECT consumer FROM inbox_positions WHERE dormant ORDER BY consumer",
     "status_drops": "SELECT consumer, dropped, last_at FROM inbox_retention_drops ORDER BY consumer",
     "status_dead": "SELECT count(*) FROM inbox_dead_letters",
 }
@@ -165,25 +212,29 @@ class PostgresInbox(Inbox):
         with self.transaction() as run:
             return [bool(run("add", event_params(source, key, event, run.now))) for key, event in keyed_events]
 
-    def add_many(self, source, keyed_events, cursor=None):
+    def add_many(self, source, keyed_events, cursor=None, lease=None):
         with self.transaction() as run:
+            fence(run, lease)
             added = sum(bool(run("add", event_params(source, key, event, run.now))) for key, event in keyed_events)
             if cursor is not None:
                 run("put_cursor", {"name": cursor[0], "value": cursor[1]})
         return added
 
-    def unstage_all(self, source):
+    def unstage_all(self, source, lease=None):
         with self.transaction() as run:
+            fence(run, lease)
             run("unstage", {"source": source})
 
-    def stage(self, source, sorted_keyed):
+    def stage(self, source, sorted_keyed, lease=None):
         with self.transaction() as run:
+            fence(run, lease)
             for sort_key, key, event in sorted_keyed:
                 params = event_params(source, key, event, 0)
                 run("stage", {**params, "sort_key": sort_key})
 
-    def store_staged(self, source, cursor):
+    def store_staged(self, source, cursor, lease=None):
         with self.transaction() as run:
+            fence(run, lease)
             added = len(run("store_staged", {"source": source, "now": run.now}))
             run("unstage", {"source": source})
             run("put_cursor", {"name": cursor[0], "value": cursor[1]})
@@ -206,6 +257,7 @@ class PostgresInbox(Inbox):
             if owner is not None:
                 held_by(run, consumer, owner)
             run("taken", {"consumer": consumer, "seq": seq})
+            run("seen", {"consumer": consumer, "now": run.now})
 
     def acquire(self, consumer, owner, seconds, dead=None):
         with self.transaction() as run:
@@ -221,6 +273,7 @@ class PostgresInbox(Inbox):
         with self.transaction() as run:
             held_by(run, consumer, owner)
             run("lease_renew", {"consumer": consumer, "seconds": seconds, "now": run.now})
+            run("seen", {"consumer": consumer, "now": run.now})
 
     def release(self, consumer, owner):
         with self.transaction() as run:
@@ -234,6 +287,7 @@ class PostgresInbox(Inbox):
                 run("set_shared", {"consumer": consumer})
             known = run("position", {"consumer": consumer})
             if known:
+                run("seen", {"consumer": consumer, "now": run.now})
                 return "resumed", known[0][0]
             before = legacy and run("position", {"consumer": legacy})
             if before:
@@ -241,15 +295,17 @@ class PostgresInbox(Inbox):
             else:
                 how = "replay" if replay else "newest"
                 seq = 0 if replay else run("newest", {})[0][0]
-            run("begin", {"consumer": consumer, "seq": seq, "sources": sources_text(sources), "shared": shared})
+            run("begin", {"consumer": consumer, "seq": seq, "sources": sources_text(sources), "shared": shared,
+                          "now": run.now})
         return how, seq
 
-    # --- consumer groups (no write lock: members claim side by side, skipping each other's rows) ------
+    # --- consumer groups (no write lock: members claim side by side, skipping each other's claims) ----
 
     def claim(self, consumer, sources, owner, seconds, limit=CLAIM_BATCH):
         with self.transaction(write=False) as run:
             params = {"consumer": consumer, "owner": owner, "now": run.now}
-            rows = run("claimable", {**params, "sources": list(sources), "limit": limit})
+            rows = sorted(run("claimable", {**params, "sources": list(sources), "limit": limit,
+                                            "window": CLAIM_WINDOW}))
             won = {seq for seq, in run("claim", {**params, "seconds": seconds, "seqs": [seq for seq, _, _ in rows]})}
             rows = [found for found in rows if found[0] in won]
             taken = taken_from(rows, owner)
@@ -268,7 +324,14 @@ class PostgresInbox(Inbox):
 
     def renew_claims(self, consumer, owner, seconds):
         with self.transaction(write=False) as run:
-            run("claims_renew", {"consumer": consumer, "owner": owner, "seconds": seconds, "now": run.now})
+            params = {"consumer": consumer, "owner": owner, "seconds": seconds, "now": run.now}
+            run("seen", params)  # the group's row first, as done() locks it: no deadlock between the two
+            run("claims_renew", params)
+            run("member_seen", params)
+
+    def leave(self, consumer, owner):
+        with self.transaction(write=False) as run:
+            run("member_leaves", {"consumer": consumer, "owner": owner})
 
     def release_claims(self, consumer, owner):
         with self.transaction(write=False) as run:
@@ -322,8 +385,19 @@ class PostgresInbox(Inbox):
                 run("count_drop", {"consumer": consumer, "count": count, "now": run.now})
             run("drop_old", {"before": before})
             run("drop_taken", {"before": run.now - min(days, DEDUP_DAYS) * 86400})
-            run("drop_old_dead", {"before": before})
+            for what in TRIMS:
+                count = run(f"trim_{what}", {"before": before})[0][0]
+                if count:
+                    run("count_trim", {"what": what, "count": count, "now": run.now})
         return {consumer: count for consumer, count in dropped.items() if count}
+
+    def set_aside_vanished(self, days=RETENTION_DAYS, in_use=None):
+        with self.transaction() as run:
+            run("seen_since_upgrade", {"now": run.now})
+            gone = sorted(run("vanished", {"now": run.now, "seconds": days * 86400, "in_use": in_use}))
+            if gone:
+                run("count_set_aside", {"count": len(gone), "now": run.now})
+        return gone
 
     def status(self):
         version = self.database.version(self.STORE)
@@ -331,9 +405,11 @@ class PostgresInbox(Inbox):
             return status_of(version, len(PG_MIGRATIONS), run("count", {"source": None})[0][0],
                              [{"consumer": c, "position": seq, "backlog": n}
                               for c, seq, n in run("status_consumers", {})],
-                             run("status_leases", {"now": run.now}), run("status_takeovers", {}),
+                             run("status_leases", {"now": run.now}),
+                             (run("count_takeovers", {})[0][0], run("status_takeovers", {})),
                              run("status_drops", {}), run("status_dead", {})[0][0],
-                             groups_of(run("status_groups", {"now": run.now}), run("status_members", {"now": run.now})))
+                             groups_of(run("status_groups", {"now": run.now}), run("status_members", {"now": run.now})),
+                             run("status_trims", {}), [name for name, in run("status_dormant", {})])
 
 
 def pg_url(url):
@@ -345,6 +421,13 @@ def pg_url(url):
 def event_params(source, key, event, now):
     source, key, event_id, event_type, now, body = row(source, key, event, now)
     return {"source": source, "key": key, "event_id": event_id, "event_type": event_type, "now": now, "body": body}
+
+
+def fence(run, lease):
+    """Inside a write transaction (the inbox's advisory lock held, as acquire() holds it): LeaseLost
+    unless lease (name, owner), if given, is still owner's."""
+    if lease is not None:
+        held_by(run, *lease)
 
 
 def held_by(run, consumer, owner):

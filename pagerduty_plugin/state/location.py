@@ -41,9 +41,23 @@ def shown(value):
     return value
 
 
-def share(value):
-    """A --state database URL into PAGERDUTY_STATE, for what this process opens without being given
-    --state (the steps' outbox, companions): every store of the process in that one database."""
-    url = database_url(value)
-    if url:
-        os.environ[ENV] = url
+def share(value, say=None):
+    """The --state a command was given, into PAGERDUTY_STATE, for what this process and its children
+    open without being given --state (the steps' outbox, the OAuth token cache, `http`'s workers and
+    companions): the flag wins for every store, so no store is split from the others. When it
+    overrides another PAGERDUTY_STATE, say(message) tells which state the command uses (once: the
+    variable then names it)."""
+    if not value:
+        return
+    chosen = value if is_database(value) else os.path.abspath(value)
+    before = os.environ.get(ENV)
+    if before and not same(before, chosen) and say is not None:
+        say(f"--state {shown(chosen)} holds every store of this command (inbox, runs, outbox); "
+            f"{ENV}={shown(before)} is not used by it")
+    os.environ[ENV] = chosen
+
+
+def same(first, second):
+    if is_database(first) or is_database(second):
+        return first == second
+    return os.path.abspath(first) == os.path.abspath(second)

@@ -9,7 +9,8 @@ Each run names its owner (the process) and carries a heartbeat the owner renews 
 `running` run whose heartbeat is older than a lease is listed as `abandoned`: its process died.
 A run started by an event keeps the event, and `runbook serve` takes such a run over (take_over:
 one taker per run, the others skip it) and runs the runbook again from its first step: never
-while its owner lives and beats. Takeovers are recorded (`state status`). Answers are stored as
+while its owner lives and beats. Takeovers are recorded (`state status`); retention deletes finished
+runs, runs abandoned as long and takeovers as old, and counts them. Answers are stored as
 the run returned them, secrets already masked; an answer that cannot be written yet is kept in
 memory and written at the next beat. An answer is written only while its process still owns the
 run: one paused past its lease, whose run was taken over meanwhile, has its answer said, not kept.
@@ -145,16 +146,18 @@ class RunStore:
         self.db.execute(f"UPDATE runs SET heartbeat = {SQLITE_NOW} WHERE owner = ? AND status = ?", (owner, RUNNING))
 
     def purge(self, days):
-        """Forget finished runs started over `days` ago (running and abandoned ones stay); how many,
-        counted in the store (`state status`)."""
+        """Retention: finished runs started over `days` ago, runs abandoned that long (their heartbeat
+        stopped `days` ago and nobody took them over: no event to run again, or a runbook no longer
+        served), and the takeovers recorded before then. {what: how many}, counted in the store."""
         with self.writing():
-            gone = self.db.execute("DELETE FROM runs WHERE status != ? AND started_at < ?",
-                                   (RUNNING, cutoff_text(days))).rowcount
-            if gone:
-                self.db.execute("INSERT INTO retention_drops (what, dropped, last_at) VALUES ('finished runs', "
-                                "?, ?) ON CONFLICT (what) DO UPDATE SET dropped = dropped + excluded.dropped, "
-                                "last_at = excluded.last_at", (gone, time.time()))
-        return gone
+            params = {"running": RUNNING, "lease": LEASE_SECONDS, "seconds": days * 86400, "started": cutoff_text(days)}
+            gone = {what: self.db.execute(statement, params).rowcount for what, statement in PURGES.items()}
+            for what, count in gone.items():
+                if count > 0:
+                    self.db.execute("INSERT INTO retention_drops (what, dropped, last_at) VALUES (?, ?, ?) "
+                                    "ON CONFLICT (what) DO UPDATE SET dropped = dropped + excluded.dropped, "
+                                    "last_at = excluded.last_at", (what, count, time.time()))
+        return {what: count for what, count in gone.items() if count > 0}
 
     def take_over(self, owner, runbooks, limit=10):
         """Runs of `runbooks` started by an event whose owner stopped beating a lease ago, now owner's:
@@ -195,8 +198,9 @@ class RunStore:
         by_status = dict(self.db.execute(f"SELECT CASE WHEN status = '{RUNNING}' AND "
                                          f"{STALE.replace('?', str(LEASE_SECONDS))} THEN '{ABANDONED}' ELSE status "
                                          "END, count(*) FROM runs GROUP BY 1").fetchall())
-        takeovers = self.db.execute("SELECT run_id, runbook, event_id, from_owner, to_owner, at FROM run_takeovers "
-                                    "ORDER BY at DESC").fetchall()
+        takeovers = (self.db.execute("SELECT count(*) FROM run_takeovers").fetchone()[0],
+                     self.db.execute("SELECT run_id, runbook, event_id, from_owner, to_owner, at FROM run_takeovers "
+                                     "ORDER BY at DESC LIMIT 10").fetchall())
         drops = self.db.execute("SELECT what, dropped, last_at FROM retention_drops").fetchall()
         return runs_status(sqlite_version(self.db, self.STORE), len(MIGRATIONS), by_status, takeovers, drops)
 
@@ -231,13 +235,15 @@ def cutoff_text(days):
 
 
 def runs_status(version, latest, by_status, takeovers, drops):
+    """takeovers: (how many are kept, the latest ten)."""
     from pagerduty_plugin.state.inbox import iso_time
 
+    kept, latest_takeovers = takeovers
     return {"schema_version": version, "schema_latest": latest, "runs": by_status,
-            "takeovers": {"count": len(takeovers), "latest": [
+            "takeovers": {"count": kept, "latest": [
                 {"run_id": run_id, "runbook": runbook, "event_id": event_id, "from": before, "to": after,
-                 "at": iso_time(at)} for run_id, runbook, event_id, before, after, at in takeovers[:10]]},
-            "purged": {what: {"runs": count, "last": iso_time(at)} for what, count, at in drops}}
+                 "at": iso_time(at)} for run_id, runbook, event_id, before, after, at in latest_takeovers]},
+            "purged": {what: {UNITS.get(what, "rows"): count, "last": iso_time(at)} for what, count, at in drops}}
 
 
 def stored_text(answer):
@@ -258,6 +264,13 @@ def stored_text(answer):
 
 
 STALE = f"(heartbeat IS NULL OR heartbeat < {SQLITE_NOW} - ?)"
+PURGES = {  # what retention deletes (runs.purge), by the store's clock
+    "finished runs": "DELETE FROM runs WHERE status != :running AND started_at < :started",
+    "abandoned runs": f"DELETE FROM runs WHERE status = :running AND (heartbeat < {SQLITE_NOW} - max(:lease, :seconds) "
+                      "OR (heartbeat IS NULL AND started_at < :started))",
+    "run takeovers": f"DELETE FROM run_takeovers WHERE at < {SQLITE_NOW} - :seconds",
+}
+UNITS = {"finished runs": "runs", "abandoned runs": "runs"}  # what `state status` counts them in (else rows)
 COLUMNS = (f"id, runbook, event_id, CASE WHEN status = '{RUNNING}' AND {STALE.replace('?', str(LEASE_SECONDS))} "
            f"THEN '{ABANDONED}' ELSE status END, started_at, finished_at, answer, owner")
 

@@ -10,8 +10,8 @@ import uuid
 
 from pagerduty_plugin.state import location, pg
 from pagerduty_plugin.state.leases import LEASE_SECONDS
-from pagerduty_plugin.state.runs import (ABANDONED, MIGRATIONS, RUNNING, RunStore, RunStoreError, as_dict, cutoff_text,
-                                         event_text, now, runs_status, stored_text)
+from pagerduty_plugin.state.runs import (ABANDONED, MIGRATIONS, PURGES, RUNNING, RunStore, RunStoreError, as_dict,
+                                         cutoff_text, event_text, now, runs_status, stored_text)
 
 PG_MIGRATIONS = [
     ["""CREATE TABLE IF NOT EXISTS runbook_runs (
@@ -38,8 +38,15 @@ SQL = {
     "finish": "UPDATE runbook_runs SET status = %(status)s, finished_at = %(finished_at)s, answer = %(answer)s "
               "WHERE id = %(id)s AND (%(owner)s::text IS NULL OR owner = %(owner)s) RETURNING id",
     "beat": "UPDATE runbook_runs SET heartbeat = %(now)s WHERE owner = %(owner)s AND status = %(running)s",
-    "purge": "DELETE FROM runbook_runs WHERE status != %(running)s AND started_at < %(before)s RETURNING id",
-    "count_drop": "INSERT INTO runbook_retention_drops (what, dropped, last_at) VALUES ('finished runs', %(count)s, "
+    # retention (runs.PURGES), each answering how many rows it deleted
+    "purge_finished runs": "WITH gone AS (DELETE FROM runbook_runs WHERE status != %(running)s AND started_at < "
+                           "%(started)s RETURNING 1) SELECT count(*) FROM gone",
+    "purge_abandoned runs": "WITH gone AS (DELETE FROM runbook_runs WHERE status = %(running)s AND (heartbeat < "
+                            "%(now)s - GREATEST(%(lease)s, %(seconds)s) OR (heartbeat IS NULL AND started_at < "
+                            "%(started)s)) RETURNING 1) SELECT count(*) FROM gone",
+    "purge_run takeovers": "WITH gone AS (DELETE FROM runbook_run_takeovers WHERE at < %(now)s - %(seconds)s "
+                           "RETURNING 1) SELECT count(*) FROM gone",
+    "count_drop": "INSERT INTO runbook_retention_drops (what, dropped, last_at) VALUES (%(what)s, %(count)s, "
                   "%(now)s) ON CONFLICT (what) DO UPDATE SET dropped = runbook_retention_drops.dropped + "
                   "EXCLUDED.dropped, last_at = EXCLUDED.last_at",
     "stale": "SELECT id, runbook, event_id, event, owner FROM runbook_runs WHERE status = %(running)s "
@@ -57,7 +64,8 @@ SQL = {
     "by_status": f"SELECT CASE WHEN status = '{RUNNING}' AND {STALE} THEN '{ABANDONED}' ELSE status END, count(*) "
                  "FROM runbook_runs GROUP BY 1",
     "takeovers": "SELECT run_id, runbook, event_id, from_owner, to_owner, at FROM runbook_run_takeovers "
-                 "ORDER BY at DESC",
+                 "ORDER BY at DESC LIMIT 10",
+    "count_takeovers": "SELECT count(*) FROM runbook_run_takeovers",
     "drops": "SELECT what, dropped, last_at FROM runbook_retention_drops",
 }
 
@@ -100,10 +108,13 @@ class PostgresRunStore(RunStore):
 
     def purge(self, days):
         with self.transaction() as run:
-            gone = len(run("purge", {"running": RUNNING, "before": cutoff_text(days)}))
-            if gone:
-                run("count_drop", {"count": gone, "now": run.now})
-        return gone
+            params = {"running": RUNNING, "lease": LEASE_SECONDS, "seconds": days * 86400, "started": cutoff_text(days),
+                      "now": run.now}
+            gone = {what: run(f"purge_{what}", params)[0][0] for what in PURGES}
+            for what, count in gone.items():
+                if count:
+                    run("count_drop", {"what": what, "count": count, "now": run.now})
+        return {what: count for what, count in gone.items() if count}
 
     def take_over(self, owner, runbooks, limit=10):
         if not runbooks:
@@ -133,5 +144,5 @@ class PostgresRunStore(RunStore):
 
     def status(self):
         version = self.database.version(self.STORE)
-        return runs_status(version, len(PG_MIGRATIONS), dict(self.rows("by_status", {})), self.rows("takeovers", {}),
-                           self.rows("drops", {}))
+        return runs_status(version, len(PG_MIGRATIONS), dict(self.rows("by_status", {})),
+                           (self.rows("count_takeovers", {})[0][0], self.rows("takeovers", {})), self.rows("drops", {}))
