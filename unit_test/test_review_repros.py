@@ -134,7 +134,6 @@ def test_a_run_whose_claim_commit_was_in_doubt_is_still_run():
 # --- 3. a renewal that waited for the inbox's write lock writes a lease that has already run out ----
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="review finding 3: run.now read before the lock")
 def test_a_lease_renewed_after_waiting_for_the_inbox_lock_is_not_already_over():
     import psycopg
 

@@ -367,6 +367,8 @@ class Writing:
         run = self.transaction.__enter__()
         try:
             run("lock", {})
+            # the clock again: a lease or an expiry written after waiting for the lock has its full length
+            run.now = run.execute(pg.CLOCK, {})[0][0]
         except BaseException as exc:
             self.transaction.__exit__(type(exc), exc, None)
             raise
