@@ -271,8 +271,31 @@ def cmd_serve(args, io, handler, log):
             for run in triggers.values():
                 run.close()
             beats.close()
+            flush_at_exit(store, log)
             store.close()
     return EXIT_OK
+
+
+def flush_at_exit(store, log, tries=5, wait=None):
+    """The answers the runs store refused (a blip during a deploy's restart): tried again a few times,
+    `wait` (2 s) apart, then what is left is said on stderr as one structured warning: those runs stay
+    `running` and are taken over, run again, a lease later. True when every answer was written."""
+    import time
+
+    wait = wait or (lambda: time.sleep(2.0))
+    for attempt in range(tries):
+        if store.flush():
+            return True
+        if attempt < tries - 1:
+            wait()
+    left = [{"run_id": run_id, "status": answer.get("status", "failed"), "owner": owner}
+            for run_id, (answer, owner) in store.unfinished.items()]
+    warning = PluginError(f"runbook serve exits with {len(left)} run answer(s) the runs store {store.path} refused "
+                          f"{tries} times", "Those runs stay `running`: once their lease ends a `runbook serve` "
+                          "takes them over and runs them again from their first step (steps must be idempotent); "
+                          "check the store.", {"runs": left})
+    log.warning(dump_json({"warning": warning.to_dict()}, set()))  # the log masks secrets itself
+    return False
 
 
 def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention, take_over=None):
