@@ -1,16 +1,28 @@
-"""Review repros (throwaway, branch `review`): each test asserts what README's deployment section
-promises and is marked xfail(strict) because the code on main 419054c breaks it. A fix turns the
-test into an XPASS, which fails it: then drop the marker. Real PostgreSQL (postgres_server.py)."""
+"""Regression tests of the review's findings on the fleet code (review-report, main 419054c): each
+began as the reviewer's repro, marked xfail(strict) while the code broke what README's deployment
+section promises. Real PostgreSQL (postgres_server.py), real TCP cuts, SQLite beside it where the
+finding applies to one state directory too."""
 
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 
 import pytest
+from conftest import run_command
 from outbox_support import postgres
+from test_consumer_groups import age, books_dir, judged_a_lease
+from test_runbook_events import event_for, settings
+from test_state_postgresql import notes_of
 
 import postgres_server
+from pagerduty_plugin import runbooks
+from pagerduty_plugin.runbooks.command import flush_at_exit
+from pagerduty_plugin.runbooks.event_runs import run_claimed
 from pagerduty_plugin.state import leases, runs_pg
 from pagerduty_plugin.state.inbox import Inbox
 from pagerduty_plugin.state.runs import RunStore, RunStoreError
@@ -20,6 +32,18 @@ INBOX_WRITE_LOCK = 727276  # inbox_pg.WRITE_LOCK
 
 def database():
     return postgres().fresh_database("r" + uuid.uuid4().hex[:12])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state(request, tmp_path):
+    return str(tmp_path / "state") if request.param == "sqlite" else database()
+
+
+def dead_owner(name):
+    """An owner id of a process of this host that has exited (leases.died_here knows it is gone)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return f"{socket.gethostname()}:{child.pid}:{name}"
 
 
 # --- 1. a PostgreSQL outage longer than a lease: a live owner's run is taken over and run again ----
@@ -65,7 +89,8 @@ def test_a_live_owners_run_is_not_taken_over_after_an_outage_longer_than_the_lea
 
 class CommitCutter:
     """A TCP proxy to PostgreSQL; once armed, it passes the client's next COMMIT on to the server
-    and then cuts the connection without passing the answer back: a commit in doubt."""
+    and then cuts the connection without passing the answer back: a commit in doubt. refuse(): every
+    connection cut at once and new ones refused (a database gone), until allow()."""
 
     def __init__(self, port):
         self.port = port
@@ -74,13 +99,18 @@ class CommitCutter:
         self.listener.listen(16)
         self.address = self.listener.getsockname()[1]
         self.armed, self.commits_cut = threading.Event(), 0
+        self.refusing, self.pairs = threading.Event(), []
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):
         while True:
             client, _ = self.listener.accept()
+            if self.refusing.is_set():
+                client.close()
+                continue
             upstream = socket.create_connection(("127.0.0.1", self.port))
             pair = {"held": False, "sockets": (client, upstream)}
+            self.pairs.append(pair)
             threading.Thread(target=self.pump, args=(client, upstream, pair, True), daemon=True).start()
             threading.Thread(target=self.pump, args=(upstream, client, pair, False), daemon=True).start()
 
@@ -99,11 +129,23 @@ class CommitCutter:
                 target.sendall(data)
         except OSError:
             pass
+        self.cut(pair)
+
+    @staticmethod
+    def cut(pair):
         for sock in pair["sockets"]:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def refuse(self):
+        self.refusing.set()
+        for pair in self.pairs:
+            self.cut(pair)
+
+    def allow(self):
+        self.refusing.clear()
 
 
 def test_a_run_whose_claim_commit_was_in_doubt_is_still_run():
@@ -151,3 +193,108 @@ def test_a_lease_renewed_after_waiting_for_the_inbox_lock_is_not_already_over():
     finally:
         inbox.close()
         rival.close()
+
+
+# --- 1, both stores: a judge that has just reached the store takes nothing; a taken-over owner stops --
+
+
+def test_a_judge_that_has_just_reached_the_store_takes_no_live_run_but_a_dead_processs_at_once(state):
+    owner, judge = RunStore(state), RunStore(state)
+    try:
+        alive = owner.claim("book", "E1", "host-b:1:alive", {"id": "E1"})
+        dead = owner.claim("book", "E2", dead_owner("dead"), {"id": "E2"})
+        for run_id in (alive, dead):
+            age(state, run_id)  # no beat for an hour: an outage, or a process gone
+        # host-b may have been cut off with the store; this host's process that owned E2 is gone for sure
+        assert [found[0] for found in judge.take_over("judge", ["book"])] == [dead]
+        assert judge.get(alive)["owner"] == "host-b:1:alive"
+    finally:
+        owner.close()
+        judge.close()
+
+
+def test_a_run_taken_over_from_its_owner_stops_before_its_next_step(tmp_path, state, connection, sandbox,
+                                                                    monkeypatch):
+    book = runbooks.load(str(books_dir(tmp_path) / "note-once.yaml"))  # steps: list notes, then add one
+    incident = sandbox.seed_ids["incidents"]["triggered"][0]
+    cut_off, taker = RunStore(state), RunStore(state)
+    try:
+        run_id = cut_off.claim(book.name, "E1", "cut-off", event_for(incident, "E1"))
+        age(state, run_id)  # its owner could not beat for a lease (cut off alone) ...
+        assert [found[0] for found in judged_a_lease(taker, monkeypatch, [book.name])] == [run_id]
+        # ... and, still alive, runs its first step: before the second it finds the run is no longer its own
+        answer = run_claimed(book, run_id, event_for(incident, "E1"), settings(connection), cut_off, owner="cut-off")
+        assert answer["status"] == "taken_over" and run_id in answer["error"]["cause"]
+        assert [note for note in notes_of(sandbox, incident) if "E1" in note] == []  # the second step never ran
+        assert cut_off.get(run_id)["owner"] == "taker" and cut_off.get(run_id)["answer"] is None
+        answer = run_claimed(book, run_id, event_for(incident, "E1"), settings(connection), taker, owner="taker")
+        assert answer["status"] == "ok" and len([note for note in notes_of(sandbox, incident) if "E1" in note]) == 1
+    finally:
+        cut_off.close()
+        taker.close()
+
+
+# --- 6: a run whose every process dies (a runbook that crashes its host) fails after 3 takeovers ------
+
+
+def test_a_run_taken_over_three_times_is_marked_failed_and_shows_so(state):
+    said = []
+    store = RunStore(state, warn=said.append)
+    try:
+        owners = [dead_owner(f"host{number}") for number in range(5)]  # each one OOM-killed in turn
+        run_id = store.claim("book", "E1", owners[0], {"id": "E1"})
+        for number in range(1, 4):
+            age(state, run_id)
+            assert [found[0] for found in store.take_over(owners[number], ["book"])] == [run_id]
+        age(state, run_id)
+        assert store.take_over(owners[4], ["book"]) == []  # not a 4th time
+        run = store.get(run_id)
+        assert run["status"] == "failed" and "taken over 3 times" in run["answer"]["error"]["cause"]
+        assert len(said) == 1 and run_id in said[0] and "marked failed" in said[0]
+    finally:
+        store.close()
+    listed = json.loads(run_command(["runbook", "runs", "--state", state]).stdout)["runs"]
+    assert [(found["id"], found["status"]) for found in listed] == [(run_id, "failed")]
+    assert "crash its host" in listed[0]["answer"]["error"]["cause"]
+    status = json.loads(run_command(["state", "status", "--state", state]).stdout)["runs"]
+    assert status["runs"] == {"failed": 1} and status["takeovers"]["count"] == 3
+
+
+# --- 4. runbook serve's exit: the answers the store refused are tried again, what is left is said -----
+
+
+class Said:
+    def __init__(self):
+        self.lines = []
+
+    def warning(self, message):
+        self.lines.append(message)
+
+
+def test_answers_refused_at_exit_are_written_by_a_bounded_retry_and_what_is_left_is_said():
+    direct = database()
+    port = direct.split("@", 1)[1].split("/", 1)[0].split(":")[1]
+    proxy = CommitCutter(int(port))
+    store, reader = RunStore(direct.replace(f":{port}/", f":{proxy.address}/")), RunStore(direct)
+    answer = {"status": "ok", "steps": [], "outputs": {}}
+    try:
+        blip, down = (store.claim("book", event, "serve-1", {"id": event}) for event in ("E1", "E2"))
+        proxy.refuse()  # a deploy restarts the database as serve exits: the answer is refused ...
+        store.finish(blip, answer, "serve-1")
+        assert blip in store.unfinished
+        log = Said()
+        assert flush_at_exit(store, log, wait=proxy.allow)  # ... and written once the database is back
+        assert reader.get(blip)["status"] == "ok" and log.lines == [] and not store.unfinished
+
+        proxy.refuse()  # a database that stays away
+        store.finish(down, answer, "serve-1")
+        waits = []
+        assert flush_at_exit(store, log, tries=3, wait=lambda: waits.append(1)) is False
+        assert len(waits) == 2 and reader.get(down)["status"] == "running"
+        [line] = log.lines
+        warning = json.loads(line)["warning"]
+        assert warning["data"]["runs"] == [{"run_id": down, "status": "ok", "owner": "serve-1"}]
+        assert "refused 3 times" in warning["cause"] and "takes them over" in warning["assistance"]
+    finally:
+        store.close()
+        reader.close()
