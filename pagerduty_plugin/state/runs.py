@@ -9,7 +9,8 @@ Each run names its owner (the process) and carries a heartbeat the owner renews 
 `running` run whose heartbeat is older than a lease is listed as `abandoned`: its process died.
 A run started by an event keeps the event, and `runbook serve` takes such a run over (take_over:
 one taker per run, the others skip it) and runs the runbook again from its first step: never
-while its owner lives and beats. Takeovers are recorded (`state status`). Answers are stored as
+while its owner lives and beats, nor right after an outage (Judge); a run taken over MAX_TAKEOVERS
+times is marked failed instead. Takeovers are recorded (`state status`). Answers are stored as
 the run returned them, secrets already masked; an answer that cannot be written yet is kept in
 memory and written at the next beat. An answer is written only while its process still owns the
 run: one paused past its lease, whose run was taken over meanwhile, has its answer said, not kept.
