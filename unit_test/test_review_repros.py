@@ -15,7 +15,7 @@ import uuid
 import pytest
 from conftest import run_command
 from outbox_support import postgres
-from test_consumer_groups import age, books_dir, judged_a_lease
+from test_consumer_groups import GROUP, add_at_once, age, books_dir, judged_a_lease, seqs
 from test_runbook_events import event_for, settings
 from test_state_postgresql import notes_of
 
@@ -24,7 +24,7 @@ from pagerduty_plugin import runbooks
 from pagerduty_plugin.runbooks.command import flush_at_exit
 from pagerduty_plugin.runbooks.event_runs import run_claimed
 from pagerduty_plugin.state import leases, runs_pg
-from pagerduty_plugin.state.inbox import Inbox
+from pagerduty_plugin.state.inbox import WEBHOOK_SOURCE, Inbox
 from pagerduty_plugin.state.runs import RunStore, RunStoreError
 
 INBOX_WRITE_LOCK = 727276  # inbox_pg.WRITE_LOCK
@@ -298,3 +298,36 @@ def test_answers_refused_at_exit_are_written_by_a_bounded_retry_and_what_is_left
     finally:
         store.close()
         reader.close()
+
+
+# --- 5. a claim racing a done() that moves the position: it never claims events at or below it ------
+
+
+def test_a_claim_waits_for_a_done_moving_the_position_and_claims_nothing_below_it():
+    import psycopg
+
+    url = database()
+    inbox = Inbox(url)
+    inbox.begin(GROUP, replay=True, sources=[WEBHOOK_SOURCE], shared=True)
+    add_at_once(url, ["PINC001"] * 3)
+    claimed = []
+    try:
+        with psycopg.connect(url) as member_a:  # a's done() of all three, in flight: the position moves to 3
+            member_a.execute("SELECT seq FROM inbox_positions WHERE consumer = %s FOR UPDATE", (GROUP,))
+            member_a.execute("UPDATE inbox_positions SET seq = 3 WHERE consumer = %s", (GROUP,))
+            claim = threading.Thread(target=lambda: claimed.append(inbox.claim(GROUP, [WEBHOOK_SOURCE], "b", 30)))
+            claim.start()
+            assert postgres_server.wait_until(lambda: claimed or waiting_for_a_lock(url), 30)
+            member_a.commit()
+        claim.join(30)
+        assert seqs(claimed[0]) == []  # b read the position after a's done committed
+    finally:
+        inbox.close()
+
+
+def waiting_for_a_lock(url):
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        return db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                          "wait_event_type = 'Lock'").fetchone()[0] > 0
