@@ -112,11 +112,13 @@ class RunStore:
         except sqlite3.Error as exc:
             self.doubt(runbook, event_id, run_id)
             raise store_error(exc, self.path) from None
+        self.judge.reached(LEASE_SECONDS)
         return run_id
 
     def doubt(self, runbook, event_id, run_id):
         """A claim that raised may still have been recorded (its commit's answer lost): the next claim
         of the event tries the same run id, and runs it if it finds it recorded."""
+        self.judge.lost()
         if event_id is not None:
             self.in_doubt[(runbook, event_id)] = run_id
 
@@ -182,7 +184,7 @@ class RunStore:
         taken, failed = [], []
         try:
             with self.writing():
-                judging = self.judge.may_judge(self.db.execute(f"SELECT {SQLITE_NOW}").fetchone()[0], LEASE_SECONDS)
+                judging = self.judge.may_judge(LEASE_SECONDS)
                 found = self.db.execute(
                     f"SELECT id, runbook, event_id, event, owner, takeovers FROM runs WHERE status = ? AND event IS "
                     f"NOT NULL AND runbook IN ({marks}) AND {STALE} ORDER BY started_at LIMIT ?",
@@ -268,20 +270,27 @@ class Judge:
     """When this process may judge another's run stale. A heartbeat is old either because its owner
     died or because the store was out of reach for everyone, owner included: after an outage longer
     than a lease every owner looks dead until its next beat, a third of a lease away. So a judge that
-    has just reached the store (first look, a failed look, or none for over a lease) waits one full
-    lease of the store's clock before taking anything: every live owner has beaten by then. An owner
-    that was taken over anyway (cut off alone) stops between steps (event_runs.run_claimed)."""
+    has just reached the store (its first call, one after a failed call, or after none for over a
+    lease: it may have been cut off unawares) waits one full lease before taking anything: every live
+    owner has beaten by then. An owner taken over all the same (cut off alone) stops between steps
+    (event_runs.run_claimed). Claims and takeovers are the calls counted: a serve makes one per event."""
 
     def __init__(self):
         self.since = self.last = None
 
-    def may_judge(self, now, lease):
+    def reached(self, lease):
+        """A call that reached the store."""
+        now = time.monotonic()
         if self.last is None or now - self.last > lease:
             self.since = now
         self.last = now
-        return now - self.since >= lease
+
+    def may_judge(self, lease):
+        self.reached(lease)
+        return time.monotonic() - self.since >= lease
 
     def lost(self):
+        """A call that failed: the store may have been out of reach for everyone."""
         self.last = None
 
 

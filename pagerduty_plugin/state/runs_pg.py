@@ -96,6 +96,7 @@ class PostgresRunStore(RunStore):
         except RunStoreError:
             self.doubt(runbook, event_id, run_id)
             raise
+        self.judge.reached(LEASE_SECONDS)
         return run_id if won else self.claimed_in_doubt(run_id, owner, doubted and self.get(run_id))
 
     def write_answer(self, run_id, answer, owner):
@@ -119,7 +120,7 @@ class PostgresRunStore(RunStore):
         taken, failed = [], []
         try:
             with self.transaction() as run:
-                judging = self.judge.may_judge(run.now, LEASE_SECONDS)  # runs.Judge: not right after an outage
+                judging = self.judge.may_judge(LEASE_SECONDS)  # runs.Judge: not right after an outage
                 found = run("stale", {"running": RUNNING, "lease": LEASE_SECONDS, "now": run.now,
                                       "runbooks": list(runbooks), "limit": limit})
                 for run_id, runbook, event_id, event, before, takeovers in found:
