@@ -181,38 +181,41 @@ class RunStore:
         if not runbooks:
             return []
         marks = ",".join("?" * len(runbooks))
-        taken, failed = [], []
         try:
             with self.writing():
-                judging = self.judge.may_judge(LEASE_SECONDS)
                 found = self.db.execute(
                     f"SELECT id, runbook, event_id, event, owner, takeovers FROM runs WHERE status = ? AND event IS "
                     f"NOT NULL AND runbook IN ({marks}) AND {STALE} ORDER BY started_at LIMIT ?",
                     (RUNNING, *runbooks, LEASE_SECONDS, limit)).fetchall()
-                for run_id, runbook, event_id, event, before, takeovers in found:
-                    if not (judging or (before and died_here(before))):
-                        continue
-                    if takeovers >= MAX_TAKEOVERS:
-                        self.db.execute("UPDATE runs SET status = ?, finished_at = ?, answer = ? WHERE id = ?",
-                                        ("failed", now(), stored_text(given_up(takeovers)), run_id))
-                        failed.append((run_id, runbook, event_id, takeovers))
-                        continue
+                taken, failed = self.verdicts(found, LEASE_SECONDS)
+                for run_id, _, _, _, _, takeovers in failed:
+                    self.db.execute("UPDATE runs SET status = ?, finished_at = ?, answer = ? WHERE id = ?",
+                                    ("failed", now(), stored_text(given_up(takeovers)), run_id))
+                for run_id, runbook, event_id, _, before, _ in taken:
                     self.db.execute(f"UPDATE runs SET owner = ?, heartbeat = {SQLITE_NOW}, takeovers = takeovers + 1 "
                                     "WHERE id = ?", (owner, run_id))
                     self.db.execute("INSERT INTO run_takeovers (run_id, runbook, event_id, from_owner, to_owner, at) "
                                     f"VALUES (?, ?, ?, ?, ?, {SQLITE_NOW})", (run_id, runbook, event_id, before, owner))
-                    taken.append((run_id, runbook, json.loads(event), before))
         except RunStoreError:
             self.judge.lost()
             raise
-        self.say_given_up(failed)
-        return taken
+        return self.taken_over(taken, failed)
 
-    def say_given_up(self, failed):
-        for run_id, runbook, event_id, takeovers in failed:
+    def verdicts(self, found, lease):
+        """Of the stale runs found, (those to take over, those to mark failed): none while this process
+        may not judge yet (Judge) but a run whose process is gone from this host; a run taken over
+        MAX_TAKEOVERS times already is failed, not taken again."""
+        judging = self.judge.may_judge(lease)
+        ripe = [row for row in found if judging or (row[4] and died_here(row[4]))]
+        return [row for row in ripe if row[5] < MAX_TAKEOVERS], [row for row in ripe if row[5] >= MAX_TAKEOVERS]
+
+    def taken_over(self, taken, failed):
+        """take_over's answer, the failed runs said."""
+        for run_id, runbook, event_id, _, _, takeovers in failed:
             self.warn(f"runbook {runbook}: run {run_id} for event {event_id} is marked failed: taken over "
                       f"{takeovers} times, each process running it stopped before its end (the runbook may crash "
                       "its host); it is not taken over again")
+        return [(run_id, runbook, json.loads(event), before) for run_id, runbook, _, event, before, _ in taken]
 
     def owns(self, run_id, owner):
         """Whether the run is still owner's and running (not taken over meanwhile)."""

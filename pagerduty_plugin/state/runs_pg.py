@@ -5,13 +5,12 @@ runs it takes with `FOR UPDATE SKIP LOCKED`, so two hosts never take the same ru
 staleness is the server's clock (heartbeat older than a lease). What the store does is runs.py's.
 """
 
-import json
 import uuid
 
 from pagerduty_plugin.state import location, pg
-from pagerduty_plugin.state.leases import LEASE_SECONDS, died_here
-from pagerduty_plugin.state.runs import (ABANDONED, MAX_TAKEOVERS, MIGRATIONS, RUNNING, Judge, RunStore, RunStoreError,
-                                         as_dict, cutoff_text, event_text, given_up, now, runs_status, stored_text)
+from pagerduty_plugin.state.leases import LEASE_SECONDS
+from pagerduty_plugin.state.runs import (ABANDONED, MIGRATIONS, RUNNING, Judge, RunStore, RunStoreError, as_dict,
+                                         cutoff_text, event_text, given_up, now, runs_status, stored_text)
 
 PG_MIGRATIONS = [
     ["""CREATE TABLE IF NOT EXISTS runbook_runs (
@@ -117,28 +116,21 @@ class PostgresRunStore(RunStore):
     def take_over(self, owner, runbooks, limit=10):
         if not runbooks:
             return []
-        taken, failed = [], []
         try:
             with self.transaction() as run:
-                judging = self.judge.may_judge(LEASE_SECONDS)  # runs.Judge: not right after an outage
                 found = run("stale", {"running": RUNNING, "lease": LEASE_SECONDS, "now": run.now,
                                       "runbooks": list(runbooks), "limit": limit})
-                for run_id, runbook, event_id, event, before, takeovers in found:
-                    if not (judging or (before and died_here(before))):
-                        continue
-                    if takeovers >= MAX_TAKEOVERS:
-                        run("give_up", {"id": run_id, "finished_at": now(), "answer": stored_text(given_up(takeovers))})
-                        failed.append((run_id, runbook, event_id, takeovers))
-                        continue
+                taken, failed = self.verdicts(found, LEASE_SECONDS)  # not right after an outage (runs.Judge)
+                for run_id, _, _, _, _, takeovers in failed:
+                    run("give_up", {"id": run_id, "finished_at": now(), "answer": stored_text(given_up(takeovers))})
+                for run_id, runbook, event_id, _, before, _ in taken:
                     run("take", {"id": run_id, "owner": owner, "now": run.now})
                     run("record_takeover", {"id": run_id, "runbook": runbook, "event_id": event_id, "before": before,
                                             "owner": owner, "now": run.now})
-                    taken.append((run_id, runbook, json.loads(event), before))
         except RunStoreError:
             self.judge.lost()
             raise
-        self.say_given_up(failed)
-        return taken
+        return self.taken_over(taken, failed)
 
     def abandoned(self, limit=100):
         return [as_dict(row) for row in self.rows("abandoned", {"limit": limit})]
