@@ -331,3 +331,40 @@ def waiting_for_a_lock(url):
     with psycopg.connect(url) as db:
         return db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
                           "wait_event_type = 'Lock'").fetchone()[0] > 0
+
+
+# --- 6. a member blocked in a long step holds only the event it runs: the others take the rest ------
+
+
+def test_a_member_blocked_in_a_long_step_holds_only_that_event(state):
+    import logging
+
+    from pagerduty_plugin import spec as speclib
+    from pagerduty_plugin.consumer_group import GroupRun
+
+    nowhere = {"api_key": "u+canary-not-used-0000", "api_url": "http://127.0.0.1:9"}  # webhooks only: no request
+    member = GroupRun(speclib.load(), "incident_event", {}, nowhere, logging.getLogger("test"), state,
+                      consumer=GROUP, owner="blocked", replay=True)
+    other = Inbox(state)
+    member.begin(wait=False)
+    add_at_once(state, ["PINC001"] * 4)
+    running, release, handed = threading.Event(), threading.Event(), []
+
+    def deliver(event):  # its first event's step hangs
+        handed.append(event["event"]["id"])
+        running.set()
+        release.wait(30)
+
+    blocked = threading.Thread(target=member.hand_over, args=(deliver,))
+    blocked.start()
+    try:
+        assert running.wait(30)
+        # the others get every event but the one it runs, at once (not a lease later)
+        assert len(seqs(other.claim(GROUP, [WEBHOOK_SOURCE], "free", 30))) == 3
+    finally:
+        release.set()
+        blocked.join(30)
+        member.heartbeat.stop()
+        member.close()
+        other.close()
+    assert len(handed) == 1
