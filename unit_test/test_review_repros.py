@@ -171,6 +171,26 @@ def test_a_run_whose_claim_commit_was_in_doubt_is_still_run():
             each.close()
 
 
+def test_a_run_whose_claim_was_in_doubt_and_whose_event_went_to_another_member_is_run_by_its_owner():
+    direct = database()
+    port = direct.split("@", 1)[1].split("/", 1)[0].split(":")[1]
+    cutter = CommitCutter(int(port))
+    store = RunStore(direct.replace(f":{port}/", f":{cutter.address}/"))  # serve-1's store
+    member = RunStore(direct)  # serve-2: the event, freed by serve-1's failed round, is its now
+    try:
+        cutter.armed.set()
+        with pytest.raises(RunStoreError):
+            store.claim("book", "E1", "serve-1", {"id": "E1"})
+        assert member.claim("book", "E1", "serve-2", {"id": "E1"}) is None  # recorded: serve-2 marks it done
+        [(run_id, runbook, event)] = store.recorded_in_doubt("serve-1")  # serve-1's next round runs it
+        assert (runbook, event) == ("book", {"id": "E1"}) and member.for_event("book", "E1")["id"] == run_id
+        assert store.recorded_in_doubt("serve-1") == []  # once
+        assert store.claim("book", "E2", "serve-1", {"id": "E2"})  # a claim not in doubt: as before
+        assert store.recorded_in_doubt("serve-1") == []
+    finally:
+        store.close()
+        member.close()
+
 # --- 3. a renewal that waited for the inbox's write lock writes a lease that has already run out ----
 
 

@@ -58,6 +58,8 @@ def run_claimed(runbook, run_id, event, connection, store, log=None, secrets=Non
         answer = run(runbook, {}, connection, event=event, log=log, secrets=secrets, spec=spec,
                      between_steps=owner and (lambda: still_owned(store, run_id, owner, log)))
     except TakenOver as exc:
+        if log is not None:
+            log.warning(exc.cause)
         return {"status": "taken_over", "steps": [], "outputs": {}, "error": exc.to_dict()}
     except PluginError as exc:  # inputs the event cannot fill: recorded as a failed run
         answer = {"status": "failed", "steps": [], "outputs": {}, "error": exc.to_dict()}

@@ -101,7 +101,7 @@ class RunStore:
     def claim(self, runbook, event_id=None, owner=None, event=None):
         """A new run id for runbook (status running); None when this event already has a run;
         RunStoreError when the claim cannot be recorded. event: kept, for a takeover to run it again."""
-        doubted = self.in_doubt.pop((runbook, event_id), None)  # an earlier try's: it may be recorded
+        doubted = self.in_doubt.pop((runbook, event_id), (None,))[0]  # an earlier try's: it may be recorded
         run_id = doubted or uuid.uuid4().hex
         try:
             self.db.execute("INSERT INTO runs (id, runbook, event_id, status, started_at, owner, heartbeat, event) "
@@ -110,17 +110,30 @@ class RunStore:
         except sqlite3.IntegrityError:
             return self.claimed_in_doubt(run_id, owner, doubted and self.get(run_id))
         except sqlite3.Error as exc:
-            self.doubt(runbook, event_id, run_id)
+            self.doubt(runbook, event_id, run_id, event)
             raise store_error(exc, self.path) from None
         self.judge.reached(LEASE_SECONDS)
         return run_id
 
-    def doubt(self, runbook, event_id, run_id):
+    def doubt(self, runbook, event_id, run_id, event):
         """A claim that raised may still have been recorded (its commit's answer lost): the next claim
-        of the event tries the same run id, and runs it if it finds it recorded."""
+        of the event tries the same run id, and runs it if it finds it recorded; if another process
+        gets the event meanwhile, recorded_in_doubt() finds the run for this one."""
         self.judge.lost()
         if event_id is not None:
-            self.in_doubt[(runbook, event_id)] = run_id
+            self.in_doubt[(runbook, event_id)] = (run_id, event)
+
+    def recorded_in_doubt(self, owner):
+        """[(run id, runbook, event)] of this process's claims that raised yet were recorded: nobody
+        else runs them (they are owner's, who beats for them), so owner runs them now. The others are
+        forgotten: their events stayed in the inbox, for a claim of their own."""
+        found = []
+        for key, (run_id, event) in list(self.in_doubt.items()):
+            recorded = self.get(run_id)  # RunStoreError: still in doubt, looked at again next time
+            del self.in_doubt[key]
+            if self.claimed_in_doubt(run_id, owner, recorded):
+                found.append((run_id, key[0], event))
+        return found
 
     @staticmethod
     def claimed_in_doubt(run_id, owner, found):

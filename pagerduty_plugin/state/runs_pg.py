@@ -87,13 +87,13 @@ class PostgresRunStore(RunStore):
         self.database.close()
 
     def claim(self, runbook, event_id=None, owner=None, event=None):
-        doubted = self.in_doubt.pop((runbook, event_id), None)  # an earlier try's: it may be recorded
+        doubted = self.in_doubt.pop((runbook, event_id), (None,))[0]  # an earlier try's: it may be recorded
         run_id = doubted or uuid.uuid4().hex
         try:
             won = self.rows("claim", {"id": run_id, "runbook": runbook, "event_id": event_id, "status": RUNNING,
                                       "started_at": now(), "owner": owner, "event": event_text(event)})
         except RunStoreError:
-            self.doubt(runbook, event_id, run_id)
+            self.doubt(runbook, event_id, run_id, event)
             raise
         self.judge.reached(LEASE_SECONDS)
         return run_id if won else self.claimed_in_doubt(run_id, owner, doubted and self.get(run_id))
