@@ -2,9 +2,9 @@
 consumer whose order does not matter (`runbook serve`; `trigger --consumer` keeps its ordered,
 exclusive lease: trigger_loop.py).
 
-Each member claims a small batch of the events nobody has done nor holds (Inbox.claim: `FOR UPDATE
+Each member claims the next event (BATCH) nobody has done nor holds (Inbox.claim: `FOR UPDATE
 SKIP LOCKED` on PostgreSQL, SQLite's write transaction otherwise), with a lease on the store's clock
-that its heartbeat renews, hands each to deliver() and marks it done; the group's position is the
+that its heartbeat renews, hands it to deliver() and marks it done; the group's position is the
 low watermark of what is done. A member that dies leaves its claims to the others once their lease
 ends; one that stops frees them at once. A group of one behaves as a lone consumer, out of order.
 Each member is listed while it runs, idle or not (`state status`: last seen, claims held; gone
@@ -13,6 +13,9 @@ once not seen for longer than its lease), and leaves the list when it stops.
 
 from pagerduty_plugin.state import leases
 from pagerduty_plugin.trigger_loop import Refused, TriggerRun
+
+BATCH = 1  # events a member claims at a time: it holds only the one it runs, so one blocked in a long step
+#           keeps nothing else from the others (its heartbeat renews what it holds)
 
 
 class GroupRun(TriggerRun):
@@ -57,7 +60,7 @@ class GroupRun(TriggerRun):
         try:
             while not self.stop.is_set():
                 batch, taken = self.inbox.claim(self.consumer, self.trigger.sources(), self.owner,
-                                                leases.LEASE_SECONDS)
+                                                leases.LEASE_SECONDS, limit=BATCH)
                 for before, count in sorted(taken.items()):
                     self.log.warning(f"consumer {self.consumer}: taking over {count} event(s) claimed by {before}, "
                                      "whose lease ended")

@@ -247,17 +247,25 @@ def cmd_serve(args, io, handler, log):
     by_name = {book.name: book for book in started}
 
     def take_over():
-        """Runs whose process died (their lease ended): this process runs them again from the start."""
+        """Runs whose process died (their lease ended): this process runs them again from the start.
+        And runs this process claimed though the claim raised (its answer lost): it runs them now."""
+        for run_id, name, event in store.recorded_in_doubt(owner):
+            log.warning(f"runbook {name}: run {run_id} for event {event.get('id')} was claimed though the claim "
+                        "failed (its answer was lost); running it now")
+            run_again(run_id, name, event)
         for run_id, name, event, before in store.take_over(owner, sorted(by_name)):
             log.warning(f"runbook {name}: taking over run {run_id} for event {event.get('id')} from "
                         f"{before or 'a process that died'}, whose lease ended; running it again from its first step")
-            try:
-                answer = run_claimed(by_name[name], run_id, event, connection, store, log=log,
-                                     secrets=handler.secrets, spec=spec, owner=owner)
-            except Exception as exc:  # noqa: BLE001 - as a run of a new event: said, the others go on
-                log.error(f"runbook {name}: event {event.get('id')}: {bug(exc).cause}")
-                continue
-            said(by_name[name], event, run_id, answer)
+            run_again(run_id, name, event)
+
+    def run_again(run_id, name, event):
+        try:
+            answer = run_claimed(by_name[name], run_id, event, connection, store, log=log,
+                                 secrets=handler.secrets, spec=spec, owner=owner)
+        except Exception as exc:  # noqa: BLE001 - as a run of a new event: said, the others go on
+            log.error(f"runbook {name}: event {event.get('id')}: {bug(exc).cause}")
+            return
+        said(by_name[name], event, run_id, answer)
 
     with stop_on_signals(stop):
         try:
@@ -271,8 +279,31 @@ def cmd_serve(args, io, handler, log):
             for run in triggers.values():
                 run.close()
             beats.close()
+            flush_at_exit(store, log)
             store.close()
     return EXIT_OK
+
+
+def flush_at_exit(store, log, tries=5, wait=None):
+    """The answers the runs store refused (a blip during a deploy's restart): tried again a few times,
+    `wait` (2 s) apart, then what is left is said on stderr as one structured warning: those runs stay
+    `running` and are taken over, run again, a lease later. True when every answer was written."""
+    import time
+
+    wait = wait or (lambda: time.sleep(2.0))
+    for attempt in range(tries):
+        if store.flush():
+            return True
+        if attempt < tries - 1:
+            wait()
+    left = [{"run_id": run_id, "status": answer.get("status", "failed"), "owner": owner}
+            for run_id, (answer, owner) in store.unfinished.items()]
+    warning = PluginError(f"runbook serve exits with {len(left)} run answer(s) the runs store {store.path} refused "
+                          f"{tries} times", "Those runs stay `running`: once their lease ends a `runbook serve` "
+                          "takes them over and runs them again from their first step (steps must be idempotent); "
+                          "check the store.", {"runs": left})
+    log.warning(dump_json({"warning": warning.to_dict()}, set()))  # the log masks secrets itself
+    return False
 
 
 def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention, take_over=None):

@@ -51,10 +51,39 @@ def run_for_event(runbook, trigger_name, event, connection, store, log=None, sec
 
 def run_claimed(runbook, run_id, event, connection, store, log=None, secrets=None, spec=None, owner=None):
     """Run a claimed run (a new claim, or one taken over: then again from its first step); its answer,
-    recorded only while owner still owns the run (RunStore.finish)."""
+    recorded only while owner still owns the run (RunStore.finish). Between steps the run checks that
+    it is still owner's: one taken over meanwhile (its owner was cut off from the store for a lease)
+    stops there, so the run is doubled by one step at most; its answer is then `taken_over`, not recorded."""
     try:
-        answer = run(runbook, {}, connection, event=event, log=log, secrets=secrets, spec=spec)
+        answer = run(runbook, {}, connection, event=event, log=log, secrets=secrets, spec=spec,
+                     between_steps=owner and (lambda: still_owned(store, run_id, owner, log)))
+    except TakenOver as exc:
+        if log is not None:
+            log.warning(exc.cause)
+        return {"status": "taken_over", "steps": [], "outputs": {}, "error": exc.to_dict()}
     except PluginError as exc:  # inputs the event cannot fill: recorded as a failed run
         answer = {"status": "failed", "steps": [], "outputs": {}, "error": exc.to_dict()}
     store.finish(run_id, answer, owner)
     return answer
+
+
+class TakenOver(PluginError):
+    """The run is no longer this process's: another took it over while this one was cut off."""
+
+
+def still_owned(store, run_id, owner, log=None):
+    """Raise TakenOver when the run is no longer owner's; a store that cannot answer now is no proof
+    of it: the run goes on (its answer is recorded only if it is still owner's then)."""
+    from pagerduty_plugin.state.runs import RunStoreError
+
+    try:
+        owned = store.owns(run_id, owner)
+    except RunStoreError as exc:
+        if log is not None:
+            log.warning(f"run {run_id}: cannot check it is still this process's ({exc.cause}); it goes on")
+        return
+    if not owned:
+        raise TakenOver(f"Run {run_id} was taken over by another process while this one could not reach the runs "
+                        "store; this process stops it before its next step",
+                        "Nothing to do: the process that took it over runs it from its first step and records "
+                        "its answer.", {"run_id": run_id})

@@ -25,12 +25,14 @@ class StepFailed(Exception):
         self.error, self.attempts, self.output = error, attempts, output
 
 
-def run(runbook, inputs=None, connection=None, event=None, log=None, secrets=None, spec=None, sleep=time.sleep):
+def run(runbook, inputs=None, connection=None, event=None, log=None, secrets=None, spec=None, sleep=time.sleep,
+        between_steps=None):
     """Run a checked runbook (model.load) and return its answer, secrets masked.
 
     inputs: the runbook's inputs (defaults and `${{ event… }}` defaults filled in here); connection:
     the plugin's connection settings; event: the v3 webhook event object that started it, if any;
-    secrets: a set the caller's log handler masks with, filled before each step runs.
+    secrets: a set the caller's log handler masks with, filled before each step runs; between_steps():
+    called before each step but the first, what it raises ends the run (a run taken over meanwhile).
     """
     spec = spec or speclib.load()
     log = log or logging.getLogger("pagerduty_plugin")
@@ -45,6 +47,8 @@ def run(runbook, inputs=None, connection=None, event=None, log=None, secrets=Non
             entry = {"id": step.id, "action": step.action, "status": SKIPPED, "output": None, "attempts": 0,
                      "reason": "an earlier step failed"}
         else:
+            if between_steps is not None and results:
+                between_steps()
             entry = run_step(spec, step, context, connection, log, secrets, sleep, needs)
             failed = entry["status"] == FAILED and step.on_failure == "fail"
         context["steps"][step.id] = {"status": entry["status"], "output": entry.get("output"),

@@ -88,6 +88,9 @@ SQL = {
              "SET owner = EXCLUDED.owner, expires = EXCLUDED.expires WHERE NOT inbox_claims.done AND "
              "(inbox_claims.expires <= %(now)s OR inbox_claims.owner = %(owner)s) RETURNING seq",
     "group_lock": "SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s FOR UPDATE",  # one mover at a time
+    # a claim reads the position under a share lock: a done() moving it (and deleting the claims below it)
+    # commits before the claim's statements read anything, or after its claims are written, never between
+    "group_share": "SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s FOR SHARE",
     "claims_done": "UPDATE inbox_claims SET done = true WHERE consumer = %(consumer)s AND seq = ANY(%(seqs)s)",
     "watermark": "SELECT COALESCE((SELECT min(e.seq) FROM inbox_positions p JOIN inbox_events e ON e.seq > p.seq "
                  f"AND {READS} WHERE p.consumer = %(consumer)s AND NOT {DONE}) - 1, (SELECT max(seq) FROM "
@@ -304,6 +307,7 @@ class PostgresInbox(Inbox):
     def claim(self, consumer, sources, owner, seconds, limit=CLAIM_BATCH):
         with self.transaction(write=False) as run:
             params = {"consumer": consumer, "owner": owner, "now": run.now}
+            run("group_share", {"consumer": consumer})
             rows = sorted(run("claimable", {**params, "sources": list(sources), "limit": limit,
                                             "window": CLAIM_WINDOW}))
             won = {seq for seq, in run("claim", {**params, "seconds": seconds, "seqs": [seq for seq, _, _ in rows]})}
@@ -450,6 +454,8 @@ class Writing:
         run = self.transaction.__enter__()
         try:
             run("lock", {})
+            # the clock again: a lease or an expiry written after waiting for the lock has its full length
+            run.now = run.execute(pg.CLOCK, {})[0][0]
         except BaseException as exc:
             self.transaction.__exit__(type(exc), exc, None)
             raise

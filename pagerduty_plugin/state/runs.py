@@ -9,7 +9,8 @@ Each run names its owner (the process) and carries a heartbeat the owner renews 
 `running` run whose heartbeat is older than a lease is listed as `abandoned`: its process died.
 A run started by an event keeps the event, and `runbook serve` takes such a run over (take_over:
 one taker per run, the others skip it) and runs the runbook again from its first step: never
-while its owner lives and beats. Takeovers are recorded (`state status`); retention deletes finished
+while its owner lives and beats, nor right after an outage (Judge); a run taken over MAX_TAKEOVERS
+times is marked failed instead. Takeovers are recorded (`state status`); retention deletes finished
 runs, runs abandoned as long and takeovers as old, and counts them. Answers are stored as
 the run returned them, secrets already masked; an answer that cannot be written yet is kept in
 memory and written at the next beat. An answer is written only while its process still owns the
@@ -28,12 +29,13 @@ from datetime import datetime, timezone
 
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.state import location, open_sqlite, state_dir
-from pagerduty_plugin.state.leases import LEASE_SECONDS, SQLITE_NOW
+from pagerduty_plugin.state.leases import LEASE_SECONDS, SQLITE_NOW, died_here
 from pagerduty_plugin.state.migrations import migrate_sqlite, sqlite_version, statements
 
 FILE_NAME = "runs.sqlite"
 MAX_ANSWER_BYTES = 256 * 1024  # a stored answer past this keeps its statuses and errors, not the steps' outputs
 RUNNING = "running"
+MAX_TAKEOVERS = 3  # a run whose takers die too (a runbook that crashes its host) then fails: never a 4th
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -92,6 +94,7 @@ class RunStore:
             self.db.close()
             raise store_error(exc, self.path) from None
         self.unfinished = {}  # run id -> (answer, owner) not written yet (the store refused it)
+        self.judge, self.in_doubt = Judge(), {}
 
     def close(self):
         self.db.close()
@@ -99,16 +102,45 @@ class RunStore:
     def claim(self, runbook, event_id=None, owner=None, event=None):
         """A new run id for runbook (status running); None when this event already has a run;
         RunStoreError when the claim cannot be recorded. event: kept, for a takeover to run it again."""
-        run_id = uuid.uuid4().hex
+        doubted = self.in_doubt.pop((runbook, event_id), (None,))[0]  # an earlier try's: it may be recorded
+        run_id = doubted or uuid.uuid4().hex
         try:
             self.db.execute("INSERT INTO runs (id, runbook, event_id, status, started_at, owner, heartbeat, event) "
                             f"VALUES (?, ?, ?, ?, ?, ?, {SQLITE_NOW}, ?)",
                             (run_id, runbook, event_id, RUNNING, now(), owner, event_text(event)))
         except sqlite3.IntegrityError:
-            return None
+            return self.claimed_in_doubt(run_id, owner, doubted and self.get(run_id))
         except sqlite3.Error as exc:
+            self.doubt(runbook, event_id, run_id, event)
             raise store_error(exc, self.path) from None
+        self.judge.reached(LEASE_SECONDS)
         return run_id
+
+    def doubt(self, runbook, event_id, run_id, event):
+        """A claim that raised may still have been recorded (its commit's answer lost): the next claim
+        of the event tries the same run id, and runs it if it finds it recorded; if another process
+        gets the event meanwhile, recorded_in_doubt() finds the run for this one."""
+        self.judge.lost()
+        if event_id is not None:
+            self.in_doubt[(runbook, event_id)] = (run_id, event)
+
+    def recorded_in_doubt(self, owner):
+        """[(run id, runbook, event)] of this process's claims that raised yet were recorded: nobody
+        else runs them (they are owner's, who beats for them), so owner runs them now. The others are
+        forgotten: their events stayed in the inbox, for a claim of their own."""
+        found = []
+        for key, (run_id, event) in list(self.in_doubt.items()):
+            recorded = self.get(run_id)  # RunStoreError: still in doubt, looked at again next time
+            del self.in_doubt[key]
+            if self.claimed_in_doubt(run_id, owner, recorded):
+                found.append((run_id, key[0], event))
+        return found
+
+    @staticmethod
+    def claimed_in_doubt(run_id, owner, found):
+        """A claim that conflicts with a run: run_id when that run is this claim's own, recorded by an
+        earlier try whose answer was lost (it raised, so nobody runs it) and still owner's, else None."""
+        return run_id if found and found["owner"] == owner and found["status"] in (RUNNING, ABANDONED) else None
 
     def finish(self, run_id, answer, owner=None):
         """Record the answer (already masked, cut past MAX_ANSWER_BYTES) and its status; kept for the
@@ -165,17 +197,46 @@ class RunStore:
         if not runbooks:
             return []
         marks = ",".join("?" * len(runbooks))
-        with self.writing():
-            found = self.db.execute(
-                f"SELECT id, runbook, event_id, event, owner FROM runs WHERE status = ? AND event IS NOT NULL "
-                f"AND runbook IN ({marks}) AND {STALE} ORDER BY started_at LIMIT ?",
-                (RUNNING, *runbooks, LEASE_SECONDS, limit)).fetchall()
-            for run_id, runbook, event_id, _, before in found:
-                self.db.execute(f"UPDATE runs SET owner = ?, heartbeat = {SQLITE_NOW}, takeovers = takeovers + 1 "
-                                "WHERE id = ?", (owner, run_id))
-                self.db.execute("INSERT INTO run_takeovers (run_id, runbook, event_id, from_owner, to_owner, at) "
-                                f"VALUES (?, ?, ?, ?, ?, {SQLITE_NOW})", (run_id, runbook, event_id, before, owner))
-        return [(run_id, runbook, json.loads(event), before) for run_id, runbook, _, event, before in found]
+        try:
+            with self.writing():
+                found = self.db.execute(
+                    f"SELECT id, runbook, event_id, event, owner, takeovers FROM runs WHERE status = ? AND event IS "
+                    f"NOT NULL AND runbook IN ({marks}) AND {STALE} ORDER BY started_at LIMIT ?",
+                    (RUNNING, *runbooks, LEASE_SECONDS, limit)).fetchall()
+                taken, failed = self.verdicts(found, LEASE_SECONDS)
+                for run_id, _, _, _, _, takeovers in failed:
+                    self.db.execute("UPDATE runs SET status = ?, finished_at = ?, answer = ? WHERE id = ?",
+                                    ("failed", now(), stored_text(given_up(takeovers)), run_id))
+                for run_id, runbook, event_id, _, before, _ in taken:
+                    self.db.execute(f"UPDATE runs SET owner = ?, heartbeat = {SQLITE_NOW}, takeovers = takeovers + 1 "
+                                    "WHERE id = ?", (owner, run_id))
+                    self.db.execute("INSERT INTO run_takeovers (run_id, runbook, event_id, from_owner, to_owner, at) "
+                                    f"VALUES (?, ?, ?, ?, ?, {SQLITE_NOW})", (run_id, runbook, event_id, before, owner))
+        except RunStoreError:
+            self.judge.lost()
+            raise
+        return self.taken_over(taken, failed)
+
+    def verdicts(self, found, lease):
+        """Of the stale runs found, (those to take over, those to mark failed): none while this process
+        may not judge yet (Judge) but a run whose process is gone from this host; a run taken over
+        MAX_TAKEOVERS times already is failed, not taken again."""
+        judging = self.judge.may_judge(lease)
+        ripe = [row for row in found if judging or (row[4] and died_here(row[4]))]
+        return [row for row in ripe if row[5] < MAX_TAKEOVERS], [row for row in ripe if row[5] >= MAX_TAKEOVERS]
+
+    def taken_over(self, taken, failed):
+        """take_over's answer, the failed runs said."""
+        for run_id, runbook, event_id, _, _, takeovers in failed:
+            self.warn(f"runbook {runbook}: run {run_id} for event {event_id} is marked failed: taken over "
+                      f"{takeovers} times, each process running it stopped before its end (the runbook may crash "
+                      "its host); it is not taken over again")
+        return [(run_id, runbook, json.loads(event), before) for run_id, runbook, _, event, before, _ in taken]
+
+    def owns(self, run_id, owner):
+        """Whether the run is still owner's and running (not taken over meanwhile)."""
+        found = self.get(run_id)
+        return bool(found) and found["owner"] == owner and found["status"] in (RUNNING, ABANDONED)
 
     @contextlib.contextmanager
     def writing(self):
@@ -223,6 +284,44 @@ class RunStore:
         rows = self.db.execute(f"SELECT {COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
                                (limit,)).fetchall()
         return [as_dict(row) for row in rows]
+
+
+class Judge:
+    """When this process may judge another's run stale. A heartbeat is old either because its owner
+    died or because the store was out of reach for everyone, owner included: after an outage longer
+    than a lease every owner looks dead until its next beat, a third of a lease away. So a judge that
+    has just reached the store (its first call, one after a failed call, or after none for over a
+    lease: it may have been cut off unawares) waits one full lease before taking anything: every live
+    owner has beaten by then. An owner taken over all the same (cut off alone) stops between steps
+    (event_runs.run_claimed). Claims and takeovers are the calls counted: a serve makes one per event."""
+
+    def __init__(self):
+        self.since = self.last = None
+
+    def reached(self, lease):
+        """A call that reached the store."""
+        now = time.monotonic()
+        if self.last is None or now - self.last > lease:
+            self.since = now
+        self.last = now
+
+    def may_judge(self, lease):
+        self.reached(lease)
+        return time.monotonic() - self.since >= lease
+
+    def lost(self):
+        """A call that failed: the store may have been out of reach for everyone."""
+        self.last = None
+
+
+def given_up(takeovers):
+    """The answer of a run no longer taken over: each process that ran it stopped before its end."""
+    error = PluginError(f"The run was taken over {takeovers} times and each process running it stopped before its "
+                        "end: the runbook may crash its host (out of memory, killed)",
+                        "Run it by hand (`pagerduty-plugin runbook run FILE --event EVENT.json`) to see where it "
+                        "stops; fix the runbook or the host's limits. It is not taken over again.",
+                        {"takeovers": takeovers})
+    return {"status": "failed", "steps": [], "outputs": {}, "error": error.to_dict()}
 
 
 def event_text(event):

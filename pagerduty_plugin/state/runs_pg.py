@@ -5,13 +5,12 @@ runs it takes with `FOR UPDATE SKIP LOCKED`, so two hosts never take the same ru
 staleness is the server's clock (heartbeat older than a lease). What the store does is runs.py's.
 """
 
-import json
 import uuid
 
 from pagerduty_plugin.state import location, pg
 from pagerduty_plugin.state.leases import LEASE_SECONDS
-from pagerduty_plugin.state.runs import (ABANDONED, MIGRATIONS, PURGES, RUNNING, RunStore, RunStoreError, as_dict,
-                                         cutoff_text, event_text, now, runs_status, stored_text)
+from pagerduty_plugin.state.runs import (ABANDONED, MIGRATIONS, PURGES, RUNNING, Judge, RunStore, RunStoreError,
+                                         as_dict, cutoff_text, event_text, given_up, now, runs_status, stored_text)
 
 PG_MIGRATIONS = [
     ["""CREATE TABLE IF NOT EXISTS runbook_runs (
@@ -49,11 +48,13 @@ SQL = {
     "count_drop": "INSERT INTO runbook_retention_drops (what, dropped, last_at) VALUES (%(what)s, %(count)s, "
                   "%(now)s) ON CONFLICT (what) DO UPDATE SET dropped = runbook_retention_drops.dropped + "
                   "EXCLUDED.dropped, last_at = EXCLUDED.last_at",
-    "stale": "SELECT id, runbook, event_id, event, owner FROM runbook_runs WHERE status = %(running)s "
+    "stale": "SELECT id, runbook, event_id, event, owner, takeovers FROM runbook_runs WHERE status = %(running)s "
              f"AND event IS NOT NULL AND runbook = ANY(%(runbooks)s) AND {STALE} ORDER BY started_at "
              "LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
     "take": "UPDATE runbook_runs SET owner = %(owner)s, heartbeat = %(now)s, takeovers = takeovers + 1 "
             "WHERE id = %(id)s",
+    "give_up": "UPDATE runbook_runs SET status = 'failed', finished_at = %(finished_at)s, answer = %(answer)s "
+               "WHERE id = %(id)s",
     "record_takeover": "INSERT INTO runbook_run_takeovers (run_id, runbook, event_id, from_owner, to_owner, at) "
                        "VALUES (%(id)s, %(runbook)s, %(event_id)s, %(before)s, %(owner)s, %(now)s)",
     "abandoned": f"SELECT {COLUMNS} FROM runbook_runs WHERE status = %(running)s AND {STALE} ORDER BY started_at "
@@ -76,6 +77,7 @@ class PostgresRunStore(RunStore):
         self.database = pg.Database(location.database_url(state), "runs store", RunStoreError)
         self.path = self.database.url
         self.unfinished = {}
+        self.judge, self.in_doubt = Judge(), {}
         try:
             self.migrated = self.database.migrate(self.STORE, PG_MIGRATIONS)
         except BaseException:
@@ -93,10 +95,16 @@ class PostgresRunStore(RunStore):
         self.database.close()
 
     def claim(self, runbook, event_id=None, owner=None, event=None):
-        run_id = uuid.uuid4().hex
-        won = self.rows("claim", {"id": run_id, "runbook": runbook, "event_id": event_id, "status": RUNNING,
-                                  "started_at": now(), "owner": owner, "event": event_text(event)})
-        return run_id if won else None
+        doubted = self.in_doubt.pop((runbook, event_id), (None,))[0]  # an earlier try's: it may be recorded
+        run_id = doubted or uuid.uuid4().hex
+        try:
+            won = self.rows("claim", {"id": run_id, "runbook": runbook, "event_id": event_id, "status": RUNNING,
+                                      "started_at": now(), "owner": owner, "event": event_text(event)})
+        except RunStoreError:
+            self.doubt(runbook, event_id, run_id, event)
+            raise
+        self.judge.reached(LEASE_SECONDS)
+        return run_id if won else self.claimed_in_doubt(run_id, owner, doubted and self.get(run_id))
 
     def write_answer(self, run_id, answer, owner):
         return bool(self.rows("finish", {"id": run_id, "status": answer.get("status", "failed"), "finished_at": now(),
@@ -119,14 +127,21 @@ class PostgresRunStore(RunStore):
     def take_over(self, owner, runbooks, limit=10):
         if not runbooks:
             return []
-        with self.transaction() as run:
-            found = run("stale", {"running": RUNNING, "lease": LEASE_SECONDS, "now": run.now,
-                                  "runbooks": list(runbooks), "limit": limit})
-            for run_id, runbook, event_id, _, before in found:
-                run("take", {"id": run_id, "owner": owner, "now": run.now})
-                run("record_takeover", {"id": run_id, "runbook": runbook, "event_id": event_id, "before": before,
-                                        "owner": owner, "now": run.now})
-        return [(run_id, runbook, json.loads(event), before) for run_id, runbook, _, event, before in found]
+        try:
+            with self.transaction() as run:
+                found = run("stale", {"running": RUNNING, "lease": LEASE_SECONDS, "now": run.now,
+                                      "runbooks": list(runbooks), "limit": limit})
+                taken, failed = self.verdicts(found, LEASE_SECONDS)  # not right after an outage (runs.Judge)
+                for run_id, _, _, _, _, takeovers in failed:
+                    run("give_up", {"id": run_id, "finished_at": now(), "answer": stored_text(given_up(takeovers))})
+                for run_id, runbook, event_id, _, before, _ in taken:
+                    run("take", {"id": run_id, "owner": owner, "now": run.now})
+                    run("record_takeover", {"id": run_id, "runbook": runbook, "event_id": event_id, "before": before,
+                                            "owner": owner, "now": run.now})
+        except RunStoreError:
+            self.judge.lost()
+            raise
+        return self.taken_over(taken, failed)
 
     def abandoned(self, limit=100):
         return [as_dict(row) for row in self.rows("abandoned", {"limit": limit})]
