@@ -15,7 +15,7 @@ import threading
 from gunicorn.app.base import BaseApplication
 
 from pagerduty_plugin import spec as speclib
-from pagerduty_plugin.command_io import Parser
+from pagerduty_plugin.command_io import Parser, state_option
 from pagerduty_plugin.connection_settings import connection_from_env
 from pagerduty_plugin.errors import EXIT_FAILED, EXIT_USAGE, PluginError, UsageError
 from pagerduty_plugin.files import read_text
@@ -56,8 +56,8 @@ def build_parser(defaults=PLACES["host"]):
                         help="threads per worker (default 8)")
     parser.add_argument("--token-file", metavar="F", help="file holding the bearer token every route but "
                         "/api/v1/status requires")
-    parser.add_argument("--state", metavar="DIR|URL", help="state directory (the webhook inbox), or a postgresql:// "
-                        "URL a fleet shares (default: PAGERDUTY_STATE)")
+    parser.add_argument("--state", type=state_option, metavar="DIR|URL", help="state directory (the webhook inbox), "
+                        "or a postgresql:// URL a fleet shares (default: PAGERDUTY_STATE)")
     parser.add_argument("--webhook-secrets-file", metavar="F", help="file of webhook signing secrets, one per line "
                         "(default: PAGERDUTY_WEBHOOK_SECRETS, comma-separated)")
     parser.add_argument("--runbooks", metavar="DIR", help="also start the runbooks of DIR whose on: matches the "
