@@ -111,6 +111,8 @@ def state_option(value):
     if not value.strip():
         raise UsageError("--state is empty", "Give a directory or a postgresql:// URL, or leave --state out "
                          "(then PAGERDUTY_STATE, else the default state directory).")
+    if "\x00" in value:
+        raise UsageError("--state holds a NUL character", "Give a directory or a postgresql:// URL.")
     scheme = URL_SCHEME.match(value)
     if scheme and not is_database(value):  # the scheme alone is quoted: the rest may hold a password
         raise UsageError(f"--state names a {scheme.group(1)}:// URL, which is no state store",
