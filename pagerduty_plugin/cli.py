@@ -73,7 +73,8 @@ def build_parser():
     export.add_argument("--wheel", metavar="FILE", help="stackstorm: the plugin's wheel, carried in the pack "
                                                          "(pip wheel --no-deps -w dist . in this repository)")
     runbook = commands.add_parser("runbook", help="workflow files: check, run, serve, runs, export, schema",
-                                  add_help=False, prefix_chars="\0")  # every argument goes to the runbook command's own parser
+                                  add_help=False,
+                                  prefix_chars="\0")  # every argument goes to the runbook command's own parser
     runbook.add_argument("argv", nargs=argparse.REMAINDER)
     add_outbox_parser(commands)
     scopes = commands.add_parser("scopes", help="the scoped-OAuth permissions that actions or a runbook need")
