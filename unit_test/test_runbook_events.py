@@ -66,6 +66,25 @@ def test_load_dir_keeps_the_runbooks_that_pass_and_reports_the_others(tmp_path):
     assert len(examples) == 5 and none == []
 
 
+@pytest.mark.parametrize("command", [["runbook", "serve"], ["http", "--port", "0", "--runbooks"]],
+                         ids=["serve", "http"])
+def test_a_runbooks_directory_that_is_missing_empty_or_a_file_is_named_as_it_is(tmp_path, command):
+    """It was 'No runbook in DIR has an on: block' for all three. A [ in the name is no glob pattern."""
+    (tmp_path / "a file").write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "odd[1]").mkdir()
+    write_runbook(tmp_path / "odd[1]", BOOK, "book.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+    for folder, cause in [("missing", "does not exist"), ("a file", "is not a directory"),
+                          ("empty", "holds no runbook (*.yaml or *.yml)")]:
+        done = subprocess.run([sys.executable, "-m", "pagerduty_plugin", *command, str(tmp_path / folder)], env=env,
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert json.loads(done.stdout)["error"]["cause"].endswith(f"{tmp_path / folder} {cause}"), done.stdout
+    books, problems = runbooks.load_dir(str(tmp_path / "odd[1]"), speclib.load())
+    assert [book.name for book in books] == ["on-event"] and problems == []
+
+
 def claimed(state):
     if not os.path.exists(os.path.join(state, "runs.sqlite")):
         return False
