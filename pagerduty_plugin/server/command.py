@@ -188,16 +188,17 @@ def loopback(host):
 
 
 def read_token(path, stderr):
-    token = read_private_file(path, "token file", stderr).strip()
+    token = read_private_file(path, "token file", stderr, "Write a long random token into it first, e.g. "
+                              f"`openssl rand -hex 32 > {path} && chmod 600 {path}`.").strip()
     if not 16 <= len(token) <= 4096 or not token.isascii() or any(c.isspace() or not c.isprintable() for c in token):
         raise UsageError(f"The token in {path} must be 16 to 4096 printable characters without spaces",
                          "Write a long random token, e.g. `openssl rand -hex 32 > FILE`.")
     return token
 
 
-def read_private_file(path, what, stderr):
+def read_private_file(path, what, stderr, assistance=None):
     """A small secret file's text; a warning when other users can read it."""
-    found = read_text(path, what, f"Give a readable UTF-8 {what}.", error=UsageError, limit=65536)
+    found = read_text(path, what, assistance or f"Give a readable UTF-8 {what}.", error=UsageError, limit=65536)
     if found.shared:
         stderr.write(f"warning: the {what} {path} is readable by other users; chmod 600 it\n")
     return found.text
