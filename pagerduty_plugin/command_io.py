@@ -6,6 +6,7 @@ JSON out, the signal handling of a loop that runs until stopped, and the flag va
 
 import argparse
 import json
+import os
 import re
 
 from pagerduty_plugin.errors import PluginError, UsageError, contains_secret, mask_secrets
@@ -118,6 +119,9 @@ def state_option(value):
         raise UsageError(f"--state names a {scheme.group(1)}:// URL, which is no state store",
                          "Give a directory (every store a SQLite file in it) or a PostgreSQL URL "
                          "(postgresql://USER@HOST/DB).")
+    if not scheme and os.path.exists(value) and not os.path.isdir(value):
+        raise UsageError(f"--state {value} is a file, not a directory",
+                         "Give the state directory (created when missing), or a postgresql:// URL.")
     return value
 
 
