@@ -79,7 +79,7 @@ HOSTILE_VALUES = [  # (argv, the start of the error's cause): each a usage error
     (["state", "migrate", "--state", "  "], "--state is empty"),  # was: a directory named "  "
     (["runbook", "runs", "--state", "sqlite:///state"], "--state names a sqlite:// URL"),  # was: a directory sqlite:
     (["runbook", "serve", EXAMPLES, "--state", os.path.join(EXAMPLES, "triage.yaml")],
-     f"--state {os.path.join(EXAMPLES, 'triage.yaml')} is a file, not a directory"),  # was: "Cannot open … [Errno 20]"
+     f"--state {os.path.join(EXAMPLES, 'triage.yaml')} is a file, not a directory"),  # was: SQLite, "Not a directory"
     (["trigger", "incident_event", "--once", "--state", f"mysql://u:{CANARY}@db/x"], "--state names a mysql:// URL"),
     (["http", "--port", "0", "--state", f"postgresq://u:{CANARY}@db/x"], "--state names a postgresq:// URL"),
     (["runbook", "serve", EXAMPLES, "--consumer", "../x"], '--consumer "../x" is not a consumer name'),
