@@ -123,3 +123,35 @@ def test_a_run_killed_mid_step_is_not_run_again_for_the_same_event(tmp_path, con
     assert store.for_event("on-event", "01EVENTONE")["status"] == "running"
     book = runbooks.load(path)
     assert runbooks.run_for_event(book, "incident_event", event_for(incident), settings(connection), store) is None
+
+
+@pytest.mark.full_answers
+def test_serve_whose_stdout_reader_went_away_runs_each_event_once_and_says_so_once(tmp_path, sandbox):
+    """Each line lost to a closed pipe was taken for a store failure: a warning per event ('Broken pipe;
+    the events not taken are tried again') and each event handed over a second time."""
+    from conftest import sandbox_env
+    from test_consumers import add_events
+
+    state = str(tmp_path / "state")
+    incident = sandbox.seed_ids["incidents"]["triggered"][0]
+    ids = add_events(state, 3, incident_id=incident)
+    (tmp_path / "books").mkdir()
+    write_runbook(tmp_path / "books", BOOK)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+    env.update(sandbox_env(sandbox), PAGERDUTY_MAX_RETRIES="0")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    process = subprocess.Popen([sys.executable, "-m", "pagerduty_plugin", "runbook", "serve", str(tmp_path / "books"),
+                                "--state", state, "--replay"], stdout=write_end, stderr=subprocess.PIPE, env=env,
+                               cwd=ROOT)
+    os.close(write_end)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(RunStore(state).for_event("on-event", i) for i in ids):
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        err = process.communicate(timeout=30)[1].decode()
+    assert [RunStore(state).for_event("on-event", i)["status"] for i in ids] == ["ok"] * 3, err
+    assert err.count("stdout cannot be written (Broken pipe)") == 1 and "`pagerduty-plugin runbook runs`" in err
+    assert "tried again" not in err and "Traceback" not in err, err

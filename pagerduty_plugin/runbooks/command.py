@@ -226,10 +226,20 @@ def cmd_serve(args, io, handler, log):
     heartbeat = leases.Heartbeat(lambda: beats.beat(owner), leases.LEASE_SECONDS / 3,
                                  lambda exc: log.warning(f"the runs' heartbeat failed ({exc}); trying again"))
 
+    gone = []  # stdout's error once its reader went away: the runs go on, recorded in the runs store
+
     def said(book, event, run_id, answer):
-        io.stdout.write(dump_json({"runbook": book.name, "event": event["id"], "run_id": run_id,
-                                   "status": answer["status"]}, handler.secrets) + "\n")
-        io.stdout.flush()
+        if gone:
+            return
+        try:
+            io.stdout.write(dump_json({"runbook": book.name, "event": event["id"], "run_id": run_id,
+                                       "status": answer["status"]}, handler.secrets) + "\n")
+            io.stdout.flush()
+        except OSError as exc:  # not the store's failure: the run is recorded, its event must not be retried
+            gone.append(exc)
+            stdout_to_devnull(io.stdout)
+            log.warning(f"stdout cannot be written ({exc.strerror or exc}): runs go on without their lines; "
+                        "`pagerduty-plugin runbook runs` shows their answers")
 
     def start_runbooks(trigger):
         def deliver(event):
@@ -275,6 +285,14 @@ def cmd_serve(args, io, handler, log):
             beats.close()
             store.close()
     return EXIT_OK
+
+
+def stdout_to_devnull(stdout):
+    """Later writes, and the one at exit, go nowhere instead of raising again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a file (a test's buffer): nothing to redirect
+        pass
 
 
 def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention, take_over=None):
