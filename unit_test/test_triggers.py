@@ -114,6 +114,30 @@ def test_without_secrets_the_receiver_answers_503_so_pagerduty_retries(plugin_se
     assert response.status_code == 503 and response.headers["Retry-After"]
 
 
+def test_an_inbox_that_cannot_be_opened_stops_the_start_and_one_failing_later_is_said_once(plugin_server, state):
+    """The server started on a state directory it could not write, and every webhook got 503 with nothing
+    on its stderr: only PagerDuty saw why, until it disabled the subscription."""
+    store = os.path.join(state, "inbox.sqlite")
+    os.makedirs(store)  # no SQLite file can be opened there
+    refused = run_command(["http", "--port", "0", "--state", state], env={"PAGERDUTY_WEBHOOK_SECRETS": SECRET},
+                          timeout=30)  # it used to start, and serve 503s
+    assert refused.code == 1 and refused.doc["error"]["cause"].startswith(f"Cannot open the state file {store}")
+    os.rmdir(store)
+    server = plugin_server(["--state", state, "--workers", "1"], env={"PAGERDUTY_WEBHOOK_SECRETS": SECRET})
+    for leftover in os.listdir(state):  # the inbox the start opened, broken before the first webhook
+        if leftover.startswith("inbox.sqlite"):
+            os.remove(os.path.join(state, leftover))
+    os.makedirs(store)
+    assert [deliver(server, webhook_body()).status_code for _ in range(3)] == [503] * 3
+    os.rmdir(store)
+    assert deliver(server, webhook_body()).status_code == 202
+    server.stop()
+    err = server.process.stderr.read().decode()
+    assert err.count("webhooks: the inbox cannot store events, each answered 503") == 1, err
+    assert err.count("webhooks: the inbox stores events again") == 1, err
+    assert len(take(state)) == 1
+
+
 def test_the_webhook_route_needs_no_bearer_token(plugin_server, state, tmp_path):
     token = tmp_path / "token"
     token.write_text("t" * 32)

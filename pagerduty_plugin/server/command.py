@@ -90,6 +90,8 @@ def main(argv, stdout, stderr):
                           workers=args.workers, threads=args.threads, state=location.resolve(args.state),
                           webhook_secrets=webhook_secrets(args.webhook_secrets_file, stderr),
                           allowed_hosts=allowed_hosts(args.allow_host))
+        if not location.is_database(options.state):
+            check_inbox(options.state)
         companions = [runbook_companion(args)] if args.runbooks else []
         if args.runbooks:
             runbook_positions(args.runbooks, options.state)
@@ -142,6 +144,14 @@ def check_runbooks(directory):
                           {"problems": problems})
     if not any(book.on for book in books):
         raise PluginError(f"No runbook in {directory} has an on: block", "Add one, or leave out --runbooks.")
+
+
+def check_inbox(state):
+    """A state directory whose inbox cannot be opened is refused at start: every webhook would get 503
+    until an operator noticed. (A database may be down a while and come back: the server starts.)"""
+    from pagerduty_plugin.state.inbox import Inbox
+
+    Inbox(state).close()
 
 
 def runbook_positions(directory, state):
