@@ -138,7 +138,7 @@ def limit_option(value):
 
 def consumer_option(value):
     """--consumer (an argparse type): a name an operator can type, read in logs and pass again. No
-    ':', which the inbox's own names use (a group is NAME:TRIGGER, a platform's trigger trigger:ID)."""
+    ':', which the inbox's own names use (a group is NAME:TRIGGER, a trigger_start's consumer trigger:ID)."""
     if not CONSUMER_NAME.fullmatch(value):
         raise UsageError(f"--consumer {quoted(value)} is not a consumer name",
                          "Give 1 to 100 letters, digits, '.', '_', '-' or '@', starting with a letter or digit "
