@@ -266,24 +266,26 @@ class Server(BaseApplication):
         """The ready line, once the socket listens (connections wait in its backlog for the workers)."""
         self.processes = [start_companion(command) for command in self.companions]
         if self.processes:
-            threading.Thread(target=self.supervise, name="companions", daemon=True).start()
+            threading.Thread(target=self.supervise, args=(arbiter,), name="companions", daemon=True).start()
         address = arbiter.LISTENERS[0].sock.getsockname()
         host = f"[{address[0]}]" if ":" in address[0] else address[0]
         self.stdout.write(json.dumps({"url": f"http://{host}:{address[1]}"}) + "\n")
         self.stdout.flush()
 
-    def supervise(self):
+    def supervise(self, arbiter):
         """A companion that died (a bug, a disk) is started again, after 2 s doubling to 60 s: the
-        server keeps answering webhooks, and the runbooks and the drain must go on with it."""
+        server keeps answering webhooks, and the runbooks and the drain must go on with it. One that
+        stopped with the server (a SIGTERM to the whole group, as `systemctl stop` sends) is not: by
+        the end of the wait the server has closed its listeners too."""
         waits = [2.0] * len(self.processes)
         while not self.stopping.wait(1.0):
             for number, process in enumerate(self.processes):
                 if process.poll() is None:
                     continue
-                sys.stderr.write(f"warning: {' '.join(self.companions[number][3:5])} exited with {process.returncode};"
-                                 f" starting it again in {waits[number]:.0f} s\n")
-                if self.stopping.wait(waits[number]):
+                if self.stopping.wait(waits[number]) or not arbiter.LISTENERS:
                     return
+                sys.stderr.write(f"warning: {' '.join(self.companions[number][3:5])} exited with {process.returncode}"
+                                 f" {waits[number]:.0f} s ago; starting it again\n")
                 self.processes[number] = start_companion(self.companions[number])
                 waits[number] = min(waits[number] * 2, 60.0)
 
