@@ -11,8 +11,8 @@ import sys
 
 from pagerduty_plugin import __version__, messages, runner
 from pagerduty_plugin import spec as speclib
-from pagerduty_plugin.command_io import (Parser, consumer_option, dump_json, limit_option, parse_json, retention_days,
-                                         state_option, stop_on_signals)
+from pagerduty_plugin.command_io import (Parser, consumer_filter, consumer_option, dump_json, limit_option, parse_json,
+                                         retention_days, state_option, stop_on_signals)
 from pagerduty_plugin.connection_settings import connection_settings
 from pagerduty_plugin.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Interrupted, PluginError, UsageError, bug, redact
 from pagerduty_plugin.exports import EXPORTERS
@@ -328,7 +328,8 @@ def add_dead_letters_parser(commands):
                        ("retry", "hand them over again at the consumer's next round"),
                        ("purge", "forget them")):
         command = sub.add_parser(name, help=text)
-        command.add_argument("--consumer", metavar="NAME", help="only this consumer's (default: every consumer's)")
+        command.add_argument("--consumer", type=consumer_filter, metavar="NAME",
+                             help="only this consumer's (default: every consumer's)")
         command.add_argument("--state", type=state_option, metavar="DIR|URL",
                              help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
 

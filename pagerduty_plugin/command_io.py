@@ -146,6 +146,16 @@ def consumer_option(value):
     return value
 
 
+def consumer_filter(value):
+    """dead-letters' --consumer (an argparse type): any stored name (groups' and platforms' hold ':'), but
+    never blank: `purge --consumer "$UNSET"` would otherwise mean every consumer's."""
+    if not value.strip() or len(value) > 300 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise UsageError(f"--consumer {quoted(value)} names no consumer",
+                         "Give a consumer's name as `state status` lists it, or leave --consumer out for every "
+                         "consumer's.")
+    return value
+
+
 def quoted(value, limit=40):
     """A value from the command line as an error may show it: JSON-quoted (control characters escaped), cut."""
     return json.dumps(value[:limit] + ("…" if len(value) > limit else ""), ensure_ascii=False)

@@ -87,6 +87,7 @@ HOSTILE_VALUES = [  # (argv, the start of the error's cause): each a usage error
     (["runbook", "serve", EXAMPLES, "--consumer", "a\x1b[31mb"], '--consumer "a\\u001b[31mb" is not'),
     (["runbook", "serve", EXAMPLES, "--consumer", ""], '--consumer "" is not a consumer name'),
     (["trigger", "incident_event", "--once", "--consumer", "runbooks:incident_event"], "--consumer \"runbooks:"),
+    (["dead-letters", "purge", "--consumer", ""], '--consumer "" names no consumer'),  # was: every consumer's
     (["runbook", "serve", EXAMPLES, "--retention-days", "99999999"], "--retention-days 1e+08 is not a number"),
     (["trigger", "incident_event", "--once", "--retention-days", "inf"], "--retention-days inf is not a number"),
     (["runbook", "runs", "--limit", "99999999999999999999"], '--limit "99999999999999999999" is not a number'),
