@@ -90,7 +90,7 @@ def main(argv, stdout, stderr):
                           workers=args.workers, threads=args.threads, state=location.resolve(args.state),
                           webhook_secrets=webhook_secrets(args.webhook_secrets_file, stderr),
                           allowed_hosts=allowed_hosts(args.allow_host))
-        if not location.is_database(options.state):
+        if options.webhook_secrets and not location.is_database(options.state):
             check_inbox(options.state)
         companions = [runbook_companion(args)] if args.runbooks else []
         if args.runbooks:
@@ -147,8 +147,9 @@ def check_runbooks(directory):
 
 
 def check_inbox(state):
-    """A state directory whose inbox cannot be opened is refused at start: every webhook would get 503
-    until an operator noticed. (A database may be down a while and come back: the server starts.)"""
+    """A state directory whose inbox cannot be opened is refused at start when webhooks are expected:
+    every one would get 503 until an operator noticed. (A database may be down a while and come back:
+    the server starts; without webhook secrets the route answers 503 anyway and the inbox is unused.)"""
     from pagerduty_plugin.state.inbox import Inbox
 
     Inbox(state).close()
