@@ -11,7 +11,8 @@ import sys
 
 from pagerduty_plugin import __version__, messages, runner
 from pagerduty_plugin import spec as speclib
-from pagerduty_plugin.command_io import Parser, dump_json, parse_json, retention_days, stop_on_signals
+from pagerduty_plugin.command_io import (Parser, consumer_filter, consumer_option, dump_json, limit_option, parse_json,
+                                         retention_days, state_option, stop_on_signals)
 from pagerduty_plugin.connection_settings import connection_settings
 from pagerduty_plugin.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Interrupted, PluginError, UsageError, bug, redact
 from pagerduty_plugin.exports import EXPORTERS
@@ -33,7 +34,8 @@ def build_parser():
     run = commands.add_parser("run", help="run an action (platform message, or ACTION with its input on stdin)")
     run.add_argument("action", nargs="?", help="plain mode: the action to run; stdin is its input object")
     run.add_argument("--connection", metavar="FILE", help="plain mode: JSON file of connection settings")
-    run.add_argument("--state", metavar="DIR", help="message mode: the state directory of a trigger_start")
+    run.add_argument("--state", type=state_option, metavar="DIR",
+                     help="message mode: the state directory of a trigger_start")
     run.add_argument("--replay", action="store_true", help="message mode: a trigger_start's new consumer "
                      "replays every event kept (else it starts after the newest)")
     run.add_argument("--debug", **debug_after)
@@ -42,13 +44,13 @@ def build_parser():
     trigger = commands.add_parser("trigger", help="hand over a trigger's events as JSON lines (input on stdin)")
     trigger.add_argument("name", help="the trigger (incident_event, new_incident, incident_changed)")
     trigger.add_argument("--once", action="store_true", help="take what there is (polling: poll once), then exit")
-    trigger.add_argument("--state", metavar="DIR|URL",
+    trigger.add_argument("--state", type=state_option, metavar="DIR|URL",
                          help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
     trigger.add_argument("--interval", type=float, metavar="S", help="seconds between polls (default: the "
                          "trigger's `interval` input; 1 s for the inbox of webhooks)")
     trigger.add_argument("--connection", metavar="FILE", help="JSON file of connection settings")
-    trigger.add_argument("--consumer", metavar="NAME", help="this consumer's name: its position in the inbox, "
-                         "owned by one process at a time (default: the trigger's name)")
+    trigger.add_argument("--consumer", type=consumer_option, metavar="NAME", help="this consumer's name: its position "
+                         "in the inbox, owned by one process at a time (default: the trigger's name)")
     trigger.add_argument("--replay", action="store_true", help="a new consumer hands over every event kept "
                          "(else it starts after the newest)")
     trigger.add_argument("--ack", metavar="FILE", help="take an event only once the reader appends its id (or "
@@ -70,7 +72,8 @@ def build_parser():
     export.add_argument("directory", metavar="DIR")
     export.add_argument("--wheel", metavar="FILE", help="stackstorm: the plugin's wheel, carried in the pack "
                                                          "(pip wheel --no-deps -w dist . in this repository)")
-    runbook = commands.add_parser("runbook", help="workflow files: check, run, runs, export", add_help=False,
+    runbook = commands.add_parser("runbook", help="workflow files: check, run, serve, runs, export, schema",
+                                  add_help=False,
                                   prefix_chars="\0")  # every argument goes to the runbook command's own parser
     runbook.add_argument("argv", nargs=argparse.REMAINDER)
     add_outbox_parser(commands)
@@ -329,8 +332,9 @@ def add_dead_letters_parser(commands):
                        ("retry", "hand them over again at the consumer's next round"),
                        ("purge", "forget them")):
         command = sub.add_parser(name, help=text)
-        command.add_argument("--consumer", metavar="NAME", help="only this consumer's (default: every consumer's)")
-        command.add_argument("--state", metavar="DIR|URL",
+        command.add_argument("--consumer", type=consumer_filter, metavar="NAME",
+                             help="only this consumer's (default: every consumer's)")
+        command.add_argument("--state", type=state_option, metavar="DIR|URL",
                              help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
 
 
@@ -359,7 +363,7 @@ def add_state_parser(commands):
                        ("status", "schema versions, consumers' positions and backlogs, leases and takeovers, runs by "
                                   "status, what retention dropped")):
         command = sub.add_parser(name, help=text)
-        command.add_argument("--state", metavar="DIR|URL",
+        command.add_argument("--state", type=state_option, metavar="DIR|URL",
                              help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
 
 
@@ -461,7 +465,7 @@ def add_outbox_parser(commands):
     sub.add_parser("status", parents=[common], help="counts per status and routing key, oldest pending age")
     listing = sub.add_parser("list", parents=[common], help="the events, oldest first")
     listing.add_argument("--status", choices=("pending", "sending", "sent", "dead"))
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=limit_option, default=100)
     drain = sub.add_parser("drain", parents=[common], help="deliver what is due (for cron or a systemd timer)")
     drain.add_argument("--until-empty", action="store_true", help="wait out back-offs until nothing is left")
     drain.add_argument("--max-seconds", type=float, metavar="S", help="stop after S seconds")

@@ -6,6 +6,8 @@ JSON out, the signal handling of a loop that runs until stopped, and the flag va
 
 import argparse
 import json
+import os
+import re
 
 from pagerduty_plugin.errors import PluginError, UsageError, contains_secret, mask_secrets
 
@@ -90,6 +92,70 @@ def retention_days(days):
 
     if days is None:
         return RETENTION_DAYS
-    if not days > 0:
-        raise UsageError(f"--retention-days {days} is not a positive number of days", "e.g. --retention-days 7")
+    if not 0 < days <= MAX_RETENTION_DAYS:  # beyond, the cutoff date would fall before year 1
+        raise UsageError(f"--retention-days {days:g} is not a number of days above 0 and up to {MAX_RETENTION_DAYS:,}",
+                         "e.g. --retention-days 7")
     return days
+
+
+MAX_RETENTION_DAYS = 36500
+URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+MAX_LIMIT = 10000
+CONSUMER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
+
+
+def state_option(value):
+    """--state (an argparse type): a directory or a postgresql:// URL. A blank value would silently
+    mean the default directory, and another scheme (sqlite://, a typo) a directory named like the URL."""
+    from pagerduty_plugin.state.location import is_database
+
+    if not value.strip():
+        raise UsageError("--state is empty", "Give a directory or a postgresql:// URL, or leave --state out "
+                         "(then PAGERDUTY_STATE, else the default state directory).")
+    if "\x00" in value:
+        raise UsageError("--state holds a NUL character", "Give a directory or a postgresql:// URL.")
+    scheme = URL_SCHEME.match(value)
+    if scheme and not is_database(value):  # the scheme alone is quoted: the rest may hold a password
+        raise UsageError(f"--state names a {scheme.group(1)}:// URL, which is no state store",
+                         "Give a directory (every store a SQLite file in it) or a PostgreSQL URL "
+                         "(postgresql://USER@HOST/DB).")
+    if not scheme and os.path.exists(value) and not os.path.isdir(value):
+        raise UsageError(f"--state {value} is a file, not a directory",
+                         "Give the state directory (created when missing), or a postgresql:// URL.")
+    return value
+
+
+def limit_option(value):
+    """--limit (an argparse type): 1 to MAX_LIMIT; a larger number would overflow the store's integer."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not 1 <= number <= MAX_LIMIT:
+        raise UsageError(f"--limit {quoted(value)} is not a number from 1 to {MAX_LIMIT:,}", "e.g. --limit 20")
+    return number
+
+
+def consumer_option(value):
+    """--consumer (an argparse type): a name an operator can type, read in logs and pass again. No
+    ':', which the inbox's own names use (a group is NAME:TRIGGER, a trigger_start's consumer trigger:ID)."""
+    if not CONSUMER_NAME.fullmatch(value):
+        raise UsageError(f"--consumer {quoted(value)} is not a consumer name",
+                         "Give 1 to 100 letters, digits, '.', '_', '-' or '@', starting with a letter or digit "
+                         "(e.g. --consumer runbooks).")
+    return value
+
+
+def consumer_filter(value):
+    """dead-letters' --consumer (an argparse type): any stored name (groups' and platforms' hold ':'), but
+    never blank: `purge --consumer "$UNSET"` would otherwise mean every consumer's."""
+    if not value.strip() or len(value) > 300 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise UsageError(f"--consumer {quoted(value)} names no consumer",
+                         "Give a consumer's name as `state status` lists it, or leave --consumer out for every "
+                         "consumer's.")
+    return value
+
+
+def quoted(value, limit=40):
+    """A value from the command line as an error may show it: JSON-quoted (control characters escaped), cut."""
+    return json.dumps(value[:limit] + ("…" if len(value) > limit else ""), ensure_ascii=False)

@@ -62,8 +62,8 @@ def error_body(error, meta, log_text):
 
 
 def error_text(error):
-    return " ".join(part for part in ("An error occurred during plugin execution!", error.cause, error.assistance)
-                    if part)
+    cause = error.cause if not error.cause or error.cause.endswith((".", "!", "?", ":")) else error.cause + "."
+    return " ".join(part for part in ("An error occurred during plugin execution!", cause, error.assistance) if part)
 
 
 def echoed_meta(message):

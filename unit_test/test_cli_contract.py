@@ -24,6 +24,9 @@ def test_message_mode_bad_input_in_a_real_process(sandbox, connection):
     assert body["status"] == "error" and "must be a string" in body["error"]
     assert body["exception"]["cause"] and body["exception"]["assistance"]
     assert "Traceback" not in result.stdout + result.stderr
+    cause, assistance = body["exception"]["cause"], body["exception"]["assistance"]
+    assert not cause.endswith(".")  # the text ends the cause as a sentence before the advice
+    assert body["error"] == f"An error occurred during plugin execution! {cause}. {assistance}"
 
 
 def test_plain_mode_with_environment(sandbox):

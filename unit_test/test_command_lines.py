@@ -4,11 +4,12 @@ as InsightConnect's runtime puts it, used to end in a KeyError traceback."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, invoke
+from conftest import ROOT, invoke, sandbox_env
 
 from pagerduty_plugin.cli import COMMANDS
 
@@ -25,6 +26,8 @@ ODD = [
     ["run", "--state"], ["run", "--connection"], ["trigger"], ["trigger", "x", "--interval", "0.5"],
     ["export"], ["export", "nope", "dir"], ["runbook"], ["runbook", "nope"], ["outbox"], ["outbox", "nope"],
     ["outbox", "list", "--limit", "x"], ["spec", "a", "b"], ["sample"], ["info", "x"], ["test", "x"],
+    ["runbook", "serve", "examples/runbooks", "--consumer", "a\x00b"], ["trigger", "x", "--consumer", "\x00"],
+    ["state", "status", "--state", "\x00"],
 ]
 
 
@@ -67,3 +70,55 @@ def test_debug_before_sandbox_starts_it_verbose(tmp_path):
 def test_debug_before_http_starts_it(tmp_path):
     ready, err = ready_line(["--debug", "--debug", "http", "--port", "0", "--process_workers", "1"], tmp_path)
     assert ready["url"].startswith("http://127.0.0.1:") and "Traceback" not in err
+
+
+CANARY = "CanaryPw-3f9e1d"
+EXAMPLES = os.path.join(ROOT, "examples", "runbooks")
+HOSTILE_VALUES = [  # (argv, the start of the error's cause): each a usage error before anything is opened or sent
+    (["state", "status", "--state", ""], "--state is empty"),  # was: the default directory, silently
+    (["state", "migrate", "--state", "  "], "--state is empty"),  # was: a directory named "  "
+    (["runbook", "runs", "--state", "sqlite:///state"], "--state names a sqlite:// URL"),  # was: a directory sqlite:
+    (["runbook", "serve", EXAMPLES, "--state", os.path.join(EXAMPLES, "triage.yaml")],
+     f"--state {os.path.join(EXAMPLES, 'triage.yaml')} is a file, not a directory"),  # was: SQLite, "Not a directory"
+    (["trigger", "incident_event", "--once", "--state", f"mysql://u:{CANARY}@db/x"], "--state names a mysql:// URL"),
+    (["http", "--port", "0", "--state", f"postgresq://u:{CANARY}@db/x"], "--state names a postgresq:// URL"),
+    (["runbook", "serve", EXAMPLES, "--consumer", "../x"], '--consumer "../x" is not a consumer name'),
+    (["runbook", "serve", EXAMPLES, "--consumer", "a" * 10240], '--consumer "aaaa'),
+    (["runbook", "serve", EXAMPLES, "--consumer", "a\x1b[31mb"], '--consumer "a\\u001b[31mb" is not'),
+    (["runbook", "serve", EXAMPLES, "--consumer", ""], '--consumer "" is not a consumer name'),
+    (["trigger", "incident_event", "--once", "--consumer", "runbooks:incident_event"], "--consumer \"runbooks:"),
+    (["dead-letters", "purge", "--consumer", ""], '--consumer "" names no consumer'),  # was: every consumer's
+    (["runbook", "serve", EXAMPLES, "--retention-days", "99999999"], "--retention-days 1e+08 is not a number"),
+    (["trigger", "incident_event", "--once", "--retention-days", "inf"], "--retention-days inf is not a number"),
+    (["runbook", "runs", "--limit", "99999999999999999999"], '--limit "99999999999999999999" is not a number'),
+    (["outbox", "list", "--limit", "1e9"], '--limit "1e9" is not a number'),
+]
+
+
+@pytest.mark.full_answers
+def test_hostile_values_of_the_newer_flags_are_usage_errors_that_open_and_send_nothing(tmp_path, sandbox, journal):
+    """Each was a traceback-class internal error, or quietly a directory named after the value."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+    env.update(sandbox_env(sandbox), XDG_STATE_HOME=str(tmp_path / "home"),
+               PAGERDUTY_OUTBOX=f"sqlite:///{tmp_path / 'home' / 'outbox.sqlite'}")
+    work = tmp_path / "cwd"
+    work.mkdir()
+    for argv, cause in HOSTILE_VALUES:
+        done = subprocess.run([sys.executable, "-m", "pagerduty_plugin", *argv], input=b"{}", capture_output=True,
+                              env=env, cwd=work, timeout=60)
+        out, err = done.stdout.decode(), done.stderr.decode()
+        assert done.returncode == 2 and err == "" and CANARY not in out, (argv[:6], out, err)
+        error = json.loads(out)["error"]
+        assert error["cause"].startswith(cause) and error["assistance"], (argv[:6], error)
+    assert list(tmp_path.iterdir()) == [work] and list(work.iterdir()) == []  # no store, no directory
+    assert journal() == []
+
+
+def test_the_command_list_names_every_subcommand_of_runbook():
+    from pagerduty_plugin.runbooks.command import build_parser
+
+    (choices,) = [action.choices for action in build_parser()._actions if getattr(action, "choices", None)]
+    listing = subprocess.run([sys.executable, "-m", "pagerduty_plugin", "--help"], capture_output=True, text=True,
+                             cwd=ROOT, timeout=60).stdout
+    entry = " ".join(listing[listing.index("    runbook "):listing.index("    outbox ")].split())
+    assert [name for name in choices if not re.search(rf"\b{name}\b", entry)] == [], entry

@@ -5,13 +5,14 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, invoke, start_message
+from conftest import ROOT, invoke, sandbox_env, start_message
 
 from pagerduty_plugin import runner
 from pagerduty_plugin import spec as speclib
@@ -48,6 +49,33 @@ def test_the_readme_points_the_plugin_at_the_sandbox_as_written(tmp_path):
     assert "WARNING" not in err and "Unknown connection field" not in out + err
     ready = json.loads((tmp_path / "sandbox.json").read_text().splitlines()[0])
     assert {"events_host", "served_url"} <= set(ready)  # the ready line as it is, other clients' fields too
+
+
+@pytest.mark.full_answers
+def test_the_readme_serves_over_http_as_written(tmp_path, sandbox):
+    """The block used a token.txt nobody had made (the server refused to start) and a $URL nobody had set."""
+    if not os.path.exists(os.path.join(VENV_BIN, "pagerduty-plugin")):
+        pytest.skip("the README's commands run the installed pagerduty-plugin command (make install)")
+    missing = [tool for tool in ("openssl", "jq", "curl") if not shutil.which(tool)]
+    if missing:
+        pytest.skip(f"the README's block uses {', '.join(missing)} (apt-get install openssl jq curl)")
+    script = readme_block("### As a warm HTTP server")
+    os.symlink(os.path.join(ROOT, "examples"), tmp_path / "examples")  # --runbooks examples/runbooks as written
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+    env.update(sandbox_env(sandbox), PATH=VENV_BIN + os.pathsep + env.get("PATH", ""), XDG_STATE_HOME=str(tmp_path))
+    shell = subprocess.Popen(["bash", "-e", "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = shell.communicate(timeout=90)
+    finally:
+        try:  # the server, should the script's own `kill %1` not have run
+            os.killpg(shell.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    assert shell.returncode == 0, out + err
+    answer = json.loads(out.splitlines()[-1])  # past the token: the sandbox answered the step
+    assert answer["error"]["cause"].startswith("Incident PABC123 was not found"), out
+    assert "readable by other users" not in err and "Traceback" not in err
 
 
 def test_a_ready_line_is_read_as_a_connection_file_only_when_it_is_one(tmp_path, sandbox):

@@ -140,6 +140,13 @@ def test_refuses_to_serve_beyond_loopback_without_a_token():
     assert run_command(["http", "--bogus"]).code == 2
 
 
+def test_a_missing_token_file_says_how_to_make_one(tmp_path):
+    result = run_command(["http", "--port", "0", "--token-file", str(tmp_path / "token.txt")])
+    assert result.code == 2 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    assert result.doc["error"]["cause"].startswith(f"Cannot read the token file {tmp_path / 'token.txt'}")
+    assert f"openssl rand -hex 32 > {tmp_path / 'token.txt'}" in result.doc["error"]["assistance"]
+
+
 def test_concurrent_clients_never_share_a_connection(server, sandbox, connection):
     """Full-access and read-only keys interleaved on 8 threads: each answer matches its own key."""
     readonly = {**connection, "api_key": {"secretKey": sandbox.readonly_api_key}}

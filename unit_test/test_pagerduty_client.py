@@ -54,3 +54,18 @@ def test_pagerduty_client_against_the_tls_sandbox(tls_sandbox):
     assert listed.code == 0, listed.stdout
     assert [c["summary"] for c in listed.output["change_events"]] == ["Acceptance: deployed db-9 schema 42"]
     assert listed.output["change_events"][0]["custom_details"] == {"schema": 42}
+
+
+def test_the_readmes_block_for_other_clients_runs_as_written(tmp_path):
+    """It imported `pagerduty` without installing it, and read the ready line after a fixed `sleep 1`."""
+    from test_first_hour import readme_block
+
+    python = cached_env.venv("pagerduty-client", [CLIENT])
+    script = readme_block("| `api_key`, `routing_key`, `from_email` |")
+    assert script.startswith("pip install 'pagerduty>=7.2'")
+    script = script.split("\n", 1)[1]  # the client is in the cached venv already: no registry in a test
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERDUTY_", "REQUESTS_", "SSL_CERT"))}
+    env["PATH"] = os.pathsep.join([os.path.dirname(python), os.path.dirname(sys.executable), env.get("PATH", "")])
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and int(done.stdout.strip()) >= 1, done.stdout + done.stderr[-2000:]

@@ -66,6 +66,25 @@ def test_load_dir_keeps_the_runbooks_that_pass_and_reports_the_others(tmp_path):
     assert len(examples) == 5 and none == []
 
 
+@pytest.mark.parametrize("command", [["runbook", "serve"], ["http", "--port", "0", "--runbooks"]],
+                         ids=["serve", "http"])
+def test_a_runbooks_directory_that_is_missing_empty_or_a_file_is_named_as_it_is(tmp_path, command):
+    """It was 'No runbook in DIR has an on: block' for all three. A [ in the name is no glob pattern."""
+    (tmp_path / "a file").write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "odd[1]").mkdir()
+    write_runbook(tmp_path / "odd[1]", BOOK, "book.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+    for folder, cause in [("missing", "does not exist"), ("a file", "is not a directory"),
+                          ("empty", "holds no runbook (*.yaml or *.yml)")]:
+        done = subprocess.run([sys.executable, "-m", "pagerduty_plugin", *command, str(tmp_path / folder)], env=env,
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert json.loads(done.stdout)["error"]["cause"].endswith(f"{tmp_path / folder} {cause}"), done.stdout
+    books, problems = runbooks.load_dir(str(tmp_path / "odd[1]"), speclib.load())
+    assert [book.name for book in books] == ["on-event"] and problems == []
+
+
 def claimed(state):
     if not os.path.exists(os.path.join(state, "runs.sqlite")):
         return False
@@ -104,3 +123,35 @@ def test_a_run_killed_mid_step_is_not_run_again_for_the_same_event(tmp_path, con
     assert store.for_event("on-event", "01EVENTONE")["status"] == "running"
     book = runbooks.load(path)
     assert runbooks.run_for_event(book, "incident_event", event_for(incident), settings(connection), store) is None
+
+
+@pytest.mark.full_answers
+def test_serve_whose_stdout_reader_went_away_runs_each_event_once_and_says_so_once(tmp_path, sandbox):
+    """Each line lost to a closed pipe was taken for a store failure: a warning per event ('Broken pipe;
+    the events not taken are tried again') and each event handed over a second time."""
+    from conftest import sandbox_env
+    from test_consumers import add_events
+
+    state = str(tmp_path / "state")
+    incident = sandbox.seed_ids["incidents"]["triggered"][0]
+    ids = add_events(state, 3, incident_id=incident)
+    (tmp_path / "books").mkdir()
+    write_runbook(tmp_path / "books", BOOK)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+    env.update(sandbox_env(sandbox), PAGERDUTY_MAX_RETRIES="0")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    process = subprocess.Popen([sys.executable, "-m", "pagerduty_plugin", "runbook", "serve", str(tmp_path / "books"),
+                                "--state", state, "--replay"], stdout=write_end, stderr=subprocess.PIPE, env=env,
+                               cwd=ROOT)
+    os.close(write_end)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(RunStore(state).for_event("on-event", i) for i in ids):
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        err = process.communicate(timeout=30)[1].decode()
+    assert [RunStore(state).for_event("on-event", i)["status"] for i in ids] == ["ok"] * 3, err
+    assert err.count("stdout cannot be written (Broken pipe)") == 1 and "`pagerduty-plugin runbook runs`" in err
+    assert "tried again" not in err and "Traceback" not in err, err

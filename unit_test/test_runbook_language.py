@@ -16,7 +16,8 @@ from pagerduty_plugin.runbooks.language import SCHEMA_PATH
 
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is a test dependency (pip install '.[test]')")
 SCHEMA = json.load(open(SCHEMA_PATH, encoding="utf-8"))
-EXAMPLE_FILES = sorted(glob.glob(os.path.join(EXAMPLES, "*.yaml")))
+EXAMPLE_FILES = sorted(glob.glob(os.path.join(EXAMPLES, "*.yaml")) +
+                       glob.glob(os.path.join(ROOT, "examples", "fleet", "*.yaml")))  # the README links both
 EDITOR_LINE = re.compile(r"# yaml-language-server: \$schema=(\S+)\n")
 
 

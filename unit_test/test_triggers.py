@@ -114,6 +114,30 @@ def test_without_secrets_the_receiver_answers_503_so_pagerduty_retries(plugin_se
     assert response.status_code == 503 and response.headers["Retry-After"]
 
 
+def test_an_inbox_that_cannot_be_opened_stops_the_start_and_one_failing_later_is_said_once(plugin_server, state):
+    """The server started on a state directory it could not write, and every webhook got 503 with nothing
+    on its stderr: only PagerDuty saw why, until it disabled the subscription."""
+    store = os.path.join(state, "inbox.sqlite")
+    os.makedirs(store)  # no SQLite file can be opened there
+    refused = run_command(["http", "--port", "0", "--state", state], env={"PAGERDUTY_WEBHOOK_SECRETS": SECRET},
+                          timeout=30)  # it used to start, and serve 503s
+    assert refused.code == 1 and refused.doc["error"]["cause"].startswith(f"Cannot open the state file {store}")
+    os.rmdir(store)
+    server = plugin_server(["--state", state, "--workers", "1"], env={"PAGERDUTY_WEBHOOK_SECRETS": SECRET})
+    for leftover in os.listdir(state):  # the inbox the start opened, broken before the first webhook
+        if leftover.startswith("inbox.sqlite"):
+            os.remove(os.path.join(state, leftover))
+    os.makedirs(store)
+    assert [deliver(server, webhook_body()).status_code for _ in range(3)] == [503] * 3
+    os.rmdir(store)
+    assert deliver(server, webhook_body()).status_code == 202
+    server.stop()
+    err = server.process.stderr.read().decode()
+    assert err.count("webhooks: the inbox cannot store events, each answered 503") == 1, err
+    assert err.count("webhooks: the inbox stores events again") == 1, err
+    assert len(take(state)) == 1
+
+
 def test_the_webhook_route_needs_no_bearer_token(plugin_server, state, tmp_path):
     token = tmp_path / "token"
     token.write_text("t" * 32)
@@ -379,3 +403,34 @@ def test_a_dead_companion_is_started_again(plugin_server, state, tmp_path):
     while time.monotonic() < deadline and companions() in ([], [first]):
         time.sleep(0.3)
     assert companions() and first not in companions()
+
+
+@pytest.mark.full_answers
+def test_a_companion_stopped_with_the_whole_group_is_not_started_again(state, tmp_path, sandbox):
+    """`systemctl stop` (and `timeout`) send SIGTERM to every process of the server: the companion that
+    stopped with it was started again, with a warning, while the server let a step in flight finish."""
+    runbooks = tmp_path / "runbooks"
+    runbooks.mkdir()
+    (runbooks / "a.yaml").write_text("name: a\non: {trigger: incident_event}\nsteps:\n"
+                                     "  - {id: t, action: list_teams, input: {}}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+    env.update(sandbox_env(sandbox), PAGERDUTY_WEBHOOK_SECRETS=SECRET)
+    server = subprocess.Popen([sys.executable, "-m", "pagerduty_plugin", "http", "--port", "0", "--state", state,
+                               "--runbooks", str(runbooks)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env, cwd=ROOT, start_new_session=True)
+    try:
+        url = json.loads(server.stdout.readline())["url"]
+        sandbox.add_fault(method="GET", path="/priorities", count=1, delay=6)
+        slow = threading.Thread(target=requests.post, args=(url + "/run/list_priorities",), kwargs={"json": {}})
+        slow.start()
+        time.sleep(2)  # the step in flight: the server's graceful stop waits for it, the companion does not
+        os.killpg(server.pid, signal.SIGTERM)
+        code = server.wait(60)
+        slow.join(30)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    err = server.stderr.read().decode()
+    assert code == 0 and "starting it again" not in err, err
+    left = subprocess.run(["pgrep", "-s", str(server.pid)], capture_output=True, text=True).stdout.split()
+    assert left == [], "a process of the server's session outlived it"

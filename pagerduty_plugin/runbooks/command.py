@@ -7,7 +7,8 @@ import threading
 
 from pagerduty_plugin import files
 from pagerduty_plugin import spec as speclib
-from pagerduty_plugin.command_io import Parser, dump_json, parse_json, retention_days, stop_on_signals
+from pagerduty_plugin.command_io import (Parser, consumer_option, dump_json, limit_option, parse_json, retention_days,
+                                         state_option, stop_on_signals)
 from pagerduty_plugin.connection_settings import connection_settings
 from pagerduty_plugin.errors import EXIT_FAILED, EXIT_OK, PluginError, bug
 from pagerduty_plugin.runbooks import model
@@ -30,7 +31,7 @@ def build_parser():
     run.add_argument("--dry-run", action="store_true", help="print the plan resolved as far as it can; send nothing")
     run.add_argument("--event", metavar="FILE", help="run as if started by this v3 webhook event (JSON file)")
     run.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
-    run.add_argument("--state", metavar="DIR|URL",
+    run.add_argument("--state", type=state_option, metavar="DIR|URL",
                      help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
     run.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
     serve = commands.add_parser("serve", help="run the runbooks of DIR whose on: matches each event of the "
@@ -38,19 +39,20 @@ def build_parser():
     serve.add_argument("directory", metavar="DIR")
     serve.add_argument("--once", action="store_true", help="one round (polling triggers poll once), then exit")
     serve.add_argument("--connection", metavar="FILE", help="JSON file of connection settings (else PAGERDUTY_*)")
-    serve.add_argument("--state", metavar="DIR|URL",
+    serve.add_argument("--state", type=state_option, metavar="DIR|URL",
                        help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
-    serve.add_argument("--consumer", metavar="NAME", default="runbooks", help="the consumer group's name in the "
-                       "inbox: every serve with this name, on any host, shares its events (default: runbooks)")
+    serve.add_argument("--consumer", type=consumer_option, metavar="NAME", default="runbooks",
+                       help="the consumer group's name in the inbox: every serve with this name, on any host, shares "
+                       "its events (default: runbooks)")
     serve.add_argument("--replay", action="store_true", help="a new consumer runs the runbooks for every event "
                        "kept (else it starts after the newest)")
     serve.add_argument("--retention-days", type=float, default=None, metavar="D",
                        help="events kept in the inbox and finished runs kept, in days (default 7)")
     serve.add_argument("--debug", action="store_true", help="verbose logs on stderr (secrets still masked)")
     runs = commands.add_parser("runs", help="the latest runs and their answers")
-    runs.add_argument("--state", metavar="DIR|URL",
+    runs.add_argument("--state", type=state_option, metavar="DIR|URL",
                       help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")
-    runs.add_argument("--limit", type=int, default=20, metavar="N")
+    runs.add_argument("--limit", type=limit_option, default=20, metavar="N")
     export = commands.add_parser("export", help="write the runbook as another platform's workflow")
     export.add_argument("--to", required=True, choices=["orquesta"])
     export.add_argument("file", metavar="FILE")
@@ -224,10 +226,20 @@ def cmd_serve(args, io, handler, log):
     heartbeat = leases.Heartbeat(lambda: beats.beat(owner), leases.LEASE_SECONDS / 3,
                                  lambda exc: log.warning(f"the runs' heartbeat failed ({exc}); trying again"))
 
+    gone = []  # stdout's error once its reader went away: the runs go on, recorded in the runs store
+
     def said(book, event, run_id, answer):
-        io.stdout.write(dump_json({"runbook": book.name, "event": event["id"], "run_id": run_id,
-                                   "status": answer["status"]}, handler.secrets) + "\n")
-        io.stdout.flush()
+        if gone:
+            return
+        try:
+            io.stdout.write(dump_json({"runbook": book.name, "event": event["id"], "run_id": run_id,
+                                       "status": answer["status"]}, handler.secrets) + "\n")
+            io.stdout.flush()
+        except OSError as exc:  # not the store's failure: the run is recorded, its event must not be retried
+            gone.append(exc)
+            stdout_to_devnull(io.stdout)
+            log.warning(f"stdout cannot be written ({exc.strerror or exc}): runs go on without their lines; "
+                        "`pagerduty-plugin runbook runs` shows their answers")
 
     def start_runbooks(trigger):
         def deliver(event):
@@ -306,6 +318,14 @@ def flush_at_exit(store, log, tries=5, wait=None):
     return False
 
 
+def stdout_to_devnull(stdout):
+    """Later writes, and the one at exit, go nowhere instead of raising again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a file (a test's buffer): nothing to redirect
+        pass
+
+
 def serve_rounds(triggers, start_runbooks, store, stop, once, log, retention, take_over=None):
     """Rounds until stopped. A round the stores fail (a claim not recorded, a read-only disk) is
     said and tried again: what it did not take stays in the inbox. Each round takes over the runs
@@ -360,8 +380,6 @@ def say_abandoned(store, log):
 def cmd_runs(args, io, handler, log):
     from pagerduty_plugin.state.runs import RunStore
 
-    if args.limit < 1:
-        raise PluginError("--limit must be a positive number", "e.g. --limit 20")
     store = RunStore(args.state)
     runs = store.latest(args.limit)
     io.write({"runs": runs, "count": len(runs), "state": store.path})

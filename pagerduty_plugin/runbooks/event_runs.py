@@ -22,7 +22,15 @@ from pagerduty_plugin.runbooks.model import parse_file
 
 def load_dir(directory, spec):
     """(runbooks that passed the check, problems of the others) for every *.yaml / *.yml in directory."""
-    paths = sorted(glob.glob(os.path.join(directory, "*.yaml")) + glob.glob(os.path.join(directory, "*.yml")))
+    if not os.path.isdir(directory):
+        what = "is not a directory" if os.path.exists(directory) else "does not exist"
+        raise PluginError(f"The runbooks' directory {directory} {what}",
+                          "Give the directory that holds the runbook files (*.yaml), e.g. examples/runbooks.")
+    folder = glob.escape(directory)  # a [ or * in the directory's name is no pattern
+    paths = sorted(glob.glob(os.path.join(folder, "*.yaml")) + glob.glob(os.path.join(folder, "*.yml")))
+    if not paths:
+        raise PluginError(f"The directory {directory} holds no runbook (*.yaml or *.yml)",
+                          "Give the directory that holds the runbook files, e.g. examples/runbooks.")
     books, problems = [], []
     for path in paths:
         try:

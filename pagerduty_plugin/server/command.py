@@ -15,7 +15,7 @@ import threading
 from gunicorn.app.base import BaseApplication
 
 from pagerduty_plugin import spec as speclib
-from pagerduty_plugin.command_io import Parser
+from pagerduty_plugin.command_io import Parser, state_option
 from pagerduty_plugin.connection_settings import connection_from_env
 from pagerduty_plugin.errors import EXIT_FAILED, EXIT_USAGE, PluginError, UsageError
 from pagerduty_plugin.files import read_text
@@ -56,8 +56,8 @@ def build_parser(defaults=PLACES["host"]):
                         help="threads per worker (default 8)")
     parser.add_argument("--token-file", metavar="F", help="file holding the bearer token every route but "
                         "/api/v1/status requires")
-    parser.add_argument("--state", metavar="DIR|URL", help="state directory (the webhook inbox), or a postgresql:// "
-                        "URL a fleet shares (default: PAGERDUTY_STATE)")
+    parser.add_argument("--state", type=state_option, metavar="DIR|URL", help="state directory (the webhook inbox), "
+                        "or a postgresql:// URL a fleet shares (default: PAGERDUTY_STATE)")
     parser.add_argument("--webhook-secrets-file", metavar="F", help="file of webhook signing secrets, one per line "
                         "(default: PAGERDUTY_WEBHOOK_SECRETS, comma-separated)")
     parser.add_argument("--runbooks", metavar="DIR", help="also start the runbooks of DIR whose on: matches the "
@@ -90,6 +90,8 @@ def main(argv, stdout, stderr):
                           workers=args.workers, threads=args.threads, state=location.resolve(args.state),
                           webhook_secrets=webhook_secrets(args.webhook_secrets_file, stderr),
                           allowed_hosts=allowed_hosts(args.allow_host))
+        if options.webhook_secrets and not location.is_database(options.state):
+            check_inbox(options.state)
         companions = [runbook_companion(args)] if args.runbooks else []
         if args.runbooks:
             runbook_positions(args.runbooks, options.state)
@@ -144,6 +146,15 @@ def check_runbooks(directory):
         raise PluginError(f"No runbook in {directory} has an on: block", "Add one, or leave out --runbooks.")
 
 
+def check_inbox(state):
+    """A state directory whose inbox cannot be opened is refused at start when webhooks are expected:
+    every one would get 503 until an operator noticed. (A database may be down a while and come back:
+    the server starts; without webhook secrets the route answers 503 anyway and the inbox is unused.)"""
+    from pagerduty_plugin.state.inbox import Inbox
+
+    Inbox(state).close()
+
+
 def runbook_positions(directory, state):
     """The runbooks' consumers (named as `runbook serve` names them) start at the events received
     from now on, even when the companion process takes a moment to start."""
@@ -188,16 +199,17 @@ def loopback(host):
 
 
 def read_token(path, stderr):
-    token = read_private_file(path, "token file", stderr).strip()
+    token = read_private_file(path, "token file", stderr, "Write a long random token into it first, e.g. "
+                              f"`openssl rand -hex 32 > {path} && chmod 600 {path}`.").strip()
     if not 16 <= len(token) <= 4096 or not token.isascii() or any(c.isspace() or not c.isprintable() for c in token):
         raise UsageError(f"The token in {path} must be 16 to 4096 printable characters without spaces",
                          "Write a long random token, e.g. `openssl rand -hex 32 > FILE`.")
     return token
 
 
-def read_private_file(path, what, stderr):
+def read_private_file(path, what, stderr, assistance=None):
     """A small secret file's text; a warning when other users can read it."""
-    found = read_text(path, what, f"Give a readable UTF-8 {what}.", error=UsageError, limit=65536)
+    found = read_text(path, what, assistance or f"Give a readable UTF-8 {what}.", error=UsageError, limit=65536)
     if found.shared:
         stderr.write(f"warning: the {what} {path} is readable by other users; chmod 600 it\n")
     return found.text
@@ -255,24 +267,26 @@ class Server(BaseApplication):
         """The ready line, once the socket listens (connections wait in its backlog for the workers)."""
         self.processes = [start_companion(command) for command in self.companions]
         if self.processes:
-            threading.Thread(target=self.supervise, name="companions", daemon=True).start()
+            threading.Thread(target=self.supervise, args=(arbiter,), name="companions", daemon=True).start()
         address = arbiter.LISTENERS[0].sock.getsockname()
         host = f"[{address[0]}]" if ":" in address[0] else address[0]
         self.stdout.write(json.dumps({"url": f"http://{host}:{address[1]}"}) + "\n")
         self.stdout.flush()
 
-    def supervise(self):
+    def supervise(self, arbiter):
         """A companion that died (a bug, a disk) is started again, after 2 s doubling to 60 s: the
-        server keeps answering webhooks, and the runbooks and the drain must go on with it."""
+        server keeps answering webhooks, and the runbooks and the drain must go on with it. One that
+        stopped with the server (a SIGTERM to the whole group, as `systemctl stop` sends) is not: by
+        the end of the wait the server has closed its listeners too."""
         waits = [2.0] * len(self.processes)
         while not self.stopping.wait(1.0):
             for number, process in enumerate(self.processes):
                 if process.poll() is None:
                     continue
-                sys.stderr.write(f"warning: {' '.join(self.companions[number][3:5])} exited with {process.returncode};"
-                                 f" starting it again in {waits[number]:.0f} s\n")
-                if self.stopping.wait(waits[number]):
+                if self.stopping.wait(waits[number]) or not arbiter.LISTENERS:
                     return
+                sys.stderr.write(f"warning: {' '.join(self.companions[number][3:5])} exited with {process.returncode}"
+                                 f" {waits[number]:.0f} s ago; starting it again\n")
                 self.processes[number] = start_companion(self.companions[number])
                 waits[number] = min(waits[number] * 2, 60.0)
 

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import queue
+import sys
 import threading
 
 from pagerduty_plugin.errors import PluginError
@@ -106,14 +107,28 @@ class InboxWriter:
                 inbox = inbox or Inbox(self.state, busy_timeout=INBOX_WAIT)
                 for receipt, new in zip(batch, inbox.add_each(WEBHOOK_SOURCE, [(r.key, r.event) for r in batch])):
                     receipt.new = new
+                if self.failing is not None:
+                    say("webhooks: the inbox stores events again")
                 self.failing = None
             except Exception as exc:  # sqlite, the lock file, the disk: this batch answers 503, the next retries
                 inbox = close_quietly(inbox)  # its descriptors closed; opened again for the next batch
+                if self.failing is None:  # said once, not per webhook: PagerDuty's retries would flood the log
+                    say(f"webhooks: the inbox cannot store events, each answered 503 (PagerDuty retries) until it "
+                        f"can: {getattr(exc, 'cause', exc)}")
                 self.failing = str(getattr(exc, "cause", exc))
                 for receipt in batch:
                     receipt.error = exc
             for receipt in batch:
                 receipt.done.set()
+
+
+def say(line):
+    """A line on the worker's stderr (the operator's log); the answers go to PagerDuty, not to them."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr gone: the status route still says it
+        pass
 
 
 def close_quietly(inbox):
