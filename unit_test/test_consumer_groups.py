@@ -8,7 +8,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 
@@ -188,6 +191,13 @@ def test_an_answer_is_recorded_only_while_its_process_still_owns_the_run(state, 
     assert paused.get(run_id)["status"] == "ok"
     paused.close()
     taker.close()
+
+
+def dead_owner(name):
+    """An owner id of a process of this host that has exited (leases.died_here knows it is gone)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return f"{socket.gethostname()}:{child.pid}:{name}"
 
 
 def judged_a_lease(taker, monkeypatch, runbooks=("book",)):

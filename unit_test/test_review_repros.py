@@ -4,10 +4,7 @@ section promises. Real PostgreSQL (postgres_server.py), real TCP cuts, SQLite be
 finding applies to one state directory too."""
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -15,7 +12,7 @@ import uuid
 import pytest
 from conftest import run_command
 from outbox_support import postgres
-from test_consumer_groups import GROUP, add_at_once, age, books_dir, judged_a_lease, seqs
+from test_consumer_groups import GROUP, add_at_once, age, books_dir, dead_owner, judged_a_lease, seqs
 from test_runbook_events import event_for, settings
 from test_state_postgresql import notes_of
 
@@ -37,13 +34,6 @@ def database():
 @pytest.fixture(params=["sqlite", "postgresql"])
 def state(request, tmp_path):
     return str(tmp_path / "state") if request.param == "sqlite" else database()
-
-
-def dead_owner(name):
-    """An owner id of a process of this host that has exited (leases.died_here knows it is gone)."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return f"{socket.gethostname()}:{child.pid}:{name}"
 
 
 # --- 1. a PostgreSQL outage longer than a lease: a live owner's run is taken over and run again ----

@@ -13,7 +13,7 @@ import uuid
 import pytest
 from conftest import run_command, sandbox_env
 from outbox_support import postgres
-from test_consumer_groups import Members, group_status
+from test_consumer_groups import Members, dead_owner, group_status
 from test_consumers import QUICK_LEASE, Lines, add_events, plugin
 from test_state_postgresql import wait_for
 from test_triggers import alerts
@@ -88,7 +88,7 @@ def test_retention_trims_takeovers_expired_leases_gone_members_and_orphaned_clai
 
 def test_retention_deletes_runs_abandoned_past_the_age_and_old_run_takeovers_and_counts_them(state):
     runs = RunStore(state)
-    taken = runs.claim("book", "e-taken", "dead", event={"id": "e-taken"})
+    taken = runs.claim("book", "e-taken", dead_owner("dead"), event={"id": "e-taken"})  # a fresh judge takes it
     sql(runs, f"UPDATE runs SET heartbeat = heartbeat - 3600 WHERE id = '{taken}'")
     assert [found[0] for found in runs.take_over("taker", ["book"])] == [taken]  # one takeover recorded
     runs.finish(taken, {"status": "ok"}, "taker")
