@@ -246,6 +246,48 @@ def test_a_password_in_the_state_url_is_never_printed(database, sandbox):
                 assert "postgresql://postgres:********@" in json.loads(done.stdout)["error"]["cause"]
 
 
+def secret_urls(url, canary):
+    """(accepted, refused): the URL with the canary in every place libpq reads a secret from, as written
+    and percent-encoded ('C' is %43; trust authentication accepts and ignores them), and under a key
+    libpq refuses (its keys are case-sensitive; the value is still the user's password)."""
+    encoded = "%43" + canary[1:]
+    accepted = (url.replace("postgres@", f"postgres:{encoded}1@") + f"?password={canary}2&application_name=x"
+                f"&sslpassword={canary}3&pass%77ord={encoded}4")
+    return accepted, f"{url}?PASSWORD={canary}5"
+
+
+def test_no_form_of_a_password_in_a_database_url_is_ever_printed(request, database, sandbox, plugin_server, tmp_path):
+    if request.node.callspec.params.get("sandbox") == "documented":
+        pytest.skip("the URL's masking does not depend on the sandbox's contract mode")
+    canary = "Canary" + uuid.uuid4().hex[:8]
+    books = tmp_path / "books"
+    books.mkdir()
+    shutil.copy(os.path.join(ROOT, "examples", "fleet", "note-once.yaml"), books)
+    commands = (["state", "migrate"], ["state", "status"], ["outbox", "status"], ["runbook", "serve", str(books), "--once"],
+                ["trigger", "incident_event", "--once", "--debug"])
+    for url in (database, "postgresql://postgres@127.0.0.1:1/nothing"):
+        for secret_url in secret_urls(url, canary):
+            ok = url == database and "PASSWORD" not in secret_url
+            runs = [(command, {"PAGERDUTY_STATE": secret_url, "PAGERDUTY_OUTBOX": "sqlite://"}) for command in commands]
+            runs.append((["outbox", "status"], {"PAGERDUTY_OUTBOX": secret_url}))
+            runs.append((["state", "status", "--state", secret_url], {}))  # the flag as well as the variable
+            for command, env in runs:
+                done = run_command(command, env={**sandbox_env(sandbox), **env})
+                shown = done.stdout + done.stderr
+                assert canary[1:] not in shown, (command, secret_url, shown)
+                assert "Traceback" not in done.stderr and "Internal error" not in done.stdout, (command, shown)
+                assert done.code == (0 if ok else 1), (command, secret_url, shown)
+                if command[:2] == ["state", "status"] and ok:
+                    assert json.loads(done.stdout)["state"].count("********") == 4, shown
+        http = plugin_server(["--state", secret_urls(url, canary)[0], "--debug"],
+                             env={**sandbox_env(sandbox), "PAGERDUTY_WEBHOOK_SECRETS": SECRET,
+                                  "PAGERDUTY_OUTBOX": secret_urls(url, canary)[0]})
+        deliver(http, webhook_body())
+        http.stop()
+        logged = json.dumps(http.ready) + http.process.stdout.read().decode() + http.process.stderr.read().decode()
+        assert canary[1:] not in logged, logged
+
+
 @pytest.mark.slow
 def test_while_postgresql_is_down_stores_raise_a_plugin_error_webhooks_get_503_and_both_recover(plugin_server):
     import postgres_server

@@ -35,7 +35,7 @@ def resolve(value=None):
 def shown(value):
     """The setting as it may be printed: a database URL without its password."""
     if is_database(value):
-        from pagerduty_plugin.state.outbox import display_url
+        from pagerduty_plugin.state.url_masking import display_url
 
         return display_url(value)
     return value

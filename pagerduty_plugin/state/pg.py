@@ -17,7 +17,7 @@ retries: the webhook receiver answers 503, consumers and drainers try their roun
 import os
 
 from pagerduty_plugin.errors import PluginError, redact
-from pagerduty_plugin.state.outbox import display_url
+from pagerduty_plugin.state.url_masking import display_url, url_secrets
 
 CLOCK = "SELECT extract(epoch FROM clock_timestamp())::double precision"
 MIGRATION_LOCK = 727275  # pg_advisory_xact_lock key: one migrating process at a time, whichever store
@@ -59,24 +59,6 @@ def driver():
     return psycopg
 
 
-def url_secrets(url, psycopg):
-    """The URL's password in every form an error may quote it: as libpq reads it, and as written
-    (a URL libpq cannot parse is quoted raw in its error)."""
-    from urllib.parse import unquote, urlsplit
-
-    found = set()
-    try:
-        found.add(psycopg.conninfo.conninfo_to_dict(url).get("password") or "")
-    except psycopg.Error:
-        pass
-    try:
-        written = urlsplit(url).password or ""
-    except ValueError:
-        written = url.rpartition("@")[0].partition("://")[2].partition(":")[2]
-    found.update((written, unquote(written)))
-    return sorted(secret for secret in found if secret)
-
-
 def session_parameters(dsn, psycopg, environ=None):
     """connect()'s keyword arguments: TCP and SESSION, but for what the URL or the environment sets."""
     environ = os.environ if environ is None else environ
@@ -112,7 +94,7 @@ class Database:
     def __init__(self, url, what, error=PluginError):
         self.psycopg = driver()
         self.url, self.dsn, self.what, self.error = display_url(url), url, what, error
-        self.secrets = url_secrets(url, self.psycopg)
+        self.secrets = url_secrets(url)
         self.db = None
 
     def connection(self):
