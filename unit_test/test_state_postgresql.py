@@ -228,6 +228,39 @@ def test_retention_keeps_what_a_consumer_has_not_taken_until_the_age_then_counts
     runs.close()
 
 
+def test_a_role_with_only_dml_rights_works_on_a_migrated_database_and_is_told_who_migrates(request, database,
+                                                                                           sandbox, tmp_path):
+    """The fleet's hosts run as a role without CREATE: opening a migrated database takes no lock and runs
+    no DDL; a schema left behind is an error naming `state migrate` by the owner."""
+    import psycopg
+
+    if request.node.callspec.params.get("sandbox") == "documented":
+        pytest.skip("the role's rights do not depend on the sandbox's contract mode")
+    assert run_command(["state", "migrate", "--state", database]).code == 0
+    role = "dml_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(database, autocommit=True) as owner:
+        owner.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")  # as PostgreSQL 15+ has it by default
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        owner.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    host = database.replace("postgres@", f"{role}@")
+    books = tmp_path / "books"
+    books.mkdir()
+    shutil.copy(os.path.join(ROOT, "examples", "fleet", "note-once.yaml"), books)
+    env = {**sandbox_env(sandbox), "PAGERDUTY_OUTBOX": "sqlite://"}
+    for command in (["trigger", "incident_event", "--once"], ["state", "status"], ["runbook", "serve", str(books), "--once"],
+                    ["outbox", "status"]):
+        done = run_command([*command, "--state", host] if command[0] != "outbox" else command,
+                           env={**env, "PAGERDUTY_STATE": host})
+        assert done.code == 0, (command, done.stdout, done.stderr)
+    with psycopg.connect(database, autocommit=True) as owner:
+        owner.execute("UPDATE schema_version SET version = version - 1 WHERE store = 'inbox'")  # a newer release
+    behind = run_command(["trigger", "incident_event", "--once", "--state", host], env=env)
+    cause = json.loads(behind.stdout)["error"]["cause"] + json.loads(behind.stdout)["error"]["assistance"]
+    assert behind.code == 1 and "schema version 3 of 4" in cause and "state migrate" in cause, behind.stdout
+    assert "Traceback" not in behind.stderr
+
+
 # --- secrets and outages ---------------------------------------------------------------------------
 
 

@@ -76,16 +76,24 @@ class LockBusy(PluginError):
     mid-transaction): nothing was written, and the caller tries again."""
 
 
-BUSY = {}
+class Denied(PluginError):
+    """The role lacks a privilege a statement needs (reason: the server's words, masked)."""
+
+    def __init__(self, cause, assistance, reason):
+        super().__init__(cause, assistance)
+        self.reason = reason
 
 
-def busy_class(error):
-    """LockBusy, and the store's own error class too (a caller catching RunStoreError catches it)."""
-    if issubclass(LockBusy, error):
-        return LockBusy
-    if error not in BUSY:
-        BUSY[error] = type(f"{error.__name__}LockBusy", (LockBusy, error), {"__doc__": LockBusy.__doc__})
-    return BUSY[error]
+KINDS = {}
+
+
+def busy_class(error, kind=LockBusy):
+    """LockBusy (or Denied), and the store's own error class too (a caller catching RunStoreError catches it)."""
+    if issubclass(kind, error):
+        return kind
+    if (kind, error) not in KINDS:
+        KINDS[kind, error] = type(f"{error.__name__}{kind.__name__}", (kind, error), {"__doc__": kind.__doc__})
+    return KINDS[kind, error]
 
 
 class Database:
@@ -117,6 +125,11 @@ class Database:
                 "Nothing was written and it is tried again (a webhook is answered 503, which PagerDuty retries); "
                 "PostgreSQL ends a frozen host's transaction after idle_in_transaction_session_timeout. If it "
                 "lasts, look in pg_stat_activity for the session that holds it.")
+        if isinstance(exc, self.psycopg.errors.InsufficientPrivilege):
+            return busy_class(self.error, Denied)(
+                f"The {self.what} in {self.url} is not usable by this role: {redact(first, self.secrets)}",
+                "Grant the role SELECT, INSERT, UPDATE and DELETE on the plugin's tables and USAGE on their "
+                "sequences (`state migrate`, run by the owner, creates them).", redact(first, self.secrets))
         return self.error(f"The {self.what} in {self.url} is not usable: {redact(first, self.secrets)}",
                           "Check that the PostgreSQL server is up and the URL and the user's rights (PGPASSWORD "
                           "or ~/.pgpass keep the password out of the URL); the next call connects again.")
@@ -132,7 +145,25 @@ class Database:
             raise self.failure(exc) from None
 
     def migrate(self, store, steps):
-        """Apply the store's numbered migrations it lacks, under the advisory lock; [numbers applied]."""
+        """Apply the store's numbered migrations it lacks, under the advisory lock; [numbers applied].
+        The version is read first, and the lock taken and the DDL run only when it is behind: a role
+        granted only SELECT/INSERT/UPDATE/DELETE (a fleet's hosts) opens a migrated database without
+        any right to create (CREATE TABLE IF NOT EXISTS needs CREATE on the schema even when the
+        table exists)."""
+        if self.version(store) >= len(steps):
+            return []
+        try:
+            return self.apply(store, steps)
+        except Denied as exc:
+            raise self.error(
+                f"The {self.what} in {self.url} is at schema version {self.version(store)} of {len(steps)} and "
+                f"this role may not migrate it ({exc.reason})",
+                "Run `pagerduty-plugin state migrate --state URL` once as the role that owns the tables (or "
+                "may create in the schema), then start the hosts again with their own role.") from None
+
+    def apply(self, store, steps):
+        """migrate()'s work under the advisory lock, the version read again there (another process may
+        have migrated meanwhile)."""
         with self.transaction({}) as run:
             run.execute(f"SET LOCAL lock_timeout = '{MIGRATION_LOCK_WAIT}'", {})
             run.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": MIGRATION_LOCK})
