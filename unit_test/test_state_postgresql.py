@@ -370,3 +370,28 @@ def test_a_password_in_a_state_url_libpq_cannot_read_is_never_printed(url):
         error = json.loads(done.stdout)["error"]
         assert "Internal error" not in error["cause"], error
         assert "Canary" not in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_without_psycopg_the_error_names_the_store_being_opened_and_the_extra_to_install(tmp_path):
+    """A venv of the plugin's pinned dependencies without the `postgresql` extra, running this tree."""
+    import cached_env
+    from test_packaging import pinned_requirements
+
+    python = cached_env.venv("wheel-deps", [str(r) for r in pinned_requirements() if r.name != "gunicorn"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+    env["PYTHONPATH"] = ROOT
+    canary = "CanaryPw" + uuid.uuid4().hex[:8]
+    for given, store, setting in (
+            ({"PAGERDUTY_STATE": f"postgresql://u:{canary}@127.0.0.1:1/db"}, "inbox", "--state or PAGERDUTY_STATE"),
+            ({"PAGERDUTY_OUTBOX": f"postgresql://u@127.0.0.1:1/db?password={canary}"}, "outbox", "PAGERDUTY_OUTBOX")):
+        command = ["state", "status"] if store == "inbox" else ["outbox", "status"]
+        done = subprocess.run([python, "-m", "pagerduty_plugin", *command], capture_output=True, text=True,
+                              cwd=str(tmp_path), env={**env, **given}, timeout=60)
+        error = json.loads(done.stdout)["error"]
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert error["cause"].startswith(f"The {store} is in a PostgreSQL database") and setting in error["cause"]
+        assert "psycopg" in error["cause"] and "[postgresql]" in error["assistance"], error
+        assert canary not in done.stdout + done.stderr
+    assert "give --state a directory" in json.loads(subprocess.run(
+        [python, "-m", "pagerduty_plugin", "state", "migrate", "--state", "postgres://h/db"], capture_output=True,
+        text=True, cwd=str(tmp_path), env=env, timeout=60).stdout)["error"]["assistance"]

@@ -17,6 +17,7 @@ retries: the webhook receiver answers 503, consumers and drainers try their roun
 import os
 
 from pagerduty_plugin.errors import PluginError, redact
+from pagerduty_plugin.state import location
 from pagerduty_plugin.state.url_masking import display_url, url_secrets
 
 CLOCK = "SELECT extract(epoch FROM clock_timestamp())::double precision"
@@ -48,14 +49,20 @@ SESSION = {
 }
 
 
-def driver():
+def driver(what, url):
+    """psycopg, or an error naming the store being opened (the inbox, the runs store, the outbox) and
+    the setting that put it in a database."""
     try:
         import psycopg
     except ImportError:
-        raise PluginError("The state or the outbox is a postgresql:// URL but the PostgreSQL driver is not installed",
-                          "Install psycopg 3 beside the plugin, `pip install 'psycopg[binary]>=3.1,<4'` (from this "
-                          "repository: `pip install '.[postgresql]'`), "
-                          "or keep the state in a directory and the outbox in sqlite:// on one machine.") from None
+        if location.database_url() == url or what != "outbox":  # the outbox's default place follows the state
+            setting, keep = "--state or PAGERDUTY_STATE", "give --state a directory (a SQLite file per store, one machine)"
+        else:
+            setting, keep = "the connection's outbox, PAGERDUTY_OUTBOX", "keep the outbox in sqlite:// on one machine"
+        raise PluginError(f"The {what} is in a PostgreSQL database ({display_url(url)}, from {setting}) but the "
+                          "PostgreSQL driver, psycopg, is not installed",
+                          "Install the plugin's `postgresql` extra (`pip install 'pagerduty-plugin[postgresql]'`; "
+                          f"from this repository `pip install '.[postgresql]'`), or {keep}.") from None
     return psycopg
 
 
@@ -100,7 +107,7 @@ class Database:
     """error: the PluginError subclass a failure raises (RunStoreError for the runs, ...)."""
 
     def __init__(self, url, what, error=PluginError):
-        self.psycopg = driver()
+        self.psycopg = driver(what, url)
         self.url, self.dsn, self.what, self.error = display_url(url), url, what, error
         self.secrets = url_secrets(url)
         self.db = None
