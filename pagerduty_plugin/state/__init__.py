@@ -16,8 +16,10 @@ def state_dir(path=None):
     when missing; refused when another user owns it or may write in it (they could plant a forged
     inbox or runs store that we would then act on)."""
     if not path:
-        path = os.environ.get("PAGERDUTY_STATE")
-        path = None if path and path.lower().startswith(("postgresql://", "postgres://")) else path
+        from pagerduty_plugin.state import location
+
+        path = location.setting()
+        path = None if location.is_database(path) else path
     elif path.lower().startswith(("postgresql://", "postgres://")):
         raise PluginError("This command keeps its files in a state directory, not in a database",
                           "Give --state a directory here.")
