@@ -167,6 +167,34 @@ def test_state_migrate_upgrades_an_older_postgresql_schema_and_keeps_its_events(
     assert Inbox(database).count() == 1
 
 
+def test_state_status_is_a_report_that_creates_and_migrates_nothing(database, tmp_path):
+    """It created the directory (a typo) and its stores, and applied the schema to a fresh database."""
+    import psycopg
+
+    def tables():
+        with psycopg.connect(database) as db:
+            return db.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]
+
+    typo = tmp_path / "typo"
+    for state in (str(typo), database):
+        done = run_command(["state", "status", "--state", state])
+        report = json.loads(done.stdout)
+        assert done.code == 0 and "state migrate" in report["next_step"], done.stdout + done.stderr
+        assert report["inbox"] == {"schema_version": 0, "schema_latest": 4}
+        assert report["runs"] == {"schema_version": 0, "schema_latest": 2}
+        assert report.get("exists", True) is (state == database)
+    assert not typo.exists() and tables() == 0
+    assert run_command(["state", "migrate", "--state", database]).code == 0
+    created = tables()
+    with psycopg.connect(database) as db:
+        db.execute("UPDATE schema_version SET version = 1 WHERE store = 'inbox'")  # as a newer release finds it
+    report = json.loads(run_command(["state", "status", "--state", database]).stdout)
+    assert report["inbox"] == {"schema_version": 1, "schema_latest": 4} and "next_step" in report
+    assert report["runs"]["schema_version"] == 2 and "runs" in report["runs"]  # a store at its version: counted
+    assert tables() == created and json.loads(run_command(["state", "status", "--state", database]).stdout)[
+        "inbox"]["schema_version"] == 1  # status applied nothing
+
+
 def test_state_migrate_upgrades_a_state_directory_made_before_versions(tmp_path):
     from pagerduty_plugin.state.inbox import SCHEMA
 
@@ -382,9 +410,9 @@ def test_without_psycopg_the_error_names_the_store_being_opened_and_the_extra_to
     env["PYTHONPATH"] = ROOT
     canary = "CanaryPw" + uuid.uuid4().hex[:8]
     for given, store, setting in (
-            ({"PAGERDUTY_STATE": f"postgresql://u:{canary}@127.0.0.1:1/db"}, "inbox", "--state or PAGERDUTY_STATE"),
+            ({"PAGERDUTY_STATE": f"postgresql://u:{canary}@127.0.0.1:1/db"}, "runs store", "--state or PAGERDUTY_STATE"),
             ({"PAGERDUTY_OUTBOX": f"postgresql://u@127.0.0.1:1/db?password={canary}"}, "outbox", "PAGERDUTY_OUTBOX")):
-        command = ["state", "status"] if store == "inbox" else ["outbox", "status"]
+        command = ["runbook", "runs"] if store == "runs store" else ["outbox", "status"]
         done = subprocess.run([python, "-m", "pagerduty_plugin", *command], capture_output=True, text=True,
                               cwd=str(tmp_path), env={**env, **given}, timeout=60)
         error = json.loads(done.stdout)["error"]

@@ -15,6 +15,18 @@ def state_dir(path=None):
     """The state directory, created private to its owner (0700, whatever the umask, parents included)
     when missing; refused when another user owns it or may write in it (they could plant a forged
     inbox or runs store that we would then act on)."""
+    path = state_path(path)
+    try:
+        make_private_dirs(path)
+    except OSError as exc:
+        raise PluginError(f"Cannot create the state directory {path}: {exc.strerror}",
+                          "Give --state a directory this user can write.") from None
+    check_private(path, "state directory", f"chmod 700 {path}, or give --state a directory of your own")
+    return path
+
+
+def state_path(path=None):
+    """The state directory's path (--state, else PAGERDUTY_STATE, else the default), not created."""
     if not path:
         from pagerduty_plugin.state import location
 
@@ -26,12 +38,6 @@ def state_dir(path=None):
     if not path:
         base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
         path = os.path.join(base, "pagerduty-plugin")
-    try:
-        make_private_dirs(path)
-    except OSError as exc:
-        raise PluginError(f"Cannot create the state directory {path}: {exc.strerror}",
-                          "Give --state a directory this user can write.") from None
-    check_private(path, "state directory", f"chmod 700 {path}, or give --state a directory of your own")
     return path
 
 

@@ -60,6 +60,13 @@ def resolve(value=None):
     return database_url(value) or state_dir(value)
 
 
+def named(value=None):
+    """The database URL, or the state directory's path, as resolve() gives them but creating nothing."""
+    from pagerduty_plugin.state import state_path
+
+    return database_url(value) or state_path(value)
+
+
 def shown(value):
     """The setting as it may be printed: a database URL without its password."""
     if is_database(value):
