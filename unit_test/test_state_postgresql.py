@@ -332,8 +332,10 @@ def test_no_form_of_a_password_in_a_database_url_is_ever_printed(request, databa
             runs = [(command, {"PAGERDUTY_STATE": secret_url, "PAGERDUTY_OUTBOX": "sqlite://"}) for command in commands]
             runs.append((["outbox", "status"], {"PAGERDUTY_OUTBOX": secret_url}))
             runs.append((["state", "status", "--state", secret_url], {}))  # the flag as well as the variable
+            runs.append((["run", "send_trigger_event"], {"PAGERDUTY_OUTBOX": secret_url}))  # a step's outbox
             for command, env in runs:
-                done = run_command(command, env={**sandbox_env(sandbox), **env})
+                stdin = b'{"description": "disk full"}' if command[0] == "run" else b""
+                done = run_command(command, stdin, env={**sandbox_env(sandbox), **env})
                 shown = done.stdout + done.stderr
                 assert canary[1:] not in shown, (command, secret_url, shown)
                 assert "Traceback" not in done.stderr and "Internal error" not in done.stdout, (command, shown)
