@@ -18,7 +18,7 @@ import os
 
 from pagerduty_plugin.errors import PluginError, redact
 from pagerduty_plugin.state import location
-from pagerduty_plugin.state.url_masking import display_url, url_secrets
+from pagerduty_plugin.state.url_masking import display_url, mask_quoted, url_secrets
 
 CLOCK = "SELECT extract(epoch FROM clock_timestamp())::double precision"
 MIGRATION_LOCK = 727275  # pg_advisory_xact_lock key: one migrating process at a time, whichever store
@@ -124,20 +124,21 @@ class Database:
 
     def failure(self, exc):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = mask_quoted(redact(first, self.secrets), self.secrets)
         if isinstance(exc, self.psycopg.errors.LockNotAvailable):
             return busy_class(self.error)(
                 f"The {self.what} in {self.url} is busy: another session, most likely a host stalled or frozen in "
                 f"the middle of a transaction, held a lock it needs for longer than lock_timeout "
-                f"({redact(first, self.secrets)})",
+                f"({first})",
                 "Nothing was written and it is tried again (a webhook is answered 503, which PagerDuty retries); "
                 "PostgreSQL ends a frozen host's transaction after idle_in_transaction_session_timeout. If it "
                 "lasts, look in pg_stat_activity for the session that holds it.")
         if isinstance(exc, self.psycopg.errors.InsufficientPrivilege):
             return busy_class(self.error, Denied)(
-                f"The {self.what} in {self.url} is not usable by this role: {redact(first, self.secrets)}",
+                f"The {self.what} in {self.url} is not usable by this role: {first}",
                 "Grant the role SELECT, INSERT, UPDATE and DELETE on the plugin's tables and USAGE on their "
-                "sequences (`state migrate`, run by the owner, creates them).", redact(first, self.secrets))
-        return self.error(f"The {self.what} in {self.url} is not usable: {redact(first, self.secrets)}",
+                "sequences (`state migrate`, run by the owner, creates them).", first)
+        return self.error(f"The {self.what} in {self.url} is not usable: {first}",
                           "Check that the PostgreSQL server is up and the URL and the user's rights (PGPASSWORD "
                           "or ~/.pgpass keep the password out of the URL); the next call connects again.")
 

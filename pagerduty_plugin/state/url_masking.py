@@ -9,10 +9,12 @@ whatever the key's case. The userinfo ends at libpq's first '@' before the host;
 raw '@' is masked up to the last one as well, since either reading may be quoted in an error.
 """
 
+import re
 from urllib.parse import unquote
 
 MASK = "********"
 SECRET_KEYS = ("password", "sslpassword")
+PORT_THEN_PATH = re.compile(r"\d+[/?]")
 
 
 def display_url(url):
@@ -28,20 +30,20 @@ def display_url(url):
 
 def split_userinfo(rest):
     """(user, password, what follows the '@') of the text after `scheme://`, password None without one.
-    libpq's userinfo ends at the first '@' when no '/' comes before it; it is taken here up to the
-    last '@' before the host's end ('/' or '?'), so that a raw '@' in the password stays inside."""
+    Read more widely than libpq, which ends the userinfo at the first '@' when no '/' comes before it:
+    a password written with a raw '/' (base64 has them), '?' or '@' is still the user's password, and
+    libpq's error may quote what it made of it. So the password runs from the first ':' to the last
+    '@' before the host's end ('/' or '?'), unless that ':' is a host's port (`h:5432/db?user=a@b`)."""
     first = rest.find("@")
-    if first < 0 or "/" in rest[:first]:
+    user, colon, after = rest[:max(first, 0)].partition(":")
+    if first < 0 or not colon or "/" in user or "?" in user or PORT_THEN_PATH.match(after):
         return rest, None, ""
     end = len(rest)
     for stop in "/?":
         found = rest.find(stop, first)
         end = found if 0 <= found < end else end
     last = rest.rfind("@", 0, end)
-    user, colon, password = rest[:last].partition(":")
-    if not colon:
-        return rest, None, ""
-    return user, password, rest[last + 1:]
+    return user, rest[len(user) + 1:last], rest[last + 1:]
 
 
 def masked_query(query):
@@ -64,7 +66,7 @@ def url_secrets(url):
     _, password, tail = split_userinfo(rest)
     written = set()
     if password is not None:
-        written.update((password, password.partition("@")[0]))
+        written.update((password, password.partition("@")[0], password.partition("/")[0]))
     query = (tail if password is not None else rest).partition("?")[2]
     for pair in query.split("&") if query else []:
         key, equals, value = pair.partition("=")
@@ -72,3 +74,12 @@ def url_secrets(url):
             written.add(value)
     found = written | {unquote(secret) for secret in written}
     return sorted(secret for secret in found if secret)
+
+
+def mask_quoted(text, secrets):
+    """libpq quotes a token it cannot read whole (`invalid percent-encoded token: "a%zz"`): such a quote
+    of a secret is masked whatever its length (redact() leaves secrets under 8 characters alone, as
+    ordinary words could match them)."""
+    for secret in secrets:
+        text = text.replace(f'"{secret}"', f'"{MASK}"')
+    return text
