@@ -6,7 +6,6 @@ JSON out, the signal handling of a loop that runs until stopped, and the flag va
 
 import argparse
 import json
-import os
 import re
 
 from pagerduty_plugin.errors import PluginError, UsageError, contains_secret, mask_secrets

@@ -276,8 +276,8 @@ def test_a_role_with_only_dml_rights_works_on_a_migrated_database_and_is_told_wh
     books.mkdir()
     shutil.copy(os.path.join(ROOT, "examples", "fleet", "note-once.yaml"), books)
     env = {**sandbox_env(sandbox), "PAGERDUTY_OUTBOX": "sqlite://"}
-    for command in (["trigger", "incident_event", "--once"], ["state", "status"], ["runbook", "serve", str(books), "--once"],
-                    ["outbox", "status"]):
+    for command in (["trigger", "incident_event", "--once"], ["state", "status"],
+                    ["runbook", "serve", str(books), "--once"], ["outbox", "status"]):
         done = run_command([*command, "--state", host] if command[0] != "outbox" else command,
                            env={**env, "PAGERDUTY_STATE": host})
         assert done.code == 0, (command, done.stdout, done.stderr)
@@ -324,8 +324,8 @@ def test_no_form_of_a_password_in_a_database_url_is_ever_printed(request, databa
     books = tmp_path / "books"
     books.mkdir()
     shutil.copy(os.path.join(ROOT, "examples", "fleet", "note-once.yaml"), books)
-    commands = (["state", "migrate"], ["state", "status"], ["outbox", "status"], ["runbook", "serve", str(books), "--once"],
-                ["trigger", "incident_event", "--once", "--debug"])
+    commands = (["state", "migrate"], ["state", "status"], ["outbox", "status"],
+                ["runbook", "serve", str(books), "--once"], ["trigger", "incident_event", "--once", "--debug"])
     for url in (database, "postgresql://postgres@127.0.0.1:1/nothing"):
         for secret_url in secret_urls(url, canary):
             ok = url == database and "PASSWORD" not in secret_url
@@ -414,7 +414,8 @@ def test_without_psycopg_the_error_names_the_store_being_opened_and_the_extra_to
     env["PYTHONPATH"] = ROOT
     canary = "CanaryPw" + uuid.uuid4().hex[:8]
     for given, store, setting in (
-            ({"PAGERDUTY_STATE": f"postgresql://u:{canary}@127.0.0.1:1/db"}, "runs store", "--state or PAGERDUTY_STATE"),
+            ({"PAGERDUTY_STATE": f"postgresql://u:{canary}@127.0.0.1:1/db"}, "runs store",
+             "--state or PAGERDUTY_STATE"),
             ({"PAGERDUTY_OUTBOX": f"postgresql://u@127.0.0.1:1/db?password={canary}"}, "outbox", "PAGERDUTY_OUTBOX")):
         command = ["runbook", "runs"] if store == "runs store" else ["outbox", "status"]
         done = subprocess.run([python, "-m", "pagerduty_plugin", *command], capture_output=True, text=True,

@@ -56,7 +56,8 @@ def driver(what, url):
         import psycopg
     except ImportError:
         if location.database_url() == url or what != "outbox":  # the outbox's default place follows the state
-            setting, keep = "--state or PAGERDUTY_STATE", "give --state a directory (a SQLite file per store, one machine)"
+            setting = "--state or PAGERDUTY_STATE"
+            keep = "give --state a directory (a SQLite file per store, one machine)"
         else:
             setting, keep = "the connection's outbox, PAGERDUTY_OUTBOX", "keep the outbox in sqlite:// on one machine"
         raise PluginError(f"The {what} is in a PostgreSQL database ({display_url(url)}, from {setting}) but the "
