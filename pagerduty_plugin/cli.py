@@ -360,8 +360,8 @@ def add_state_parser(commands):
     state = commands.add_parser("state", help="the durable stores: migrate (schema ahead of a rollout), status")
     sub = state.add_subparsers(dest="state_command", metavar="SUBCOMMAND", parser_class=Parser, required=True)
     for name, text in (("migrate", "create or upgrade every store's schema (idempotent; says what it applied)"),
-                       ("status", "schema versions, consumers' positions and backlogs, leases and takeovers, runs by "
-                                  "status, what retention dropped")):
+                       ("status", "read-only: schema versions, consumers' positions and backlogs, leases and "
+                                  "takeovers, runs by status, what retention dropped")):
         command = sub.add_parser(name, help=text)
         command.add_argument("--state", type=state_option, metavar="DIR|URL",
                              help="state directory or postgresql:// URL (default: $PAGERDUTY_STATE)")

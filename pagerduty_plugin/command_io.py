@@ -6,7 +6,6 @@ JSON out, the signal handling of a loop that runs until stopped, and the flag va
 
 import argparse
 import json
-import os
 import re
 
 from pagerduty_plugin.errors import PluginError, UsageError, contains_secret, mask_secrets
@@ -99,30 +98,16 @@ def retention_days(days):
 
 
 MAX_RETENTION_DAYS = 36500
-URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 MAX_LIMIT = 10000
 CONSUMER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 
 
 def state_option(value):
-    """--state (an argparse type): a directory or a postgresql:// URL. A blank value would silently
-    mean the default directory, and another scheme (sqlite://, a typo) a directory named like the URL."""
-    from pagerduty_plugin.state.location import is_database
+    """--state (an argparse type): a directory or a postgresql:// URL, by the rule PAGERDUTY_STATE
+    follows too (state/location.py)."""
+    from pagerduty_plugin.state.location import checked
 
-    if not value.strip():
-        raise UsageError("--state is empty", "Give a directory or a postgresql:// URL, or leave --state out "
-                         "(then PAGERDUTY_STATE, else the default state directory).")
-    if "\x00" in value:
-        raise UsageError("--state holds a NUL character", "Give a directory or a postgresql:// URL.")
-    scheme = URL_SCHEME.match(value)
-    if scheme and not is_database(value):  # the scheme alone is quoted: the rest may hold a password
-        raise UsageError(f"--state names a {scheme.group(1)}:// URL, which is no state store",
-                         "Give a directory (every store a SQLite file in it) or a PostgreSQL URL "
-                         "(postgresql://USER@HOST/DB).")
-    if not scheme and os.path.exists(value) and not os.path.isdir(value):
-        raise UsageError(f"--state {value} is a file, not a directory",
-                         "Give the state directory (created when missing), or a postgresql:// URL.")
-    return value
+    return checked(value, "--state")
 
 
 def limit_option(value):

@@ -114,6 +114,31 @@ def test_hostile_values_of_the_newer_flags_are_usage_errors_that_open_and_send_n
     assert journal() == []
 
 
+HOSTILE_STATES = [("  ", "PAGERDUTY_STATE is empty"), ("sqlite:///state", "PAGERDUTY_STATE names a sqlite:// URL"),
+                  (f"mysql://u:{CANARY}@db/x", "PAGERDUTY_STATE names a mysql:// URL"),
+                  (os.path.join(EXAMPLES, "triage.yaml"), "PAGERDUTY_STATE " + os.path.join(EXAMPLES, "triage.yaml"))]
+
+
+@pytest.mark.full_answers
+def test_hostile_values_of_pagerduty_state_are_refused_by_the_flags_rule_naming_the_variable(tmp_path, sandbox,
+                                                                                            journal):
+    """The variable was read unchecked: a directory `./mysql:/u:PW@db/x/` (the password printed), one of spaces."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+    env.update(sandbox_env(sandbox), XDG_STATE_HOME=str(tmp_path / "home"), PAGERDUTY_OUTBOX="sqlite://")
+    work = tmp_path / "cwd"
+    work.mkdir()
+    for value, cause in HOSTILE_STATES:
+        for argv in (["state", "status"], ["state", "migrate"], ["trigger", "incident_event", "--once"],
+                     ["runbook", "serve", EXAMPLES, "--once"], ["outbox", "status"], ["http", "--port", "0"]):
+            done = subprocess.run([sys.executable, "-m", "pagerduty_plugin", *argv], capture_output=True,
+                                  env={**env, "PAGERDUTY_STATE": value}, cwd=work, timeout=60)
+            out, err = done.stdout.decode(), done.stderr.decode()
+            assert done.returncode == 2 and CANARY not in out + err and "Traceback" not in err, (value, argv, out, err)
+            assert json.loads(out)["error"]["cause"].startswith(cause), (value, argv, out)
+    assert list(tmp_path.iterdir()) == [work] and list(work.iterdir()) == []  # no store, no directory
+    assert journal() == []
+
+
 def test_the_command_list_names_every_subcommand_of_runbook():
     from pagerduty_plugin.runbooks.command import build_parser
 

@@ -167,6 +167,34 @@ def test_state_migrate_upgrades_an_older_postgresql_schema_and_keeps_its_events(
     assert Inbox(database).count() == 1
 
 
+def test_state_status_is_a_report_that_creates_and_migrates_nothing(database, tmp_path):
+    """It created the directory (a typo) and its stores, and applied the schema to a fresh database."""
+    import psycopg
+
+    def tables():
+        with psycopg.connect(database) as db:
+            return db.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]
+
+    typo = tmp_path / "typo"
+    for state in (str(typo), database):
+        done = run_command(["state", "status", "--state", state])
+        report = json.loads(done.stdout)
+        assert done.code == 0 and "state migrate" in report["next_step"], done.stdout + done.stderr
+        assert report["inbox"] == {"schema_version": 0, "schema_latest": 4}
+        assert report["runs"] == {"schema_version": 0, "schema_latest": 2}
+        assert report.get("exists", True) is (state == database)
+    assert not typo.exists() and tables() == 0
+    assert run_command(["state", "migrate", "--state", database]).code == 0
+    created = tables()
+    with psycopg.connect(database) as db:
+        db.execute("UPDATE schema_version SET version = 1 WHERE store = 'inbox'")  # as a newer release finds it
+    report = json.loads(run_command(["state", "status", "--state", database]).stdout)
+    assert report["inbox"] == {"schema_version": 1, "schema_latest": 4} and "next_step" in report
+    assert report["runs"]["schema_version"] == 2 and "runs" in report["runs"]  # a store at its version: counted
+    assert tables() == created and json.loads(run_command(["state", "status", "--state", database]).stdout)[
+        "inbox"]["schema_version"] == 1  # status applied nothing
+
+
 def test_state_migrate_upgrades_a_state_directory_made_before_versions(tmp_path):
     from pagerduty_plugin.state.inbox import SCHEMA
 
@@ -228,6 +256,39 @@ def test_retention_keeps_what_a_consumer_has_not_taken_until_the_age_then_counts
     runs.close()
 
 
+def test_a_role_with_only_dml_rights_works_on_a_migrated_database_and_is_told_who_migrates(request, database,
+                                                                                           sandbox, tmp_path):
+    """The fleet's hosts run as a role without CREATE: opening a migrated database takes no lock and runs
+    no DDL; a schema left behind is an error naming `state migrate` by the owner."""
+    import psycopg
+
+    if request.node.callspec.params.get("sandbox") == "documented":
+        pytest.skip("the role's rights do not depend on the sandbox's contract mode")
+    assert run_command(["state", "migrate", "--state", database]).code == 0
+    role = "dml_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(database, autocommit=True) as owner:
+        owner.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")  # as PostgreSQL 15+ has it by default
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        owner.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    host = database.replace("postgres@", f"{role}@")
+    books = tmp_path / "books"
+    books.mkdir()
+    shutil.copy(os.path.join(ROOT, "examples", "fleet", "note-once.yaml"), books)
+    env = {**sandbox_env(sandbox), "PAGERDUTY_OUTBOX": "sqlite://"}
+    for command in (["trigger", "incident_event", "--once"], ["state", "status"],
+                    ["runbook", "serve", str(books), "--once"], ["outbox", "status"]):
+        done = run_command([*command, "--state", host] if command[0] != "outbox" else command,
+                           env={**env, "PAGERDUTY_STATE": host})
+        assert done.code == 0, (command, done.stdout, done.stderr)
+    with psycopg.connect(database, autocommit=True) as owner:
+        owner.execute("UPDATE schema_version SET version = version - 1 WHERE store = 'inbox'")  # a newer release
+    behind = run_command(["trigger", "incident_event", "--once", "--state", host], env=env)
+    cause = json.loads(behind.stdout)["error"]["cause"] + json.loads(behind.stdout)["error"]["assistance"]
+    assert behind.code == 1 and "schema version 3 of 4" in cause and "state migrate" in cause, behind.stdout
+    assert "Traceback" not in behind.stderr
+
+
 # --- secrets and outages ---------------------------------------------------------------------------
 
 
@@ -244,6 +305,50 @@ def test_a_password_in_the_state_url_is_never_printed(database, sandbox):
             assert done.code == (0 if url == live else 1), (command, done.stdout, done.stderr)
             if url == down:
                 assert "postgresql://postgres:********@" in json.loads(done.stdout)["error"]["cause"]
+
+
+def secret_urls(url, canary):
+    """(accepted, refused): the URL with the canary in every place libpq reads a secret from, as written
+    and percent-encoded ('C' is %43; trust authentication accepts and ignores them), and under a key
+    libpq refuses (its keys are case-sensitive; the value is still the user's password)."""
+    encoded = "%43" + canary[1:]
+    accepted = (url.replace("postgres@", f"postgres:{encoded}1@") + f"?password={canary}2&application_name=x"
+                f"&sslpassword={canary}3&pass%77ord={encoded}4")
+    return accepted, f"{url}?PASSWORD={canary}5"
+
+
+def test_no_form_of_a_password_in_a_database_url_is_ever_printed(request, database, sandbox, plugin_server, tmp_path):
+    if request.node.callspec.params.get("sandbox") == "documented":
+        pytest.skip("the URL's masking does not depend on the sandbox's contract mode")
+    canary = "Canary" + uuid.uuid4().hex[:8]
+    books = tmp_path / "books"
+    books.mkdir()
+    shutil.copy(os.path.join(ROOT, "examples", "fleet", "note-once.yaml"), books)
+    commands = (["state", "migrate"], ["state", "status"], ["outbox", "status"],
+                ["runbook", "serve", str(books), "--once"], ["trigger", "incident_event", "--once", "--debug"])
+    for url in (database, "postgresql://postgres@127.0.0.1:1/nothing"):
+        for secret_url in secret_urls(url, canary):
+            ok = url == database and "PASSWORD" not in secret_url
+            runs = [(command, {"PAGERDUTY_STATE": secret_url, "PAGERDUTY_OUTBOX": "sqlite://"}) for command in commands]
+            runs.append((["outbox", "status"], {"PAGERDUTY_OUTBOX": secret_url}))
+            runs.append((["state", "status", "--state", secret_url], {}))  # the flag as well as the variable
+            runs.append((["run", "send_trigger_event"], {"PAGERDUTY_OUTBOX": secret_url}))  # a step's outbox
+            for command, env in runs:
+                stdin = b'{"description": "disk full"}' if command[0] == "run" else b""
+                done = run_command(command, stdin, env={**sandbox_env(sandbox), **env})
+                shown = done.stdout + done.stderr
+                assert canary[1:] not in shown, (command, secret_url, shown)
+                assert "Traceback" not in done.stderr and "Internal error" not in done.stdout, (command, shown)
+                assert done.code == (0 if ok else 1), (command, secret_url, shown)
+                if command[:2] == ["state", "status"] and ok:
+                    assert json.loads(done.stdout)["state"].count("********") == 4, shown
+        http = plugin_server(["--state", secret_urls(url, canary)[0], "--debug"],
+                             env={**sandbox_env(sandbox), "PAGERDUTY_WEBHOOK_SECRETS": SECRET,
+                                  "PAGERDUTY_OUTBOX": secret_urls(url, canary)[0]})
+        deliver(http, webhook_body())
+        http.stop()
+        logged = json.dumps(http.ready) + http.process.stdout.read().decode() + http.process.stderr.read().decode()
+        assert canary[1:] not in logged, logged
 
 
 @pytest.mark.slow
@@ -285,6 +390,8 @@ def test_the_outboxs_default_file_follows_the_state_into_its_database(sandbox, d
     "postgresql://u:s%zzCanaryPw9@127.0.0.1:9/db",      # a percent sign libpq cannot decode: it quotes the token
     "postgresql://u:Canary Pw9@127.0.0.1:9/db",         # a raw space: libpq quotes it too
     "postgresql://u:CanaryPw9@[::1/db",                 # a host part too broken for urllib to read
+    "postgresql://u:Canary/Pw9+x==@127.0.0.1:9/db",     # a raw '/' (base64): libpq reads no userinfo at all
+    "postgresql://u@127.0.0.1:9/db?password=Ca%zz",     # short, quoted by libpq: masked whatever its length
 ])
 def test_a_password_in_a_state_url_libpq_cannot_read_is_never_printed(url):
     for command in (["state", "status"], ["outbox", "status"]):
@@ -294,4 +401,30 @@ def test_a_password_in_a_state_url_libpq_cannot_read_is_never_printed(url):
         assert done.returncode == 1, done.stdout + done.stderr
         error = json.loads(done.stdout)["error"]
         assert "Internal error" not in error["cause"], error
-        assert "Canary" not in done.stdout + done.stderr, done.stdout + done.stderr
+        assert "Canary" not in done.stdout + done.stderr and "Ca%zz" not in done.stdout, done.stdout + done.stderr
+
+
+def test_without_psycopg_the_error_names_the_store_being_opened_and_the_extra_to_install(tmp_path):
+    """A venv of the plugin's pinned dependencies without the `postgresql` extra, running this tree."""
+    import cached_env
+    from test_packaging import pinned_requirements
+
+    python = cached_env.venv("wheel-deps", [str(r) for r in pinned_requirements() if r.name != "gunicorn"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
+    env["PYTHONPATH"] = ROOT
+    canary = "CanaryPw" + uuid.uuid4().hex[:8]
+    for given, store, setting in (
+            ({"PAGERDUTY_STATE": f"postgresql://u:{canary}@127.0.0.1:1/db"}, "runs store",
+             "--state or PAGERDUTY_STATE"),
+            ({"PAGERDUTY_OUTBOX": f"postgresql://u@127.0.0.1:1/db?password={canary}"}, "outbox", "PAGERDUTY_OUTBOX")):
+        command = ["runbook", "runs"] if store == "runs store" else ["outbox", "status"]
+        done = subprocess.run([python, "-m", "pagerduty_plugin", *command], capture_output=True, text=True,
+                              cwd=str(tmp_path), env={**env, **given}, timeout=60)
+        error = json.loads(done.stdout)["error"]
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert error["cause"].startswith(f"The {store} is in a PostgreSQL database") and setting in error["cause"]
+        assert "psycopg" in error["cause"] and "[postgresql]" in error["assistance"], error
+        assert canary not in done.stdout + done.stderr
+    assert "give --state a directory" in json.loads(subprocess.run(
+        [python, "-m", "pagerduty_plugin", "state", "migrate", "--state", "postgres://h/db"], capture_output=True,
+        text=True, cwd=str(tmp_path), env=env, timeout=60).stdout)["error"]["assistance"]

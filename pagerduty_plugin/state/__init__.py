@@ -15,21 +15,29 @@ def state_dir(path=None):
     """The state directory, created private to its owner (0700, whatever the umask, parents included)
     when missing; refused when another user owns it or may write in it (they could plant a forged
     inbox or runs store that we would then act on)."""
-    if not path:
-        path = os.environ.get("PAGERDUTY_STATE")
-        path = None if path and path.lower().startswith(("postgresql://", "postgres://")) else path
-    elif path.lower().startswith(("postgresql://", "postgres://")):
-        raise PluginError("This command keeps its files in a state directory, not in a database",
-                          "Give --state a directory here.")
-    if not path:
-        base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-        path = os.path.join(base, "pagerduty-plugin")
+    path = state_path(path)
     try:
         make_private_dirs(path)
     except OSError as exc:
         raise PluginError(f"Cannot create the state directory {path}: {exc.strerror}",
                           "Give --state a directory this user can write.") from None
     check_private(path, "state directory", f"chmod 700 {path}, or give --state a directory of your own")
+    return path
+
+
+def state_path(path=None):
+    """The state directory's path (--state, else PAGERDUTY_STATE, else the default), not created."""
+    if not path:
+        from pagerduty_plugin.state import location
+
+        path = location.setting()
+        path = None if location.is_database(path) else path
+    elif path.lower().startswith(("postgresql://", "postgres://")):
+        raise PluginError("This command keeps its files in a state directory, not in a database",
+                          "Give --state a directory here.")
+    if not path:
+        base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+        path = os.path.join(base, "pagerduty-plugin")
     return path
 
 

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.state.migrations import migrate_sqlite, sqlite_version, statements
+from pagerduty_plugin.state.url_masking import display_url  # noqa: F401 - the outbox command shows it
 
 STATUSES = ("pending", "sending", "sent", "dead")
 OPEN = ("pending", "sending")
@@ -135,20 +136,6 @@ def holder_is_gone(owner, host):
     except OSError:  # alive under another user
         return False
     return False
-
-
-def display_url(url):
-    """The outbox URL without its password, for output and errors (a URL too broken to read shows
-    only its scheme: whatever follows may hold the password)."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - reading it validates the host part
-    except ValueError:
-        return url.partition("://")[0] + "://…"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(":" + parts.password + "@", ":********@", 1)
-    return parts._replace(netloc=netloc).geturl()
 
 
 def scheme_of(url):

@@ -17,7 +17,8 @@ retries: the webhook receiver answers 503, consumers and drainers try their roun
 import os
 
 from pagerduty_plugin.errors import PluginError, redact
-from pagerduty_plugin.state.outbox import display_url
+from pagerduty_plugin.state import location
+from pagerduty_plugin.state.url_masking import display_url, mask_quoted, url_secrets
 
 CLOCK = "SELECT extract(epoch FROM clock_timestamp())::double precision"
 MIGRATION_LOCK = 727275  # pg_advisory_xact_lock key: one migrating process at a time, whichever store
@@ -48,33 +49,22 @@ SESSION = {
 }
 
 
-def driver():
+def driver(what, url):
+    """psycopg, or an error naming the store being opened (the inbox, the runs store, the outbox) and
+    the setting that put it in a database."""
     try:
         import psycopg
     except ImportError:
-        raise PluginError("The state or the outbox is a postgresql:// URL but the PostgreSQL driver is not installed",
-                          "Install psycopg 3 beside the plugin, `pip install 'psycopg[binary]>=3.1,<4'` (from this "
-                          "repository: `pip install '.[postgresql]'`), "
-                          "or keep the state in a directory and the outbox in sqlite:// on one machine.") from None
+        if location.database_url() == url or what != "outbox":  # the outbox's default place follows the state
+            setting = "--state or PAGERDUTY_STATE"
+            keep = "give --state a directory (a SQLite file per store, one machine)"
+        else:
+            setting, keep = "the connection's outbox, PAGERDUTY_OUTBOX", "keep the outbox in sqlite:// on one machine"
+        raise PluginError(f"The {what} is in a PostgreSQL database ({display_url(url)}, from {setting}) but the "
+                          "PostgreSQL driver, psycopg, is not installed",
+                          "Install the plugin's `postgresql` extra (`pip install 'pagerduty-plugin[postgresql]'`; "
+                          f"from this repository `pip install '.[postgresql]'`), or {keep}.") from None
     return psycopg
-
-
-def url_secrets(url, psycopg):
-    """The URL's password in every form an error may quote it: as libpq reads it, and as written
-    (a URL libpq cannot parse is quoted raw in its error)."""
-    from urllib.parse import unquote, urlsplit
-
-    found = set()
-    try:
-        found.add(psycopg.conninfo.conninfo_to_dict(url).get("password") or "")
-    except psycopg.Error:
-        pass
-    try:
-        written = urlsplit(url).password or ""
-    except ValueError:
-        written = url.rpartition("@")[0].partition("://")[2].partition(":")[2]
-    found.update((written, unquote(written)))
-    return sorted(secret for secret in found if secret)
 
 
 def session_parameters(dsn, psycopg, environ=None):
@@ -94,25 +84,33 @@ class LockBusy(PluginError):
     mid-transaction): nothing was written, and the caller tries again."""
 
 
-BUSY = {}
+class Denied(PluginError):
+    """The role lacks a privilege a statement needs (reason: the server's words, masked)."""
+
+    def __init__(self, cause, assistance, reason):
+        super().__init__(cause, assistance)
+        self.reason = reason
 
 
-def busy_class(error):
-    """LockBusy, and the store's own error class too (a caller catching RunStoreError catches it)."""
-    if issubclass(LockBusy, error):
-        return LockBusy
-    if error not in BUSY:
-        BUSY[error] = type(f"{error.__name__}LockBusy", (LockBusy, error), {"__doc__": LockBusy.__doc__})
-    return BUSY[error]
+KINDS = {}
+
+
+def busy_class(error, kind=LockBusy):
+    """LockBusy (or Denied), and the store's own error class too (a caller catching RunStoreError catches it)."""
+    if issubclass(kind, error):
+        return kind
+    if (kind, error) not in KINDS:
+        KINDS[kind, error] = type(f"{error.__name__}{kind.__name__}", (kind, error), {"__doc__": kind.__doc__})
+    return KINDS[kind, error]
 
 
 class Database:
     """error: the PluginError subclass a failure raises (RunStoreError for the runs, ...)."""
 
     def __init__(self, url, what, error=PluginError):
-        self.psycopg = driver()
+        self.psycopg = driver(what, url)
         self.url, self.dsn, self.what, self.error = display_url(url), url, what, error
-        self.secrets = url_secrets(url, self.psycopg)
+        self.secrets = url_secrets(url)
         self.db = None
 
     def connection(self):
@@ -127,15 +125,21 @@ class Database:
 
     def failure(self, exc):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = mask_quoted(redact(first, self.secrets), self.secrets)
         if isinstance(exc, self.psycopg.errors.LockNotAvailable):
             return busy_class(self.error)(
                 f"The {self.what} in {self.url} is busy: another session, most likely a host stalled or frozen in "
                 f"the middle of a transaction, held a lock it needs for longer than lock_timeout "
-                f"({redact(first, self.secrets)})",
+                f"({first})",
                 "Nothing was written and it is tried again (a webhook is answered 503, which PagerDuty retries); "
                 "PostgreSQL ends a frozen host's transaction after idle_in_transaction_session_timeout. If it "
                 "lasts, look in pg_stat_activity for the session that holds it.")
-        return self.error(f"The {self.what} in {self.url} is not usable: {redact(first, self.secrets)}",
+        if isinstance(exc, self.psycopg.errors.InsufficientPrivilege):
+            return busy_class(self.error, Denied)(
+                f"The {self.what} in {self.url} is not usable by this role: {first}",
+                "Grant the role SELECT, INSERT, UPDATE and DELETE on the plugin's tables and USAGE on their "
+                "sequences (`state migrate`, run by the owner, creates them).", first)
+        return self.error(f"The {self.what} in {self.url} is not usable: {first}",
                           "Check that the PostgreSQL server is up and the URL and the user's rights (PGPASSWORD "
                           "or ~/.pgpass keep the password out of the URL); the next call connects again.")
 
@@ -150,7 +154,25 @@ class Database:
             raise self.failure(exc) from None
 
     def migrate(self, store, steps):
-        """Apply the store's numbered migrations it lacks, under the advisory lock; [numbers applied]."""
+        """Apply the store's numbered migrations it lacks, under the advisory lock; [numbers applied].
+        The version is read first, and the lock taken and the DDL run only when it is behind: a role
+        granted only SELECT/INSERT/UPDATE/DELETE (a fleet's hosts) opens a migrated database without
+        any right to create (CREATE TABLE IF NOT EXISTS needs CREATE on the schema even when the
+        table exists)."""
+        if self.version(store) >= len(steps):
+            return []
+        try:
+            return self.apply(store, steps)
+        except Denied as exc:
+            raise self.error(
+                f"The {self.what} in {self.url} is at schema version {self.version(store)} of {len(steps)} and "
+                f"this role may not migrate it ({exc.reason})",
+                "Run `pagerduty-plugin state migrate --state URL` once as the role that owns the tables (or "
+                "may create in the schema), then start the hosts again with their own role.") from None
+
+    def apply(self, store, steps):
+        """migrate()'s work under the advisory lock, the version read again there (another process may
+        have migrated meanwhile)."""
         with self.transaction({}) as run:
             run.execute(f"SET LOCAL lock_timeout = '{MIGRATION_LOCK_WAIT}'", {})
             run.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": MIGRATION_LOCK})
