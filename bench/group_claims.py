@@ -16,10 +16,11 @@ events were still to deliver: each one idled that member up to 1 s. Two deliveri
 The figure is events per second and the ratio BATCH=1 / BATCH=10 for each store, members and
 delivery (medians over --repeat rounds, the four settings alternated within a round so drift on a
 shared machine hits them alike): below 1, claiming one at a time costs that share of throughput.
-The stores are a SQLite state directory and, when one can be had, PostgreSQL: --postgresql URL (an
-empty database of a server of yours), else a server this script starts (unit_test/postgres_server.py;
-installed from Debian's package when missing and run as root), with fsync and synchronous_commit on
-as bench/fleet.py does, as durable as the SQLite inbox.
+The stores are a SQLite state directory and, when one can be had, PostgreSQL: two fresh databases
+(bench_group_claims_noop and _slow, one per delivery) on the server of --postgresql URL (a role that
+may create databases; the server's own settings), else on a server this script starts
+(unit_test/postgres_server.py; installed from Debian's package when missing and run as root), with
+fsync and synchronous_commit on as bench/fleet.py does, as durable as the SQLite inbox.
 
 Usage: .venv/bin/python bench/group_claims.py [--events 2000] [--slow-events 150] [--repeat 3]
                                               [--postgresql URL | --no-postgresql]
@@ -192,7 +193,7 @@ def main():
     parser.add_argument("--events", type=int, default=2000, help="events of the no-op delivery's inbox")
     parser.add_argument("--slow-events", type=int, default=150, help="events of the 50 ms delivery's inbox")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--postgresql", metavar="URL", help="an empty database to use instead of starting a server")
+    parser.add_argument("--postgresql", metavar="URL", help="a server to make the bench's databases on instead of starting one")
     parser.add_argument("--no-postgresql", action="store_true", help="SQLite only")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
