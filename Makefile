@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/oauth.py
 	$(BIN)/python bench/consumers.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/group_claims.py
 
 lint: install
 	$(BIN)/pagerduty-plugin spec --check
