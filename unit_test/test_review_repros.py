@@ -188,16 +188,19 @@ def test_a_lease_renewed_after_waiting_for_the_inbox_lock_is_not_already_over():
     import psycopg
 
     url = database()
-    inbox, rival = Inbox(url), Inbox(url)
+    # the holder waits out the 3 s write below (lock_timeout 2 s would end its wait with LockBusy first)
+    inbox, rival = Inbox(url + "?options=-c%20lock_timeout%3D20s"), Inbox(url)
+    renewed = []
     try:
         assert inbox.acquire("poller", "holder", 30) is None
         with psycopg.connect(url) as writer:  # another host's long inbox write (a big poll stored, a purge)
             writer.execute("SELECT pg_advisory_xact_lock(%s)", (INBOX_WRITE_LOCK,))
-            renewal = threading.Thread(target=inbox.renew, args=("poller", "holder", 2))
+            renewal = threading.Thread(target=lambda: renewed.append(inbox.renew("poller", "holder", 2) or True))
             renewal.start()
             time.sleep(3)
             writer.commit()
         renewal.join(30)
+        assert renewed == [True], "the renewal did not complete"
         # the renewal succeeded just now, for 2 s more: nobody else may have the lease yet
         assert rival.acquire("poller", "rival", 30) is not None, "a lease renewed a moment ago was taken over"
     finally:

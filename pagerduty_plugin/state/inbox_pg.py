@@ -53,6 +53,7 @@ READS = "(p.sources IS NULL OR strpos(p.sources, ' ' || e.source || ' ') > 0)"  
 DONE = "EXISTS (SELECT 1 FROM inbox_claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"
 assert len(PG_MIGRATIONS) == len(MIGRATIONS)  # one version number for both forms of the store
 CLAIM_WINDOW = 1000  # the oldest claimable events a member looks at for CLAIM_BATCH it can lock
+CLAIM_LOOKS = 3  # claimable rows all won by others meanwhile: looked at again, up to this many times
 
 NEW_EVENT = ("INSERT INTO inbox_events (source, key, event_id, event_type, received_at, body) "
              "VALUES (%(source)s, %(key)s, %(event_id)s, %(event_type)s, %(now)s, %(body)s) "
@@ -308,14 +309,25 @@ class PostgresInbox(Inbox):
         with self.transaction(write=False) as run:
             params = {"consumer": consumer, "owner": owner, "now": run.now}
             run("group_share", {"consumer": consumer})
-            rows = sorted(run("claimable", {**params, "sources": list(sources), "limit": limit,
-                                            "window": CLAIM_WINDOW}))
-            won = {seq for seq, in run("claim", {**params, "seconds": seconds, "seqs": [seq for seq, _, _ in rows]})}
-            rows = [found for found in rows if found[0] in won]
+            rows = self.claim_free(run, {**params, "sources": list(sources), "limit": limit, "seconds": seconds})
             taken = taken_from(rows, owner)
             for before in taken:
                 run("takeover", {"consumer": consumer, "before": before, "owner": owner, "now": run.now})
         return [(seq, json.loads(body)) for seq, body, _ in rows], taken
+
+    @staticmethod
+    def claim_free(run, params):
+        """The claimable rows this member won. `claimable` reads a snapshot taken as it starts: a claim
+        another member commits just after is not in it, yet that member's advisory lock is already
+        released, so the rows look free and the insert then wins none of them. Looked at again (a new
+        snapshot) rather than answering "nothing left", which idles the member for a round."""
+        for _ in range(CLAIM_LOOKS):
+            found = sorted(run("claimable", {**params, "window": CLAIM_WINDOW}))
+            won = {seq for seq, in run("claim", {**params, "seqs": [seq for seq, _, _ in found]})}
+            rows = [row for row in found if row[0] in won]
+            if rows or not found:
+                return rows
+        return []
 
     def done(self, consumer, seqs):
         with self.transaction(write=False) as run:
