@@ -62,8 +62,9 @@ def driver(what, url):
             setting, keep = "the connection's outbox, PAGERDUTY_OUTBOX", "keep the outbox in sqlite:// on one machine"
         raise PluginError(f"The {what} is in a PostgreSQL database ({display_url(url)}, from {setting}) but the "
                           "PostgreSQL driver, psycopg, is not installed",
-                          "Install the plugin's `postgresql` extra (`pip install 'pagerduty-plugin[postgresql]'`; "
-                          f"from this repository `pip install '.[postgresql]'`), or {keep}.") from None
+                          "Install the plugin's `postgresql` extra (in its checkout: `pip install "
+                          "'.[postgresql]'`; elsewhere psycopg alone: `pip install 'psycopg[binary]>=3.1,<4'`), or "
+                          f"{keep}.") from None
     return psycopg
 
 
