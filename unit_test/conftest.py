@@ -171,10 +171,11 @@ def pytest_generate_tests(metafunc):
     """Every test of the plugin that uses the sandbox runs twice: against its full answers
     ("published") and with the sandbox in strict-contract mode ("documented": answers cut down to
     what PagerDuty's OpenAPI files promise). The sandbox's own tests, and tests that read fields
-    the contract does not promise (marked full_answers), run against the full answers only."""
+    the contract does not promise (marked full_answers) or do not depend on its answers (any_sandbox),
+    run against the full answers only."""
     if "sandbox" not in metafunc.fixturenames or metafunc.module.__name__.startswith("test_sandbox"):
         return
-    if metafunc.definition.get_closest_marker("full_answers") is None:
+    if not any(metafunc.definition.get_closest_marker(name) for name in ("full_answers", "any_sandbox")):
         metafunc.parametrize("sandbox", ["published", "documented"], indirect=True)
 
 

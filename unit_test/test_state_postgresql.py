@@ -256,14 +256,13 @@ def test_retention_keeps_what_a_consumer_has_not_taken_until_the_age_then_counts
     runs.close()
 
 
-def test_a_role_with_only_dml_rights_works_on_a_migrated_database_and_is_told_who_migrates(request, database,
-                                                                                           sandbox, tmp_path):
+@pytest.mark.any_sandbox
+def test_a_role_with_only_dml_rights_works_on_a_migrated_database_and_is_told_who_migrates(database, sandbox,
+                                                                                           tmp_path):
     """The fleet's hosts run as a role without CREATE: opening a migrated database takes no lock and runs
     no DDL; a schema left behind is an error naming `state migrate` by the owner."""
     import psycopg
 
-    if request.node.callspec.params.get("sandbox") == "documented":
-        pytest.skip("the role's rights do not depend on the sandbox's contract mode")
     assert run_command(["state", "migrate", "--state", database]).code == 0
     role = "dml_" + uuid.uuid4().hex[:8]
     with psycopg.connect(database, autocommit=True) as owner:
@@ -317,9 +316,8 @@ def secret_urls(url, canary):
     return accepted, f"{url}?PASSWORD={canary}5"
 
 
-def test_no_form_of_a_password_in_a_database_url_is_ever_printed(request, database, sandbox, plugin_server, tmp_path):
-    if request.node.callspec.params.get("sandbox") == "documented":
-        pytest.skip("the URL's masking does not depend on the sandbox's contract mode")
+@pytest.mark.any_sandbox
+def test_no_form_of_a_password_in_a_database_url_is_ever_printed(database, sandbox, plugin_server, tmp_path):
     canary = "Canary" + uuid.uuid4().hex[:8]
     books = tmp_path / "books"
     books.mkdir()
