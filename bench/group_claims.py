@@ -36,13 +36,12 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "unit_test"))
 
-from pagerduty_plugin.state.inbox import WEBHOOK_SOURCE, Inbox  # noqa: E402
+from consumers import fill  # noqa: E402  (bench/consumers.py: N webhook events in an inbox)
 
 NOWHERE = {"api_key": "u+bench-not-used-000000", "api_url": "http://127.0.0.1:9"}  # webhooks only: no request
 BATCHES = (1, 10)
@@ -51,15 +50,6 @@ SLOW_DELIVERY = 0.05  # seconds: a runbook step's HTTP call to PagerDuty
 SERVE_PAUSE = 1.0  # seconds between two rounds of `runbook serve` (runbooks/command.py, serve_rounds)
 
 
-def fill(state, count):
-    inbox = Inbox(state)
-    events = [(uuid.uuid4().hex, {"event": {
-        "id": uuid.uuid4().hex, "event_type": "incident.triggered", "resource_type": "incident",
-        "occurred_at": "2026-12-07T07:00:00.000Z", "agent": None, "client": None,
-        "data": {"id": f"P{n:06d}", "type": "incident", "title": "disk full on db-01", "urgency": "high",
-                 "service": {"id": "PSVC001", "type": "service_reference"}, "teams": []}}}) for n in range(count)]
-    inbox.add_each(WEBHOOK_SOURCE, events)
-    inbox.close()
 
 
 def member(state, consumer, batch, delay, counted, expected, ready, go, delivered, stop, rounds):

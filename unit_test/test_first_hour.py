@@ -28,22 +28,29 @@ def readme_block(after):
     return re.search(r"```sh\n(.*?)```", rest, re.S).group(1)
 
 
+def run_block(script, cwd, env, timeout):
+    """(exit code, stdout, stderr) of a README block run by bash -e; what it started in the background
+    (a sandbox, a server) is stopped with it, should the block's own `kill %1` not have run."""
+    shell = subprocess.Popen(["bash", "-e", "-c", script], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = shell.communicate(timeout=timeout)
+    finally:
+        try:
+            os.killpg(shell.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    return shell.returncode, out, err
+
+
 def test_the_readme_points_the_plugin_at_the_sandbox_as_written(tmp_path):
     if not os.path.exists(os.path.join(VENV_BIN, "pagerduty-plugin")):
         pytest.skip("the README's commands run the installed pagerduty-plugin command (make install)")
     script = readme_block("The ready line is a connection file")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
     env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
-    shell = subprocess.Popen(["bash", "-e", "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = shell.communicate(timeout=60)
-    finally:
-        try:  # the sandbox, should the script's own `kill %1` not have run
-            os.killpg(shell.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    assert shell.returncode == 0, out + err
+    code, out, err = run_block(script, tmp_path, env, timeout=60)
+    assert code == 0, out + err
     listed = json.loads(out.splitlines()[0])
     assert listed["count"] >= 1 and all(i["status"] == "triggered" for i in listed["incidents"])
     assert "WARNING" not in err and "Unknown connection field" not in out + err
@@ -63,16 +70,8 @@ def test_the_readme_serves_over_http_as_written(tmp_path, sandbox):
     os.symlink(os.path.join(ROOT, "examples"), tmp_path / "examples")  # --runbooks examples/runbooks as written
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERDUTY_")}
     env.update(sandbox_env(sandbox), PATH=VENV_BIN + os.pathsep + env.get("PATH", ""), XDG_STATE_HOME=str(tmp_path))
-    shell = subprocess.Popen(["bash", "-e", "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = shell.communicate(timeout=90)
-    finally:
-        try:  # the server, should the script's own `kill %1` not have run
-            os.killpg(shell.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    assert shell.returncode == 0, out + err
+    code, out, err = run_block(script, tmp_path, env, timeout=90)
+    assert code == 0, out + err
     answer = json.loads(out.splitlines()[-1])  # past the token: the sandbox answered the step
     assert answer["error"]["cause"].startswith("Incident PABC123 was not found"), out
     assert "readable by other users" not in err and "Traceback" not in err
