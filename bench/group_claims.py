@@ -42,14 +42,13 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "unit_test"))
 
 from consumers import fill  # noqa: E402  (bench/consumers.py: N webhook events in an inbox)
+from fleet import durable  # noqa: E402  (bench/fleet.py: a commit on disk before it returns)
 
 NOWHERE = {"api_key": "u+bench-not-used-000000", "api_url": "http://127.0.0.1:9"}  # webhooks only: no request
 BATCHES = (1, 10)
 MEMBERS = (1, 3)
 SLOW_DELIVERY = 0.05  # seconds: a runbook step's HTTP call to PagerDuty
 SERVE_PAUSE = 1.0  # seconds between two rounds of `runbook serve` (runbooks/command.py, serve_rounds)
-
-
 
 
 def member(state, consumer, batch, delay, counted, expected, ready, go, delivered, stop, rounds):
@@ -135,17 +134,6 @@ def postgres_states(given, names):
     return {name: given.rsplit("/", 1)[0] + f"/bench_group_claims_{name}" for name in names}, server, None
 
 
-def durable(url):
-    """The test server runs without fsync (postgres_server.py); here a commit is on disk before it returns,
-    as SQLite's synchronous=FULL inbox does (as bench/fleet.py does)."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as db:
-        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
-            db.execute(f"ALTER SYSTEM SET {setting} = on")
-        db.execute("SELECT pg_reload_conf()")
-
-
 def measure(stores, deliveries, repeat):
     """{(store, delivery, members, batch): [events/s per round]}"""
     rates = {}
@@ -183,7 +171,8 @@ def main():
     parser.add_argument("--events", type=int, default=2000, help="events of the no-op delivery's inbox")
     parser.add_argument("--slow-events", type=int, default=150, help="events of the 50 ms delivery's inbox")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--postgresql", metavar="URL", help="a server to make the bench's databases on instead of starting one")
+    parser.add_argument("--postgresql", metavar="URL",
+                        help="a server to make the bench's databases on instead of starting one")
     parser.add_argument("--no-postgresql", action="store_true", help="SQLite only")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)

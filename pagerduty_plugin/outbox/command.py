@@ -9,7 +9,8 @@ import re
 
 from pagerduty_plugin.command_io import stop_on_signals
 from pagerduty_plugin.errors import PluginError, UsageError
-from pagerduty_plugin.state.outbox import display_url, key_ref
+from pagerduty_plugin.state.outbox import key_ref
+from pagerduty_plugin.state.url_masking import display_url
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

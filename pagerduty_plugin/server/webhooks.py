@@ -113,8 +113,8 @@ class InboxWriter:
             except Exception as exc:  # sqlite, the lock file, the disk: this batch answers 503, the next retries
                 inbox = close_quietly(inbox)  # its descriptors closed; opened again for the next batch
                 if self.failing is None:  # said once, not per webhook: PagerDuty's retries would flood the log
-                    say(f"webhooks: the inbox cannot store events, each answered 503 (PagerDuty retries) until it "
-                        f"can: {getattr(exc, 'cause', exc)}")
+                    say(f"warning: webhooks: the inbox cannot store events, each answered 503 (PagerDuty retries) "
+                        f"until it can: {getattr(exc, 'cause', exc)}")
                 self.failing = str(getattr(exc, "cause", exc))
                 for receipt in batch:
                     receipt.error = exc

@@ -27,12 +27,12 @@ def state_dir(path=None):
 
 def state_path(path=None):
     """The state directory's path (--state, else PAGERDUTY_STATE, else the default), not created."""
-    if not path:
-        from pagerduty_plugin.state import location
+    from pagerduty_plugin.state import location
 
+    if not path:
         path = location.setting()
         path = None if location.is_database(path) else path
-    elif path.lower().startswith(("postgresql://", "postgres://")):
+    elif location.is_database(path):
         raise PluginError("This command keeps its files in a state directory, not in a database",
                           "Give --state a directory here.")
     if not path:

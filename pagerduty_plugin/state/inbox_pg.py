@@ -59,7 +59,8 @@ NEW_EVENT = ("INSERT INTO inbox_events (source, key, event_id, event_type, recei
              "VALUES (%(source)s, %(key)s, %(event_id)s, %(event_type)s, %(now)s, %(body)s) "
              "ON CONFLICT DO NOTHING RETURNING seq")
 SQL = {
-    "lock": f"SELECT pg_advisory_xact_lock({WRITE_LOCK})",
+    # the clock read once the lock is held: a lease or an expiry written after waiting for it has its full length
+    "lock": f"SELECT pg_advisory_xact_lock({WRITE_LOCK}), extract(epoch FROM clock_timestamp())::double precision",
     "add": NEW_EVENT,
     "put_cursor": "INSERT INTO inbox_cursors (name, value) VALUES (%(name)s, %(value)s) "
                   "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
@@ -465,9 +466,7 @@ class Writing:
     def __enter__(self):
         run = self.transaction.__enter__()
         try:
-            run("lock", {})
-            # the clock again: a lease or an expiry written after waiting for the lock has its full length
-            run.now = run.execute(pg.CLOCK, {})[0][0]
+            run.now = run("lock", {})[0][1]
         except BaseException as exc:
             self.transaction.__exit__(type(exc), exc, None)
             raise

@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 from pagerduty_plugin.errors import PluginError
 from pagerduty_plugin.state.migrations import migrate_sqlite, sqlite_version, statements
-from pagerduty_plugin.state.url_masking import display_url  # noqa: F401 - the outbox command shows it
+from pagerduty_plugin.state.url_masking import display_url
 
 STATUSES = ("pending", "sending", "sent", "dead")
 OPEN = ("pending", "sending")

@@ -235,8 +235,7 @@ class RunStore:
 
     def owns(self, run_id, owner):
         """Whether the run is still owner's and running (not taken over meanwhile)."""
-        found = self.get(run_id)
-        return bool(found) and found["owner"] == owner and found["status"] in (RUNNING, ABANDONED)
+        return self.claimed_in_doubt(run_id, owner, self.get(run_id)) is not None
 
     @contextlib.contextmanager
     def writing(self):
