@@ -229,9 +229,9 @@ class Inbox:
         with Transaction(self.db, self.lock_fd):
             if owner is not None:
                 self.check_lease(consumer, owner)
-            self.db.execute("INSERT INTO positions (consumer, seq) VALUES (?, ?) "
-                            "ON CONFLICT (consumer) DO UPDATE SET seq = max(seq, excluded.seq)", (consumer, seq))
-            self.seen(consumer)
+            self.db.execute(f"INSERT INTO positions (consumer, seq, seen) VALUES (?, ?, {SQLITE_NOW}) ON CONFLICT "
+                            "(consumer) DO UPDATE SET seq = max(seq, excluded.seq), seen = excluded.seen, dormant = 0",
+                            (consumer, seq))  # the consumer seen too (as seen() does), in the one statement
 
     def seen(self, consumer):
         """Within a write transaction: a process uses consumer now (retention sets a consumer nobody

@@ -126,8 +126,10 @@ SQL = {
     "set_sources": "UPDATE inbox_positions SET sources = %(sources)s WHERE consumer = %(consumer)s",
     "begin": "INSERT INTO inbox_positions (consumer, seq, sources, shared, seen) VALUES (%(consumer)s, %(seq)s, "
              "%(sources)s, %(shared)s, %(now)s)",
-    "taken": "INSERT INTO inbox_positions (consumer, seq) VALUES (%(consumer)s, %(seq)s) ON CONFLICT (consumer) "
-             "DO UPDATE SET seq = GREATEST(inbox_positions.seq, EXCLUDED.seq)",
+    # the consumer seen too (as "seen" below), in the one statement
+    "taken": "INSERT INTO inbox_positions (consumer, seq, seen) VALUES (%(consumer)s, %(seq)s, %(now)s) ON CONFLICT "
+             "(consumer) DO UPDATE SET seq = GREATEST(inbox_positions.seq, EXCLUDED.seq), seen = EXCLUDED.seen, "
+             "dormant = false",
     "position": "SELECT seq FROM inbox_positions WHERE consumer = %(consumer)s",
     "newest": "SELECT COALESCE(max(seq), 0) FROM inbox_events",
     "lease_get": "SELECT owner, expires - %(now)s FROM inbox_leases WHERE consumer = %(consumer)s",
@@ -261,8 +263,7 @@ class PostgresInbox(Inbox):
         with self.transaction() as run:
             if owner is not None:
                 held_by(run, consumer, owner)
-            run("taken", {"consumer": consumer, "seq": seq})
-            run("seen", {"consumer": consumer, "now": run.now})
+            run("taken", {"consumer": consumer, "seq": seq, "now": run.now})
 
     def acquire(self, consumer, owner, seconds, dead=None):
         with self.transaction() as run:
@@ -336,7 +337,7 @@ class PostgresInbox(Inbox):
             run("claims_done", {"consumer": consumer, "seqs": list(seqs)})
             mark = run("watermark", {"consumer": consumer})[0][0]
             if mark is not None:
-                run("taken", {"consumer": consumer, "seq": mark})
+                run("taken", {"consumer": consumer, "seq": mark, "now": run.now})
                 run("claims_below", {"consumer": consumer, "seq": mark})
 
     def renew_claims(self, consumer, owner, seconds):
