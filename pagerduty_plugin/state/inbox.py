@@ -92,7 +92,7 @@ MIGRATIONS = [  # numbered from 1 (state/migrations.py); the first is the schema
      "ALTER TABLE positions ADD COLUMN seen REAL",  # when a process last used the consumer (the store's clock)
      "ALTER TABLE positions ADD COLUMN dormant INTEGER NOT NULL DEFAULT 0"],  # 1: unused past the retention
 ]
-CLAIM_BATCH = 10  # events a group's member claims at a time: small, so that the members share the work
+CLAIM_BATCH = 10  # claim()'s default limit; `runbook serve`'s members pass consumer_group.BATCH (1)
 READS = "(p.sources IS NULL OR instr(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
 DONE = "EXISTS (SELECT 1 FROM claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"  # by p's group
 DEDUP_DAYS = 2  # an event every consumer took is kept this long (PagerDuty redelivers for 48 h), then deleted

@@ -52,7 +52,7 @@ PG_MIGRATIONS = [
 READS = "(p.sources IS NULL OR strpos(p.sources, ' ' || e.source || ' ') > 0)"  # consumer p reads event e
 DONE = "EXISTS (SELECT 1 FROM inbox_claims k WHERE k.consumer = p.consumer AND k.seq = e.seq AND k.done)"
 assert len(PG_MIGRATIONS) == len(MIGRATIONS)  # one version number for both forms of the store
-CLAIM_WINDOW = 1000  # the oldest claimable events a member looks at for CLAIM_BATCH it can lock
+CLAIM_WINDOW = 1000  # the oldest claimable events a member looks at for the `limit` it can lock
 CLAIM_LOOKS = 3  # claimable rows all won by others meanwhile: looked at again, up to this many times
 
 NEW_EVENT = ("INSERT INTO inbox_events (source, key, event_id, event_type, received_at, body) "
